@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Events and stream schemas.  A schema is the trie of field paths that the
+ * loaded rules read from one stream; compiling a rule turns each path into a
+ * slot, so a decoder extracts only those paths.  An event keeps its raw bytes
+ * for output, an arrival identity for alert ids, its event time, and one
+ * value per schema slot.  Events are refcounted: whoever keeps one past the
+ * call that handed it over (a partial match, a window) takes a reference.
+ * Tested by: tests/unit/check_core.c */
+#ifndef CEPD_EVT_H
+#define CEPD_EVT_H
+
+#include "cepd/cep_common.h"
+#include "cepd/val.h"
+
+/* One segment of a field path (http.request.method has three). */
+struct evt_path_seg {
+    const char *s;
+    size_t len;
+};
+
+/* A trie node: a child per next segment; slot >= 0 when rules read the
+ * value at this path (a node can be both read and walked into). */
+struct evt_schema_node {
+    char *name;
+    uint32_t name_len;
+    int32_t slot;
+    uint32_t n_children;
+    uint32_t children_cap;
+    struct evt_schema_node **children;
+};
+
+struct evt_schema {
+    struct evt_schema_node root; /* the top-level object; root.slot is -1 */
+    uint32_t n_slots;
+    uint32_t slot_names_cap;
+    char **slot_names; /* dotted path per slot, for dumps and diagnostics */
+};
+
+struct evt_schema *evt_schema_new(void);
+void evt_schema_free(struct evt_schema *s);
+/* The slot of a path of n (>= 1) segments, added if new.  Never fails. */
+int evt_schema_slot(struct evt_schema *s, const struct evt_path_seg *segs, size_t n);
+/* Same for a dotted path without quoting ("a.b.c"); a convenience for tests
+ * and for configuration keys such as time.field. */
+int evt_schema_slot_dotted(struct evt_schema *s, const char *path);
+/* Child of node named (s, len), or NULL. */
+const struct evt_schema_node *evt_schema_child(const struct evt_schema_node *n, const char *s,
+                                               size_t len);
+
+struct evt {
+    uint32_t refcnt;
+    uint32_t stream;    /* index of the stream in the ruleset */
+    int64_t time;       /* event time, microseconds since the epoch */
+    uint64_t seq;       /* arrival order in this process (ties in time) */
+    const char *src_name; /* identity: source name, borrowed (sources outlive events) */
+    uint64_t src_off;   /* identity: byte offset of the line in its source */
+    char *raw;          /* the line as received, owned, NUL-terminated */
+    uint32_t raw_len;
+    uint32_t raw_cap;
+    char *scratch;      /* unescaped strings; cap >= raw_len before decoding */
+    uint32_t scratch_len;
+    uint32_t scratch_cap;
+    uint32_t n_slots;
+    uint32_t slots_cap;
+    struct val *slots;
+};
+
+/* A new event with refcnt 1 and empty buffers. */
+struct evt *evt_new(void);
+static inline struct evt *evt_ref(struct evt *e)
+{
+    e->refcnt++;
+    return e;
+}
+/* Drop a reference; frees at zero.  NULL is a no-op. */
+void evt_unref(struct evt *e);
+/* Make e ready to receive a line of len bytes decoded into n_slots slots:
+ * copies the bytes into e->raw, sizes scratch to at least len, sets every
+ * slot to null.  Reuses e's buffers; allocates only to grow them. */
+void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots);
+
+#endif

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Rule sets: the compiled form of rule files that the engine runs.
+ * rule_load() reads YAML rule files (lists, macros, streams, rules, later
+ * files' append/override), checks them, compiles every expression against
+ * its stream's schema and returns a ruleset, or NULL with every error in dl.
+ * Compiler and runtime meet here: the engine reads these structs and never
+ * the YAML.  Everything a ruleset holds is freed by ruleset_free.
+ * Tested by: tests/unit/check_rule.c, tests/errors/ */
+#ifndef CEPD_RULE_H
+#define CEPD_RULE_H
+
+#include "cepd/cep_common.h"
+#include "cepd/diag.h"
+#include "cepd/evt.h"
+#include "cepd/expr.h"
+
+enum rule_kind {
+    RULE_SIMPLE = 0,
+    RULE_FILTER,
+    RULE_AGGREGATE,
+    RULE_PATTERN,
+    RULE_ABSENCE,
+    RULE_KIND_COUNT
+};
+
+enum rule_severity {
+    RULE_SEV_INFO = 0,
+    RULE_SEV_NOTICE,
+    RULE_SEV_WARNING,
+    RULE_SEV_HIGH,
+    RULE_SEV_CRITICAL,
+    RULE_SEV_COUNT
+};
+
+const char *rule_kind_name(enum rule_kind k);
+const char *rule_severity_name(enum rule_severity s);
+
+/* Event time of a stream (design §2.3).  has_time false = processing time. */
+enum rule_wm_kind {
+    RULE_WM_BOUNDED = 0, /* bounded out-of-orderness */
+    RULE_WM_PUNCTUATED,  /* {"$watermark": M} lines */
+    RULE_WM_KIND_COUNT
+};
+
+enum rule_time_unit {
+    RULE_UNIT_S = 0,
+    RULE_UNIT_MS,
+    RULE_UNIT_US,
+    RULE_UNIT_COUNT
+};
+
+struct rule_time {
+    bool has_time;
+    enum rule_wm_kind watermark;
+    int time_slot;           /* slot of the time field in the stream schema */
+    int watermark_slot;      /* slot of "$watermark" (punctuated), else -1 */
+    enum rule_time_unit unit; /* for numeric timestamps */
+    int64_t max_out_of_orderness; /* microseconds */
+    int64_t allowed_lateness;     /* microseconds */
+    int64_t idle_timeout;         /* microseconds; 0 = none */
+};
+
+struct rule_stream {
+    char *name;
+    struct evt_schema *schema; /* every field any rule on this stream reads */
+    struct rule_time time;
+    uint32_t *rules;           /* indexes of enabled rules reading this stream */
+    size_t n_rules;
+};
+
+/* A named output value: `fields: {name: expr}`, `project: [f]`, `emit.fields`. */
+struct rule_field {
+    char *name;
+    struct expr *expr;
+};
+
+struct rule {
+    char *id;
+    enum rule_kind kind;
+    char *description;
+    uint32_t stream;            /* input stream index */
+    struct expr *when;          /* NULL = every event */
+    struct expr **exceptions;   /* the rule never fires when one holds */
+    size_t n_exceptions;
+    enum rule_severity severity;
+    struct expr_tmpl *message;  /* NULL = no message */
+    char **sinks;               /* NULL = the config's default_sinks */
+    size_t n_sinks;
+    bool enabled;
+    char **tags;
+    size_t n_tags;
+    struct rule_field *key;     /* partition key; n_key 0 = one global key */
+    size_t n_key;
+    struct rule_field *fields;  /* filter: projection; others: extra alert fields */
+    size_t n_fields;
+    int32_t emit_stream;        /* derived events go here; -1 = none */
+    struct rule_field *emit_fields; /* NULL with emit_stream >= 0: the whole event */
+    size_t n_emit_fields;
+    uint64_t hash;              /* hash of the compiled form (reload, savepoints) */
+    char *file;                 /* where the rule is defined */
+    uint32_t line;
+    struct expr_counters counters;
+};
+
+struct ruleset {
+    struct rule **rules;
+    size_t n_rules;
+    struct rule_stream *streams;
+    size_t n_streams;
+    /* Streams in an order where every stream comes after the streams whose
+     * rules emit into it (rule chains are acyclic, checked at load). */
+    uint32_t *stream_order;
+};
+
+/* Options: stream settings from the config file win over rule files. */
+struct rule_load_opts {
+    struct rule_stream_override {
+        const char *name;
+        struct rule_time time;
+        const char *time_field;   /* dotted path, or NULL */
+    } *stream_overrides;
+    size_t n_stream_overrides;
+};
+
+/* Load, check and compile the rule files in paths (each a file or a glob;
+ * sorted; later files may append/override).  Returns NULL if any error was
+ * reported to dl (warnings alone do not fail). */
+struct ruleset *rule_load(const char *const *paths, size_t n_paths,
+                          const struct rule_load_opts *opts, struct diag_list *dl);
+void ruleset_free(struct ruleset *rs);
+int ruleset_find_stream(const struct ruleset *rs, const char *name);
+struct rule *ruleset_find_rule(const struct ruleset *rs, const char *id);
+
+#endif

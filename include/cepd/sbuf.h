@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Growable byte buffers.  A buffer is reused across events (sbuf_reset keeps
+ * its capacity), so steady-state appends do not allocate.
+ * Tested by: tests/unit/check_core.c */
+#ifndef CEPD_SBUF_H
+#define CEPD_SBUF_H
+
+#include "cepd/cep_common.h"
+
+struct sbuf {
+    char *buf; /* always NUL-terminated when cap > 0 */
+    size_t len;
+    size_t cap;
+};
+
+void sbuf_init(struct sbuf *sb);
+void sbuf_free(struct sbuf *sb);
+static inline void sbuf_reset(struct sbuf *sb)
+{
+    sb->len = 0;
+    if (sb->cap)
+        sb->buf[0] = '\0';
+}
+void sbuf_reserve(struct sbuf *sb, size_t extra);
+void sbuf_append(struct sbuf *sb, const void *data, size_t len);
+void sbuf_puts(struct sbuf *sb, const char *s);
+void sbuf_putc(struct sbuf *sb, char c);
+void sbuf_printf(struct sbuf *sb, const char *fmt, ...) CEP_PRINTF(2, 3);
+/* Append s (len bytes, UTF-8) as a JSON string literal with quotes. */
+void sbuf_json_str(struct sbuf *sb, const char *s, size_t len);
+/* Append a double the way JSON output wants it (shortest round-trip form,
+ * integers without exponent, non-finite values as null). */
+void sbuf_json_double(struct sbuf *sb, double d);
+/* Detach the buffer: returns the owned string (never NULL), sb is empty. */
+char *sbuf_steal(struct sbuf *sb);
+
+#endif

@@ -1,0 +1,2 @@
+# CLI verbs and configuration.
+libcepd_a_SOURCES +=

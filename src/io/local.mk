@@ -1,0 +1,2 @@
+# Sources, decoders and sinks.
+libcepd_a_SOURCES +=

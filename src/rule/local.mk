@@ -1,0 +1,2 @@
+# Rule files: YAML tree with positions, loader, checker, compiler.
+libcepd_a_SOURCES +=

@@ -1,0 +1,1 @@
+# Script test runners (rule tests, error goldens, CLI behaviour).
