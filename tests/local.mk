@@ -1,1 +1,4 @@
-# Script test runners (rule tests, error goldens, CLI behaviour).
+# Script test runners: rule tests through `cepd test`, CLI behaviour, the
+# examples of docs/rules.md.
+TESTS += tests/rules/run.sh tests/cli/run.sh tests/docs/run.sh
+EXTRA_DIST += tests/rules tests/cli tests/docs tests/summary.sh

@@ -99,7 +99,6 @@ struct rule {
     uint64_t hash;              /* hash of the compiled form (reload, savepoints) */
     char *file;                 /* where the rule is defined */
     uint32_t line;
-    struct expr_counters counters;
 };
 
 struct ruleset {
@@ -110,6 +109,7 @@ struct ruleset {
     /* Streams in an order where every stream comes after the streams whose
      * rules emit into it (rule chains are acyclic, checked at load). */
     uint32_t *stream_order;
+    struct rule_priv *priv; /* loader-owned storage (list constants); opaque */
 };
 
 /* Options: stream settings from the config file win over rule files. */
@@ -120,6 +120,13 @@ struct rule_load_opts {
         const char *time_field;   /* dotted path, or NULL */
     } *stream_overrides;
     size_t n_stream_overrides;
+    /* Rule selection (config `disable_rules` / `enable_rules`): each entry
+     * is an id glob (fnmatch) or "tag:NAME".  Disables apply first, then
+     * enables, so an enable wins over a disable.  Unmatched entries warn. */
+    const char *const *disable;
+    size_t n_disable;
+    const char *const *enable;
+    size_t n_enable;
 };
 
 /* Load, check and compile the rule files in paths (each a file or a glob;
@@ -127,6 +134,10 @@ struct rule_load_opts {
  * reported to dl (warnings alone do not fail). */
 struct ruleset *rule_load(const char *const *paths, size_t n_paths,
                           const struct rule_load_opts *opts, struct diag_list *dl);
+/* The same for one rule file held in memory (name is used in diagnostics);
+ * for the fuzzer and tests. */
+struct ruleset *rule_load_mem(const char *name, const char *text, size_t len,
+                              const struct rule_load_opts *opts, struct diag_list *dl);
 void ruleset_free(struct ruleset *rs);
 int ruleset_find_stream(const struct ruleset *rs, const char *name);
 struct rule *ruleset_find_rule(const struct ruleset *rs, const char *id);

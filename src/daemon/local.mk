@@ -1,2 +1,9 @@
 # CLI verbs and configuration.
-libcepd_a_SOURCES +=
+libcepd_a_SOURCES += \
+	src/daemon/dmn_rules.c \
+	src/daemon/dmn_cmd_check.c \
+	src/daemon/dmn_cmd_replay.c \
+	src/daemon/dmn_cmd_test.c \
+	src/daemon/dmn_cmd_run.c
+noinst_HEADERS += src/daemon/dmn_int.h
+libcepd_a_SOURCES += src/daemon/cfg.c

@@ -1,2 +1,14 @@
 # Rule files: YAML tree with positions, loader, checker, compiler.
-libcepd_a_SOURCES +=
+libcepd_a_SOURCES += \
+	src/rule/rule_yaml.c \
+	src/rule/rule_load.c \
+	src/rule/rule_compile.c \
+	src/rule/rule_hash.c
+noinst_HEADERS += src/rule/rule_int.h
+check_PROGRAMS += tests/unit/check_rule
+tests_unit_check_rule_SOURCES = tests/unit/check_rule.c
+tests_unit_check_rule_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_rule_LDADD = $(UNIT_LDADD)
+# Golden diagnostics of `cepd check` (tests/errors/NAME.yaml -> NAME.err).
+TESTS += tests/errors/run.sh
+EXTRA_DIST += tests/errors

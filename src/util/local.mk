@@ -2,3 +2,4 @@
 libcepd_a_SOURCES += \
 	src/util/sbuf.c \
 	src/util/hash.c
+libcepd_a_SOURCES += src/util/json.c

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * cepd.yaml (design §4): rule paths, stream overrides, sources, sinks,
+ * checkpointing, admin HTTP, logging and process settings.  Read with the
+ * rule loader's YAML tree and schema tables, so config errors are reported
+ * like rule errors (FILE:LINE:COL, unknown keys with "did you mean").
+ * cfg_load applies the defaults, so a minimal file gives a runnable config.
+ * Tested by: tests/unit/check_rule.c (config cases) */
+#ifndef CEPD_CFG_H
+#define CEPD_CFG_H
+
+#include "cepd/cep_common.h"
+#include "cepd/diag.h"
+#include "cepd/rule.h"
+
+#define CFG_MAX_LINE_BYTES_DEFAULT (1024 * 1024)
+
+enum cfg_source_type {
+    CFG_SRC_FILE = 0,
+    CFG_SRC_STDIN,
+    CFG_SRC_TCP,
+    CFG_SRC_HTTP,
+    CFG_SRC_REDIS_STREAM,
+    CFG_SRC_TYPE_COUNT
+};
+
+enum cfg_format {
+    CFG_FMT_JSON = 0,
+    CFG_FMT_REGEX,
+    CFG_FMT_SYSLOG,
+    CFG_FMT_COUNT
+};
+
+struct cfg_source {
+    char *name;
+    enum cfg_source_type type;
+    enum cfg_format format;   /* default json */
+    char *stream;             /* default "default" */
+    char *path;               /* file */
+    char *listen;             /* tcp, http: host:port */
+    char *url;                /* redis_stream */
+    char *key;                /* redis_stream: stream key */
+    char *group;              /* redis_stream: consumer group */
+    char *pattern;            /* format regex: PCRE2 with named groups */
+    size_t max_line_bytes;    /* default: the global max_line_bytes */
+    uint32_t line;            /* where it is defined, for messages */
+};
+
+enum cfg_sink_type {
+    CFG_SINK_STDOUT = 0,
+    CFG_SINK_FILE,
+    CFG_SINK_REDIS,
+    CFG_SINK_WEBHOOK,
+    CFG_SINK_STREAM,
+    CFG_SINK_TYPE_COUNT
+};
+
+struct cfg_sink {
+    char *name;
+    enum cfg_sink_type type;
+    char *path;        /* file */
+    char *url;         /* redis, webhook */
+    char *mode;        /* redis: e.g. xadd; NULL = sink's default */
+    char *key;         /* redis key */
+    char *secret_file; /* webhook HMAC secret */
+    char *stream;      /* stream loopback target */
+    int64_t max_retries; /* -1 = sink's default */
+    int64_t timeout;     /* microseconds; 0 = sink's default */
+    uint32_t line;
+};
+
+enum cfg_delivery {
+    CFG_DELIVERY_EXACTLY_ONCE = 0,
+    CFG_DELIVERY_AT_LEAST_ONCE,
+    CFG_DELIVERY_COUNT
+};
+
+enum cfg_log_target {
+    CFG_LOG_STDERR = 0,
+    CFG_LOG_SYSLOG,
+    CFG_LOG_FILE,
+    CFG_LOG_TARGET_COUNT
+};
+
+struct cfg {
+    char *path;        /* the config file */
+    char *dir;         /* its directory: relative paths below are resolved against it */
+    char **rules;      /* rule files/globs/directories, resolved */
+    size_t n_rules;
+    struct rule_stream_override *streams; /* names and time fields owned */
+    size_t n_streams;
+    struct cfg_source *sources;
+    size_t n_sources;
+    struct cfg_sink *sinks;
+    size_t n_sinks;
+    char **default_sinks;
+    size_t n_default_sinks;
+    char **enable_rules;  /* id globs or tag:NAME (design §2.5) */
+    size_t n_enable_rules;
+    char **disable_rules;
+    size_t n_disable_rules;
+    struct {
+        char *dir;       /* NULL = no checkpoints */
+        int64_t interval; /* microseconds, default 10s */
+        uint32_t retain;  /* default 3 */
+        enum cfg_delivery delivery;
+    } checkpoint;
+    struct {
+        char *listen;     /* NULL = no admin HTTP */
+        char *token;
+        bool allow_remote;
+    } admin;
+    uint32_t parallelism; /* default 1 */
+    size_t max_line_bytes; /* default 1 MiB */
+    struct {
+        int level;        /* enum cep_log_level, default notice */
+        enum cfg_log_target target;
+        char *path;       /* target FILE */
+    } log;
+    char *user;
+    char *group;
+    char *dead_letter;
+};
+
+/* Read and check a config file (or text, named name, whose relative paths
+ * resolve against dir).  Returns an owned cfg with defaults applied, or NULL
+ * with every error in dl. */
+struct cfg *cfg_load(const char *path, struct diag_list *dl);
+struct cfg *cfg_load_mem(const char *name, const char *dir, const char *text, size_t len,
+                         struct diag_list *dl);
+/* Fill the defaults a minimal config leaves out: a stdout sink, stdin json
+ * source into "default", default_sinks = [stdout] (or the first sink),
+ * parallelism 1, checkpoint interval 10s / retain 3, log level notice. */
+void cfg_apply_defaults(struct cfg *c);
+/* Point opts at the config's stream overrides and rule selection; opts
+ * borrows from c. */
+void cfg_rule_load_opts(const struct cfg *c, struct rule_load_opts *opts);
+const struct cfg_sink *cfg_find_sink(const struct cfg *c, const char *name);
+void cfg_free(struct cfg *c);
+
+#endif

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The engine: takes decoded-or-raw input lines for a stream, turns them into
+ * events (decode, event time), runs every enabled rule of the stream on
+ * them, formats alerts, and routes derived events into the streams that
+ * consume them, in order, before the next input line.  Outputs leave through
+ * callbacks so the same engine serves `cepd replay`, `cepd test` and the
+ * daemon.  One engine runs on one thread.
+ * Tested by: tests/unit/check_eng.c, tests/rules/, the rule packs' test files (rules/) */
+#ifndef CEPD_ENG_H
+#define CEPD_ENG_H
+
+#include "cepd/cep_common.h"
+#include "cepd/evt.h"
+#include "cepd/expr.h"
+#include "cepd/rule.h"
+
+struct sbuf;
+
+/* Why an input line was rejected (dead-lettered).  reason is static text. */
+struct eng_reject {
+    const char *reason;
+    size_t offset; /* byte offset of the problem inside the line */
+};
+
+/* Where an engine's results go.  Every callback is optional. */
+struct eng_output {
+    void *ud;
+    /* One alert as a JSON object without a trailing newline.  rule is the
+     * rule that fired; json is valid until the callback returns. */
+    void (*alert)(void *ud, const struct rule *rule, const char *json, size_t len);
+    /* An event that arrived behind the watermark (the `late` side output). */
+    void (*late)(void *ud, const struct evt *ev);
+};
+
+struct eng_stats {
+    uint64_t lines;        /* input lines offered */
+    uint64_t events;       /* decoded events */
+    uint64_t rejected;     /* dead-lettered lines */
+    uint64_t derived;      /* derived events routed between rules */
+    uint64_t alerts;       /* alerts produced */
+    uint64_t late;         /* events behind the watermark */
+};
+
+/* Per-rule counters, indexed like ruleset->rules. */
+struct eng_rule_stats {
+    uint64_t evaluated;    /* events the rule's `when` was evaluated on */
+    uint64_t matched;      /* events that satisfied when and no exception */
+    uint64_t alerts;       /* alerts the rule produced */
+    uint64_t emitted;      /* derived events the rule produced */
+    struct expr_counters expr; /* type mismatches, regex match-limit hits */
+};
+
+struct eng;
+
+/* A new engine running rs (borrowed: rs must outlive the engine). */
+struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out);
+void eng_free(struct eng *eng);
+
+/* Offer one input line (without its newline) to stream `stream`.  src_name
+ * and src_off are the line's identity (source name and byte offset), used
+ * for deterministic alert ids; src_name is borrowed and must outlive the
+ * engine.  Returns CEP_OK when the line became an event (or a watermark),
+ * CEP_ERR when it was rejected: *rej says why (the caller dead-letters it). */
+int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len,
+                  const char *src_name, uint64_t src_off, struct eng_reject *rej);
+
+/* Count a line the caller rejected before offering it (too long, unreadable),
+ * so the engine's counters cover every input line. */
+void eng_note_rejected(struct eng *eng);
+
+/* End of input.  flush: advance every stream to an infinite watermark;
+ * drain: release buffered events but advance time only to the last event. */
+enum eng_eof {
+    ENG_EOF_FLUSH = 0,
+    ENG_EOF_DRAIN,
+    ENG_EOF_COUNT
+};
+void eng_finish(struct eng *eng, enum eng_eof mode);
+
+const struct eng_stats *eng_stats(const struct eng *eng);
+const struct eng_rule_stats *eng_rule_stats(const struct eng *eng, size_t rule_index);
+
+/* Parse an event-time value (number in unit, or an RFC 3339 string) into
+ * microseconds.  Returns CEP_ERR if v is neither. */
+int eng_time_from_val(const struct val *v, enum rule_time_unit unit, int64_t *out_us);
+
+#endif

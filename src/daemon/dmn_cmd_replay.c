@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * `cepd replay`: run rules over JSON-lines files (or stdin) and print the
+ * alerts, one JSON object per line.  Bad lines are dead-lettered with their
+ * reason and position and never stop the replay.
+ * Tested by: tests/cli/run.sh, README commands */
+#include "cepd/cep_common.h"
+#include "dmn_int.h"
+
+#include "cepd/eng.h"
+#include "cepd/sbuf.h"
+#include "cepd/src_lines.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char dmn_replay_help[] =
+        "usage: cepd replay --rules RULES [--rules RULES...] [OPTIONS] [[--stream NAME] FILE...]\n"
+        "Run rules over JSON-lines input and print alerts as JSON lines on stdout.\n"
+        "  -r, --rules RULES      rule file, directory or glob (repeatable)\n"
+        "  -s, --stream NAME      stream for the files that follow (default: default)\n"
+        "  --at-eof flush|drain   end of input: flush = infinite watermark (default);\n"
+        "                         drain = release buffered events, fire nothing later\n"
+        "  --late FILE            write events behind the watermark here (JSON lines)\n"
+        "  --dead-letter FILE     write rejected lines here as JSON (default: stderr)\n"
+        "  --max-line-bytes N     longest accepted line (default 1048576)\n"
+        "  --stats                print counters per rule to stderr at the end\n"
+        "FILE '-' (or no FILE) reads stdin.\n";
+
+struct dmn_replay_input {
+    const char *path;
+    const char *stream;
+};
+
+struct dmn_replay {
+    FILE *out;
+    FILE *dead;     /* NULL: human-readable lines on stderr */
+    FILE *late;
+    struct sbuf tmp;
+};
+
+static void dmn_replay_alert(void *ud, const struct rule *rule, const char *json, size_t len)
+{
+    struct dmn_replay *rp = ud;
+    CEP_UNUSED(rule);
+    fwrite(json, 1, len, rp->out);
+    fputc('\n', rp->out);
+}
+
+static void dmn_replay_late(void *ud, const struct evt *ev)
+{
+    struct dmn_replay *rp = ud;
+    if (!rp->late)
+        return;
+    fwrite(ev->raw, 1, ev->raw_len, rp->late);
+    fputc('\n', rp->late);
+}
+
+static void dmn_replay_dead_letter(struct dmn_replay *rp, const char *src, const struct src_line *l,
+                                   const char *reason, size_t at)
+{
+    if (!rp->dead) {
+        fprintf(stderr, "cepd: %s:%" PRIu64 ": rejected line (byte %" PRIu64 "): %s\n", src,
+                l->line_no, l->offset + at, reason);
+        return;
+    }
+    sbuf_reset(&rp->tmp);
+    dmn_dead_letter_json(&rp->tmp, src, l, reason, at);
+    fwrite(rp->tmp.buf, 1, rp->tmp.len, rp->dead);
+}
+
+/* Feed one input to the engine.  Returns CEP_ERR on a read error. */
+static int dmn_replay_input(struct eng *eng, struct dmn_replay *rp, uint32_t stream,
+                            const char *path, int fd, size_t max_line)
+{
+    struct src_lines rd;
+    struct src_line l;
+    struct eng_reject rej;
+    int rc;
+    src_lines_init(&rd, fd, max_line);
+    while ((rc = src_lines_next(&rd, true, &l)) == 1) {
+        if (l.too_long) {
+            eng_note_rejected(eng);
+            dmn_replay_dead_letter(rp, path, &l, "line longer than max_line_bytes", l.len);
+            continue;
+        }
+        if (l.len == 0 || (l.len == 1 && l.data[0] == '\r'))
+            continue; /* blank lines are separators, not events */
+        if (eng_push_line(eng, stream, l.data, l.len, path, l.offset, &rej) != CEP_OK)
+            dmn_replay_dead_letter(rp, path, &l, rej.reason, rej.offset);
+    }
+    if (rc < 0)
+        fprintf(stderr, "cepd: read %s: %s\n", path, strerror(errno));
+    src_lines_free(&rd);
+    return rc < 0 ? CEP_ERR : CEP_OK;
+}
+
+static void dmn_replay_print_stats(const struct eng *eng, const struct ruleset *rs)
+{
+    const struct eng_stats *s = eng_stats(eng);
+    fprintf(stderr,
+            "lines %" PRIu64 ", events %" PRIu64 ", rejected %" PRIu64 ", late %" PRIu64
+            ", derived %" PRIu64 ", alerts %" PRIu64 "\n",
+            s->lines, s->events, s->rejected, s->late, s->derived, s->alerts);
+    fprintf(stderr, "%-32s %10s %10s %10s %10s %10s %10s\n", "rule", "evaluated", "matched",
+            "alerts", "emitted", "type_err", "re_limit");
+    for (size_t i = 0; i < rs->n_rules; i++) {
+        const struct eng_rule_stats *r = eng_rule_stats(eng, i);
+        fprintf(stderr,
+                "%-32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
+                " %10" PRIu64 "\n",
+                rs->rules[i]->id, r->evaluated, r->matched, r->alerts, r->emitted,
+                r->expr.type_mismatch, r->expr.regex_limit);
+    }
+}
+
+static FILE *dmn_open_out(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "cepd: open %s: %s\n", path, strerror(errno));
+    return f;
+}
+
+int dmn_cmd_replay(int argc, char **argv)
+{
+    struct dmn_paths rules = {0};
+    struct dmn_replay_input *inputs = cep_calloc((size_t)argc, sizeof(*inputs));
+    size_t n_inputs = 0;
+    const char *stream = "default", *late_path = NULL, *dead_path = NULL;
+    enum eng_eof at_eof = ENG_EOF_FLUSH;
+    bool stats = false;
+    size_t max_line = SRC_LINES_DEFAULT_MAX;
+    int rc = DMN_EXIT_OK;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_arg = i + 1 < argc;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(dmn_replay_help, stdout);
+            goto done;
+        } else if ((strcmp(a, "--rules") == 0 || strcmp(a, "-r") == 0) && has_arg) {
+            if (dmn_expand_rules(argv[++i], &rules) != CEP_OK)
+                rc = DMN_EXIT_RULES;
+        } else if ((strcmp(a, "--stream") == 0 || strcmp(a, "-s") == 0) && has_arg) {
+            stream = argv[++i];
+        } else if (strcmp(a, "--at-eof") == 0 && has_arg) {
+            const char *m = argv[++i];
+            if (strcmp(m, "flush") == 0) {
+                at_eof = ENG_EOF_FLUSH;
+            } else if (strcmp(m, "drain") == 0) {
+                at_eof = ENG_EOF_DRAIN;
+            } else {
+                fprintf(stderr, "cepd replay: --at-eof takes flush or drain, not '%s'\n", m);
+                rc = DMN_EXIT_USAGE;
+                goto done;
+            }
+        } else if (strcmp(a, "--late") == 0 && has_arg) {
+            late_path = argv[++i];
+        } else if (strcmp(a, "--dead-letter") == 0 && has_arg) {
+            dead_path = argv[++i];
+        } else if (strcmp(a, "--max-line-bytes") == 0 && has_arg) {
+            char *end;
+            unsigned long long v = strtoull(argv[++i], &end, 10);
+            if (*end || v == 0 || v > (1ULL << 30)) {
+                fprintf(stderr, "cepd replay: bad --max-line-bytes '%s'\n", argv[i]);
+                rc = DMN_EXIT_USAGE;
+                goto done;
+            }
+            max_line = (size_t)v;
+        } else if (strcmp(a, "--stats") == 0) {
+            stats = true;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "cepd replay: unknown option or missing argument '%s'\n", a);
+            fputs(dmn_replay_help, stderr);
+            rc = DMN_EXIT_USAGE;
+            goto done;
+        } else {
+            inputs[n_inputs].path = a;
+            inputs[n_inputs++].stream = stream;
+        }
+    }
+    if (rc != DMN_EXIT_OK)
+        goto done;
+    if (!rules.n) {
+        fputs(dmn_replay_help, stderr);
+        rc = DMN_EXIT_USAGE;
+        goto done;
+    }
+    if (!n_inputs) {
+        inputs[0].path = "-";
+        inputs[n_inputs++].stream = stream;
+    }
+
+    struct ruleset *rs = dmn_load_rules(&rules, NULL);
+    if (!rs) {
+        rc = DMN_EXIT_RULES;
+        goto done;
+    }
+    struct dmn_replay rp = {.out = stdout};
+    sbuf_init(&rp.tmp);
+    if ((dead_path && !(rp.dead = dmn_open_out(dead_path))) ||
+        (late_path && !(rp.late = dmn_open_out(late_path)))) {
+        rc = DMN_EXIT_USAGE;
+        goto close;
+    }
+    static char out_buf[1 << 20];
+    setvbuf(stdout, out_buf, _IOFBF, sizeof(out_buf));
+    struct eng_output out = {.ud = &rp, .alert = dmn_replay_alert, .late = dmn_replay_late};
+    struct eng *eng = eng_new(rs, &out);
+    for (size_t i = 0; i < n_inputs && rc == DMN_EXIT_OK; i++) {
+        int s = ruleset_find_stream(rs, inputs[i].stream);
+        if (s < 0) {
+            fprintf(stderr, "cepd replay: no rule reads stream '%s' (input %s)\n",
+                    inputs[i].stream, inputs[i].path);
+            rc = DMN_EXIT_USAGE;
+            break;
+        }
+        bool is_stdin = strcmp(inputs[i].path, "-") == 0;
+        int fd = is_stdin ? STDIN_FILENO : open(inputs[i].path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "cepd replay: open %s: %s\n", inputs[i].path, strerror(errno));
+            rc = DMN_EXIT_USAGE;
+            break;
+        }
+        if (dmn_replay_input(eng, &rp, (uint32_t)s, is_stdin ? "stdin" : inputs[i].path, fd,
+                             max_line) != CEP_OK)
+            rc = DMN_EXIT_USAGE;
+        if (!is_stdin)
+            close(fd);
+    }
+    eng_finish(eng, at_eof);
+    fflush(stdout);
+    if (stats)
+        dmn_replay_print_stats(eng, rs);
+    eng_free(eng);
+close:
+    if (rp.dead)
+        fclose(rp.dead);
+    if (rp.late)
+        fclose(rp.late);
+    sbuf_free(&rp.tmp);
+    ruleset_free(rs);
+done:
+    cep_free(inputs);
+    dmn_paths_free(&rules);
+    return rc;
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# CLI behaviour of cepd: --version/--help, exit codes of check, replay over
+# files and stdin with dead-lettered bad lines (malformed, oversized,
+# invalid UTF-8), alert ids stable across runs, unknown streams, and
+# `cepd test` reporting a failing case.  Prints "N passed, N failed".
+set -uo pipefail
+cepd=${CEPD:-cepd}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0; failed=0
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+expect() { # expect NAME COMMAND... : command must succeed
+    local name=$1; shift
+    if "$@"; then ok "$name"; else bad "$name"; fi
+}
+
+cat > "$tmp/rules.yaml" <<'YAML'
+streams:
+  auth: {time: {field: ts, unit: s}}
+rules:
+  - id: root-login
+    stream: auth
+    when: event == "login" and user == "root"
+    key: [src_ip]
+    message: "root from ${src_ip}"
+YAML
+printf '%s\n' \
+  '{"ts":1,"event":"login","user":"root","src_ip":"10.0.0.1"}' \
+  '{"ts":2,"event":"login","user":"bob","src_ip":"10.0.0.2"}' \
+  '{"ts":3,"event":' \
+  '{"ts":4,"event":"login","user":"root","src_ip":"10.0.0.3"}' > "$tmp/events.jsonl"
+printf '{"ts":5,"user":"\xff"}\n' >> "$tmp/events.jsonl"
+printf '{"ts":6,"pad":"%s"}\n' "$(head -c 3000 /dev/zero | tr '\0' 'x')" >> "$tmp/events.jsonl"
+echo '{"ts":7,"event":"login","user":"root","src_ip":"10.0.0.9"}' >> "$tmp/events.jsonl"
+
+expect "--version prints the version" bash -c "'$cepd' --version | grep -q '^cepd [0-9]'"
+expect "--help lists the commands" bash -c "'$cepd' --help | grep -q replay"
+for verb in check replay test run; do
+    expect "$verb --help" bash -c "'$cepd' $verb --help | grep -q '^usage: cepd $verb'"
+done
+"$cepd" bogus >/dev/null 2>&1; [ $? -eq 2 ] && ok "unknown command exits 2" || bad "unknown command exits 2"
+
+"$cepd" check "$tmp/rules.yaml" > "$tmp/check.out" 2>&1
+[ $? -eq 0 ] && grep -q '^ok: 1 rules in 1 files$' "$tmp/check.out" \
+    && ok "check accepts a valid file" || bad "check accepts a valid file"
+printf 'rules:\n  - id: Bad Id\n    when: user ==\n' > "$tmp/broken.yaml"
+"$cepd" check "$tmp/broken.yaml" > "$tmp/check.out" 2>&1
+[ $? -eq 1 ] && [ "$(grep -c ': error: ' "$tmp/check.out")" -ge 2 ] \
+    && ok "check reports every error and exits 1" || bad "check reports every error and exits 1"
+"$cepd" check "$tmp/missing.yaml" >/dev/null 2>&1
+[ $? -eq 1 ] && ok "check of a missing file fails" || bad "check of a missing file fails"
+
+"$cepd" replay --rules "$tmp/rules.yaml" --stream auth --max-line-bytes 1024 \
+    --dead-letter "$tmp/dead.jsonl" --stats "$tmp/events.jsonl" > "$tmp/alerts1" 2> "$tmp/stats"
+rc=$?
+[ $rc -eq 0 ] && ok "replay exits 0 despite bad lines" || bad "replay exits 0 despite bad lines ($rc)"
+[ "$(wc -l < "$tmp/alerts1")" -eq 3 ] && ok "replay prints 3 alerts" || bad "replay prints 3 alerts"
+grep -q '"message":"root from 10.0.0.9"' "$tmp/alerts1" \
+    && ok "events after bad lines are processed" || bad "events after bad lines are processed"
+[ "$(wc -l < "$tmp/dead.jsonl")" -eq 3 ] && ok "3 lines dead-lettered" || bad "3 lines dead-lettered"
+grep -q '"line":3,.*"reason":"' "$tmp/dead.jsonl" && ok "malformed line has its position" \
+    || bad "malformed line has its position"
+grep -q '"line":5,.*invalid UTF-8' "$tmp/dead.jsonl" && ok "invalid UTF-8 is rejected" \
+    || bad "invalid UTF-8 is rejected"
+grep -q '"line":6,.*"reason":"line longer than max_line_bytes".*"truncated":true' "$tmp/dead.jsonl" \
+    && ok "oversized line is rejected" || bad "oversized line is rejected"
+grep -Eq '^lines 7, events 4, rejected 3' "$tmp/stats" && ok "--stats counts lines" \
+    || bad "--stats counts lines: $(head -1 "$tmp/stats")"
+grep -Eq '^root-login +4 +3 +3 ' "$tmp/stats" && ok "--stats counts per rule" \
+    || bad "--stats counts per rule"
+
+"$cepd" replay --rules "$tmp/rules.yaml" --stream auth --max-line-bytes 1024 \
+    "$tmp/events.jsonl" > "$tmp/alerts2" 2>/dev/null
+ids() { grep -o '"alert_id":"[0-9a-f]*"' "$1"; }
+[ "$(ids "$tmp/alerts1")" = "$(ids "$tmp/alerts2")" ] && [ -n "$(ids "$tmp/alerts1")" ] \
+    && ok "alert ids are stable across runs" || bad "alert ids are stable across runs"
+[ "$(ids "$tmp/alerts1" | sort -u | wc -l)" -eq 3 ] && ok "alert ids are distinct" \
+    || bad "alert ids are distinct"
+
+head -n 1 "$tmp/events.jsonl" | "$cepd" replay --rules "$tmp/rules.yaml" --stream auth - \
+    > "$tmp/alerts3" 2>/dev/null
+grep -q '"rule":"root-login"' "$tmp/alerts3" && ok "replay reads stdin" || bad "replay reads stdin"
+"$cepd" replay --rules "$tmp/rules.yaml" --stream nope "$tmp/events.jsonl" >/dev/null 2>&1
+[ $? -eq 2 ] && ok "unknown stream is a usage error" || bad "unknown stream is a usage error"
+
+cat > "$tmp/rules.test.yaml" <<'YAML'
+rules: [rules.yaml]
+cases:
+  - name: fires
+    stream: auth
+    events: [{ts: 1, event: login, user: root, src_ip: 10.0.0.1}]
+    alerts: [{rule: root-login, key: {src_ip: 10.0.0.1}, time: 1}]
+  - name: wrong expectation
+    stream: auth
+    events: [{ts: 1, event: login, user: root, src_ip: 10.0.0.1}]
+    alerts: []
+YAML
+"$cepd" test "$tmp/rules.test.yaml" > "$tmp/test.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q '^1 passed, 1 failed$' "$tmp/test.out" \
+    && grep -q 'unexpected alert' "$tmp/test.out" \
+    && ok "cepd test reports a failing case" || bad "cepd test reports a failing case"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
