@@ -162,5 +162,6 @@ void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots)
         e->slots_cap = (uint32_t)cap;
     }
     e->n_slots = n_slots;
-    memset(e->slots, 0, n_slots * sizeof(*e->slots));
+    if (n_slots) /* a stream no rule reads a field of has no slot array */
+        memset(e->slots, 0, n_slots * sizeof(*e->slots));
 }

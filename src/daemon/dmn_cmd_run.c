@@ -5,7 +5,8 @@
  * sinks; the libevent daemon with network sources and sinks, reload,
  * checkpoints and metrics replaces this loop in the daemon milestone.
  * Signals only set flags: SIGTERM/SIGINT stop after the current batch,
- * SIGUSR1 reopens file sinks.
+ * SIGUSR1 reopens file sinks, SIGHUP is logged (reload comes with the
+ * daemon milestone) and never kills the process.
  * Tested by: tests/cli/run.sh */
 #include "cepd/cep_common.h"
 #include "dmn_int.h"
@@ -38,6 +39,7 @@ static const char dmn_run_help[] =
 
 static volatile sig_atomic_t dmn_stop_flag;
 static volatile sig_atomic_t dmn_reopen_flag;
+static volatile sig_atomic_t dmn_hup_flag;
 
 static void dmn_on_stop(int sig)
 {
@@ -49,6 +51,12 @@ static void dmn_on_reopen(int sig)
 {
     CEP_UNUSED(sig);
     dmn_reopen_flag = 1;
+}
+
+static void dmn_on_hup(int sig)
+{
+    CEP_UNUSED(sig);
+    dmn_hup_flag = 1;
 }
 
 struct dmn_sink {
@@ -414,6 +422,8 @@ int dmn_cmd_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = dmn_on_reopen;
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = dmn_on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     struct eng_output out = {.ud = &run, .alert = dmn_run_alert};
@@ -430,6 +440,11 @@ int dmn_cmd_run(int argc, char **argv)
         if (dmn_reopen_flag) {
             dmn_reopen_flag = 0;
             dmn_sinks_reopen(&run);
+        }
+        if (dmn_hup_flag) {
+            dmn_hup_flag = 0;
+            cep_log(CEP_LOG_WARN, "SIGHUP: reload is not in this release; restart to apply "
+                    "rule changes (still running)");
         }
         if (!live)
             break;

@@ -8,6 +8,7 @@
 #include "cepd/cep_common.h"
 #include "expr_int.h"
 
+#include "cepd/json.h"
 #include "cepd/sbuf.h"
 
 #include <arpa/inet.h>
@@ -43,7 +44,7 @@ size_t expr_utf8_offset(const char *s, size_t len, size_t cp)
     return len;
 }
 
-/* Top-level elements of a raw JSON array (or members of an object): one
+/* Top-level members of a raw JSON object (or elements of an array): one
  * more than the commas at depth 1 outside strings, 0 when empty.  An
  * iterative scan, so nesting depth costs nothing. */
 size_t expr_json_count(const char *raw, size_t len)
@@ -181,6 +182,8 @@ static void fn_len(struct expr_ctx *ctx, struct val *args, uint32_t n, struct va
             *out = val_int((int64_t)expr_utf8_count(a->u.s, a->len));
             return;
         case VAL_ARR:
+            *out = val_int((int64_t)json_array_count(a->u.s, a->len));
+            return;
         case VAL_OBJ:
             *out = val_int((int64_t)expr_json_count(a->u.s, a->len));
             return;

@@ -168,7 +168,6 @@ struct expr_node *expr_check(struct expr_node *root, const struct expr_env *env,
 const char *expr_type_name(enum expr_type t);
 
 /* ---- Builtins ---- */
-struct expr_vm;
 typedef void expr_builtin_fn(struct expr_ctx *ctx, struct val *args, uint32_t n,
                              struct val *out);
 

@@ -68,8 +68,6 @@ void expr_arena_free(struct expr_arena *a)
 
 /* Append an error at byte off of src: the file position comes from
  * src->locate when there is one, else from base_line/base_col + off. */
-/* Append an error at byte off of src: the file position comes from
- * src->locate when there is one, else from base_line/base_col + off. */
 void expr_diagv(struct diag_list *dl, const struct expr_src *src, size_t off, const char *fmt,
                 va_list ap)
 {

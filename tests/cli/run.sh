@@ -113,6 +113,14 @@ wait_lines() { # wait_lines FILE N: up to 10 s (scaled by CEPD_TEST_TIMEOUT)
     done
     return 1
 }
+wait_grep() { # wait_grep PATTERN FILE: up to 10 s (scaled)
+    local limit=$((100 * ${CEPD_TEST_TIMEOUT:-1})) i=0
+    while [ "$i" -lt "$limit" ]; do
+        grep -q "$1" "$2" 2>/dev/null && return 0
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
 mkdir -p "$tmp/run"
 cat > "$tmp/run/cepd.yaml" <<YAML
 rules: [$tmp/rules.yaml]
@@ -138,9 +146,12 @@ echo '{"ts":12,"event":"login","user":"root","src_ip":"10.9.9.2"}' > "$tmp/run/a
 wait_lines "$tmp/run/alerts.jsonl" 3 && ok "run reopens a rotated file" || bad "run reopens a rotated file"
 mv "$tmp/run/alerts.jsonl" "$tmp/run/alerts.jsonl.1"
 kill -USR1 "$pid"
-sleep 0.3
+wait_grep 'reopened file sinks' "$tmp/run/log"
 echo '{"ts":13,"event":"login","user":"root","src_ip":"10.9.9.3"}' >> "$tmp/run/auth.jsonl"
 wait_lines "$tmp/run/alerts.jsonl" 1 && ok "SIGUSR1 reopens the file sink" || bad "SIGUSR1 reopens the file sink"
+kill -HUP "$pid"
+wait_grep 'SIGHUP: reload is not in this release' "$tmp/run/log" && kill -0 "$pid" 2>/dev/null \
+    && ok "SIGHUP does not kill run" || bad "SIGHUP does not kill run"
 kill -TERM "$pid"
 wait "$pid"; rc=$?
 [ $rc -eq 0 ] && ok "SIGTERM stops run with status 0" || bad "SIGTERM stops run with status 0 ($rc)"

@@ -88,9 +88,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct expr_tmpl *t = expr_tmpl_compile(&src, &env, &dl);
 
     struct evt *ev = evt_new();
-    /* At least one slot: evt_reset(.., 0) on a fresh event passes NULL to
-     * memset (reported to core; drop the max once fixed). */
-    evt_reset(ev, "{}", 2, schema->n_slots ? schema->n_slots : 1);
+    evt_reset(ev, "{}", 2, schema->n_slots);
     for (uint32_t i = 0; i < ev->n_slots; i++) {
         switch (i % 5) {
             case 0:

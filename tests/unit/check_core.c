@@ -109,6 +109,11 @@ START_TEST(test_evt_reset_refcount)
     ck_assert_uint_eq(e->refcnt, 1);
     evt_unref(e);
     evt_unref(NULL);
+    /* A stream whose rules read no field: no slots at all. */
+    struct evt *empty = evt_new();
+    evt_reset(empty, "{}", 2, 0);
+    ck_assert_uint_eq(empty->n_slots, 0);
+    evt_unref(empty);
 }
 END_TEST
 
