@@ -47,6 +47,8 @@ struct eng_rule_stats {
     uint64_t matched;      /* events that satisfied when and no exception */
     uint64_t alerts;       /* alerts the rule produced */
     uint64_t emitted;      /* derived events the rule produced */
+    uint64_t timed_out;    /* expired partial matches reported (on_timeout) */
+    uint64_t evicted;      /* partial matches dropped at max_partial_matches */
     struct expr_counters expr; /* type mismatches, regex match-limit hits */
 };
 
@@ -68,6 +70,13 @@ int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len
  * so the engine's counters cover every input line. */
 void eng_note_rejected(struct eng *eng);
 
+/* Time passes without input (the daemon calls this periodically, now in
+ * wall-clock microseconds): processing-time streams advance to now, firing
+ * `within` timers; an event-time stream that has received nothing for its
+ * idle_timeout releases what it buffered, as if its watermark had reached
+ * the largest time seen. */
+void eng_tick(struct eng *eng, int64_t now);
+
 /* End of input.  flush: advance every stream to an infinite watermark;
  * drain: release buffered events but advance time only to the last event. */
 enum eng_eof {
@@ -79,6 +88,12 @@ void eng_finish(struct eng *eng, enum eng_eof mode);
 
 const struct eng_stats *eng_stats(const struct eng *eng);
 const struct eng_rule_stats *eng_rule_stats(const struct eng *eng, size_t rule_index);
+/* Partial matches a pattern rule holds over all its keys (a gauge; walks
+ * the keys, so not for the per-event path). */
+size_t eng_rule_partials(const struct eng *eng, size_t rule_index);
+
+/* Wall-clock time in microseconds (arrival time, detected_at). */
+int64_t eng_now_us(void);
 
 /* Parse an event-time value (number in unit, or an RFC 3339 string) into
  * microseconds.  Returns CEP_ERR if v is neither. */

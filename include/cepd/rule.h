@@ -74,6 +74,18 @@ struct rule_field {
     struct expr *expr;
 };
 
+struct nfa_prog;
+
+/* What a pattern rule does with a partial match that expires (on_timeout). */
+struct rule_timeout {
+    bool enabled;
+    enum rule_severity severity;
+    struct expr_tmpl *message;      /* NULL = no message */
+    int32_t emit_stream;            /* -1 = none */
+    struct rule_field *emit_fields; /* NULL with emit_stream >= 0: the last event */
+    size_t n_emit_fields;
+};
+
 struct rule {
     char *id;
     enum rule_kind kind;
@@ -96,6 +108,11 @@ struct rule {
     int32_t emit_stream;        /* derived events go here; -1 = none */
     struct rule_field *emit_fields; /* NULL with emit_stream >= 0: the whole event */
     size_t n_emit_fields;
+    /* kind pattern: the compiled NFA, what expired partial matches do, and
+     * the per-key cap on partial matches (0 = 10000). */
+    struct nfa_prog *nfa;
+    struct rule_timeout on_timeout;
+    uint32_t max_partial_matches;
     uint64_t hash;              /* hash of the compiled form (reload, savepoints) */
     char *file;                 /* where the rule is defined */
     uint32_t line;

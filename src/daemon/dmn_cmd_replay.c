@@ -106,15 +106,17 @@ static void dmn_replay_print_stats(const struct eng *eng, const struct ruleset *
             "lines %" PRIu64 ", events %" PRIu64 ", rejected %" PRIu64 ", late %" PRIu64
             ", derived %" PRIu64 ", alerts %" PRIu64 "\n",
             s->lines, s->events, s->rejected, s->late, s->derived, s->alerts);
-    fprintf(stderr, "%-32s %10s %10s %10s %10s %10s %10s\n", "rule", "evaluated", "matched",
-            "alerts", "emitted", "type_err", "re_limit");
+    fprintf(stderr, "%-32s %10s %10s %10s %10s %10s %10s %10s %10s %10s\n", "rule", "evaluated",
+            "matched", "alerts", "emitted", "type_err", "re_limit", "timed_out", "evicted",
+            "partial");
     for (size_t i = 0; i < rs->n_rules; i++) {
         const struct eng_rule_stats *r = eng_rule_stats(eng, i);
         fprintf(stderr,
                 "%-32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
-                " %10" PRIu64 "\n",
+                " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10zu\n",
                 rs->rules[i]->id, r->evaluated, r->matched, r->alerts, r->emitted,
-                r->expr.type_mismatch, r->expr.regex_limit);
+                r->expr.type_mismatch, r->expr.regex_limit, r->timed_out, r->evicted,
+                eng_rule_partials(eng, i));
     }
 }
 

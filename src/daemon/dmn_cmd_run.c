@@ -448,6 +448,7 @@ int dmn_cmd_run(int argc, char **argv)
         }
         if (!live)
             break;
+        eng_tick(eng, eng_now_us());
         if (!got) {
             dmn_sinks_flush(&run);
             struct timespec idle = {0, DMN_RUN_IDLE_NS};

@@ -16,6 +16,7 @@ int dmn_cmd_check(int argc, char **argv);
 int dmn_cmd_replay(int argc, char **argv);
 int dmn_cmd_test(int argc, char **argv);
 int dmn_cmd_run(int argc, char **argv);
+int dmn_cmd_graph(int argc, char **argv);
 
 /* A growable list of owned strings. */
 struct dmn_paths {

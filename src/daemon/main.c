@@ -17,6 +17,7 @@ static const struct dmn_verb {
     {"check", dmn_cmd_check, "load and compile rules, print every error"},
     {"replay", dmn_cmd_replay, "run rules over JSON-lines files or stdin, print alerts"},
     {"test", dmn_cmd_test, "run rule test files (*.test.yaml)"},
+    {"graph", dmn_cmd_graph, "print the NFA of pattern rules as Graphviz DOT"},
 };
 
 static void dmn_usage(FILE *out)

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Event dispatch: decode an input line against its stream's schema, take
- * its event time, evaluate every enabled rule of the stream (when, then the
- * exceptions), and act: an alert, a derived event, or both.  Derived events
- * go through a FIFO and are processed before push returns, so a chain of
- * rules sees them in order.  Steady state allocates nothing: the input
- * event, derived events and output buffers are reused.
- * Tested by: tests/unit/check_eng.c, the rule packs' test files (rules/) */
+ * its event time, and hand it to the rules of the stream.  Stateless rules
+ * (simple, filter) act on arrival; stateful ones (pattern) see events in
+ * event-time order through eng_stream.c.  A rule that fires produces an
+ * alert and/or a derived event; derived events go through a FIFO and are
+ * processed before push returns, so a chain of rules sees them in order.
+ * Steady state allocates nothing for stateless rules: the input event,
+ * derived events and output buffers are reused.
+ * Tested by: tests/unit/check_eng.c, tests/rules/, tests/flink/ */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
@@ -20,18 +22,22 @@
 struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out)
 {
     struct eng *eng = cep_calloc(1, sizeof(*eng));
+    size_t n_rules = rs->n_rules ? rs->n_rules : 1;
     eng->rs = rs;
     if (out)
         eng->out = *out;
     eng->rt = expr_rt_new();
-    eng->rule_stats = cep_calloc(rs->n_rules ? rs->n_rules : 1, sizeof(*eng->rule_stats));
-    eng->rule_src_names = cep_calloc(rs->n_rules ? rs->n_rules : 1, sizeof(char *));
+    eng->rule_stats = cep_calloc(n_rules, sizeof(*eng->rule_stats));
+    eng->rule_src_names = cep_calloc(n_rules, sizeof(char *));
+    eng->keyed = cep_calloc(n_rules, sizeof(*eng->keyed));
     for (size_t i = 0; i < rs->n_rules; i++)
         eng->rule_src_names[i] = cep_asprintf("rule:%s", rs->rules[i]->id);
     eng->input = evt_new();
     sbuf_init(&eng->alert);
     sbuf_init(&eng->text);
     sbuf_init(&eng->val_json);
+    sbuf_init(&eng->key);
+    eng_streams_init(eng);
     return eng;
 }
 
@@ -39,8 +45,12 @@ void eng_free(struct eng *eng)
 {
     if (!eng)
         return;
-    for (size_t i = 0; i < eng->rs->n_rules; i++)
+    eng_streams_free(eng);
+    for (size_t i = 0; i < eng->rs->n_rules; i++) {
         cep_free(eng->rule_src_names[i]);
+        eng_keyed_free(&eng->keyed[i]);
+    }
+    cep_free(eng->keyed);
     cep_free(eng->rule_src_names);
     cep_free(eng->rule_stats);
     for (size_t i = 0; i < eng->n_free; i++)
@@ -54,6 +64,7 @@ void eng_free(struct eng *eng)
     sbuf_free(&eng->alert);
     sbuf_free(&eng->text);
     sbuf_free(&eng->val_json);
+    sbuf_free(&eng->key);
     cep_free(eng);
 }
 
@@ -77,7 +88,7 @@ static struct evt *eng_evt_get(struct eng *eng)
 
 static void eng_evt_put(struct eng *eng, struct evt *ev)
 {
-    if (ev->refcnt > 1) { /* someone kept it: let them own it */
+    if (ev->refcnt > 1) { /* a partial match kept it: it owns it now */
         evt_unref(ev);
         return;
     }
@@ -111,86 +122,135 @@ static struct evt *eng_queue_pop(struct eng *eng)
     return ev;
 }
 
-/* Build the derived event of rule r fired on ev and queue it for its
- * stream.  Its time is the producer's event time; its identity is the
- * producing rule plus the alert id, so ids stay deterministic downstream. */
-static void eng_emit(struct eng *eng, size_t rule_index, const struct evt *ev,
-                     struct expr_ctx *ctx, uint64_t id_low)
+/* Build the derived event of rule ri (emit block `fields`, or the view's
+ * last event when fields is NULL) and queue it for stream `target`.  Its
+ * time is the view's time; its identity is the producing rule plus the
+ * alert id, so ids stay deterministic downstream. */
+static void eng_emit(struct eng *eng, size_t ri, int32_t target, const struct rule_field *fields,
+                     size_t n_fields, const struct eng_view *v, struct expr_ctx *ctx,
+                     uint64_t id_low)
 {
-    const struct rule *r = eng->rs->rules[rule_index];
-    const struct rule_stream *target = &eng->rs->streams[r->emit_stream];
+    const struct rule_stream *st = &eng->rs->streams[target];
+    const struct evt *last = v->events[v->n - 1];
     struct sbuf *sb = &eng->text;
     sbuf_reset(sb);
-    if (r->emit_fields) {
+    if (fields) {
         sbuf_putc(sb, '{');
-        for (size_t i = 0; i < r->n_emit_fields; i++) {
-            struct val v;
-            expr_eval(r->emit_fields[i].expr, ctx, &v);
+        for (size_t i = 0; i < n_fields; i++) {
+            struct val val;
+            expr_eval(fields[i].expr, ctx, &val);
             if (i)
                 sbuf_putc(sb, ',');
-            sbuf_json_str(sb, r->emit_fields[i].name, strlen(r->emit_fields[i].name));
+            sbuf_json_str(sb, fields[i].name, strlen(fields[i].name));
             sbuf_putc(sb, ':');
-            val_to_json(&v, sb);
+            val_to_json(&val, sb);
         }
         sbuf_putc(sb, '}');
     } else {
-        sbuf_append(sb, ev->raw, ev->raw_len);
+        sbuf_append(sb, last->raw, last->raw_len);
     }
     struct evt *d = eng_evt_get(eng);
-    evt_reset(d, sb->buf, sb->len, target->schema->n_slots);
+    evt_reset(d, sb->buf, sb->len, st->schema->n_slots);
     struct dec_err derr;
-    if (NEVER(dec_json_line(target->schema, d, &derr) != CEP_OK)) {
+    if (NEVER(dec_json_line(st->schema, d, &derr) != CEP_OK)) {
         eng->stats.rejected++;
         eng_evt_put(eng, d);
         return;
     }
-    d->stream = (uint32_t)r->emit_stream;
-    d->time = ev->time;
-    d->seq = ev->seq;
-    d->src_name = eng->rule_src_names[rule_index];
+    d->stream = (uint32_t)target;
+    d->time = v->time;
+    d->seq = last->seq;
+    d->src_name = eng->rule_src_names[ri];
     d->src_off = id_low;
-    eng->rule_stats[rule_index].emitted++;
+    eng->rule_stats[ri].emitted++;
     eng->stats.derived++;
     eng_queue_push(eng, d);
 }
 
-/* Run every enabled rule of ev's stream on ev. */
-static void eng_dispatch(struct eng *eng, const struct evt *ev)
+void eng_fire(struct eng *eng, size_t ri, const struct eng_view *v, struct expr_ctx *ctx)
+{
+    const struct rule *r = eng->rs->rules[ri];
+    struct eng_rule_stats *rst = &eng->rule_stats[ri];
+    for (size_t k = 0; k < r->n_exceptions; k++)
+        if (expr_eval_bool(r->exceptions[k], ctx))
+            return;
+    rst->matched++;
+    int32_t emit = v->timed_out ? r->on_timeout.emit_stream : r->emit_stream;
+    /* A filter that emits forwards into its stream only; everything else
+     * alerts (and emits, when it has an emit block). */
+    bool to_sinks = !(r->kind == RULE_FILTER && emit >= 0);
+    char id_hex[33];
+    uint64_t id_low = eng_alert_build(eng, ri, v, ctx, id_hex);
+    if (to_sinks) {
+        rst->alerts++;
+        eng->stats.alerts++;
+        if (eng->out.alert)
+            eng->out.alert(eng->out.ud, r, eng->alert.buf, eng->alert.len);
+    }
+    if (emit >= 0) {
+        if (v->timed_out)
+            eng_emit(eng, ri, emit, r->on_timeout.emit_fields, r->on_timeout.n_emit_fields, v,
+                     ctx, id_low);
+        else
+            eng_emit(eng, ri, emit, r->emit_fields, r->n_emit_fields, v, ctx, id_low);
+    }
+}
+
+void eng_dispatch_stateless(struct eng *eng, const struct evt *ev)
 {
     const struct rule_stream *st = &eng->rs->streams[ev->stream];
     for (size_t i = 0; i < st->n_rules; i++) {
         size_t ri = st->rules[i];
         const struct rule *r = eng->rs->rules[ri];
+        if (r->kind != RULE_SIMPLE && r->kind != RULE_FILTER)
+            continue;
         struct eng_rule_stats *rst = &eng->rule_stats[ri];
         struct expr_ctx ctx = {.ev = ev, .counters = &rst->expr, .rt = eng->rt};
         rst->evaluated++;
         if (r->when && !expr_eval_bool(r->when, &ctx))
             continue;
-        bool excepted = false;
-        for (size_t k = 0; k < r->n_exceptions && !excepted; k++)
-            excepted = expr_eval_bool(r->exceptions[k], &ctx);
-        if (excepted)
-            continue;
-        rst->matched++;
-        /* A filter that emits forwards into its stream only; everything
-         * else alerts (and emits, when it has an emit block). */
-        bool to_sinks = !(r->kind == RULE_FILTER && r->emit_stream >= 0);
-        char id_hex[33];
-        uint64_t id_low = eng_alert_build(eng, ri, ev, &ctx, id_hex);
-        if (to_sinks) {
-            rst->alerts++;
-            eng->stats.alerts++;
-            if (eng->out.alert)
-                eng->out.alert(eng->out.ud, r, eng->alert.buf, eng->alert.len);
-        }
-        if (r->emit_stream >= 0)
-            eng_emit(eng, ri, ev, &ctx, id_low);
+        struct evt *one = (struct evt *)ev;
+        struct eng_view v = {.n = 1, .events = &one, .time = ev->time};
+        eng_fire(eng, ri, &v, &ctx);
     }
 }
 
+/* An event enters its stream: stateless rules at once, stateful rules in
+ * time order (buffered on event-time streams). */
+static void eng_route(struct eng *eng, struct evt *ev)
+{
+    eng_dispatch_stateless(eng, ev);
+    const struct eng_stream *s = &eng->streams[ev->stream];
+    if (!s->stateful)
+        return;
+    const struct rule_time *t = &eng->rs->streams[ev->stream].time;
+    if (t->has_time && !s->derived)
+        eng_stream_offer(eng, ev);
+    else
+        eng_stream_process_now(eng, ev);
+}
+
+void eng_drain_queue(struct eng *eng)
+{
+    if (eng->draining)
+        return;
+    eng->draining = true;
+    size_t budget = ENG_MAX_DERIVED_PER_LINE;
+    struct evt *d;
+    while ((d = eng_queue_pop(eng)) != NULL) {
+        if (budget-- > 0)
+            eng_route(eng, d);
+        else
+            eng->stats.rejected++;
+        eng_evt_put(eng, d);
+    }
+    eng->draining = false;
+}
+
 /* Decode ev (raw already set) for its stream and give it an event time.
- * Returns CEP_OK, CEP_AGAIN for a punctuation (watermark) line, or CEP_ERR. */
-static int eng_decode(struct eng *eng, struct evt *ev, struct eng_reject *rej)
+ * Returns CEP_OK, CEP_AGAIN for a punctuation (watermark) line with the
+ * watermark in *wm, or CEP_ERR. */
+static int eng_decode(struct eng *eng, struct evt *ev, int64_t *wm, struct eng_reject *rej)
 {
     const struct rule_stream *st = &eng->rs->streams[ev->stream];
     struct dec_err derr;
@@ -204,26 +264,21 @@ static int eng_decode(struct eng *eng, struct evt *ev, struct eng_reject *rej)
         ev->time = eng_now_us();
         return CEP_OK;
     }
+    rej->offset = 0;
     if (t->watermark_slot >= 0 && ev->slots[t->watermark_slot].type != VAL_NULL) {
-        int64_t wm;
-        if (eng_time_from_val(&ev->slots[t->watermark_slot], t->unit, &wm) != CEP_OK) {
+        if (eng_time_from_val(&ev->slots[t->watermark_slot], t->unit, wm) != CEP_OK) {
             rej->reason = "invalid $watermark value";
-            rej->offset = 0;
             return CEP_ERR;
         }
-        /* Punctuation: time-driven rules (patterns, windows) consume it;
-         * stateless rules have nothing to release. */
         return CEP_AGAIN;
     }
     const struct val *tv = &ev->slots[t->time_slot];
     if (tv->type == VAL_NULL) {
         rej->reason = "missing event time field";
-        rej->offset = 0;
         return CEP_ERR;
     }
     if (eng_time_from_val(tv, t->unit, &ev->time) != CEP_OK) {
         rej->reason = "invalid event time";
-        rej->offset = 0;
         return CEP_ERR;
     }
     return CEP_OK;
@@ -236,7 +291,7 @@ int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len
     const struct rule_stream *st = &eng->rs->streams[stream];
     struct evt *ev = eng->input;
     eng->stats.lines++;
-    if (CEP_UNLIKELY(ev->refcnt > 1)) { /* kept by a rule: start a fresh one */
+    if (CEP_UNLIKELY(ev->refcnt > 1)) { /* kept by a partial match: start a fresh one */
         evt_unref(ev);
         ev = eng->input = evt_new();
     }
@@ -245,24 +300,21 @@ int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len
     ev->seq = eng->stats.lines;
     ev->src_name = src_name;
     ev->src_off = src_off;
-    int rc = eng_decode(eng, ev, rej);
+    int64_t wm = 0;
+    int rc = eng_decode(eng, ev, &wm, rej);
     if (rc == CEP_ERR) {
         eng->stats.rejected++;
         return CEP_ERR;
     }
-    if (rc == CEP_AGAIN)
-        return CEP_OK;
-    eng->stats.events++;
-    eng_dispatch(eng, ev);
-    size_t budget = ENG_MAX_DERIVED_PER_LINE;
-    struct evt *d;
-    while ((d = eng_queue_pop(eng)) != NULL) {
-        if (budget-- > 0)
-            eng_dispatch(eng, d);
-        else
-            eng->stats.rejected++;
-        eng_evt_put(eng, d);
+    if (rc == CEP_AGAIN) {
+        eng_stream_watermark(eng, stream, wm);
+    } else {
+        eng->stats.events++;
+        if (st->time.idle_timeout > 0)
+            eng->streams[stream].last_arrival = eng_now_us();
+        eng_route(eng, ev);
     }
+    eng_drain_queue(eng);
     return CEP_OK;
 }
 
@@ -272,10 +324,13 @@ void eng_note_rejected(struct eng *eng)
     eng->stats.rejected++;
 }
 
+void eng_tick(struct eng *eng, int64_t now)
+{
+    eng_streams_tick(eng, now);
+}
+
 void eng_finish(struct eng *eng, enum eng_eof mode)
 {
-    /* Stateless rules hold nothing at end of input; stateful rule kinds
-     * release buffered events and fire timers here (flush or drain). */
-    CEP_UNUSED(eng);
-    CEP_UNUSED(mode);
+    eng_streams_finish(eng, mode);
+    eng_drain_queue(eng);
 }

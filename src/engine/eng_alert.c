@@ -2,12 +2,14 @@
  * Alerts (design §3): the JSON object and its deterministic alert_id, a
  * hash of the rule id, the key values and the identities (source name and
  * offset) of the matched events, so replaying the same input yields the
- * same ids.  Buffers are the engine's, reused across alerts.
+ * same ids.  A pattern match lists its events grouped by step; a timed-out
+ * partial match is marked.  Buffers are the engine's, reused.
  * Tested by: tests/unit/check_eng.c */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
 #include "cepd/hash.h"
+#include "cepd/nfa.h"
 
 #include <string.h>
 #include <time.h>
@@ -54,25 +56,107 @@ static void eng_json_fields(struct sbuf *sb, const struct rule_field *f, size_t 
     }
 }
 
-uint64_t eng_alert_build(struct eng *eng, size_t rule_index, const struct evt *ev,
+/* Pattern references over a view: count(step) and event(step, i). */
+static uint32_t eng_view_count(void *ud, int step)
+{
+    const struct eng_view *v = ud;
+    uint32_t n = 0;
+    for (size_t i = 0; i < v->n; i++)
+        n += v->steps && v->steps[i] == step;
+    return n;
+}
+
+static const struct evt *eng_view_event(void *ud, int step, int64_t i)
+{
+    const struct eng_view *v = ud;
+    int64_t n = eng_view_count(ud, step);
+    if (i < 0)
+        i += n;
+    if (i < 0 || i >= n)
+        return NULL;
+    for (size_t k = 0; k < v->n; k++)
+        if (v->steps[k] == step && i-- == 0)
+            return v->events[k];
+    return NULL;
+}
+
+const struct expr_pat_ops eng_view_pat_ops = {
+        .count = eng_view_count,
+        .event = eng_view_event,
+};
+
+/* Append the "events" object: every event grouped by step, steps in index
+ * order, events in processing order within a step. */
+static void eng_json_events(struct sbuf *sb, const struct rule *r, const struct eng_view *v)
+{
+    sbuf_putc(sb, '{');
+    if (!v->steps) {
+        sbuf_puts(sb, "\"event\":[");
+        for (size_t i = 0; i < v->n; i++) {
+            if (i)
+                sbuf_putc(sb, ',');
+            sbuf_append(sb, v->events[i]->raw, v->events[i]->raw_len);
+        }
+        sbuf_puts(sb, "]}");
+        return;
+    }
+    bool first_step = true;
+    int prev = -1;
+    for (;;) {
+        /* The next step index after prev that has events (views are small). */
+        int step = INT32_MAX;
+        for (size_t i = 0; i < v->n; i++)
+            if (v->steps[i] > prev && v->steps[i] < step)
+                step = v->steps[i];
+        if (step == INT32_MAX)
+            break;
+        const char *name = r->nfa ? nfa_prog_step_name(r->nfa, step) : "event";
+        if (!first_step)
+            sbuf_putc(sb, ',');
+        first_step = false;
+        sbuf_json_str(sb, name, strlen(name));
+        sbuf_puts(sb, ":[");
+        bool first = true;
+        for (size_t i = 0; i < v->n; i++) {
+            if (v->steps[i] != step)
+                continue;
+            if (!first)
+                sbuf_putc(sb, ',');
+            first = false;
+            sbuf_append(sb, v->events[i]->raw, v->events[i]->raw_len);
+        }
+        sbuf_putc(sb, ']');
+        prev = step;
+    }
+    sbuf_putc(sb, '}');
+}
+
+uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
                          struct expr_ctx *ctx, char id_hex[33])
 {
-    const struct rule *r = eng->rs->rules[rule_index];
+    const struct rule *r = eng->rs->rules[ri];
     struct sbuf *sb = &eng->alert;
     struct cep_hasher h;
+    enum rule_severity sev = v->timed_out ? r->on_timeout.severity : r->severity;
+    const struct expr_tmpl *msg = v->timed_out ? r->on_timeout.message : r->message;
 
     cep_hasher_init(&h);
     cep_hasher_piece(&h, r->id, strlen(r->id));
     for (size_t i = 0; i < r->n_key; i++) {
-        struct val v;
-        expr_eval(r->key[i].expr, ctx, &v);
+        struct val kv;
+        expr_eval(r->key[i].expr, ctx, &kv);
         sbuf_reset(&eng->val_json);
-        val_to_json(&v, &eng->val_json);
+        val_to_json(&kv, &eng->val_json);
         cep_hasher_piece(&h, eng->val_json.buf, eng->val_json.len);
     }
-    const char *src = ev->src_name ? ev->src_name : "";
-    cep_hasher_piece(&h, src, strlen(src));
-    cep_hasher_u64(&h, ev->src_off);
+    for (size_t i = 0; i < v->n; i++) {
+        const struct evt *ev = v->events[i];
+        const char *src = ev->src_name ? ev->src_name : "";
+        cep_hasher_piece(&h, src, strlen(src));
+        cep_hasher_u64(&h, ev->src_off);
+    }
+    if (v->timed_out)
+        cep_hasher_piece(&h, "timed_out", 9);
     cep_hasher_hex(&h, id_hex);
 
     sbuf_reset(sb);
@@ -81,22 +165,24 @@ uint64_t eng_alert_build(struct eng *eng, size_t rule_index, const struct evt *e
     sbuf_puts(sb, "\",\"rule\":");
     sbuf_json_str(sb, r->id, strlen(r->id));
     sbuf_puts(sb, ",\"severity\":\"");
-    sbuf_puts(sb, rule_severity_name(r->severity));
+    sbuf_puts(sb, rule_severity_name(sev));
     sbuf_puts(sb, "\",\"message\":");
     sbuf_reset(&eng->text);
-    if (r->message)
-        expr_tmpl_render(r->message, ctx, &eng->text);
+    if (msg)
+        expr_tmpl_render(msg, ctx, &eng->text);
     sbuf_json_str(sb, eng->text.buf ? eng->text.buf : "", eng->text.len);
     sbuf_puts(sb, ",\"key\":{");
     eng_json_fields(sb, r->key, r->n_key, ctx);
     sbuf_puts(sb, "},\"time\":");
-    eng_json_time(sb, ev->time);
+    eng_json_time(sb, v->time);
     sbuf_puts(sb, ",\"detected_at\":");
     eng_json_time(sb, eng_now_us());
+    if (v->timed_out)
+        sbuf_puts(sb, ",\"timed_out\":true");
     sbuf_puts(sb, ",\"fields\":{");
     eng_json_fields(sb, r->fields, r->n_fields, ctx);
-    sbuf_puts(sb, "},\"events\":{\"event\":[");
-    sbuf_append(sb, ev->raw, ev->raw_len);
-    sbuf_puts(sb, "]}}");
+    sbuf_puts(sb, "},\"events\":");
+    eng_json_events(sb, r, v);
+    sbuf_putc(sb, '}');
     return cep_hasher_u64_result(&h);
 }

@@ -1,12 +1,83 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Engine internals shared by eng.c (dispatch, derived-event routing) and
- * eng_alert.c (alert JSON and deterministic ids). */
+ * Engine internals shared by eng.c (dispatch, derived-event routing),
+ * eng_stream.c (event time: watermarks, reorder buffer, late events, time
+ * advance along rule chains), eng_pattern.c (keyed NFA state with deadline
+ * timers) and eng_alert.c (alert JSON and deterministic ids). */
 #ifndef CEPD_ENG_INT_H
 #define CEPD_ENG_INT_H
 
 #include "cepd/eng.h"
 #include "cepd/expr.h"
 #include "cepd/sbuf.h"
+
+struct nfa_key;
+
+/* Number of key groups: keyed state is partitioned by hash(key) % this, so
+ * a later checkpoint can be split and rescaled by group (design §5). */
+#define ENG_KEY_GROUPS 128
+
+/* The events an alert stands for: one event (simple, filter) or a match
+ * (pattern), with the step index of each, in processing order. */
+struct eng_view {
+    size_t n;
+    struct evt *const *events;
+    const int *steps;   /* NULL: a single-event rule (step "event") */
+    int64_t time;       /* the alert's time: last event, or the timeout */
+    bool timed_out;
+};
+
+/* One key of a pattern rule: its NFA state and its registered deadline. */
+struct eng_key {
+    char *kjson;        /* the key values as a JSON array, owned */
+    uint32_t klen;
+    uint32_t gen;       /* bumped when the slot is freed (stale timers) */
+    uint64_t khash;
+    struct nfa_key *nfa;
+    int64_t deadline;   /* CEP_TIME_MAX: none registered */
+    bool live;
+};
+
+struct eng_timer {
+    int64_t at;
+    uint32_t slot;
+    uint32_t gen;
+};
+
+/* Keyed state of one pattern rule: a slab of keys, an open-addressing
+ * index over them, and a min-heap of deadlines (lazily invalidated). */
+struct eng_keyed {
+    struct eng_key *keys;
+    size_t n_keys;      /* slots used (live or free) */
+    size_t keys_cap;
+    uint32_t *free_slots;
+    size_t n_free;
+    size_t free_cap;
+    uint32_t *index;    /* slot + 1; 0 empty; UINT32_MAX deleted */
+    size_t index_cap;   /* power of two */
+    size_t index_used;  /* live + deleted */
+    struct eng_timer *heap;
+    size_t heap_n;
+    size_t heap_cap;
+    size_t n_live;
+};
+
+/* Event time of one stream. */
+struct eng_stream {
+    bool stateful;      /* pattern rules read it: events go through time order */
+    bool derived;       /* fed by rules' emit blocks */
+    int64_t wm_excl;    /* events with time < wm_excl have been released */
+    int64_t max_ts;     /* largest event time seen (bounded watermark) */
+    int64_t now;        /* time the stateful rules have advanced to */
+    int64_t last_ts;    /* time of the last event released (drain) */
+    int64_t last_arrival; /* wall clock of the last input event (idle_timeout) */
+    struct evt **buf;   /* reorder buffer: min-heap by (time, seq) */
+    size_t buf_n;
+    size_t buf_cap;
+    uint32_t *producers; /* streams whose rules emit into this one */
+    size_t n_producers;
+    uint32_t *consumers; /* streams this one's rules emit into */
+    size_t n_consumers;
+};
 
 struct eng {
     const struct ruleset *rs;
@@ -15,22 +86,58 @@ struct eng {
     struct eng_stats stats;
     struct eng_rule_stats *rule_stats; /* one per rule */
     char **rule_src_names;             /* "rule:<id>": identity of derived events */
+    struct eng_keyed *keyed;           /* one per rule (used by pattern rules) */
+    struct eng_stream *streams;        /* one per stream */
     struct evt *input;                 /* reused for every input line */
     struct evt **free_evts;            /* pool of derived events */
     size_t n_free, free_cap;
     struct evt **queue;                /* derived events waiting, FIFO */
     size_t q_head, q_len, q_cap;
+    bool draining;                     /* inside eng_drain_queue */
     struct sbuf alert;                 /* alert JSON under construction */
     struct sbuf text;                  /* message, derived event JSON */
-    struct sbuf val_json;              /* one value as JSON (ids) */
+    struct sbuf val_json;              /* one value as JSON (ids, keys) */
+    struct sbuf key;                   /* key of the event being routed */
 };
 
-/* Build the alert JSON for rule firing on ev into eng->alert; writes the
- * 128-bit alert id as hex into id_hex and returns its low 64 bits. */
-uint64_t eng_alert_build(struct eng *eng, size_t rule_index, const struct evt *ev,
-                         struct expr_ctx *ctx, char id_hex[33]);
+/* eng.c */
+/* Act on a rule that fired: alert to the sinks and/or a derived event.
+ * ctx evaluates the rule's expressions (message, key, fields, emit). */
+void eng_fire(struct eng *eng, size_t rule_index, const struct eng_view *v, struct expr_ctx *ctx);
+/* Process queued derived events (no-op when already draining). */
+void eng_drain_queue(struct eng *eng);
+/* Dispatch an event to the rules of its stream that act on arrival. */
+void eng_dispatch_stateless(struct eng *eng, const struct evt *ev);
 
-/* Wall-clock time in microseconds. */
-int64_t eng_now_us(void);
+/* eng_stream.c */
+void eng_streams_init(struct eng *eng);
+void eng_streams_free(struct eng *eng);
+/* A decoded event of an event-time stream with stateful rules: late check,
+ * buffer, watermark.  Returns false if the event was late. */
+bool eng_stream_offer(struct eng *eng, struct evt *ev);
+/* A punctuation line: no event with time <= m will follow. */
+void eng_stream_watermark(struct eng *eng, uint32_t stream, int64_t m);
+/* Process an event on the stateful rules of its stream now, in order. */
+void eng_stream_process_now(struct eng *eng, struct evt *ev);
+/* Time passes without input (see eng_tick). */
+void eng_streams_tick(struct eng *eng, int64_t now);
+/* End of input (flush or drain), every stream in chain order. */
+void eng_streams_finish(struct eng *eng, enum eng_eof mode);
+
+/* eng_pattern.c */
+void eng_keyed_free(struct eng_keyed *kd);
+/* Run pattern rule ri on ev (time already advanced to ev->time). */
+void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev);
+/* Advance pattern rule ri to time t: fire due deadlines. */
+void eng_pattern_advance(struct eng *eng, size_t ri, int64_t t);
+
+
+/* eng_alert.c */
+/* Build the alert JSON for rule ri and view v into eng->alert; writes the
+ * 128-bit alert id as hex into id_hex and returns its low 64 bits. */
+uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
+                         struct expr_ctx *ctx, char id_hex[33]);
+/* Pattern references over a view, for expression contexts. */
+extern const struct expr_pat_ops eng_view_pat_ops;
 
 #endif

@@ -2,6 +2,8 @@
 libcepd_a_SOURCES += \
 	src/engine/eng.c \
 	src/engine/eng_alert.c \
+	src/engine/eng_pattern.c \
+	src/engine/eng_stream.c \
 	src/engine/eng_time.c
 noinst_HEADERS += src/engine/eng_int.h
 check_PROGRAMS += tests/unit/check_eng

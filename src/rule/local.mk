@@ -3,6 +3,7 @@ libcepd_a_SOURCES += \
 	src/rule/rule_yaml.c \
 	src/rule/rule_load.c \
 	src/rule/rule_compile.c \
+	src/rule/rule_pattern.c \
 	src/rule/rule_hash.c
 noinst_HEADERS += src/rule/rule_int.h
 check_PROGRAMS += tests/unit/check_rule
@@ -12,3 +13,6 @@ tests_unit_check_rule_LDADD = $(UNIT_LDADD)
 # Golden diagnostics of `cepd check` (tests/errors/NAME.yaml -> NAME.err).
 TESTS += tests/errors/run.sh
 EXTRA_DIST += tests/errors
+# Golden `cepd graph` output (tests/golden/graph/NAME.yaml -> NAME.dot).
+TESTS += tests/golden/graph/run.sh
+EXTRA_DIST += tests/golden/graph

@@ -4,6 +4,8 @@
  * every expression compiled against its input stream's schema with positions
  * mapped through YAML, rule selection, per-stream rule lists, the check that
  * rules do not feed back into their own streams, stream order and hashes.
+ * Pattern steps are read by rule_pattern.c; expressions compiled here see
+ * them through rule_cc.names.
  * Tested by: tests/unit/check_rule.c, tests/errors/ */
 #include "cepd/cep_common.h"
 #include "rule_int.h"
@@ -13,16 +15,6 @@
 #include <string.h>
 
 #include "cepd/sbuf.h"
-
-/* Per-expression-owner context handed to expr callbacks: records which
- * macros and lists were used (they feed the rule's hash). */
-struct rule_cc {
-    struct rule_ld *ld;
-    struct rule_macro_def **macros;
-    size_t n_macros, cap_macros;
-    const struct rule_list_rt **lists;
-    size_t n_lists, cap_lists;
-};
 
 static const struct val *rule_cc_find_list(void *ud, const char *name, size_t len)
 {
@@ -190,6 +182,25 @@ static void rule_diag_post(struct rule_ld *ld, size_t n0)
     }
 }
 
+/* A pattern step by name (not a group); see struct rule_cc for no_steps. */
+static int rule_cc_find_step(void *ud, const char *name, size_t len)
+{
+    struct rule_cc *cc = ud;
+    for (size_t i = 0; i < cc->n_names; i++) {
+        const struct rule_pat_name *pn = &cc->names[i];
+        if (pn->group || pn->dup || !pn->name || strlen(pn->name) != len ||
+            memcmp(pn->name, name, len) != 0)
+            continue;
+        if (cc->no_steps) {
+            if (cc->step_hit < 0)
+                cc->step_hit = (int)i;
+            return -1;
+        }
+        return (int)i;
+    }
+    return -1;
+}
+
 static void rule_cc_env(struct rule_cc *cc, struct evt_schema *schema, struct expr_env *env)
 {
     memset(env, 0, sizeof(*env));
@@ -198,6 +209,10 @@ static void rule_cc_env(struct rule_cc *cc, struct evt_schema *schema, struct ex
     env->find_list = rule_cc_find_list;
     env->find_macro = rule_cc_find_macro;
     env->current_step = -1;
+    if (cc->names) {
+        env->find_step = rule_cc_find_step;
+        env->current_step = cc->current_step;
+    }
 }
 
 static bool rule_expr_nonempty(struct rule_ld *ld, const struct rule_yaml_node *n,
@@ -211,8 +226,8 @@ static bool rule_expr_nonempty(struct rule_ld *ld, const struct rule_yaml_node *
     return false;
 }
 
-static struct expr *rule_cc_expr(struct rule_cc *cc, struct evt_schema *schema,
-                                 const struct rule_yaml_node *n, const char *what)
+struct expr *rule_cc_expr(struct rule_cc *cc, struct evt_schema *schema,
+                          const struct rule_yaml_node *n, const char *what)
 {
     struct expr_src src;
     struct expr_env env;
@@ -226,8 +241,8 @@ static struct expr *rule_cc_expr(struct rule_cc *cc, struct evt_schema *schema,
     return e;
 }
 
-static struct expr_tmpl *rule_cc_tmpl(struct rule_cc *cc, struct evt_schema *schema,
-                                      const struct rule_yaml_node *n)
+struct expr_tmpl *rule_cc_tmpl(struct rule_cc *cc, struct evt_schema *schema,
+                               const struct rule_yaml_node *n)
 {
     struct expr_src src;
     struct expr_env env;
@@ -243,6 +258,8 @@ static void rule_cc_free(struct rule_cc *cc)
 {
     cep_free(cc->macros);
     cep_free(cc->lists);
+    cep_free((void *)cc->names);
+    rule_pat_free(cc->pat);
 }
 
 /* ---- lists and macros --------------------------------------------------- */
@@ -323,7 +340,7 @@ static void rule_check_macros(struct rule_ld *ld)
 {
     for (size_t i = 0; i < ld->n_macros; i++) {
         struct rule_macro_def *m = &ld->macros[i];
-        struct rule_cc cc = {.ld = ld};
+        struct rule_cc cc = {.ld = ld, .current_step = -1};
         struct evt_schema *scratch = evt_schema_new();
         struct expr_src src;
         struct expr_env env;
@@ -378,6 +395,14 @@ static const struct rule_yaml_node *rule_def_emit_stream(const struct rule_def *
     return s && s->kind == RULE_YAML_SCALAR && s->len > 0 ? s : NULL;
 }
 
+/* on_timeout.emit.stream of a pattern rule, or NULL. */
+static const struct rule_yaml_node *rule_def_timeout_stream(const struct rule_def *def)
+{
+    const struct rule_yaml_node *e = rule_yaml_map_get(def->v[RK_ON_TIMEOUT], "emit");
+    const struct rule_yaml_node *s = rule_yaml_map_get(e, "stream");
+    return s && s->kind == RULE_YAML_SCALAR && s->len > 0 ? s : NULL;
+}
+
 static void rule_build_streams(struct rule_ld *ld, struct rule_streams_tmp *tmp)
 {
     struct ruleset *rs = ld->rs;
@@ -397,9 +422,12 @@ static void rule_build_streams(struct rule_ld *ld, struct rule_streams_tmp *tmp)
     }
     for (size_t i = 0; i < ld->n_rules; i++) {
         const struct rule_yaml_node *e = rule_def_emit_stream(&ld->rules[i]);
+        const struct rule_yaml_node *te = rule_def_timeout_stream(&ld->rules[i]);
         rule_stream_get(rs, tmp, rule_def_stream_name(&ld->rules[i]));
         if (e)
             rule_stream_get(rs, tmp, e->str);
+        if (te)
+            rule_stream_get(rs, tmp, te->str);
     }
     if (rs->n_streams == 0)
         rule_stream_get(rs, tmp, "default");
@@ -418,8 +446,8 @@ static void rule_build_streams(struct rule_ld *ld, struct rule_streams_tmp *tmp)
 
 /* ---- rules ---------------------------------------------------------------- */
 
-static const struct rule_yaml_node *rule_key_of(const struct rule_def *def,
-                                                const struct rule_yaml_node *v)
+const struct rule_yaml_node *rule_key_of(const struct rule_def *def,
+                                         const struct rule_yaml_node *v)
 {
     for (size_t i = 0; i < def->node->n; i++) {
         if (def->node->items[i] == v)
@@ -458,9 +486,8 @@ static char **rule_strs(const struct rule_def *def, enum rule_key k, size_t *n_o
     return s;
 }
 
-static void rule_compile_fields(struct rule_cc *cc, struct evt_schema *schema,
-                                const struct rule_yaml_node *map, struct rule_field **out,
-                                size_t *n_out)
+void rule_compile_fields(struct rule_cc *cc, struct evt_schema *schema,
+                         const struct rule_yaml_node *map, struct rule_field **out, size_t *n_out)
 {
     struct rule_field *f = cep_calloc(map->n ? map->n : 1, sizeof(*f));
     size_t n = 0;
@@ -503,7 +530,13 @@ static void rule_compile_exprs(struct rule_cc *cc, struct evt_schema *schema,
     struct rule_field *f = cep_calloc(n ? n : 1, sizeof(*f));
     for (size_t i = 0; i < n; i++) {
         f[i].name = cep_strdup(v[i]->str);
+        cc->step_hit = -1;
         f[i].expr = rule_cc_expr(cc, schema, v[i], rule_keys[k].name);
+        if (cc->no_steps && cc->step_hit >= 0)
+            rule_yaml_diag(cc->ld->dl, DIAG_ERROR, v[i],
+                           "'%s' cannot reference pattern step '%s': the key is computed from "
+                           "each event before it is matched",
+                           rule_keys[k].name, cc->names[cc->step_hit].name);
     }
     cep_free(v);
     *out = f;
@@ -531,6 +564,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     struct ruleset *rs = ld->rs;
     struct rule *r = cep_calloc(1, sizeof(*r));
     const struct rule_yaml_node *const *v = def->v;
+    size_t errors_before = ld->dl->n_errors;
     bool supported = true;
 
     r->id = cep_strdup(def->id ? def->id : "");
@@ -539,23 +573,36 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     r->severity = RULE_SEV_WARNING;
     r->enabled = true;
     r->emit_stream = -1;
+    r->on_timeout.emit_stream = -1;
     if (v[RK_KIND]) {
         int k = rule_yaml_get_enum(v[RK_KIND], "rule kind", kind_names, RULE_KIND_COUNT, ld->dl);
-        if (k > RULE_FILTER) {
+        if (k == RULE_AGGREGATE || k == RULE_ABSENCE) {
             rule_yaml_diag(ld->dl, DIAG_ERROR, v[RK_KIND], "kind '%s' is not supported yet",
                            v[RK_KIND]->str);
             supported = false;
         } else if (k >= 0) {
             r->kind = (enum rule_kind)k;
+        } else {
+            supported = false; /* its keys cannot be judged against an unknown kind */
         }
     }
     for (size_t k = RK_FIRST_FUTURE; supported && k < RK_COUNT; k++) {
-        if (v[k])
+        bool pattern_key = k == RK_PATTERN || k == RK_WITHIN || k == RK_SKIP ||
+                           k == RK_ON_TIMEOUT || k == RK_MAX_PARTIAL;
+        if (!v[k] || (pattern_key && r->kind == RULE_PATTERN))
+            continue;
+        if (pattern_key)
             rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[k]),
-                           "key '%s' is not supported yet (it belongs to aggregate, pattern "
-                           "or absence rules)",
+                           "key '%s' belongs to pattern rules (this rule is kind '%s')",
+                           rule_keys[k].name, rule_kind_name(r->kind));
+        else
+            rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[k]),
+                           "key '%s' is not supported yet (it belongs to aggregate or absence "
+                           "rules)",
                            rule_keys[k].name);
     }
+    if (supported && r->kind == RULE_PATTERN)
+        rule_pattern_names(cc, def);
     if (v[RK_DESCRIPTION])
         r->description = cep_strdup(v[RK_DESCRIPTION]->str);
     if (v[RK_STREAM] && v[RK_STREAM]->len == 0)
@@ -569,7 +616,10 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     }
     if (v[RK_ENABLED])
         rule_yaml_get_bool(v[RK_ENABLED], "enabled", &r->enabled, ld->dl);
-    if (v[RK_WHEN])
+    if (v[RK_WHEN] && r->kind == RULE_PATTERN && supported)
+        rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[RK_WHEN]),
+                       "a pattern rule has no rule-level 'when' (put conditions on its steps)");
+    else if (v[RK_WHEN])
         r->when = rule_cc_expr(cc, schema, v[RK_WHEN], "when");
     {
         const struct rule_yaml_node **ex;
@@ -583,8 +633,13 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
         r->message = rule_cc_tmpl(cc, schema, v[RK_MESSAGE]);
     r->sinks = rule_strs(def, RK_SINKS, &r->n_sinks);
     r->tags = rule_strs(def, RK_TAGS, &r->n_tags);
-    if (v[RK_KEY])
+    if (v[RK_KEY]) {
+        /* Keys are computed from each event before it reaches the matcher:
+         * a step reference has nothing to refer to. */
+        cc->no_steps = true;
         rule_compile_exprs(cc, schema, def, RK_KEY, &r->key, &r->n_key);
+        cc->no_steps = false;
+    }
     if (v[RK_FIELDS] && v[RK_PROJECT]) {
         rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[RK_PROJECT]),
                        "use either 'fields' or 'project', not both");
@@ -605,6 +660,8 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
         if (e[RE_FIELDS])
             rule_compile_fields(cc, schema, e[RE_FIELDS], &r->emit_fields, &r->n_emit_fields);
     }
+    if (supported && r->kind == RULE_PATTERN)
+        rule_pattern_compile(cc, def, r, schema, errors_before);
     return r;
 }
 
@@ -674,14 +731,17 @@ static bool rule_reaches(const struct rule_edge *edges, size_t n_edges, size_t n
 static void rule_check_cycles(struct rule_ld *ld, const struct rule_def *const *defs)
 {
     struct ruleset *rs = ld->rs;
-    struct rule_edge *edges = cep_calloc(rs->n_rules + 1, sizeof(*edges));
+    struct rule_edge *edges = cep_calloc(2 * rs->n_rules + 1, sizeof(*edges));
     uint32_t *parent = cep_calloc(rs->n_streams + 1, sizeof(*parent));
     size_t n_edges = 0;
-    for (size_t i = 0; i < rs->n_rules; i++) {
+    for (size_t e = 0; e < 2 * rs->n_rules; e++) {
+        size_t i = e / 2;
         const struct rule *r = rs->rules[i];
-        if (r->emit_stream < 0)
+        bool timeout = e % 2 == 1; /* a pattern's on_timeout.emit is an edge too */
+        int32_t emit = timeout ? r->on_timeout.emit_stream : r->emit_stream;
+        if (emit < 0 || (timeout && !r->on_timeout.enabled))
             continue;
-        uint32_t from = r->stream, to = (uint32_t)r->emit_stream;
+        uint32_t from = r->stream, to = (uint32_t)emit;
         if (rule_reaches(edges, n_edges, rs->n_streams, to, from, parent)) {
             struct sbuf path;
             sbuf_init(&path);
@@ -698,7 +758,9 @@ static void rule_check_cycles(struct rule_ld *ld, const struct rule_def *const *
                 sbuf_puts(&path, " -> ");
                 sbuf_puts(&path, rs->streams[chain[k]].name);
             }
-            const struct rule_yaml_node *at = rule_yaml_map_get(defs[i]->v[RK_EMIT], "stream");
+            const struct rule_yaml_node *at =
+                    timeout ? rule_def_timeout_stream(defs[i])
+                            : rule_yaml_map_get(defs[i]->v[RK_EMIT], "stream");
             rule_yaml_diag(ld->dl, DIAG_ERROR, at ? at : defs[i]->node,
                            "rule '%s' emits into stream '%s', which feeds back into its own "
                            "input: %s",
@@ -750,7 +812,7 @@ void rule_compile_all(struct rule_ld *ld)
     rs->rules = cep_calloc(ld->n_rules + 1, sizeof(*rs->rules));
     for (size_t i = 0; i < ld->n_rules; i++) {
         const struct rule_def *def = &ld->rules[i];
-        struct rule_cc cc = {.ld = ld};
+        struct rule_cc cc = {.ld = ld, .current_step = -1, .step_hit = -1};
         struct rule *r = rule_compile_one(ld, def, &cc);
         if (!def->id || def->duplicate) {
             rule_free(r);
@@ -759,6 +821,11 @@ void rule_compile_all(struct rule_ld *ld)
         }
         r->hash = rule_hash_compute(def, r, &rs->streams[r->stream], tmp.time_field[r->stream],
                                     cc.macros, cc.n_macros, cc.lists, cc.n_lists);
+        if (cc.pat) {
+            CEP_GROW(rs->priv->pats, rs->priv->cap_pats, rs->priv->n_pats + 1);
+            rs->priv->pats[rs->priv->n_pats++] = cc.pat;
+            cc.pat = NULL;
+        }
         rule_cc_free(&cc);
         defs[rs->n_rules] = def;
         rs->rules[rs->n_rules++] = r;

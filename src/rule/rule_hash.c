@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The compiled-form hash of a rule: cep_hasher over a canonical form of the
  * rule's final YAML (after append/override; values only, so quoting style,
- * whitespace, comments and key order do not count), its resolved kind,
- * severity, stream and enabled flag, its stream's time settings, and the
- * bodies of the macros and lists its expressions used.  Reload and
+ * whitespace, comments and the order of a rule's keys and of a pattern
+ * step's keys do not count), its resolved kind, severity, stream and
+ * enabled flag, its stream's time settings, and the bodies of the macros
+ * and lists its expressions used.  Reload and
  * savepoints match state by (rule id, hash).
  * Tested by: tests/unit/check_rule.c (stability and sensitivity) */
 #include "cepd/cep_common.h"
@@ -13,8 +14,10 @@
 
 #include "cepd/hash.h"
 
-/* Depth is bounded by RULE_YAML_MAX_DEPTH, enforced when the tree is built. */
-static void rule_hash_node(struct cep_hasher *h, const struct rule_yaml_node *n)
+/* Depth is bounded by RULE_YAML_MAX_DEPTH, enforced when the tree is built.
+ * With sort_keys, mappings are hashed in key order (pattern steps: the order
+ * of a step's keys means nothing; the order of fields in an emit does). */
+static void rule_hash_node(struct cep_hasher *h, const struct rule_yaml_node *n, bool sort_keys)
 {
     switch (n->kind) {
     case RULE_YAML_SCALAR:
@@ -25,16 +28,27 @@ static void rule_hash_node(struct cep_hasher *h, const struct rule_yaml_node *n)
         cep_hasher_piece(h, "l", 1);
         cep_hasher_u64(h, n->n);
         for (size_t i = 0; i < n->n; i++)
-            rule_hash_node(h, n->items[i]);
+            rule_hash_node(h, n->items[i], sort_keys);
         break;
-    case RULE_YAML_MAP:
+    case RULE_YAML_MAP: {
+        size_t *order = cep_calloc(n->n + 1, sizeof(*order));
+        for (size_t i = 0; i < n->n; i++) {
+            size_t j = i;
+            for (; sort_keys && j > 0 && strcmp(n->keys[order[j - 1]]->str, n->keys[i]->str) > 0;
+                 j--)
+                order[j] = order[j - 1];
+            order[j] = i;
+        }
         cep_hasher_piece(h, "m", 1);
         cep_hasher_u64(h, n->n);
-        for (size_t i = 0; i < n->n; i++) {
+        for (size_t k = 0; k < n->n; k++) {
+            size_t i = order[k];
             cep_hasher_piece(h, n->keys[i]->str, n->keys[i]->len);
-            rule_hash_node(h, n->items[i]);
+            rule_hash_node(h, n->items[i], sort_keys);
         }
+        cep_free(order);
         break;
+    }
     default:
         break;
     }
@@ -64,9 +78,9 @@ uint64_t rule_hash_compute(const struct rule_def *def, const struct rule *r,
             continue;
         rule_hash_str(&h, rule_keys[k].name);
         if (def->v[k])
-            rule_hash_node(&h, def->v[k]);
+            rule_hash_node(&h, def->v[k], k == RK_PATTERN);
         for (size_t i = 0; i < def->extra[k].n; i++)
-            rule_hash_node(&h, def->extra[k].v[i]);
+            rule_hash_node(&h, def->extra[k].v[i], false);
     }
     rule_hash_str(&h, "stream");
     rule_hash_str(&h, st->name);

@@ -10,6 +10,7 @@
 
 #include "cepd/cep_common.h"
 #include "cepd/rule.h"
+#include "cepd/nfa.h"
 #include "cepd/rule_yaml.h"
 
 /* Keys of a rule mapping, in the order the canonical hash feeds them. */
@@ -107,9 +108,30 @@ struct rule_list_rt {
     size_t n_strs;
 };
 
+struct rule_pat_item;
+
+/* What a pattern rule owns besides its struct rule: the nfa_pattern_spec
+ * (and every array it points to), the step names and the compiled step
+ * expressions, all borrowed by rule->nfa.  Freed after the rule (and so
+ * after its program) by ruleset_free.  rule_pattern.c builds it. */
+struct rule_pat {
+    const struct rule *rule;      /* the owner */
+    struct nfa_pattern_spec spec;
+    struct nfa_step_spec **arrays; /* the top-level array and one per group */
+    size_t n_arrays, cap_arrays;
+    char **names;                 /* step and group names, by index */
+    size_t n_names;
+    struct expr **exprs;          /* when/until of every step */
+    size_t n_exprs, cap_exprs;
+    struct rule_pat_item *items;  /* while compiling: the steps in index order */
+    size_t n_items, cap_items;
+};
+
 struct rule_priv {
     struct rule_list_rt *lists;
     size_t n_lists;
+    struct rule_pat **pats;       /* one per pattern rule */
+    size_t n_pats, cap_pats;
 };
 
 struct rule_ld {
@@ -141,8 +163,59 @@ struct rule_macro_def *rule_ld_find_macro(struct rule_ld *ld, const char *name, 
 /* Free one compiled rule (NULL is a no-op). */
 void rule_free(struct rule *r);
 
+/* A pattern's names while it compiles: steps and groups by index, so
+ * expressions resolve step references (groups are not referenced). */
+struct rule_pat_name {
+    const struct rule_yaml_node *node; /* the name's value node */
+    const char *name;
+    bool group;
+    bool dup; /* a second definition: not resolved */
+};
+
+/* Per-expression-owner context handed to expr callbacks: records which
+ * macros and lists were used (they feed the rule's hash).  In a pattern
+ * rule, names resolves step references; current_step is the expr_env
+ * value for the expression being compiled.  With no_steps set, a step
+ * reference is recorded in step_hit instead of resolved (keys). */
+struct rule_cc {
+    struct rule_ld *ld;
+    struct rule_macro_def **macros;
+    size_t n_macros, cap_macros;
+    const struct rule_list_rt **lists;
+    size_t n_lists, cap_lists;
+    const struct rule_pat_name *names;
+    size_t n_names;
+    int current_step;
+    bool no_steps;
+    int step_hit;
+    struct rule_pat *pat; /* built by rule_pattern_compile, owned until stored */
+};
+
 /* rule_compile.c: everything after the files are read. */
 void rule_compile_all(struct rule_ld *ld);
+struct expr *rule_cc_expr(struct rule_cc *cc, struct evt_schema *schema,
+                          const struct rule_yaml_node *n, const char *what);
+struct expr_tmpl *rule_cc_tmpl(struct rule_cc *cc, struct evt_schema *schema,
+                               const struct rule_yaml_node *n);
+void rule_compile_fields(struct rule_cc *cc, struct evt_schema *schema,
+                         const struct rule_yaml_node *map, struct rule_field **out,
+                         size_t *n_out);
+const struct rule_yaml_node *rule_key_of(const struct rule_def *def,
+                                         const struct rule_yaml_node *v);
+
+/* rule_pattern.c: a `kind: pattern` rule.  rule_pattern_names runs first:
+ * it reads the step and group names of def's `pattern:` (reporting bad and
+ * duplicate names) into cc->names, so that every expression of the rule
+ * can reference steps.  rule_pattern_compile then checks and compiles the
+ * steps, `within`, `skip`, `max_partial_matches` and `on_timeout` into r,
+ * leaving the owned storage in cc->pat, and calls nfa_compile when the
+ * rule had no errors. */
+void rule_pattern_names(struct rule_cc *cc, const struct rule_def *def);
+void rule_pattern_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r,
+                          struct evt_schema *schema, size_t errors_before);
+void rule_pat_free(struct rule_pat *p);
+/* The spec a pattern rule was compiled from (tests and debugging), or NULL. */
+const struct nfa_pattern_spec *rule_pattern_spec(const struct ruleset *rs, const struct rule *r);
 
 /* rule_hash.c: the compiled-form hash of one rule.  used_* are the macros
  * and lists its expressions referenced. */

@@ -678,6 +678,10 @@ void rule_free(struct rule *r)
     rule_fields_free(r->key, r->n_key);
     rule_fields_free(r->fields, r->n_fields);
     rule_fields_free(r->emit_fields, r->n_emit_fields);
+    if (r->nfa)
+        nfa_prog_free(r->nfa); /* before ruleset_free frees the rule_pat it borrows */
+    expr_tmpl_free(r->on_timeout.message);
+    rule_fields_free(r->on_timeout.emit_fields, r->on_timeout.n_emit_fields);
     cep_free(r->file);
     cep_free(r);
 }
@@ -706,6 +710,9 @@ void ruleset_free(struct ruleset *rs)
             cep_free(l->strs);
         }
         cep_free(rs->priv->lists);
+        for (size_t i = 0; i < rs->priv->n_pats; i++)
+            rule_pat_free(rs->priv->pats[i]);
+        cep_free(rs->priv->pats);
         cep_free(rs->priv);
     }
     cep_free(rs);

@@ -2,7 +2,9 @@
  * Unit tests of the rule module and the config loader: loading valid files
  * (lists, macros, streams, kinds, project/fields/emit, append/override,
  * globs), ruleset structure, exact positions of expression errors through
- * every YAML scalar style, hash stability, and cepd.yaml.
+ * every YAML scalar style, hash stability, pattern rules (the nfa spec of
+ * each construct, every validation with its position, on_timeout), and
+ * cepd.yaml.
  * Tested by: itself (make check) */
 #include "cepd/cep_common.h"
 
@@ -16,8 +18,10 @@
 #include "cepd/cfg.h"
 #include "cepd/evt.h"
 #include "cepd/expr.h"
+#include "cepd/nfa.h"
 #include "cepd/rule.h"
 #include "cepd/rule_yaml.h"
+#include "../../src/rule/rule_int.h"
 
 /* ---- helpers --------------------------------------------------------- */
 
@@ -543,9 +547,10 @@ START_TEST(test_errors_collected)
     ck_assert_ptr_nonnull(d);
     ck_assert_uint_eq(d->line, 6);
     ck_assert_uint_eq(d->col, 15);
-    d = find_diag(&dl, "kind 'pattern' is not supported yet");
+    d = find_diag(&dl, "a pattern rule needs a 'pattern'");
     ck_assert_ptr_nonnull(d);
     ck_assert_uint_eq(d->line, 8);
+    ck_assert_uint_eq(d->col, 11);
     ck_assert_ptr_null(find_diag(&dl, "'within'"));
     ck_assert_ptr_nonnull(find_diag(&dl, "use either 'fields' or 'project', not both"));
     d = find_diag(&dl, "rule has no 'id'");
@@ -690,6 +695,404 @@ START_TEST(test_hash)
     /* Pinned, so a change of the serialisation is noticed (it drops state
      * on upgrade): update deliberately. */
     ck_assert_uint_ne(h, 0);
+}
+END_TEST
+
+/* ---- pattern rules ------------------------------------------------------------ */
+
+static const char pattern_rules[] =
+        "streams: {auth: {time: {field: ts}}}\n"
+        "rules:\n"
+        "  - id: bf\n"
+        "    kind: pattern\n"
+        "    stream: auth\n"
+        "    key: [src_ip]\n"
+        "    pattern:\n"
+        "      - step: fail\n"
+        "        when: outcome == \"failure\" and count(fail) < 100\n"
+        "        times: 5+\n"
+        "        loop: strict\n"
+        "        greedy: true\n"
+        "        until: outcome == \"locked\"\n"
+        "      - step: ok\n"
+        "        after: strict\n"
+        "        when: outcome == \"success\" and user == fail.last.user\n"
+        "        within: 30s\n"
+        "      - step: no_logout\n"
+        "        not: true\n"
+        "        when: event == \"logout\"\n"
+        "      - group: retry\n"
+        "        times: 1..3\n"
+        "        loop: any\n"
+        "        after: any\n"
+        "        optional: true\n"
+        "        steps:\n"
+        "          - step: a\n"
+        "            when: x == 1\n"
+        "          - step: b\n"
+        "            when: a.last.x == x\n"
+        "      - step: last\n"
+        "    within: 2m\n"
+        "    skip: to_last ok\n"
+        "    max_partial_matches: 500\n"
+        "    on_timeout:\n"
+        "      severity: notice\n"
+        "      message: \"only ${count(fail)} failures from ${src_ip}\"\n"
+        "      emit: {stream: partial, fields: {n: count(fail), user: fail.last.user}}\n"
+        "    severity: high\n"
+        "    message: \"${count(fail)} failures then success for ${ok.user}\"\n"
+        "    emit: {stream: intrusions, fields: {src_ip: src_ip, attempts: count(fail)}}\n";
+
+START_TEST(test_pattern_spec)
+{
+    struct diag_list dl;
+    struct ruleset *rs = load_text(pattern_rules, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_uint_eq(dl.n, 0);
+    struct rule *r = ruleset_find_rule(rs, "bf");
+    ck_assert_int_eq(r->kind, RULE_PATTERN);
+    ck_assert_ptr_nonnull(r->nfa);
+    ck_assert_uint_eq(r->max_partial_matches, 500);
+    ck_assert_uint_eq(r->n_key, 1);
+    ck_assert_ptr_nonnull(r->message);
+    ck_assert_int_eq(r->emit_stream, ruleset_find_stream(rs, "intrusions"));
+    const struct nfa_pattern_spec *sp = rule_pattern_spec(rs, r);
+    ck_assert_ptr_nonnull(sp);
+    ck_assert_uint_eq(sp->n_steps, 5);
+    ck_assert_uint_eq(sp->n_indexes, 7);
+    ck_assert_int_eq(sp->within, 120 * CEP_USEC_PER_SEC);
+    ck_assert_int_eq(sp->skip, NFA_SKIP_TO_LAST);
+    ck_assert_int_eq(sp->skip_step, 1);
+    ck_assert_uint_eq(nfa_prog_n_indexes(r->nfa), 7);
+    static const char *const names[] = {"fail", "ok", "no_logout", "retry", "a", "b", "last"};
+    for (int i = 0; i < 7; i++)
+        ck_assert_str_eq(nfa_prog_step_name(r->nfa, i), names[i]);
+
+    const struct nfa_step_spec *s = &sp->steps[0];
+    ck_assert_str_eq(s->name, "fail");
+    ck_assert_int_eq(s->index, 0);
+    ck_assert_ptr_nonnull(s->when);
+    ck_assert_ptr_nonnull(s->until);
+    ck_assert_uint_eq(s->min, 5);
+    ck_assert_uint_eq(s->max, NFA_UNBOUNDED);
+    ck_assert(s->greedy && !s->optional && !s->negated);
+    ck_assert_int_eq(s->loop, NFA_CONTIG_STRICT);
+    ck_assert_int_eq(s->after, NFA_CONTIG_RELAXED);
+    ck_assert_int_eq(s->within, 0);
+    ck_assert_ptr_null(s->group);
+
+    s = &sp->steps[1];
+    ck_assert_int_eq(s->index, 1);
+    ck_assert_uint_eq(s->min, 1);
+    ck_assert_uint_eq(s->max, 1);
+    ck_assert_int_eq(s->after, NFA_CONTIG_STRICT);
+    ck_assert_int_eq(s->loop, NFA_CONTIG_RELAXED);
+    ck_assert_int_eq(s->within, 30 * CEP_USEC_PER_SEC);
+    ck_assert_ptr_null(s->until);
+
+    s = &sp->steps[2];
+    ck_assert(s->negated);
+    ck_assert_int_eq(s->index, 2);
+
+    s = &sp->steps[3];
+    ck_assert_str_eq(s->name, "retry");
+    ck_assert_int_eq(s->index, 3);
+    ck_assert_ptr_null(s->when);
+    ck_assert_uint_eq(s->min, 1);
+    ck_assert_uint_eq(s->max, 3);
+    ck_assert(s->optional && !s->greedy);
+    ck_assert_int_eq(s->loop, NFA_CONTIG_ANY);
+    ck_assert_int_eq(s->after, NFA_CONTIG_ANY);
+    ck_assert_uint_eq(s->n_group, 2);
+    ck_assert_str_eq(s->group[0].name, "a");
+    ck_assert_int_eq(s->group[0].index, 4);
+    ck_assert_str_eq(s->group[1].name, "b");
+    ck_assert_int_eq(s->group[1].index, 5);
+    ck_assert_ptr_nonnull(s->group[1].when);
+
+    s = &sp->steps[4];
+    ck_assert_str_eq(s->name, "last");
+    ck_assert_int_eq(s->index, 6);
+    ck_assert_ptr_null(s->when);
+
+    /* on_timeout */
+    const struct rule_timeout *to = &r->on_timeout;
+    ck_assert(to->enabled);
+    ck_assert_int_eq(to->severity, RULE_SEV_NOTICE);
+    ck_assert_ptr_nonnull(to->message);
+    ck_assert_int_eq(to->emit_stream, ruleset_find_stream(rs, "partial"));
+    ck_assert_uint_eq(to->n_emit_fields, 2);
+    ck_assert_str_eq(to->emit_fields[1].name, "user");
+    ck_assert_ptr_nonnull(to->emit_fields[1].expr);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+}
+END_TEST
+
+/* times: and skip: forms, each in a minimal rule. */
+static const struct {
+    const char *times;
+    uint32_t min, max;
+    bool optional;
+} times_cases[] = {
+    {"3", 3, 3, false},         {"1", 1, 1, false},   {"2..4", 2, 4, false},
+    {"2+", 2, NFA_UNBOUNDED, false}, {"1+", 1, NFA_UNBOUNDED, false},
+    {"0..3", 1, 3, true},       {"0+", 1, NFA_UNBOUNDED, true}, {"1000", 1000, 1000, false},
+};
+
+START_TEST(test_pattern_times)
+{
+    char *text = cep_asprintf("rules:\n  - id: r\n    kind: pattern\n    within: 1m\n"
+                              "    pattern:\n      - step: a\n        times: %s\n"
+                              "      - step: b\n",
+                              times_cases[_i].times);
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    const struct nfa_pattern_spec *sp = rule_pattern_spec(rs, rs->rules[0]);
+    ck_assert_uint_eq(sp->steps[0].min, times_cases[_i].min);
+    ck_assert_uint_eq(sp->steps[0].max, times_cases[_i].max);
+    ck_assert_int_eq(sp->steps[0].optional, times_cases[_i].optional);
+    ck_assert_int_eq(sp->steps[1].optional, false);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+    cep_free(text);
+}
+END_TEST
+
+static const struct {
+    const char *skip;
+    enum nfa_skip want;
+    int step;
+} skip_cases[] = {
+    {"no_skip", NFA_SKIP_NO_SKIP, -1},
+    {"to_next", NFA_SKIP_TO_NEXT, -1},
+    {"past_last_event", NFA_SKIP_PAST_LAST_EVENT, -1},
+    {"to_first b", NFA_SKIP_TO_FIRST, 2},
+    {"to_last  a", NFA_SKIP_TO_LAST, 1},
+};
+
+START_TEST(test_pattern_skip)
+{
+    char *text = cep_asprintf("rules:\n  - id: r\n    kind: pattern\n    skip: %s\n"
+                              "    pattern:\n      - group: g\n        steps: [{step: a}]\n"
+                              "      - step: b\n",
+                              skip_cases[_i].skip);
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    const struct nfa_pattern_spec *sp = rule_pattern_spec(rs, rs->rules[0]);
+    ck_assert_int_eq(sp->skip, skip_cases[_i].want);
+    ck_assert_int_eq(sp->skip_step, skip_cases[_i].step);
+    ck_assert_int_eq(sp->within, 0);
+    ck_assert_uint_eq(rs->rules[0]->max_partial_matches, 0);
+    ck_assert(!rs->rules[0]->on_timeout.enabled);
+    ck_assert_int_eq(rs->rules[0]->on_timeout.emit_stream, -1);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+    cep_free(text);
+}
+END_TEST
+
+/* Every validation: the diagnostic's text, severity and exact position.
+ * Positions are given as line and column in the case's own text. */
+#define PAT_HEAD "rules:\n  - id: r\n    kind: pattern\n    pattern:\n" /* lines 1-4 */
+static const struct {
+    const char *text;
+    const char *msg;
+    uint32_t line, col;
+    enum diag_sev sev;
+} pattern_errors[] = {
+    {PAT_HEAD "      - step: a\n      - step: a\n", "duplicate step name 'a' (first at 5:15)", 6,
+     15, DIAG_ERROR},
+    {PAT_HEAD "      - {group: a, steps: [{step: b}]}\n      - step: a\n",
+     "duplicate step name 'a' (first at 5:17)", 6, 15, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        when: x == b.last.x\n      - step: b\n",
+     "step 'b' is referenced before it can match", 6, 20, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        not: true\n",
+     "a pattern made only of 'not' steps matches nothing", 6, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        not: true\n      - step: b\n",
+     "a pattern cannot start with a 'not' step", 6, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n      - step: b\n        not: true\n",
+     "a pattern ending in a 'not' step (notFollowedBy) needs a 'within' on the rule or on that "
+     "step",
+     7, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        times: 1+\n      - step: b\n",
+     "unbounded loop 'a' without within: partial matches grow until max_partial_matches", 6, 16,
+     DIAG_WARNING},
+    {PAT_HEAD "      - step: a\n      - step: b\n        not: true\n        optional: true\n"
+              "      - step: c\n",
+     "a 'not' step cannot be optional", 8, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n      - step: b\n        not: true\n        times: 2\n"
+              "      - step: c\n",
+     "a 'not' step cannot have 'times'", 8, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        optional: true\n      - step: b\n        not: true\n"
+              "      - step: c\n",
+     "a 'not' step cannot follow an optional step", 8, 9, DIAG_ERROR},
+    {PAT_HEAD "      - group: g\n        greedy: true\n        times: 2+\n"
+              "        steps: [{step: a}]\n    within: 1m\n",
+     "'greedy' is not allowed on a group", 6, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        greedy: true\n      - step: b\n",
+     "'greedy' applies only to a looping step (times: N..M or N+)", 6, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        times: 2..3\n        until: x == 1\n",
+     "'until' applies only to an unbounded loop (times: N+)", 7, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        loop: strict\n",
+     "'loop' applies only to a step with 'times'", 6, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n    skip: to_first b\n", "unknown step 'b' in 'skip'", 6, 20,
+     DIAG_ERROR},
+    {PAT_HEAD "      - step: abc\n    skip: to_first abd\n",
+     "unknown step 'abd' in 'skip' (did you mean 'abc'?)", 6, 20, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        times: 0\n", "'times: 0' matches nothing", 6, 16,
+     DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        times: 3..2\n",
+     "empty range in 'times': 3 is more than 2", 6, 16, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        times: abc\n",
+     "expected 'times' as N, N..M or N+ (like 3, 2..4, 1+), not 'abc'", 6, 16, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        times: 5000\n", "'times' counts at most 1000 events", 6,
+     16, DIAG_ERROR},
+    {"rules:\n  - id: r\n    kind: pattern\n    pattern: []\n",
+     "empty pattern: give at least one step", 4, 14, DIAG_ERROR},
+    {PAT_HEAD "      - group: g\n        steps: []\n", "empty group: give at least one step", 6,
+     16, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n        wehn: x == 1\n",
+     "unknown key 'wehn' in a pattern step (did you mean 'when'?)", 6, 9, DIAG_ERROR},
+    {PAT_HEAD "      - group: g\n        stps: [{step: a}]\n",
+     "unknown key 'stps' in a pattern group (did you mean 'steps'?)", 6, 9, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n    within: 1m\n    on_timeout: {mesage: x}\n",
+     "unknown key 'mesage' in on_timeout (did you mean 'message'?)", 7, 18, DIAG_ERROR},
+    {PAT_HEAD "      - step: A\n", "invalid step name 'A'", 5, 15, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n      - step: b\n        not: true\n        after: any\n"
+              "      - step: c\n",
+     "a 'not' step takes 'after: strict' (notNext) or 'after: relaxed'", 8, 16, DIAG_ERROR},
+    {"rules:\n  - id: r\n    kind: pattern\n", "a pattern rule needs a 'pattern'", 3, 11,
+     DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n    key: [a.ip]\n", "'key' cannot reference pattern step 'a'",
+     6, 11, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n    when: x == 1\n",
+     "a pattern rule has no rule-level 'when'", 6, 5, DIAG_ERROR},
+    {"rules:\n  - id: r\n    within: 1m\n",
+     "key 'within' belongs to pattern rules (this rule is kind 'simple')", 3, 5, DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n    on_timeout: {message: x}\n",
+     "'on_timeout' never fires: the pattern has no 'within'", 6, 5, DIAG_WARNING},
+    {PAT_HEAD "      - step: a\n    within: 0s\n", "'within' must be longer than 0", 6, 13,
+     DIAG_ERROR},
+    {PAT_HEAD "      - step: a\n    max_partial_matches: 0\n",
+     "'max_partial_matches' must be between 1 and 4294967295", 6, 26, DIAG_ERROR},
+};
+
+START_TEST(test_pattern_errors)
+{
+    struct diag_list dl;
+    struct ruleset *rs = load_text(pattern_errors[_i].text, &dl);
+    const struct diag *d = find_diag(&dl, pattern_errors[_i].msg);
+    if (!d || d->line != pattern_errors[_i].line || d->col != pattern_errors[_i].col)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->line, pattern_errors[_i].line);
+    ck_assert_uint_eq(d->col, pattern_errors[_i].col);
+    ck_assert_int_eq(d->sev, pattern_errors[_i].sev);
+    if (pattern_errors[_i].sev == DIAG_WARNING) {
+        ck_assert_ptr_nonnull(rs); /* a warning alone does not fail the load */
+        ck_assert_uint_eq(dl.n_errors, 0);
+    } else {
+        ck_assert_ptr_null(rs);
+    }
+    ruleset_free(rs);
+    diag_list_free(&dl);
+}
+END_TEST
+
+START_TEST(test_pattern_on_timeout)
+{
+    struct diag_list dl;
+    /* Severity defaults to the rule's; an emit-only block; no message. */
+    static const char a[] = "rules:\n  - id: r\n    kind: pattern\n    severity: critical\n"
+                            "    pattern: [{step: a}, {step: b, within: 5s}]\n"
+                            "    on_timeout: {emit: {stream: late}}\n";
+    struct ruleset *rs = load_text(a, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_uint_eq(dl.n, 0);
+    const struct rule *r = rs->rules[0];
+    ck_assert(r->on_timeout.enabled);
+    ck_assert_int_eq(r->on_timeout.severity, RULE_SEV_CRITICAL);
+    ck_assert_ptr_null(r->on_timeout.message);
+    ck_assert_int_eq(r->on_timeout.emit_stream, ruleset_find_stream(rs, "late"));
+    ck_assert_ptr_null(r->on_timeout.emit_fields);
+    ck_assert_int_eq(r->emit_stream, -1);
+    ck_assert_int_eq(rule_pattern_spec(rs, r)->steps[1].within, 5 * CEP_USEC_PER_SEC);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+
+    /* on_timeout's emit takes part in the stream-cycle check. */
+    static const char cyc[] = "rules:\n  - id: r\n    kind: pattern\n    stream: s1\n"
+                              "    within: 1m\n    pattern: [{step: a}]\n"
+                              "    on_timeout: {emit: {stream: s1}}\n";
+    ck_assert_ptr_null(load_text(cyc, &dl));
+    const struct diag *d = find_diag(&dl, "rule 'r' emits into stream 's1'");
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->line, 7);
+    ck_assert_uint_eq(d->col, 33);
+    diag_list_free(&dl);
+
+    /* Its expressions see every step; a bare field is the last event's. */
+    static const char bad[] = "rules:\n  - id: r\n    kind: pattern\n    within: 1m\n"
+                              "    pattern: [{step: a}]\n"
+                              "    on_timeout:\n      severity: urgent\n"
+                              "      message: \"${count(b)}\"\n"
+                              "      emit: {fields: {n: count(a)}}\n";
+    ck_assert_ptr_null(load_text(bad, &dl));
+    ck_assert_ptr_nonnull(find_diag(&dl, "unknown severity 'urgent'"));
+    d = find_diag(&dl, "count() takes a pattern step name");
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->line, 8);
+    ck_assert_uint_eq(d->col, 25);
+    d = find_diag(&dl, "emit needs a 'stream'");
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->line, 9);
+    ck_assert_uint_eq(dl.n_errors, 3);
+    diag_list_free(&dl);
+}
+END_TEST
+
+START_TEST(test_pattern_hash)
+{
+    static const char a[] = "rules:\n  - id: r\n    kind: pattern\n    within: 2m\n"
+                            "    pattern:\n      - {step: a, when: x == 1, times: 2+}\n"
+                            "      - {step: b, after: strict}\n";
+    static const char a_ws[] = "rules:\n- kind: pattern\n  id: r\n  pattern:\n"
+                               "  - step: a\n    times: '2+'\n    when: >-\n      x == 1\n"
+                               "  - after: strict\n    step: b\n  within: 2m\n";
+    static const char b_times[] = "rules:\n  - id: r\n    kind: pattern\n    within: 2m\n"
+                                  "    pattern:\n      - {step: a, when: x == 1, times: 3+}\n"
+                                  "      - {step: b, after: strict}\n";
+    static const char b_after[] = "rules:\n  - id: r\n    kind: pattern\n    within: 2m\n"
+                                  "    pattern:\n      - {step: a, when: x == 1, times: 2+}\n"
+                                  "      - {step: b, after: any}\n";
+    static const char b_within[] = "rules:\n  - id: r\n    kind: pattern\n    within: 3m\n"
+                                   "    pattern:\n      - {step: a, when: x == 1, times: 2+}\n"
+                                   "      - {step: b, after: strict}\n";
+    static const char b_skip[] = "rules:\n  - id: r\n    kind: pattern\n    within: 2m\n"
+                                 "    pattern:\n      - {step: a, when: x == 1, times: 2+}\n"
+                                 "      - {step: b, after: strict}\n    skip: to_next\n";
+    static const char b_timeout[] = "rules:\n  - id: r\n    kind: pattern\n    within: 2m\n"
+                                    "    pattern:\n      - {step: a, when: x == 1, times: 2+}\n"
+                                    "      - {step: b, after: strict}\n"
+                                    "    on_timeout: {message: late}\n";
+    uint64_t h = hash_of(a, "r");
+    ck_assert_uint_eq(h, hash_of(a_ws, "r"));
+    ck_assert_uint_ne(h, hash_of(b_times, "r"));
+    ck_assert_uint_ne(h, hash_of(b_after, "r"));
+    ck_assert_uint_ne(h, hash_of(b_within, "r"));
+    ck_assert_uint_ne(h, hash_of(b_skip, "r"));
+    ck_assert_uint_ne(h, hash_of(b_timeout, "r"));
 }
 END_TEST
 
@@ -863,6 +1266,14 @@ static Suite *rule_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("hash");
     tcase_add_test(tc, test_hash);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("pattern");
+    tcase_add_test(tc, test_pattern_spec);
+    tcase_add_loop_test(tc, test_pattern_times, 0, (int)CEP_ARRAY_LEN(times_cases));
+    tcase_add_loop_test(tc, test_pattern_skip, 0, (int)CEP_ARRAY_LEN(skip_cases));
+    tcase_add_loop_test(tc, test_pattern_errors, 0, (int)CEP_ARRAY_LEN(pattern_errors));
+    tcase_add_test(tc, test_pattern_on_timeout);
+    tcase_add_test(tc, test_pattern_hash);
     suite_add_tcase(s, tc);
     tc = tcase_create("config");
     tcase_add_test(tc, test_cfg_design_example);

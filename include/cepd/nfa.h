@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Pattern matching with FlinkCEP's semantics (design §2.2): the rule loader
+ * describes a rule's `pattern:` as an nfa_pattern_spec, nfa_compile() turns
+ * it into a state table with take / ignore / proceed edges, and the runtime
+ * keeps, per key, the partial matches over a shared versioned buffer of
+ * events (each event stored once; runs share prefixes; an event is released
+ * when no run needs it).  Time is pushed in by the caller: advance, then
+ * process, exactly like FlinkCEP's NFA; nothing here reads a clock.
+ * Compiler and runtime meet the rest of cepd only through this header.
+ * Tested by: tests/unit/check_nfa.c, tests/flink/, tests/ref/ */
+#ifndef CEPD_NFA_H
+#define CEPD_NFA_H
+
+#include "cepd/cep_common.h"
+#include "cepd/evt.h"
+#include "cepd/expr.h"
+
+struct sbuf;
+
+/* Contiguity: to the previous step (`after:`) or between loop iterations
+ * (`loop:`).  FlinkCEP: next / followedBy / followedByAny, and consecutive()
+ * / default / allowCombinations() inside loops. */
+enum nfa_contig {
+    NFA_CONTIG_STRICT = 0,
+    NFA_CONTIG_RELAXED,
+    NFA_CONTIG_ANY,
+    NFA_CONTIG_COUNT
+};
+
+/* After-match skip strategies (`skip:`). */
+enum nfa_skip {
+    NFA_SKIP_NO_SKIP = 0,
+    NFA_SKIP_TO_NEXT,
+    NFA_SKIP_PAST_LAST_EVENT,
+    NFA_SKIP_TO_FIRST, /* to_first STEP: skip_step names the step */
+    NFA_SKIP_TO_LAST,  /* to_last STEP */
+    NFA_SKIP_COUNT
+};
+
+#define NFA_UNBOUNDED UINT32_MAX
+
+/* One step of a pattern, or a group of steps.  The loader has validated it
+ * (see nfa_compile); expressions are borrowed and must outlive the program. */
+struct nfa_step_spec {
+    const char *name;         /* unique within the rule */
+    int index;                /* the step's number in expression references */
+    const struct expr *when;  /* NULL: every event (always NULL for a group) */
+    const struct expr *until; /* stop condition of an N+ loop, or NULL */
+    uint32_t min;             /* times: N -> N,N;  N..M -> N,M;  N+ -> N,NFA_UNBOUNDED */
+    uint32_t max;             /* absent -> 1,1 */
+    bool optional;
+    bool greedy;
+    enum nfa_contig after;    /* to the previous step; ignored on a first step */
+    enum nfa_contig loop;     /* between iterations; default RELAXED */
+    bool negated;             /* not: true (after strict = notNext, relaxed = notFollowedBy) */
+    int64_t within;           /* this step's PREVIOUS_AND_CURRENT bound in us, 0 = none */
+    const struct nfa_step_spec *group; /* a group's sub-steps, or NULL */
+    size_t n_group;
+};
+
+struct nfa_pattern_spec {
+    const struct nfa_step_spec *steps;
+    size_t n_steps;
+    size_t n_indexes;         /* step indexes used run 0..n_indexes-1 (group members too) */
+    int64_t within;           /* rule-level FIRST_AND_LAST bound in us, 0 = none */
+    enum nfa_skip skip;
+    int skip_step;            /* step index for TO_FIRST / TO_LAST, else -1 */
+};
+
+struct nfa_prog;
+
+/* Compile a validated pattern.  The loader has already rejected (with
+ * positions) duplicate step names, a pattern that is only a negation, a
+ * negation that is optional or quantified, a trailing notFollowedBy without
+ * a `within`, greedy on a group, `until` on a non-looping step, and
+ * references to later steps.  Never fails; returns an owned program. */
+struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec);
+void nfa_prog_free(struct nfa_prog *p);
+/* Name of the step with this index (as in nfa_step_spec.index). */
+const char *nfa_prog_step_name(const struct nfa_prog *p, int index);
+size_t nfa_prog_n_indexes(const struct nfa_prog *p);
+/* The state table as Graphviz DOT: states, and edges labelled take / ignore
+ * / proceed with their conditions.  Deterministic (goldens pin it). */
+void nfa_prog_dot(const struct nfa_prog *p, const char *title, struct sbuf *sb);
+
+/* A completed (or timed-out) match: its events in processing order and the
+ * step index each was taken by.  Valid only during the callback; a caller
+ * that keeps an event takes a reference. */
+struct nfa_match {
+    size_t n;
+    struct evt *const *events;
+    const int *steps;
+};
+
+/* What the runtime needs from its caller, per call. */
+struct nfa_env {
+    struct expr_rt *rt;             /* evaluation state of this thread */
+    struct expr_counters *counters; /* the rule's type-mismatch / regex counters */
+    uint32_t max_partial;           /* partial matches per key; 0 = 10000 */
+    uint64_t *evicted;              /* bumped per partial match dropped at the cap */
+    void *ud;
+    void (*on_match)(void *ud, const struct nfa_match *m);
+    /* An expired partial match (within), with FlinkCEP's timeout timestamp
+     * (first + within, or previous + step within).  NULL: expired runs are
+     * dropped silently (the rule has no on_timeout). */
+    void (*on_timeout)(void *ud, const struct nfa_match *m, int64_t timeout_ts);
+};
+
+/* The partial matches of one key, with their shared event buffer. */
+struct nfa_key;
+struct nfa_key *nfa_key_new(const struct nfa_prog *p);
+void nfa_key_free(struct nfa_key *k);
+
+/* Advance the key's time to now (us): runs whose `within` has passed expire
+ * (reported through on_timeout), pending trailing-negation matches whose
+ * window has passed are emitted, and held-back matches that no earlier run
+ * can precede any more are released.  Time never moves back: a smaller now
+ * is ignored. */
+void nfa_key_advance(struct nfa_key *k, int64_t now, const struct nfa_env *env);
+/* Process one event (the caller advanced to ev->time first).  Takes a
+ * reference on ev when a run keeps it. */
+void nfa_key_process(struct nfa_key *k, struct evt *ev, const struct nfa_env *env);
+/* The earliest time at which nfa_key_advance would expire or emit
+ * something, or CEP_TIME_MAX when only an event can change this key. */
+int64_t nfa_key_deadline(const struct nfa_key *k);
+/* True when the key holds nothing but its start state (its state may be
+ * dropped). */
+bool nfa_key_idle(const struct nfa_key *k);
+size_t nfa_key_n_partial(const struct nfa_key *k);
+/* Bytes of state held (runs, buffer nodes, event bytes), for accounting. */
+size_t nfa_key_bytes(const struct nfa_key *k);
+
+#endif
