@@ -37,7 +37,7 @@ echo '{"ts":7,"event":"login","user":"root","src_ip":"10.0.0.9"}' >> "$tmp/event
 
 expect "--version prints the version" bash -c "'$cepd' --version | grep -q '^cepd [0-9]'"
 expect "--help lists the commands" bash -c "'$cepd' --help | grep -q replay"
-for verb in check replay test run; do
+for verb in check replay test run graph; do
     expect "$verb --help" bash -c "'$cepd' $verb --help | grep -q '^usage: cepd $verb'"
 done
 "$cepd" bogus >/dev/null 2>&1; [ $? -eq 2 ] && ok "unknown command exits 2" || bad "unknown command exits 2"

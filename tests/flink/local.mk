@@ -11,9 +11,8 @@ tests_ref_check_ref_SOURCES = tests/ref/check_ref.c tests/ref/ref_match.c tests/
 tests_ref_check_ref_CFLAGS = $(UNIT_CFLAGS)
 tests_ref_check_ref_LDADD = $(UNIT_LDADD)
 
-# Enabled once src/nfa/ is in the build (include src/nfa/local.mk):
-#check_PROGRAMS += tests/ref/check_diff
-#tests_ref_check_diff_SOURCES = tests/ref/check_diff.c tests/ref/ref_match.c tests/ref/ref_io.c \
-#	tests/ref/ref_match.h tests/ref/ref_io.h
-#tests_ref_check_diff_CFLAGS = $(UNIT_CFLAGS)
-#tests_ref_check_diff_LDADD = $(UNIT_LDADD)
+check_PROGRAMS += tests/ref/check_diff
+tests_ref_check_diff_SOURCES = tests/ref/check_diff.c tests/ref/ref_match.c tests/ref/ref_io.c \
+	tests/ref/ref_match.h tests/ref/ref_io.h
+tests_ref_check_diff_CFLAGS = $(UNIT_CFLAGS)
+tests_ref_check_diff_LDADD = $(UNIT_LDADD)

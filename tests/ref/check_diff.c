@@ -172,7 +172,7 @@ struct diff_nfa {
     int name_slot;
     struct expr *when[REF_MAX_STEPS];
     struct nfa_step_spec steps[REF_MAX_STEPS];
-    char names[REF_MAX_STEPS][8];
+    char names[REF_MAX_STEPS][24]; /* "s" and a size_t */
     struct nfa_prog *prog;
     struct ref_matches got;
 };

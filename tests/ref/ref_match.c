@@ -14,7 +14,10 @@
  *    event of a step it is the step's `after`, measured from the last event
  *    of the previous non-empty step (bypassed optional steps don't count).
  *    notNext X between A and B: e[q+1] is not in X.  notFollowedBy X between
- *    A and B: no event in (q, first event of B] is in X.  The first event
+ *    A and B: no event in (q, first event of B) is in X; the first X event
+ *    itself may still be taken by B, but only when that take completes the
+ *    match (FlinkCEP's doProcess collects final states before it looks for
+ *    a stop state; the run's other branches die there).  The first event
  *    of a match is any event satisfying the first step that can be
  *    non-empty.  With `within` W: ts(last) - ts(first) < W.  A match is
  *    emitted when its last event is processed.
@@ -273,6 +276,19 @@ static void ref_take(struct ref_ctx *x, int j, uint32_t c, size_t p)
     x->cur.n--;
 }
 
+/* Take event p into step j as the last event of a match, or not at all:
+ * the event also fired a negation, so nothing can continue from it. */
+static void ref_take_final(struct ref_ctx *x, int j, uint32_t c, size_t p)
+{
+    if (c < x->p->steps[j].min || !ref_rest_optional(x->p, j))
+        return;
+    uint32_t i = x->cur.n++;
+    x->cur.ev[i] = (uint8_t)p;
+    x->cur.step[i] = (uint8_t)j;
+    ref_matches_push(&x->done, &x->cur);
+    x->cur.n--;
+}
+
 static void ref_visit(struct ref_ctx *x, int k, uint32_t c, size_t q)
 {
     if (++x->nodes > REF_MAX_NODES) {
@@ -305,16 +321,25 @@ static void ref_visit(struct ref_ctx *x, int k, uint32_t c, size_t q)
         if (wy->neg_kind == 2)
             limit = ref_next_in(x, wy->neg, q);
         if (wy->c == REF_STRICT) {
-            if (q + 1 < limit && ref_in(x, mask, q + 1) && ref_in_window(x, first, q + 1))
-                ref_take(x, wy->j, nc, q + 1);
+            size_t f = q + 1;
+            if (f <= limit && f < x->n && ref_in(x, mask, f) && ref_in_window(x, first, f)) {
+                if (f < limit)
+                    ref_take(x, wy->j, nc, f);
+                else
+                    ref_take_final(x, wy->j, nc, f);
+            }
         } else if (wy->c == REF_RELAXED) {
             size_t f = ref_next_in(x, mask, q);
             if (f < limit && ref_in_window(x, first, f))
                 ref_take(x, wy->j, nc, f);
+            else if (f == limit && f < x->n && ref_in_window(x, first, f))
+                ref_take_final(x, wy->j, nc, f);
         } else {
             for (size_t f = q + 1; f < limit && !x->overflow; f++)
                 if (ref_in(x, mask, f) && ref_in_window(x, first, f))
                     ref_take(x, wy->j, nc, f);
+            if (limit < x->n && ref_in(x, mask, limit) && ref_in_window(x, first, limit))
+                ref_take_final(x, wy->j, nc, limit);
         }
     }
 }

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Private types of the pattern matcher: the flat state table the compiler
+ * builds (states, edges, postfix edge conditions), the per-key shared event
+ * buffer (refcounted nodes, each naming its parent, so forked runs share
+ * their common prefix) and the computation states ("runs").  Invariant: a
+ * buffer node's refcount is the number of runs, completed matches and child
+ * nodes that point at it; it holds one reference on its event.
+ * Tested by: tests/unit/check_nfa.c */
+#ifndef CEPD_NFA_INT_H
+#define CEPD_NFA_INT_H
+
+#include "cepd/cep_common.h"
+#include "cepd/nfa.h"
+
+/* Kinds of states (FlinkCEP State.StateType). */
+enum nfa_state_kind {
+    NFA_ST_NORMAL = 0,
+    NFA_ST_START,   /* where every run begins; never expires, never ignores */
+    NFA_ST_FINAL,   /* a run that gets here is a completed match */
+    NFA_ST_STOP,    /* a negation fired: the run and its siblings die */
+    NFA_ST_PENDING, /* trailing notFollowedBy: a match once the window passes */
+    NFA_ST_COUNT
+};
+
+/* Edge actions. */
+enum nfa_action {
+    NFA_ACT_TAKE = 0, /* consume the event into the edge's source step */
+    NFA_ACT_IGNORE,   /* drop the event, move to the target */
+    NFA_ACT_PROCEED,  /* epsilon move, evaluated against the same event */
+    NFA_ACT_COUNT
+};
+
+/* Opcodes of an edge condition, kept in postfix over a bool stack. */
+enum nfa_cop {
+    NFA_COP_TRUE = 0,
+    NFA_COP_EXPR, /* push expr_eval_bool(prog->exprs[arg]) (memoized per run and event) */
+    NFA_COP_NOT,
+    NFA_COP_AND,
+    NFA_COP_COUNT
+};
+
+#define NFA_COND_STACK 32 /* deepest condition the compiler builds is far below */
+#define NFA_NONE UINT32_MAX
+
+struct nfa_cins {
+    uint16_t op;
+    uint16_t arg;
+};
+
+struct nfa_edge {
+    uint8_t action;
+    uint32_t source;
+    uint32_t target;
+    uint32_t cond_off; /* postfix code in prog->code; cond_len 0 = always true */
+    uint32_t cond_len;
+};
+
+struct nfa_state {
+    uint8_t kind;
+    int32_t step;       /* index of the step whose events this state takes, -1 if none */
+    uint32_t first_edge;
+    uint32_t n_edges;
+    int64_t pc_within;  /* PREVIOUS_AND_CURRENT bound for runs waiting here, 0 = none */
+    char *name;         /* unique, for DOT */
+};
+
+struct nfa_prog {
+    struct nfa_state *states;
+    uint32_t n_states;
+    struct nfa_edge *edges;
+    uint32_t n_edges;
+    struct nfa_cins *code;
+    uint32_t n_code;
+    const struct expr **exprs; /* distinct conditions, by pointer */
+    char **expr_labels;        /* "STEP" (its when) or "until(STEP)", for DOT */
+    uint32_t n_exprs;
+    uint32_t start;
+    int64_t within;            /* FIRST_AND_LAST, 0 = none */
+    bool has_pending;
+    bool has_pc;
+    enum nfa_skip skip;
+    int skip_step;
+    size_t n_indexes;
+    char **step_names;         /* by step index */
+};
+
+/* A node of the shared buffer: one event taken by one step, and the node
+ * of the event taken before it in the same partial match. */
+struct nfa_node {
+    struct evt *ev;
+    uint32_t parent; /* NFA_NONE at the first event */
+    uint32_t refcnt; /* 0 while on the free list */
+    int32_t step;
+    uint32_t depth;  /* events on the path up to and including this one */
+    uint32_t bytes;  /* event bytes accounted to this node */
+};
+
+struct nfa_buf {
+    struct nfa_node *nodes;
+    size_t cap;
+    uint32_t n_used;    /* high-water mark of the array */
+    uint32_t free_head; /* free list threaded through parent */
+    uint32_t n_live;
+    size_t ev_bytes;    /* event bytes held, counted once per node */
+};
+
+void nfa_buf_init(struct nfa_buf *b);
+void nfa_buf_fini(struct nfa_buf *b);
+/* A new node for ev (referenced) after parent (referenced); refcnt 1. */
+uint32_t nfa_buf_put(struct nfa_buf *b, struct evt *ev, int32_t step, uint32_t parent);
+static inline void nfa_buf_lock(struct nfa_buf *b, uint32_t id)
+{
+    if (id != NFA_NONE)
+        b->nodes[id].refcnt++;
+}
+/* Drop one reference; frees the node, and walks up while parents reach 0. */
+void nfa_buf_release(struct nfa_buf *b, uint32_t id);
+
+/* A computation state (FlinkCEP ComputationState). */
+struct nfa_run {
+    uint32_t state;
+    uint32_t node;       /* last taken event, NFA_NONE if none */
+    int64_t start_ts;    /* time of the first event */
+    int64_t prev_ts;     /* time of the last taken event */
+    uint64_t start_seq;  /* seq of the first event (ties in start_ts) */
+};
+
+#endif

@@ -1,0 +1,673 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Per-key runtime with FlinkCEP's NFA semantics: a list of computation
+ * states ("runs") over the key's shared buffer.  Per event every run
+ * follows the decision graph of its state (proceed edges are epsilon
+ * moves, explored with an explicit stack), forks on every take / ignore
+ * edge whose condition holds, dies on a stop state (taking its siblings of
+ * that event with it), and completes in a final state.  Completed matches
+ * go through the after-match skip strategy: released in order of their
+ * first event, held back behind earlier-started live runs, pruning by the
+ * strategy's pruning event.  Time is pushed in through nfa_key_advance.
+ * Invariant: key->runs is sorted by (first event time, first event seq);
+ * the start state's run is implicit (it always exists and never expires).
+ * All working arrays live in the key and are reused: no malloc per event
+ * once they have grown.  Single-threaded per key.
+ * Tested by: tests/unit/check_nfa.c, tests/flink/, tests/ref/ */
+#include "cepd/cep_common.h"
+#include "cepd/nfa.h"
+
+#include <string.h>
+
+#include "nfa_int.h"
+
+struct nfa_key {
+    const struct nfa_prog *p;
+    struct nfa_buf buf;
+    struct nfa_run *runs; /* partial matches, sorted by start */
+    size_t n_runs, cap_runs;
+    struct nfa_run *next; /* partial matches being built for the current event */
+    size_t n_next, cap_next;
+    struct nfa_run *done; /* completed matches not released yet, in release order */
+    size_t n_done, cap_done;
+    struct nfa_run *pot;  /* matches completed by the current event or time step */
+    size_t n_pot, cap_pot;
+    int64_t now;
+    /* decision graph scratch */
+    uint32_t *stack;
+    size_t cap_stack;
+    uint32_t *out;
+    size_t cap_out;
+    /* condition context: the run being evaluated and the candidate event */
+    const struct nfa_env *env;
+    struct evt *ev;
+    uint32_t ctx_node;
+    bool ctx_ready;
+    struct evt **ctx_ev;   /* the run's events grouped by step */
+    size_t cap_ctx;
+    uint32_t *ctx_off;     /* n_indexes + 1 offsets into ctx_ev */
+    uint32_t *memo_gen;
+    uint8_t *memo_val;
+    uint32_t gen;
+    /* match output and comparison scratch */
+    struct evt **m_ev;
+    int *m_step;
+    size_t cap_m;
+    struct evt **c_ev;
+    size_t cap_c;
+};
+
+static const struct expr_pat_ops nfa_pat_ops;
+
+/* ---- ordering ------------------------------------------------------ */
+
+static int key_cmp(int64_t ta, uint64_t sa, int64_t tb, uint64_t sb)
+{
+    if (ta != tb)
+        return ta < tb ? -1 : 1;
+    if (sa != sb)
+        return sa < sb ? -1 : 1;
+    return 0;
+}
+
+static int run_cmp(const struct nfa_run *a, const struct nfa_run *b)
+{
+    return key_cmp(a->start_ts, a->start_seq, b->start_ts, b->start_seq);
+}
+
+static int ev_cmp(const struct evt *a, const struct evt *b)
+{
+    return key_cmp(a->time, a->seq, b->time, b->seq);
+}
+
+/* Events of the path ending at node into out[0..depth), oldest first. */
+static uint32_t path_fill(const struct nfa_key *k, uint32_t node, struct evt **out, int *steps)
+{
+    if (node == NFA_NONE)
+        return 0;
+    uint32_t n = k->buf.nodes[node].depth;
+    uint32_t i = n;
+    while (node != NFA_NONE) {
+        const struct nfa_node *nd = &k->buf.nodes[node];
+        i--;
+        out[i] = nd->ev;
+        if (steps)
+            steps[i] = nd->step;
+        node = nd->parent;
+    }
+    return n;
+}
+
+static void grow_m(struct nfa_key *k, uint32_t node)
+{
+    size_t need = node == NFA_NONE ? 1 : k->buf.nodes[node].depth;
+    if (k->cap_m < need) {
+        size_t cap = k->cap_m;
+        CEP_GROW(k->m_ev, k->cap_m, need);
+        CEP_GROW(k->m_step, cap, need);
+    }
+}
+
+/* Release order of completed matches: by first event, then (FlinkCEP
+ * leaves ties to its queue; the corpus expects the match built from the
+ * earliest events first) lexicographically by their events. */
+static int match_cmp(struct nfa_key *k, const struct nfa_run *a, const struct nfa_run *b)
+{
+    int c = run_cmp(a, b);
+    if (c)
+        return c;
+    grow_m(k, a->node);
+    size_t need = b->node == NFA_NONE ? 1 : k->buf.nodes[b->node].depth;
+    CEP_GROW(k->c_ev, k->cap_c, need);
+    uint32_t na = path_fill(k, a->node, k->m_ev, NULL);
+    uint32_t nb = path_fill(k, b->node, k->c_ev, NULL);
+    for (uint32_t i = 0; i < na && i < nb; i++) {
+        c = ev_cmp(k->m_ev[i], k->c_ev[i]);
+        if (c)
+            return c;
+    }
+    return na < nb ? -1 : na > nb ? 1 : 0;
+}
+
+/* ---- condition context --------------------------------------------- */
+
+static void ctx_set(struct nfa_key *k, uint32_t node)
+{
+    k->ctx_node = node;
+    k->ctx_ready = false;
+    if (++k->gen == 0) {
+        memset(k->memo_gen, 0, k->p->n_exprs * sizeof(*k->memo_gen));
+        k->gen = 1;
+    }
+}
+
+/* Group the run's events by step (counting sort), once per run and event,
+ * and only when a condition asks for them. */
+static void ctx_materialize(struct nfa_key *k)
+{
+    size_t n_idx = k->p->n_indexes;
+    memset(k->ctx_off, 0, (n_idx + 1) * sizeof(*k->ctx_off));
+    k->ctx_ready = true;
+    if (k->ctx_node == NFA_NONE)
+        return;
+    uint32_t n = k->buf.nodes[k->ctx_node].depth;
+    CEP_GROW(k->ctx_ev, k->cap_ctx, n);
+    for (uint32_t id = k->ctx_node; id != NFA_NONE; id = k->buf.nodes[id].parent) {
+        int32_t s = k->buf.nodes[id].step;
+        if (s >= 0 && (size_t)s < n_idx)
+            k->ctx_off[s + 1]++;
+    }
+    for (size_t i = 0; i < n_idx; i++)
+        k->ctx_off[i + 1] += k->ctx_off[i];
+    uint32_t total = k->ctx_off[n_idx];
+    /* Fill from the newest event backwards: ctx_off[s + 1] counts down from
+     * the end of slice s to its start. */
+    for (uint32_t id = k->ctx_node; id != NFA_NONE; id = k->buf.nodes[id].parent) {
+        int32_t s = k->buf.nodes[id].step;
+        if (s >= 0 && (size_t)s < n_idx)
+            k->ctx_ev[--k->ctx_off[s + 1]] = k->buf.nodes[id].ev;
+    }
+    /* Now ctx_off[s + 1] is the start of slice s: shift into place. */
+    for (size_t i = 0; i < n_idx; i++)
+        k->ctx_off[i] = k->ctx_off[i + 1];
+    k->ctx_off[n_idx] = total;
+}
+
+static uint32_t pat_count(void *ud, int step)
+{
+    struct nfa_key *k = ud;
+    if (step < 0 || (size_t)step >= k->p->n_indexes)
+        return 0;
+    if (!k->ctx_ready)
+        ctx_materialize(k);
+    return k->ctx_off[step + 1] - k->ctx_off[step];
+}
+
+static const struct evt *pat_event(void *ud, int step, int64_t i)
+{
+    struct nfa_key *k = ud;
+    uint32_t n = pat_count(ud, step);
+    if (i < 0)
+        i += n;
+    if (i < 0 || i >= (int64_t)n)
+        return NULL;
+    return k->ctx_ev[k->ctx_off[step] + (uint32_t)i];
+}
+
+static const struct expr_pat_ops nfa_pat_ops = {pat_count, pat_event};
+
+static bool expr_true(struct nfa_key *k, uint16_t idx)
+{
+    if (k->memo_gen[idx] == k->gen)
+        return k->memo_val[idx];
+    struct expr_ctx ctx = {
+        .ev = k->ev,
+        .pat = &nfa_pat_ops,
+        .pat_ud = k,
+        .counters = k->env->counters,
+        .rt = k->env->rt,
+    };
+    bool r = expr_eval_bool(k->p->exprs[idx], &ctx);
+    k->memo_gen[idx] = k->gen;
+    k->memo_val[idx] = r;
+    return r;
+}
+
+static bool edge_ok(struct nfa_key *k, const struct nfa_edge *e)
+{
+    if (e->cond_len == 0)
+        return true;
+    bool stk[NFA_COND_STACK];
+    int sp = 0;
+    const struct nfa_cins *code = &k->p->code[e->cond_off];
+    for (uint32_t i = 0; i < e->cond_len; i++) {
+        switch (code[i].op) {
+            case NFA_COP_TRUE:
+                stk[sp++] = true;
+                break;
+            case NFA_COP_EXPR:
+                stk[sp++] = expr_true(k, code[i].arg);
+                break;
+            case NFA_COP_NOT:
+                stk[sp - 1] = !stk[sp - 1];
+                break;
+            default:
+                sp--;
+                stk[sp - 1] = stk[sp - 1] && stk[sp];
+                break;
+        }
+    }
+    return stk[0];
+}
+
+/* ---- runs ---------------------------------------------------------- */
+
+static void push_run(struct nfa_run **arr, size_t *n, size_t *cap, const struct nfa_run *r)
+{
+    CEP_GROW(*arr, *cap, *n + 1);
+    (*arr)[(*n)++] = *r;
+}
+
+static void stack_push(struct nfa_key *k, size_t *n, uint32_t v)
+{
+    CEP_GROW(k->stack, k->cap_stack, *n + 1);
+    k->stack[(*n)++] = v;
+}
+
+/* True if a chain of proceed edges whose conditions hold leads from state
+ * to a final state (FlinkCEP findFinalStateAfterProceed).  The context is
+ * still the run before the take. */
+static bool final_after_proceed(struct nfa_key *k, uint32_t state)
+{
+    const struct nfa_prog *p = k->p;
+    size_t n = 0, budget = 4 * (size_t)p->n_edges + 16;
+    stack_push(k, &n, state);
+    while (n) {
+        uint32_t s = k->stack[--n];
+        const struct nfa_state *st = &p->states[s];
+        for (uint32_t i = 0; i < st->n_edges; i++) {
+            const struct nfa_edge *e = &p->edges[st->first_edge + i];
+            if (e->action != NFA_ACT_PROCEED || !edge_ok(k, e))
+                continue;
+            if (p->states[e->target].kind == NFA_ST_FINAL)
+                return true;
+            if (budget) {
+                budget--;
+                stack_push(k, &n, e->target);
+            }
+        }
+    }
+    return false;
+}
+
+/* Follow run r over event ev (FlinkCEP computeNextStates plus the stop /
+ * final classification of doProcess).  Surviving runs are appended to
+ * k->next, completed ones to k->pot.  Releases r's reference on its node
+ * (the caller drops r). */
+static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
+{
+    const struct nfa_prog *p = k->p;
+    struct evt *ev = k->ev;
+    ctx_set(k, r->node);
+
+    /* Decision graph: take / ignore edges reachable through proceeds. */
+    size_t n_out = 0, n = 0, budget = 4 * (size_t)p->n_edges + 16;
+    stack_push(k, &n, r->state);
+    while (n) {
+        uint32_t s = k->stack[--n];
+        const struct nfa_state *st = &p->states[s];
+        for (uint32_t i = 0; i < st->n_edges; i++) {
+            uint32_t eid = st->first_edge + i;
+            const struct nfa_edge *e = &p->edges[eid];
+            if (!edge_ok(k, e))
+                continue;
+            if (e->action == NFA_ACT_PROCEED) {
+                if (budget) {
+                    budget--;
+                    stack_push(k, &n, e->target);
+                }
+            } else {
+                CEP_GROW(k->out, k->cap_out, n_out + 1);
+                k->out[n_out++] = eid;
+            }
+        }
+    }
+
+    size_t keep_from = k->n_next;
+    bool discard = false;
+    for (size_t i = 0; i < n_out; i++) {
+        const struct nfa_edge *e = &p->edges[k->out[i]];
+        uint8_t tkind = p->states[e->target].kind;
+        if (tkind == NFA_ST_STOP) {
+            discard = true;
+            continue;
+        }
+        struct nfa_run nr;
+        if (e->action == NFA_ACT_IGNORE) {
+            if (is_start)
+                continue;
+            nr = *r;
+            nr.state = e->target;
+            nfa_buf_lock(&k->buf, nr.node);
+            if (tkind == NFA_ST_FINAL)
+                push_run(&k->pot, &k->n_pot, &k->cap_pot, &nr);
+            else
+                push_run(&k->next, &k->n_next, &k->cap_next, &nr);
+            continue;
+        }
+        uint32_t node = nfa_buf_put(&k->buf, ev, p->states[e->source].step, r->node);
+        nr.state = e->target;
+        nr.node = node;
+        nr.prev_ts = ev->time;
+        if (is_start) {
+            nr.start_ts = ev->time;
+            nr.start_seq = ev->seq;
+        } else {
+            nr.start_ts = r->start_ts;
+            nr.start_seq = r->start_seq;
+        }
+        nfa_buf_lock(&k->buf, node);
+        if (tkind == NFA_ST_FINAL)
+            push_run(&k->pot, &k->n_pot, &k->cap_pot, &nr);
+        else
+            push_run(&k->next, &k->n_next, &k->cap_next, &nr);
+        if (tkind != NFA_ST_FINAL && final_after_proceed(k, e->target)) {
+            nfa_buf_lock(&k->buf, node);
+            push_run(&k->pot, &k->n_pot, &k->cap_pot, &nr);
+        }
+        nfa_buf_release(&k->buf, node);
+    }
+    /* A negation fired: every other branch of this run dies with it (the
+     * start state itself always survives). */
+    if (discard) {
+        for (size_t i = keep_from; i < k->n_next; i++)
+            nfa_buf_release(&k->buf, k->next[i].node);
+        k->n_next = keep_from;
+    }
+    if (!is_start)
+        nfa_buf_release(&k->buf, r->node);
+}
+
+/* ---- matches and skip strategies ----------------------------------- */
+
+static void emit(struct nfa_key *k, const struct nfa_run *m, const struct nfa_env *env,
+                 bool timeout, int64_t ts)
+{
+    grow_m(k, m->node);
+    struct nfa_match out;
+    out.n = path_fill(k, m->node, k->m_ev, k->m_step);
+    out.events = k->m_ev;
+    out.steps = k->m_step;
+    if (timeout)
+        env->on_timeout(env->ud, &out, ts);
+    else if (env->on_match)
+        env->on_match(env->ud, &out);
+}
+
+/* The pruning event of match m under the program's strategy, or NULL. */
+static const struct evt *pruning_event(struct nfa_key *k, const struct nfa_run *m)
+{
+    const struct nfa_prog *p = k->p;
+    const struct evt *best = NULL;
+    for (uint32_t id = m->node; id != NFA_NONE; id = k->buf.nodes[id].parent) {
+        const struct nfa_node *nd = &k->buf.nodes[id];
+        switch (p->skip) {
+            case NFA_SKIP_TO_NEXT:
+                if (!best || ev_cmp(nd->ev, best) < 0)
+                    best = nd->ev;
+                break;
+            case NFA_SKIP_PAST_LAST_EVENT:
+                if (!best || ev_cmp(nd->ev, best) > 0)
+                    best = nd->ev;
+                break;
+            case NFA_SKIP_TO_FIRST:
+                /* walking newest to oldest: the last one seen is the first */
+                if (nd->step == p->skip_step)
+                    best = nd->ev;
+                break;
+            case NFA_SKIP_TO_LAST:
+                if (nd->step == p->skip_step && !best)
+                    best = nd->ev;
+                break;
+            default:
+                return NULL;
+        }
+    }
+    return best;
+}
+
+static bool should_prune(const struct nfa_prog *p, const struct nfa_run *r, const struct evt *pe)
+{
+    int c = key_cmp(r->start_ts, r->start_seq, pe->time, pe->seq);
+    if (p->skip == NFA_SKIP_TO_FIRST || p->skip == NFA_SKIP_TO_LAST)
+        return c < 0;
+    return c <= 0;
+}
+
+static void prune(struct nfa_key *k, struct nfa_run *arr, size_t *n, const struct evt *pe)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (should_prune(k->p, &arr[i], pe))
+            nfa_buf_release(&k->buf, arr[i].node);
+        else
+            arr[j++] = arr[i];
+    }
+    *n = j;
+}
+
+/* FlinkCEP processMatchesAccordingToSkipStrategy: k->pot joins the
+ * completed matches; release them in order while no earlier-started run
+ * is alive (any order and no hold-back under NO_SKIP). */
+static void release_matches(struct nfa_key *k, const struct nfa_env *env)
+{
+    const struct nfa_prog *p = k->p;
+    if (p->skip == NFA_SKIP_NO_SKIP) {
+        for (size_t i = 0; i < k->n_pot; i++) {
+            emit(k, &k->pot[i], env, false, 0);
+            nfa_buf_release(&k->buf, k->pot[i].node);
+        }
+        k->n_pot = 0;
+        return;
+    }
+    for (size_t i = 0; i < k->n_pot; i++) {
+        /* insertion into the sorted list of completed matches */
+        size_t at = k->n_done;
+        while (at > 0 && match_cmp(k, &k->pot[i], &k->done[at - 1]) < 0)
+            at--;
+        CEP_GROW(k->done, k->cap_done, k->n_done + 1);
+        memmove(&k->done[at + 1], &k->done[at], (k->n_done - at) * sizeof(*k->done));
+        k->done[at] = k->pot[i];
+        k->n_done++;
+    }
+    k->n_pot = 0;
+    while (k->n_done) {
+        struct nfa_run m = k->done[0];
+        if (k->n_runs && run_cmp(&m, &k->runs[0]) > 0)
+            break;
+        memmove(&k->done[0], &k->done[1], (k->n_done - 1) * sizeof(*k->done));
+        k->n_done--;
+        const struct evt *pe = pruning_event(k, &m);
+        if (pe) {
+            prune(k, k->runs, &k->n_runs, pe);
+            prune(k, k->done, &k->n_done, pe);
+        }
+        emit(k, &m, env, false, 0);
+        nfa_buf_release(&k->buf, m.node);
+    }
+}
+
+/* ---- public API ---------------------------------------------------- */
+
+/* A key with only its start state.  Owned; free with nfa_key_free. */
+struct nfa_key *nfa_key_new(const struct nfa_prog *p)
+{
+    struct nfa_key *k = cep_calloc(1, sizeof(*k));
+    k->p = p;
+    nfa_buf_init(&k->buf);
+    k->now = CEP_TIME_MIN;
+    k->ctx_off = cep_calloc(p->n_indexes + 1, sizeof(*k->ctx_off));
+    k->memo_gen = cep_calloc(p->n_exprs ? p->n_exprs : 1, sizeof(*k->memo_gen));
+    k->memo_val = cep_calloc(p->n_exprs ? p->n_exprs : 1, sizeof(*k->memo_val));
+    return k;
+}
+
+/* Free a key and drop every event reference it holds (NULL: no-op). */
+void nfa_key_free(struct nfa_key *k)
+{
+    if (!k)
+        return;
+    nfa_buf_fini(&k->buf);
+    cep_free(k->runs);
+    cep_free(k->next);
+    cep_free(k->done);
+    cep_free(k->pot);
+    cep_free(k->stack);
+    cep_free(k->out);
+    cep_free(k->ctx_ev);
+    cep_free(k->ctx_off);
+    cep_free(k->memo_gen);
+    cep_free(k->memo_val);
+    cep_free(k->m_ev);
+    cep_free(k->m_step);
+    cep_free(k->c_ev);
+    cep_free(k);
+}
+
+/* now - t >= w, without overflow. */
+static bool elapsed(int64_t now, int64_t t, int64_t w)
+{
+    int64_t d;
+    if (__builtin_sub_overflow(now, t, &d))
+        return now > t;
+    return d >= w;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? CEP_TIME_MAX : CEP_TIME_MIN;
+    return r;
+}
+
+/* FlinkCEP advanceTime: expire runs past their window (timeouts reported
+ * per run), turn pending runs past their window into matches, and release
+ * held-back matches.  A now smaller than the key's time is ignored. */
+void nfa_key_advance(struct nfa_key *k, int64_t now, const struct nfa_env *env)
+{
+    const struct nfa_prog *p = k->p;
+    if (now < k->now)
+        return;
+    k->now = now;
+    if (!k->n_runs && !k->n_done)
+        return;
+    k->env = env;
+    if (p->within > 0 || p->has_pc) {
+        size_t j = 0;
+        for (size_t i = 0; i < k->n_runs; i++) {
+            struct nfa_run *r = &k->runs[i];
+            const struct nfa_state *st = &p->states[r->state];
+            bool by_prev = st->pc_within > 0 && elapsed(now, r->prev_ts, st->pc_within);
+            bool by_first = p->within > 0 && elapsed(now, r->start_ts, p->within);
+            if (!by_prev && !by_first) {
+                k->runs[j++] = *r;
+                continue;
+            }
+            if (st->kind == NFA_ST_PENDING) {
+                push_run(&k->pot, &k->n_pot, &k->cap_pot, r);
+                continue;
+            }
+            if (env->on_timeout) {
+                int64_t ts = by_prev ? r->prev_ts + st->pc_within : r->start_ts + p->within;
+                emit(k, r, env, true, ts);
+            }
+            nfa_buf_release(&k->buf, r->node);
+        }
+        k->n_runs = j;
+    }
+    release_matches(k, env);
+}
+
+/* Restore the start order after the start state's new runs were appended
+ * (only needed when event time went backwards). */
+static void resort_tail(struct nfa_key *k, size_t from)
+{
+    for (size_t i = from; i < k->n_runs; i++) {
+        struct nfa_run r = k->runs[i];
+        size_t at = i;
+        while (at > 0 && run_cmp(&r, &k->runs[at - 1]) < 0)
+            at--;
+        if (at != i) {
+            memmove(&k->runs[at + 1], &k->runs[at], (i - at) * sizeof(*k->runs));
+            k->runs[at] = r;
+        }
+    }
+}
+
+/* FlinkCEP process: every run (and the start state) reacts to ev; the
+ * runs over the max_partial cap are dropped oldest-first and counted;
+ * completed matches are released through the skip strategy.  Takes
+ * references on ev for every buffer node that keeps it. */
+void nfa_key_process(struct nfa_key *k, struct evt *ev, const struct nfa_env *env)
+{
+    k->env = env;
+    k->ev = ev;
+    k->n_next = 0;
+    for (size_t i = 0; i < k->n_runs; i++)
+        run_step(k, &k->runs[i], false);
+    size_t from_start = k->n_next;
+    struct nfa_run start = {k->p->start, NFA_NONE, 0, 0, 0};
+    run_step(k, &start, true);
+
+    struct nfa_run *t = k->runs;
+    size_t tcap = k->cap_runs;
+    k->runs = k->next;
+    k->cap_runs = k->cap_next;
+    k->n_runs = k->n_next;
+    k->next = t;
+    k->cap_next = tcap;
+    k->n_next = 0;
+    if (from_start > 0 && from_start < k->n_runs &&
+        run_cmp(&k->runs[from_start], &k->runs[from_start - 1]) < 0)
+        resort_tail(k, from_start);
+
+    uint32_t cap = env->max_partial ? env->max_partial : 10000;
+    if (k->n_runs > cap) {
+        size_t drop = k->n_runs - cap;
+        for (size_t i = 0; i < drop; i++)
+            nfa_buf_release(&k->buf, k->runs[i].node);
+        memmove(&k->runs[0], &k->runs[drop], cap * sizeof(*k->runs));
+        k->n_runs = cap;
+        if (env->evicted)
+            *env->evicted += drop;
+    }
+    release_matches(k, env);
+    k->ev = NULL;
+}
+
+/* Earliest time at which nfa_key_advance would expire or emit something. */
+int64_t nfa_key_deadline(const struct nfa_key *k)
+{
+    const struct nfa_prog *p = k->p;
+    int64_t best = CEP_TIME_MAX;
+    if (p->within <= 0 && !p->has_pc)
+        return best;
+    for (size_t i = 0; i < k->n_runs; i++) {
+        const struct nfa_run *r = &k->runs[i];
+        int64_t pc = p->states[r->state].pc_within;
+        if (p->within > 0) {
+            int64_t t = sat_add(r->start_ts, p->within);
+            if (t < best)
+                best = t;
+        }
+        if (pc > 0) {
+            int64_t t = sat_add(r->prev_ts, pc);
+            if (t < best)
+                best = t;
+        }
+    }
+    return best;
+}
+
+bool nfa_key_idle(const struct nfa_key *k)
+{
+    return k->n_runs == 0 && k->n_done == 0;
+}
+
+size_t nfa_key_n_partial(const struct nfa_key *k)
+{
+    return k->n_runs;
+}
+
+/* Bytes held: the key, its arrays, the buffer nodes, and the events they
+ * reference (counted once per node, so an upper bound when several nodes
+ * hold the same event). */
+size_t nfa_key_bytes(const struct nfa_key *k)
+{
+    size_t b = sizeof(*k);
+    b += (k->cap_runs + k->cap_next + k->cap_done + k->cap_pot) * sizeof(struct nfa_run);
+    b += k->buf.cap * sizeof(struct nfa_node) + k->buf.ev_bytes;
+    b += (k->cap_stack + k->cap_out) * sizeof(uint32_t);
+    b += (k->cap_ctx + k->cap_m + k->cap_c) * sizeof(void *) + k->cap_m * sizeof(int);
+    return b;
+}
