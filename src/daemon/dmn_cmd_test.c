@@ -24,7 +24,8 @@ static const char dmn_test_help[] =
         "Run rule test files. Each file has `rules: [FILES]` (relative to it) and\n"
         "`cases:`, each with `name`, `stream`, `events` and the complete list of\n"
         "expected `alerts` (subset match per alert; `only: [RULE...]` restricts the\n"
-        "comparison to those rules). Prints one line per case and a summary\n"
+        "comparison to those rules; `late: [...]` lists the events expected on the\n"
+        "late output). Prints one line per case and a summary\n"
         "'N passed, N failed'. Exit status 1 if any case fails.\n";
 
 /* Alerts collected from one case. */
@@ -190,26 +191,87 @@ static bool dmn_rule_in(const struct rule_yaml_node *only, const char *rule)
     return false;
 }
 
+/* Compare produced JSON objects (json[0..n)) with the expected entries of
+ * a sequence node (NULL: none expected): every entry must subset-match a
+ * distinct object and no object may be left over.  Appends what went wrong
+ * to report, naming the objects `what` ("alert", "late event"). */
+static bool dmn_test_compare(const char *what, const struct rule_yaml_node *expected,
+                             char *const *json, size_t n_act, struct sbuf *report)
+{
+    bool pass = true;
+    struct diag_list dl;
+    struct rule_yaml_doc **docs = cep_calloc(n_act + 1, sizeof(*docs));
+    for (size_t a = 0; a < n_act; a++) {
+        /* Read back as YAML: JSON is YAML flow syntax. */
+        diag_list_init(&dl);
+        docs[a] = rule_yaml_parse_mem(what, json[a], strlen(json[a]), &dl);
+        diag_list_free(&dl);
+        if (!docs[a] || !docs[a]->root) {
+            sbuf_printf(report, "  internal: %s is not readable JSON: %s\n", what, json[a]);
+            return false;
+        }
+    }
+    size_t n_exp = expected ? expected->n : 0;
+    struct dmn_matcher m = {.n_exp = n_exp, .n_act = n_act};
+    m.ok = cep_calloc(n_exp * n_act + 1, sizeof(bool));
+    m.act_owner = cep_malloc((n_act + 1) * sizeof(long));
+    m.seen = cep_calloc(n_act + 1, sizeof(bool));
+    for (size_t a = 0; a < n_act; a++)
+        m.act_owner[a] = -1;
+    for (size_t e = 0; e < n_exp; e++)
+        for (size_t a = 0; a < n_act; a++)
+            m.ok[e * n_act + a] = dmn_subset_match(expected->items[e], docs[a]->root);
+    for (size_t e = 0; e < n_exp; e++) {
+        memset(m.seen, 0, (n_act + 1) * sizeof(bool));
+        if (dmn_match_augment(&m, e))
+            continue;
+        struct diag_loc loc;
+        rule_yaml_node_loc(expected->items[e], &loc);
+        sbuf_printf(report, "  expected %s at %s:%u not produced\n", what, loc.file, loc.line);
+        pass = false;
+    }
+    for (size_t a = 0; a < n_act; a++) {
+        if (m.act_owner[a] < 0) {
+            sbuf_printf(report, "  unexpected %s: %s\n", what, json[a]);
+            pass = false;
+        }
+        rule_yaml_doc_free(docs[a]);
+    }
+    cep_free(docs);
+    cep_free(m.ok);
+    cep_free(m.act_owner);
+    cep_free(m.seen);
+    return pass;
+}
+
+static void dmn_test_on_late(void *ud, const struct evt *ev)
+{
+    struct dmn_test_alerts *late = (struct dmn_test_alerts *)ud + 1;
+    CEP_GROW(late->json, late->cap, late->n + 1);
+    late->json[late->n++] = cep_strndup(ev->raw, ev->raw_len);
+}
+
 /* Run one case.  Returns true if it passed; prints its result line. */
 static bool dmn_test_case(struct dmn_test_ctx *t, const struct rule_yaml_node *c, size_t index)
 {
-    static const struct rule_yaml_key case_keys[] = {
-            {"name", RULE_YAML_WANT_STR},   {"stream", RULE_YAML_WANT_STR},
-            {"events", RULE_YAML_WANT_SEQ}, {"alerts", RULE_YAML_WANT_SEQ},
-            {"only", RULE_YAML_WANT_STR_SEQ},
+    enum { K_NAME, K_STREAM, K_EVENTS, K_ALERTS, K_ONLY, K_LATE, K_COUNT };
+    static const struct rule_yaml_key case_keys[K_COUNT] = {
+            [K_NAME] = {"name", RULE_YAML_WANT_STR},     [K_STREAM] = {"stream", RULE_YAML_WANT_STR},
+            [K_EVENTS] = {"events", RULE_YAML_WANT_SEQ}, [K_ALERTS] = {"alerts", RULE_YAML_WANT_SEQ},
+            [K_ONLY] = {"only", RULE_YAML_WANT_STR_SEQ}, [K_LATE] = {"late", RULE_YAML_WANT_SEQ},
     };
-    const struct rule_yaml_node *v[CEP_ARRAY_LEN(case_keys)];
+    const struct rule_yaml_node *v[K_COUNT];
     struct diag_list dl;
     diag_list_init(&dl);
-    rule_yaml_walk(c, "test case", case_keys, CEP_ARRAY_LEN(case_keys), v, &dl);
-    const char *name = v[0] ? v[0]->str : "(unnamed)";
-    const char *stream = v[1] ? v[1]->str : "default";
+    rule_yaml_walk(c, "test case", case_keys, K_COUNT, v, &dl);
+    const char *name = v[K_NAME] ? v[K_NAME]->str : "(unnamed)";
+    const char *stream = v[K_STREAM] ? v[K_STREAM]->str : "default";
     int s = ruleset_find_stream(t->rs, stream);
-    if (!v[2])
+    if (!v[K_EVENTS])
         diag_add(&dl, DIAG_ERROR, NULL, "case has no events");
     if (s < 0) {
         struct diag_loc loc;
-        rule_yaml_node_loc(v[1] ? v[1] : c, &loc);
+        rule_yaml_node_loc(v[K_STREAM] ? v[K_STREAM] : c, &loc);
         diag_add(&dl, DIAG_ERROR, &loc, "no rule reads stream '%s'", stream);
     }
     if (diag_has_errors(&dl)) {
@@ -221,12 +283,12 @@ static bool dmn_test_case(struct dmn_test_ctx *t, const struct rule_yaml_node *c
     }
     diag_list_free(&dl);
 
-    struct dmn_test_alerts got = {0};
-    struct eng_output out = {.ud = &got, .alert = dmn_test_on_alert};
+    /* got[0]: alerts, got[1]: late events. */
+    struct dmn_test_alerts got[2] = {{0}};
+    struct eng_output out = {.ud = got, .alert = dmn_test_on_alert, .late = dmn_test_on_late};
     struct eng *eng = eng_new(t->rs, &out);
-    bool pass = true;
-    for (size_t i = 0; i < v[2]->n; i++) {
-        const struct rule_yaml_node *e = v[2]->items[i];
+    for (size_t i = 0; i < v[K_EVENTS]->n; i++) {
+        const struct rule_yaml_node *e = v[K_EVENTS]->items[i];
         sbuf_reset(&t->line);
         if (e->kind == RULE_YAML_SCALAR)
             sbuf_append(&t->line, e->str, e->len);
@@ -240,71 +302,32 @@ static bool dmn_test_case(struct dmn_test_ctx *t, const struct rule_yaml_node *c
     eng_finish(eng, ENG_EOF_FLUSH);
     eng_free(eng);
 
-    /* Read alerts back as YAML (JSON is YAML flow syntax). */
-    size_t n_act = 0;
-    struct rule_yaml_doc **docs = cep_calloc(got.n ? got.n : 1, sizeof(*docs));
-    size_t *act_idx = cep_calloc(got.n ? got.n : 1, sizeof(*act_idx));
-    for (size_t i = 0; i < got.n; i++) {
-        if (v[4] && !dmn_rule_in(v[4], got.rule[i]))
+    /* `only` narrows the alerts compared to those of the rules it names. */
+    size_t n_alerts = 0;
+    for (size_t i = 0; i < got[0].n; i++) {
+        if (v[K_ONLY] && !dmn_rule_in(v[K_ONLY], got[0].rule[i])) {
+            cep_free(got[0].json[i]);
             continue;
-        diag_list_init(&dl);
-        docs[n_act] = rule_yaml_parse_mem("alert", got.json[i], strlen(got.json[i]), &dl);
-        if (!docs[n_act] || !docs[n_act]->root) {
-            printf("  internal: alert is not readable JSON: %s\n", got.json[i]);
-            pass = false;
-            rule_yaml_doc_free(docs[n_act]);
-        } else {
-            act_idx[n_act++] = i;
         }
-        diag_list_free(&dl);
+        got[0].json[n_alerts++] = got[0].json[i];
     }
-    size_t n_exp = v[3] ? v[3]->n : 0;
-    struct dmn_matcher m = {.n_exp = n_exp, .n_act = n_act};
-    m.ok = cep_calloc(n_exp * n_act + 1, sizeof(bool));
-    m.act_owner = cep_malloc((n_act + 1) * sizeof(long));
-    m.seen = cep_calloc(n_act + 1, sizeof(bool));
-    for (size_t a = 0; a < n_act; a++)
-        m.act_owner[a] = -1;
-    for (size_t e = 0; e < n_exp; e++)
-        for (size_t a = 0; a < n_act; a++)
-            m.ok[e * n_act + a] = dmn_subset_match(v[3]->items[e], docs[a]->root);
-    bool *exp_done = cep_calloc(n_exp + 1, sizeof(bool));
-    for (size_t e = 0; e < n_exp; e++) {
-        memset(m.seen, 0, (n_act + 1) * sizeof(bool));
-        exp_done[e] = dmn_match_augment(&m, e);
-    }
-    for (size_t e = 0; e < n_exp; e++)
-        if (!exp_done[e])
-            pass = false;
-    for (size_t a = 0; a < n_act; a++)
-        if (m.act_owner[a] < 0)
-            pass = false;
-
+    got[0].n = n_alerts;
+    struct sbuf report;
+    sbuf_init(&report);
+    bool pass = dmn_test_compare("alert", v[K_ALERTS], got[0].json, got[0].n, &report);
+    /* Late events are compared only when the case says what it expects. */
+    if (v[K_LATE] && !dmn_test_compare("late event", v[K_LATE], got[1].json, got[1].n, &report))
+        pass = false;
     printf("%s %s: %s\n", pass ? "ok  " : "FAIL", t->file, name);
     if (!pass) {
-        for (size_t e = 0; e < n_exp; e++) {
-            if (exp_done[e])
-                continue;
-            struct diag_loc loc;
-            rule_yaml_node_loc(v[3]->items[e], &loc);
-            printf("  expected alert at %s:%u not produced\n", loc.file, loc.line);
-        }
-        for (size_t a = 0; a < n_act; a++)
-            if (m.act_owner[a] < 0)
-                printf("  unexpected alert: %s\n", got.json[act_idx[a]]);
+        fputs(report.buf ? report.buf : "", stdout);
     } else if (t->verbose) {
-        for (size_t a = 0; a < n_act; a++)
-            printf("  alert: %s\n", got.json[act_idx[a]]);
+        for (size_t a = 0; a < got[0].n; a++)
+            printf("  alert: %s\n", got[0].json[a]);
     }
-    for (size_t a = 0; a < n_act; a++)
-        rule_yaml_doc_free(docs[a]);
-    cep_free(docs);
-    cep_free(act_idx);
-    cep_free(m.ok);
-    cep_free(m.act_owner);
-    cep_free(m.seen);
-    cep_free(exp_done);
-    dmn_test_alerts_free(&got);
+    sbuf_free(&report);
+    dmn_test_alerts_free(&got[0]);
+    dmn_test_alerts_free(&got[1]);
     return pass;
 }
 

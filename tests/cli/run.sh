@@ -103,6 +103,37 @@ rc=$?
     && grep -q 'unexpected alert' "$tmp/test.out" \
     && ok "cepd test reports a failing case" || bad "cepd test reports a failing case"
 
+# Pattern rules in replay: late events to --late, drain vs flush at EOF.
+cat > "$tmp/pat.yaml" <<'YAML'
+streams:
+  s: {time: {field: ts, unit: s, watermark: punctuated}}
+rules:
+  - id: a-no-b
+    kind: pattern
+    stream: s
+    pattern:
+      - step: a
+        when: kind == "a"
+      - step: b
+        not: true
+        when: kind == "b"
+    within: 10s
+YAML
+printf '%s\n' '{"ts":1,"kind":"a"}' '{"$watermark":5}' '{"ts":4,"kind":"b"}' '{"ts":6,"kind":"c"}' \
+    > "$tmp/pat.jsonl"
+"$cepd" replay --rules "$tmp/pat.yaml" --stream s --late "$tmp/late.jsonl" --stats \
+    "$tmp/pat.jsonl" > "$tmp/pat.flush" 2> "$tmp/pat.stats"
+[ "$(cat "$tmp/late.jsonl")" = '{"ts":4,"kind":"b"}' ] && ok "replay --late writes late events" \
+    || bad "replay --late writes late events"
+grep -Eq '^lines 4, events 3, rejected 0, late 1' "$tmp/pat.stats" && ok "--stats counts late events" \
+    || bad "--stats counts late events"
+[ "$(grep -c '"rule":"a-no-b"' "$tmp/pat.flush")" -eq 1 ] \
+    && ok "--at-eof flush fires a trailing negation" || bad "--at-eof flush fires a trailing negation"
+"$cepd" replay --rules "$tmp/pat.yaml" --stream s --at-eof drain "$tmp/pat.jsonl" \
+    > "$tmp/pat.drain" 2>/dev/null
+[ ! -s "$tmp/pat.drain" ] && ok "--at-eof drain fires nothing past the last event" \
+    || bad "--at-eof drain fires nothing past the last event"
+
 # cepd run: a followed file source into a file sink; rotation by rename;
 # SIGUSR1 reopens the sink; SIGTERM stops with status 0.
 wait_lines() { # wait_lines FILE N: up to 10 s (scaled by CEPD_TEST_TIMEOUT)
