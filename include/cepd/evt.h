@@ -47,8 +47,11 @@ int evt_schema_slot_dotted(struct evt_schema *s, const char *path);
 const struct evt_schema_node *evt_schema_child(const struct evt_schema_node *n, const char *s,
                                                size_t len);
 
+struct evt_pool;
+
 struct evt {
     uint32_t refcnt;
+    struct evt_pool *pool; /* where the event goes back at refcnt 0, or NULL */
     uint32_t stream;    /* index of the stream in the ruleset */
     int64_t time;       /* event time, microseconds since the epoch */
     uint64_t seq;       /* arrival order in this process (ties in time) */
@@ -67,12 +70,28 @@ struct evt {
 
 /* A new event with refcnt 1 and empty buffers. */
 struct evt *evt_new(void);
+
+/* A free list of events, so that an event whose last reference drops keeps
+ * its buffers for the next line instead of going back to malloc.  One per
+ * engine (single thread).  evt_pool_fini may run only once every event
+ * taken from the pool has been released. */
+#define EVT_POOL_MAX 4096 /* events kept at most; more are freed */
+struct evt_pool {
+    struct evt **free;
+    size_t n;
+    size_t cap;
+};
+void evt_pool_init(struct evt_pool *p);
+void evt_pool_fini(struct evt_pool *p);
+/* An event with refcnt 1 that returns to p when released. */
+struct evt *evt_pool_get(struct evt_pool *p);
 static inline struct evt *evt_ref(struct evt *e)
 {
     e->refcnt++;
     return e;
 }
-/* Drop a reference; frees at zero.  NULL is a no-op. */
+/* Drop a reference; at zero the event goes back to its pool (keeping its
+ * buffers) or is freed.  NULL is a no-op. */
 void evt_unref(struct evt *e);
 /* Make e ready to receive a line of len bytes decoded into n_slots slots:
  * copies the bytes into e->raw, sizes scratch to at least len, sets every

@@ -110,6 +110,9 @@ struct nfa_env {
 struct nfa_key;
 struct nfa_key *nfa_key_new(const struct nfa_prog *p);
 void nfa_key_free(struct nfa_key *k);
+/* Make an idle key (nfa_key_idle) as good as new, keeping its allocations,
+ * so a caller can recycle it for another key. */
+void nfa_key_reset(struct nfa_key *k);
 
 /* Advance the key's time to now (us): runs whose `within` has passed expire
  * (reported through on_timeout), pending trailing-negation matches whose

@@ -126,6 +126,14 @@ struct evt *evt_new(void)
     return e;
 }
 
+static void evt_free(struct evt *e)
+{
+    cep_free(e->raw);
+    cep_free(e->scratch);
+    cep_free(e->slots);
+    cep_free(e);
+}
+
 void evt_unref(struct evt *e)
 {
     if (!e)
@@ -133,10 +141,34 @@ void evt_unref(struct evt *e)
     CEP_ASSERT(e->refcnt > 0);
     if (--e->refcnt)
         return;
-    cep_free(e->raw);
-    cep_free(e->scratch);
-    cep_free(e->slots);
-    cep_free(e);
+    struct evt_pool *p = e->pool;
+    if (p && p->n < EVT_POOL_MAX) {
+        CEP_GROW(p->free, p->cap, p->n + 1);
+        p->free[p->n++] = e;
+        return;
+    }
+    evt_free(e);
+}
+
+void evt_pool_init(struct evt_pool *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void evt_pool_fini(struct evt_pool *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        evt_free(p->free[i]);
+    cep_free(p->free);
+    memset(p, 0, sizeof(*p));
+}
+
+struct evt *evt_pool_get(struct evt_pool *p)
+{
+    struct evt *e = p->n ? p->free[--p->n] : evt_new();
+    e->refcnt = 1;
+    e->pool = p;
+    return e;
 }
 
 void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots)

@@ -32,7 +32,8 @@ struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out)
     eng->keyed = cep_calloc(n_rules, sizeof(*eng->keyed));
     for (size_t i = 0; i < rs->n_rules; i++)
         eng->rule_src_names[i] = cep_asprintf("rule:%s", rs->rules[i]->id);
-    eng->input = evt_new();
+    evt_pool_init(&eng->pool);
+    eng->input = evt_pool_get(&eng->pool);
     sbuf_init(&eng->alert);
     sbuf_init(&eng->text);
     sbuf_init(&eng->val_json);
@@ -45,6 +46,7 @@ void eng_free(struct eng *eng)
 {
     if (!eng)
         return;
+    /* Everything that holds events first: they go back to the pool. */
     eng_streams_free(eng);
     for (size_t i = 0; i < eng->rs->n_rules; i++) {
         cep_free(eng->rule_src_names[i]);
@@ -53,13 +55,11 @@ void eng_free(struct eng *eng)
     cep_free(eng->keyed);
     cep_free(eng->rule_src_names);
     cep_free(eng->rule_stats);
-    for (size_t i = 0; i < eng->n_free; i++)
-        evt_unref(eng->free_evts[i]);
-    cep_free(eng->free_evts);
     for (size_t i = 0; i < eng->q_len; i++)
         evt_unref(eng->queue[(eng->q_head + i) % eng->q_cap]);
     cep_free(eng->queue);
     evt_unref(eng->input);
+    evt_pool_fini(&eng->pool);
     expr_rt_free(eng->rt);
     sbuf_free(&eng->alert);
     sbuf_free(&eng->text);
@@ -77,23 +77,6 @@ const struct eng_rule_stats *eng_rule_stats(const struct eng *eng, size_t rule_i
 {
     CEP_ASSERT(rule_index < eng->rs->n_rules);
     return &eng->rule_stats[rule_index];
-}
-
-static struct evt *eng_evt_get(struct eng *eng)
-{
-    if (eng->n_free)
-        return eng->free_evts[--eng->n_free];
-    return evt_new();
-}
-
-static void eng_evt_put(struct eng *eng, struct evt *ev)
-{
-    if (ev->refcnt > 1) { /* a partial match kept it: it owns it now */
-        evt_unref(ev);
-        return;
-    }
-    CEP_GROW(eng->free_evts, eng->free_cap, eng->n_free + 1);
-    eng->free_evts[eng->n_free++] = ev;
 }
 
 static void eng_queue_push(struct eng *eng, struct evt *ev)
@@ -149,12 +132,12 @@ static void eng_emit(struct eng *eng, size_t ri, int32_t target, const struct ru
     } else {
         sbuf_append(sb, last->raw, last->raw_len);
     }
-    struct evt *d = eng_evt_get(eng);
+    struct evt *d = evt_pool_get(&eng->pool);
     evt_reset(d, sb->buf, sb->len, st->schema->n_slots);
     struct dec_err derr;
     if (NEVER(dec_json_line(st->schema, d, &derr) != CEP_OK)) {
         eng->stats.rejected++;
-        eng_evt_put(eng, d);
+        evt_unref(d);
         return;
     }
     d->stream = (uint32_t)target;
@@ -242,7 +225,7 @@ void eng_drain_queue(struct eng *eng)
             eng_route(eng, d);
         else
             eng->stats.rejected++;
-        eng_evt_put(eng, d);
+        evt_unref(d); /* back to the pool unless a partial match kept it */
     }
     eng->draining = false;
 }
@@ -291,9 +274,9 @@ int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len
     const struct rule_stream *st = &eng->rs->streams[stream];
     struct evt *ev = eng->input;
     eng->stats.lines++;
-    if (CEP_UNLIKELY(ev->refcnt > 1)) { /* kept by a partial match: start a fresh one */
+    if (CEP_UNLIKELY(ev->refcnt > 1)) { /* kept by a partial match: take another */
         evt_unref(ev);
-        ev = eng->input = evt_new();
+        ev = eng->input = evt_pool_get(&eng->pool);
     }
     evt_reset(ev, line, len, st->schema->n_slots);
     ev->stream = stream;

@@ -28,8 +28,10 @@ struct eng_view {
 
 /* One key of a pattern rule: its NFA state and its registered deadline. */
 struct eng_key {
-    char *kjson;        /* the key values as a JSON array, owned */
+    char *kjson;        /* the key values as a JSON array, owned; kept with
+                         * its capacity when the slot is freed, for reuse */
     uint32_t klen;
+    uint32_t kcap;
     uint32_t gen;       /* bumped when the slot is freed (stale timers) */
     uint64_t khash;
     struct nfa_key *nfa;
@@ -59,7 +61,14 @@ struct eng_keyed {
     size_t heap_n;
     size_t heap_cap;
     size_t n_live;
+    struct nfa_key **spare; /* idle NFA states kept for the next new key */
+    size_t n_spare;
+    size_t spare_cap;
 };
+
+/* Idle NFA states a pattern rule keeps for reuse: a key that goes idle and
+ * comes back (most keys, most of the time) then costs no allocation. */
+#define ENG_SPARE_KEYS 64
 
 /* Event time of one stream. */
 struct eng_stream {
@@ -88,9 +97,8 @@ struct eng {
     char **rule_src_names;             /* "rule:<id>": identity of derived events */
     struct eng_keyed *keyed;           /* one per rule (used by pattern rules) */
     struct eng_stream *streams;        /* one per stream */
+    struct evt_pool pool;              /* events come from and go back here */
     struct evt *input;                 /* reused for every input line */
-    struct evt **free_evts;            /* pool of derived events */
-    size_t n_free, free_cap;
     struct evt **queue;                /* derived events waiting, FIFO */
     size_t q_head, q_len, q_cap;
     bool draining;                     /* inside eng_drain_queue */

@@ -20,11 +20,12 @@
 void eng_keyed_free(struct eng_keyed *kd)
 {
     for (size_t i = 0; i < kd->n_keys; i++) {
-        if (!kd->keys[i].live)
-            continue;
         nfa_key_free(kd->keys[i].nfa);
         cep_free(kd->keys[i].kjson);
     }
+    for (size_t i = 0; i < kd->n_spare; i++)
+        nfa_key_free(kd->spare[i]);
+    cep_free(kd->spare);
     cep_free(kd->keys);
     cep_free(kd->free_slots);
     cep_free(kd->index);
@@ -108,13 +109,24 @@ static uint32_t eng_key_get(struct eng_keyed *kd, const struct nfa_prog *prog, c
     } else {
         CEP_GROW(kd->keys, kd->keys_cap, kd->n_keys + 1);
         slot = (uint32_t)kd->n_keys++;
-        kd->keys[slot].gen = 0;
+        memset(&kd->keys[slot], 0, sizeof(kd->keys[slot]));
     }
     struct eng_key *k = &kd->keys[slot];
-    k->kjson = cep_strndup(kjson, len);
+    if (len + 1 > k->kcap) {
+        size_t cap = k->kcap;
+        CEP_GROW(k->kjson, cap, len + 1);
+        k->kcap = (uint32_t)cap;
+    }
+    memcpy(k->kjson, kjson, len);
+    k->kjson[len] = '\0';
     k->klen = (uint32_t)len;
     k->khash = h;
-    k->nfa = nfa_key_new(prog);
+    if (kd->n_spare) {
+        k->nfa = kd->spare[--kd->n_spare];
+        nfa_key_reset(k->nfa);
+    } else {
+        k->nfa = nfa_key_new(prog);
+    }
     k->deadline = CEP_TIME_MAX;
     k->live = true;
     size_t p = h & (kd->index_cap - 1);
@@ -134,10 +146,13 @@ static void eng_key_drop(struct eng_keyed *kd, uint32_t slot)
     while (kd->index[p] != slot + 1)
         p = (p + 1) & (kd->index_cap - 1);
     kd->index[p] = ENG_INDEX_DELETED;
-    nfa_key_free(k->nfa);
-    cep_free(k->kjson);
+    if (kd->n_spare < ENG_SPARE_KEYS) {
+        CEP_GROW(kd->spare, kd->spare_cap, kd->n_spare + 1);
+        kd->spare[kd->n_spare++] = k->nfa;
+    } else {
+        nfa_key_free(k->nfa);
+    }
     k->nfa = NULL;
-    k->kjson = NULL;
     k->live = false;
     k->gen++;
     kd->n_live--;

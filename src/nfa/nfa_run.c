@@ -649,6 +649,13 @@ int64_t nfa_key_deadline(const struct nfa_key *k)
     return best;
 }
 
+void nfa_key_reset(struct nfa_key *k)
+{
+    CEP_ASSERT(nfa_key_idle(k));
+    CEP_DASSERT(k->buf.n_live == 0);
+    k->now = CEP_TIME_MIN;
+}
+
 bool nfa_key_idle(const struct nfa_key *k)
 {
     return k->n_runs == 0 && k->n_done == 0;

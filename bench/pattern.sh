@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Pattern benchmarks, end to end from JSON lines through `cepd replay`:
+#  1. a 3-step sequence (login, sudo, download within 1m) over 10k keys:
+#     events/s per core, median of 5 runs (min, max), peak RSS;
+#  2. memory: 10k keys x 100 open partial matches each (peak RSS, and the
+#     RSS of the same input through a rule that keeps nothing).
+# Usage: bench/pattern.sh CEPD_BINARY [N_LINES]
+set -euo pipefail
+cepd=$1
+n=${2:-2000000}
+top=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+python3 "$top/bench/gen_seq.py" seq "$n" 10000 > "$tmp/seq.jsonl"
+python3 "$top/bench/gen_seq.py" partial 10000 100 > "$tmp/partial.jsonl"
+cat > "$tmp/seq.yaml" <<'YAML'
+streams:
+  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
+rules:
+  - id: login-sudo-download
+    kind: pattern
+    stream: s
+    key: [host]
+    pattern:
+      - step: login
+        when: event == "login"
+      - step: sudo
+        when: event == "sudo"
+      - step: download
+        when: event == "download"
+    within: 1m
+    skip: past_last_event
+    message: "${host}: login, sudo, download"
+YAML
+cat > "$tmp/partial.yaml" <<'YAML'
+streams:
+  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
+rules:
+  - id: a-then-b
+    kind: pattern
+    stream: s
+    key: [host]
+    max_partial_matches: 1000
+    pattern:
+      - step: a
+        when: event == "a"
+      - step: b
+        when: event == "b"
+YAML
+cat > "$tmp/none.yaml" <<'YAML'
+streams:
+  s: {time: {field: ts, unit: ms}}
+rules:
+  - {id: never, stream: s, when: event == "b"}
+YAML
+rates=()
+for i in 1 2 3 4 5; do
+    start=$(date +%s.%N)
+    /usr/bin/time -f '%M' -o "$tmp/rss" "$cepd" replay --rules "$tmp/seq.yaml" --stream s \
+        "$tmp/seq.jsonl" > "$tmp/alerts"
+    end=$(date +%s.%N)
+    rates+=("$(echo "$n / ($end - $start)" | bc -l)")
+done
+sorted=$(printf '%s\n' "${rates[@]}" | sort -g)
+printf '3-step sequence, 10k keys: %d lines, %d matches\n' "$n" "$(wc -l < "$tmp/alerts")"
+printf '  events/s: median %.0f  (min %.0f, max %.0f)  peak RSS %s KiB\n' \
+    "$(echo "$sorted" | sed -n 3p)" "$(echo "$sorted" | head -1)" "$(echo "$sorted" | tail -1)" \
+    "$(cat "$tmp/rss")"
+/usr/bin/time -f '%M' -o "$tmp/rss" "$cepd" replay --rules "$tmp/partial.yaml" --stream s \
+    --at-eof drain --stats "$tmp/partial.jsonl" > /dev/null 2> "$tmp/stats"
+partial=$(awk '$1 == "a-then-b" {print $NF}' "$tmp/stats")
+/usr/bin/time -f '%M' -o "$tmp/rss0" "$cepd" replay --rules "$tmp/none.yaml" --stream s \
+    "$tmp/partial.jsonl" > /dev/null
+printf '10k keys x 100 partial matches: %s partial matches held, peak RSS %s KiB (baseline %s KiB)\n' \
+    "$partial" "$(cat "$tmp/rss")" "$(cat "$tmp/rss0")"
