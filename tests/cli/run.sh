@@ -188,6 +188,52 @@ wait "$pid"; rc=$?
 [ $rc -eq 0 ] && ok "SIGTERM stops run with status 0" || bad "SIGTERM stops run with status 0 ($rc)"
 grep -q 'stopping: 5 events, 1 rejected, 4 alerts' "$tmp/run/log" && ok "run logs its totals" \
     || bad "run logs its totals: $(tail -1 "$tmp/run/log")"
+# cepd run with pattern rules: an idle source releases its buffered events
+# (idle_timeout), and processing-time within timers fire without input.
+cat > "$tmp/run/pat.yaml" <<'YAML'
+streams:
+  slow: {time: {field: ts, unit: s, max_out_of_orderness: 1h, idle_timeout: 200ms}}
+rules:
+  - id: held-pair
+    kind: pattern
+    stream: slow
+    pattern:
+      - step: a
+        when: kind == "a"
+      - step: b
+        when: kind == "b"
+    message: "pair at ${b.ts}"
+  - id: no-ack
+    kind: pattern
+    stream: wall
+    pattern:
+      - step: req
+        when: kind == "req"
+      - step: ack
+        when: kind == "ack"
+    within: 300ms
+    on_timeout: {message: "request ${id} not acknowledged"}
+YAML
+cat > "$tmp/run/pat-cepd.yaml" <<YAML
+rules: [$tmp/run/pat.yaml]
+sources:
+  - {name: slow-in, type: file, path: $tmp/run/slow.jsonl, stream: slow}
+  - {name: wall-in, type: file, path: $tmp/run/wall.jsonl, stream: wall}
+sinks: [{name: out, type: file, path: $tmp/run/pat-alerts.jsonl}]
+default_sinks: [out]
+YAML
+printf '%s\n' '{"ts":10,"kind":"a"}' '{"ts":11,"kind":"b"}' > "$tmp/run/slow.jsonl"
+echo '{"id":"r1","kind":"req"}' > "$tmp/run/wall.jsonl"
+"$cepd" run -c "$tmp/run/pat-cepd.yaml" 2> "$tmp/run/pat-log" &
+pid=$!
+wait_grep '"message":"pair at 11"' "$tmp/run/pat-alerts.jsonl" \
+    && ok "idle_timeout releases buffered events" || bad "idle_timeout releases buffered events"
+wait_grep '"message":"request r1 not acknowledged"' "$tmp/run/pat-alerts.jsonl" \
+    && ok "processing-time within fires without input" \
+    || bad "processing-time within fires without input"
+kill -TERM "$pid"
+wait "$pid" && ok "run with pattern rules stops cleanly" || bad "run with pattern rules stops cleanly"
+
 printf 'sources: [{name: net, type: tcp, listen: "127.0.0.1:9"}]\nrules: [%s]\n' "$tmp/rules.yaml" \
     > "$tmp/run/tcp.yaml"
 "$cepd" run -c "$tmp/run/tcp.yaml" > "$tmp/run/tcp.out" 2>&1
