@@ -459,8 +459,9 @@ int dmn_cmd_run(int argc, char **argv)
     dmn_sinks_flush(&run);
     const struct eng_stats *st = eng_stats(eng);
     cep_log(CEP_LOG_NOTICE,
-            "stopping: %" PRIu64 " events, %" PRIu64 " rejected, %" PRIu64 " alerts", st->events,
-            st->rejected, st->alerts);
+            "stopping: %" PRIu64 " events, %" PRIu64 " rejected, %" PRIu64 " late, %" PRIu64
+            " alerts",
+            st->events, st->rejected, st->late, st->alerts);
 
     eng_free(eng);
     for (size_t i = 0; i < n_srcs; i++)

@@ -186,7 +186,7 @@ wait_grep 'SIGHUP: reload is not in this release' "$tmp/run/log" && kill -0 "$pi
 kill -TERM "$pid"
 wait "$pid"; rc=$?
 [ $rc -eq 0 ] && ok "SIGTERM stops run with status 0" || bad "SIGTERM stops run with status 0 ($rc)"
-grep -q 'stopping: 5 events, 1 rejected, 4 alerts' "$tmp/run/log" && ok "run logs its totals" \
+grep -q 'stopping: 5 events, 1 rejected, 0 late, 4 alerts' "$tmp/run/log" && ok "run logs its totals" \
     || bad "run logs its totals: $(tail -1 "$tmp/run/log")"
 # cepd run with pattern rules: an idle source releases its buffered events
 # (idle_timeout), and processing-time within timers fire without input.
