@@ -21,17 +21,7 @@ rules:
     key: [src_ip]
     message: "root on ${host} from ${src_ip}"
 YAML
-rates=()
-for i in 1 2 3 4 5; do
-    start=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$tmp/rss" "$cepd" replay --rules "$tmp/rules.yaml" --stream auth \
-        "$tmp/events.jsonl" > "$tmp/alerts"
-    end=$(date +%s.%N)
-    rates+=("$(echo "$n / ($end - $start)" | bc -l)")
-done
-sorted=$(printf '%s\n' "${rates[@]}" | sort -g)
-alerts=$(wc -l < "$tmp/alerts")
-printf 'stateless filter: %d lines, %d alerts\n' "$n" "$alerts"
-printf '  events/s: median %.0f  (min %.0f, max %.0f)  peak RSS %s KiB\n' \
-    "$(echo "$sorted" | sed -n 3p)" "$(echo "$sorted" | head -1)" "$(echo "$sorted" | tail -1)" \
-    "$(cat "$tmp/rss")"
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+bench_rate "stateless filter" "$n" "$tmp/alerts" \
+    "$cepd" replay --rules "$tmp/rules.yaml" --stream auth "$tmp/events.jsonl"

@@ -54,19 +54,10 @@ streams:
 rules:
   - {id: never, stream: s, when: event == "b"}
 YAML
-rates=()
-for i in 1 2 3 4 5; do
-    start=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$tmp/rss" "$cepd" replay --rules "$tmp/seq.yaml" --stream s \
-        "$tmp/seq.jsonl" > "$tmp/alerts"
-    end=$(date +%s.%N)
-    rates+=("$(echo "$n / ($end - $start)" | bc -l)")
-done
-sorted=$(printf '%s\n' "${rates[@]}" | sort -g)
-printf '3-step sequence, 10k keys: %d lines, %d matches\n' "$n" "$(wc -l < "$tmp/alerts")"
-printf '  events/s: median %.0f  (min %.0f, max %.0f)  peak RSS %s KiB\n' \
-    "$(echo "$sorted" | sed -n 3p)" "$(echo "$sorted" | head -1)" "$(echo "$sorted" | tail -1)" \
-    "$(cat "$tmp/rss")"
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+bench_rate "3-step sequence, 10k keys" "$n" "$tmp/alerts" \
+    "$cepd" replay --rules "$tmp/seq.yaml" --stream s "$tmp/seq.jsonl"
 /usr/bin/time -f '%M' -o "$tmp/rss" "$cepd" replay --rules "$tmp/partial.yaml" --stream s \
     --at-eof drain --stats "$tmp/partial.jsonl" > /dev/null 2> "$tmp/stats"
 partial=$(awk '$1 == "a-then-b" {print $NF}' "$tmp/stats")
