@@ -249,9 +249,11 @@ void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
     struct eng_pat_call call;
     struct nfa_env env;
     eng_pattern_env(eng, ri, &call, &env);
-    /* The slab may move while callbacks run (they never add keys to this
-     * rule: chains are acyclic), but re-read the key after each call. */
-    nfa_key_advance(kd->keys[slot].nfa, ev->time, &env);
+    /* Advancing time changes a key only at its deadline (a window ends, a
+     * pending negation completes, held matches are released by an
+     * expiry), so a key whose deadline is later than the event skips it. */
+    if (kd->keys[slot].deadline <= ev->time)
+        nfa_key_advance(kd->keys[slot].nfa, ev->time, &env);
     nfa_key_process(kd->keys[slot].nfa, ev, &env);
     eng_key_settle(kd, slot);
 }
