@@ -132,8 +132,22 @@ void eng_streams_tick(struct eng *eng, int64_t now);
 /* End of input (flush or drain), every stream in chain order. */
 void eng_streams_finish(struct eng *eng, enum eng_eof mode);
 
-/* eng_pattern.c */
+/* eng_keyed.c */
 void eng_keyed_free(struct eng_keyed *kd);
+/* The slot of the key (kjson, len) of rule r, created if absent (with a
+ * fresh or recycled NFA state for pattern rules; other kinds' callers
+ * create their state when the slot has none). */
+uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *kjson, size_t len);
+/* Free the slot's state and forget the key. */
+void eng_keyed_drop(struct eng_keyed *kd, uint32_t slot);
+/* After a key's state ran: drop it when idle, else register its deadline. */
+void eng_keyed_settle(struct eng_keyed *kd, uint32_t slot, bool idle, int64_t deadline);
+/* Pop the next key whose deadline is <= t (its deadline is cleared). */
+bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot);
+/* The JSON array of rule r's key values on ctx's event, into eng->key. */
+void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *ctx);
+
+/* eng_pattern.c */
 /* Run pattern rule ri on ev (time already advanced to ev->time). */
 void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev);
 /* Advance pattern rule ri to time t: fire due deadlines. */

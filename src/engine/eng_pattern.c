@@ -1,164 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Pattern rules in the engine: the per-key NFA state of each rule (a slab
- * of keys with an open-addressing index; each key remembers its key group,
- * hash % ENG_KEY_GROUPS, for snapshots by group), deadline timers (a
- * min-heap invalidated lazily by generation), and the glue that turns
- * matches and expired partial matches into alerts.  A key whose NFA holds
- * nothing is dropped at once, so idle keys cost no memory.
+ * Pattern rules in the engine: each key's NFA (in the rule's keyed state,
+ * eng_keyed.c) gets the events of its key in time order and time advances
+ * at its deadlines; matches and expired partial matches come back as views
+ * and become alerts.
  * Tested by: tests/flink/, tests/rules/engine/, tests/unit/check_eng.c */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
-#include "cepd/hash.h"
 #include "cepd/nfa.h"
 
 #include <string.h>
-
-#define ENG_INDEX_EMPTY   0
-#define ENG_INDEX_DELETED UINT32_MAX
-
-void eng_keyed_free(struct eng_keyed *kd)
-{
-    for (size_t i = 0; i < kd->n_keys; i++) {
-        nfa_key_free(kd->keys[i].nfa);
-        cep_free(kd->keys[i].kjson);
-    }
-    for (size_t i = 0; i < kd->n_spare; i++)
-        nfa_key_free(kd->spare[i]);
-    cep_free(kd->spare);
-    cep_free(kd->keys);
-    cep_free(kd->free_slots);
-    cep_free(kd->index);
-    cep_free(kd->heap);
-    memset(kd, 0, sizeof(*kd));
-}
-
-static void eng_timer_push(struct eng_keyed *kd, struct eng_timer t)
-{
-    CEP_GROW(kd->heap, kd->heap_cap, kd->heap_n + 1);
-    size_t i = kd->heap_n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (kd->heap[parent].at <= t.at)
-            break;
-        kd->heap[i] = kd->heap[parent];
-        i = parent;
-    }
-    kd->heap[i] = t;
-}
-
-static struct eng_timer eng_timer_pop(struct eng_keyed *kd)
-{
-    struct eng_timer top = kd->heap[0], last = kd->heap[--kd->heap_n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= kd->heap_n)
-            break;
-        if (c + 1 < kd->heap_n && kd->heap[c + 1].at < kd->heap[c].at)
-            c++;
-        if (kd->heap[c].at >= last.at)
-            break;
-        kd->heap[i] = kd->heap[c];
-        i = c;
-    }
-    if (kd->heap_n)
-        kd->heap[i] = last;
-    return top;
-}
-
-/* Rebuild the index at a new capacity (drops deleted marks). */
-static void eng_index_resize(struct eng_keyed *kd, size_t cap)
-{
-    uint32_t *idx = cep_calloc(cap, sizeof(*idx));
-    for (size_t i = 0; i < kd->n_keys; i++) {
-        if (!kd->keys[i].live)
-            continue;
-        size_t p = kd->keys[i].khash & (cap - 1);
-        while (idx[p] != ENG_INDEX_EMPTY)
-            p = (p + 1) & (cap - 1);
-        idx[p] = (uint32_t)i + 1;
-    }
-    cep_free(kd->index);
-    kd->index = idx;
-    kd->index_cap = cap;
-    kd->index_used = kd->n_live;
-}
-
-/* The slot of key (kjson, len), created with a fresh NFA state if absent. */
-static uint32_t eng_key_get(struct eng_keyed *kd, const struct nfa_prog *prog, const char *kjson,
-                            size_t len)
-{
-    uint64_t h = cep_hash64(kjson, len, 0);
-    if (kd->index_cap) {
-        size_t p = h & (kd->index_cap - 1);
-        for (; kd->index[p] != ENG_INDEX_EMPTY; p = (p + 1) & (kd->index_cap - 1)) {
-            uint32_t v = kd->index[p];
-            if (v == ENG_INDEX_DELETED)
-                continue;
-            const struct eng_key *k = &kd->keys[v - 1];
-            if (k->khash == h && k->klen == len && memcmp(k->kjson, kjson, len) == 0)
-                return v - 1;
-        }
-    }
-    if ((kd->index_used + 1) * 10 >= kd->index_cap * 7)
-        eng_index_resize(kd, kd->index_cap ? kd->index_cap * 2 : 64);
-    uint32_t slot;
-    if (kd->n_free) {
-        slot = kd->free_slots[--kd->n_free];
-    } else {
-        CEP_GROW(kd->keys, kd->keys_cap, kd->n_keys + 1);
-        slot = (uint32_t)kd->n_keys++;
-        memset(&kd->keys[slot], 0, sizeof(kd->keys[slot]));
-    }
-    struct eng_key *k = &kd->keys[slot];
-    if (len + 1 > k->kcap) {
-        size_t cap = k->kcap;
-        CEP_GROW(k->kjson, cap, len + 1);
-        k->kcap = (uint32_t)cap;
-    }
-    memcpy(k->kjson, kjson, len);
-    k->kjson[len] = '\0';
-    k->klen = (uint32_t)len;
-    k->khash = h;
-    if (kd->n_spare) {
-        k->nfa = kd->spare[--kd->n_spare];
-        nfa_key_reset(k->nfa);
-    } else {
-        k->nfa = nfa_key_new(prog);
-    }
-    k->deadline = CEP_TIME_MAX;
-    k->live = true;
-    size_t p = h & (kd->index_cap - 1);
-    while (kd->index[p] != ENG_INDEX_EMPTY && kd->index[p] != ENG_INDEX_DELETED)
-        p = (p + 1) & (kd->index_cap - 1);
-    if (kd->index[p] == ENG_INDEX_EMPTY)
-        kd->index_used++;
-    kd->index[p] = slot + 1;
-    kd->n_live++;
-    return slot;
-}
-
-static void eng_key_drop(struct eng_keyed *kd, uint32_t slot)
-{
-    struct eng_key *k = &kd->keys[slot];
-    size_t p = k->khash & (kd->index_cap - 1);
-    while (kd->index[p] != slot + 1)
-        p = (p + 1) & (kd->index_cap - 1);
-    kd->index[p] = ENG_INDEX_DELETED;
-    if (kd->n_spare < ENG_SPARE_KEYS) {
-        CEP_GROW(kd->spare, kd->spare_cap, kd->n_spare + 1);
-        kd->spare[kd->n_spare++] = k->nfa;
-    } else {
-        nfa_key_free(k->nfa);
-    }
-    k->nfa = NULL;
-    k->live = false;
-    k->gen++;
-    kd->n_live--;
-    CEP_GROW(kd->free_slots, kd->free_cap, kd->n_free + 1);
-    kd->free_slots[kd->n_free++] = slot;
-}
 
 /* Callback state while the NFA of one key runs. */
 struct eng_pat_call {
@@ -210,21 +61,6 @@ static void eng_pattern_env(struct eng *eng, size_t ri, struct eng_pat_call *cal
     env->on_timeout = r->on_timeout.enabled ? eng_pattern_on_timeout : NULL;
 }
 
-/* After the NFA of a key ran: register its new deadline, or drop the key
- * when it holds nothing. */
-static void eng_key_settle(struct eng_keyed *kd, uint32_t slot)
-{
-    struct eng_key *k = &kd->keys[slot];
-    if (nfa_key_idle(k->nfa)) {
-        eng_key_drop(kd, slot);
-        return;
-    }
-    int64_t d = nfa_key_deadline(k->nfa);
-    if (d != k->deadline && d != CEP_TIME_MAX)
-        eng_timer_push(kd, (struct eng_timer){d, slot, k->gen});
-    k->deadline = d;
-}
-
 void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
 {
     const struct rule *r = eng->rs->rules[ri];
@@ -234,18 +70,8 @@ void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
     rst->evaluated++;
     if (r->when && !expr_eval_bool(r->when, &ctx))
         return;
-    struct sbuf *kb = &eng->key;
-    sbuf_reset(kb);
-    sbuf_putc(kb, '[');
-    for (size_t i = 0; i < r->n_key; i++) {
-        struct val v;
-        expr_eval(r->key[i].expr, &ctx, &v);
-        if (i)
-            sbuf_putc(kb, ',');
-        val_to_json(&v, kb);
-    }
-    sbuf_putc(kb, ']');
-    uint32_t slot = eng_key_get(kd, r->nfa, kb->buf, kb->len);
+    eng_keyed_key_json(eng, r, &ctx);
+    uint32_t slot = eng_keyed_get(kd, r, eng->key.buf, eng->key.len);
     struct eng_pat_call call;
     struct nfa_env env;
     eng_pattern_env(eng, ri, &call, &env);
@@ -255,7 +81,8 @@ void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
     if (kd->keys[slot].deadline <= ev->time)
         nfa_key_advance(kd->keys[slot].nfa, ev->time, &env);
     nfa_key_process(kd->keys[slot].nfa, ev, &env);
-    eng_key_settle(kd, slot);
+    struct nfa_key *nk = kd->keys[slot].nfa;
+    eng_keyed_settle(kd, slot, nfa_key_idle(nk), nfa_key_deadline(nk));
 }
 
 void eng_pattern_advance(struct eng *eng, size_t ri, int64_t t)
@@ -264,14 +91,11 @@ void eng_pattern_advance(struct eng *eng, size_t ri, int64_t t)
     struct eng_pat_call call;
     struct nfa_env env;
     eng_pattern_env(eng, ri, &call, &env);
-    while (kd->heap_n && kd->heap[0].at <= t) {
-        struct eng_timer tm = eng_timer_pop(kd);
-        struct eng_key *k = &kd->keys[tm.slot];
-        if (!k->live || k->gen != tm.gen || k->deadline != tm.at)
-            continue; /* stale: the key moved on or was dropped */
-        k->deadline = CEP_TIME_MAX;
-        nfa_key_advance(k->nfa, t, &env);
-        eng_key_settle(kd, tm.slot);
+    uint32_t slot;
+    while (eng_keyed_due(kd, t, &slot)) {
+        struct nfa_key *nk = kd->keys[slot].nfa;
+        nfa_key_advance(nk, t, &env);
+        eng_keyed_settle(kd, slot, nfa_key_idle(nk), nfa_key_deadline(nk));
     }
 }
 
@@ -280,7 +104,7 @@ size_t eng_rule_partials(const struct eng *eng, size_t ri)
     const struct eng_keyed *kd = &eng->keyed[ri];
     size_t n = 0;
     for (size_t i = 0; i < kd->n_keys; i++)
-        if (kd->keys[i].live)
+        if (kd->keys[i].live && kd->keys[i].nfa)
             n += nfa_key_n_partial(kd->keys[i].nfa);
     return n;
 }

@@ -2,6 +2,7 @@
 libcepd_a_SOURCES += \
 	src/engine/eng.c \
 	src/engine/eng_alert.c \
+	src/engine/eng_keyed.c \
 	src/engine/eng_pattern.c \
 	src/engine/eng_stream.c \
 	src/engine/eng_time.c

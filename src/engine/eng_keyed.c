@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Keyed state of stateful rules (pattern, aggregate): per rule, a slab of
+ * keys with an open-addressing index over the JSON of their key values
+ * (each key keeps its hash, so its key group, hash % ENG_KEY_GROUPS, is
+ * known for snapshots by group), and deadline timers in a min-heap
+ * invalidated lazily by generation.  A key whose state holds nothing is
+ * dropped at once; idle NFA states are kept as spares for reuse.
+ * Tested by: tests/flink/, tests/rules/engine/, tests/unit/check_eng.c */
+#include "cepd/cep_common.h"
+#include "eng_int.h"
+
+#include "cepd/hash.h"
+#include "cepd/nfa.h"
+
+#include <string.h>
+
+#define ENG_INDEX_EMPTY   0
+#define ENG_INDEX_DELETED UINT32_MAX
+
+void eng_keyed_free(struct eng_keyed *kd)
+{
+    for (size_t i = 0; i < kd->n_keys; i++) {
+        nfa_key_free(kd->keys[i].nfa);
+        cep_free(kd->keys[i].kjson);
+    }
+    for (size_t i = 0; i < kd->n_spare; i++)
+        nfa_key_free(kd->spare[i]);
+    cep_free(kd->spare);
+    cep_free(kd->keys);
+    cep_free(kd->free_slots);
+    cep_free(kd->index);
+    cep_free(kd->heap);
+    memset(kd, 0, sizeof(*kd));
+}
+
+static void eng_timer_push(struct eng_keyed *kd, struct eng_timer t)
+{
+    CEP_GROW(kd->heap, kd->heap_cap, kd->heap_n + 1);
+    size_t i = kd->heap_n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (kd->heap[parent].at <= t.at)
+            break;
+        kd->heap[i] = kd->heap[parent];
+        i = parent;
+    }
+    kd->heap[i] = t;
+}
+
+static struct eng_timer eng_timer_pop(struct eng_keyed *kd)
+{
+    struct eng_timer top = kd->heap[0], last = kd->heap[--kd->heap_n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= kd->heap_n)
+            break;
+        if (c + 1 < kd->heap_n && kd->heap[c + 1].at < kd->heap[c].at)
+            c++;
+        if (kd->heap[c].at >= last.at)
+            break;
+        kd->heap[i] = kd->heap[c];
+        i = c;
+    }
+    if (kd->heap_n)
+        kd->heap[i] = last;
+    return top;
+}
+
+/* Rebuild the index at a new capacity (drops deleted marks). */
+static void eng_index_resize(struct eng_keyed *kd, size_t cap)
+{
+    uint32_t *idx = cep_calloc(cap, sizeof(*idx));
+    for (size_t i = 0; i < kd->n_keys; i++) {
+        if (!kd->keys[i].live)
+            continue;
+        size_t p = kd->keys[i].khash & (cap - 1);
+        while (idx[p] != ENG_INDEX_EMPTY)
+            p = (p + 1) & (cap - 1);
+        idx[p] = (uint32_t)i + 1;
+    }
+    cep_free(kd->index);
+    kd->index = idx;
+    kd->index_cap = cap;
+    kd->index_used = kd->n_live;
+}
+
+uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *kjson, size_t len)
+{
+    uint64_t h = cep_hash64(kjson, len, 0);
+    if (kd->index_cap) {
+        size_t p = h & (kd->index_cap - 1);
+        for (; kd->index[p] != ENG_INDEX_EMPTY; p = (p + 1) & (kd->index_cap - 1)) {
+            uint32_t v = kd->index[p];
+            if (v == ENG_INDEX_DELETED)
+                continue;
+            const struct eng_key *k = &kd->keys[v - 1];
+            if (k->khash == h && k->klen == len && memcmp(k->kjson, kjson, len) == 0)
+                return v - 1;
+        }
+    }
+    if ((kd->index_used + 1) * 10 >= kd->index_cap * 7)
+        eng_index_resize(kd, kd->index_cap ? kd->index_cap * 2 : 64);
+    uint32_t slot;
+    if (kd->n_free) {
+        slot = kd->free_slots[--kd->n_free];
+    } else {
+        CEP_GROW(kd->keys, kd->keys_cap, kd->n_keys + 1);
+        slot = (uint32_t)kd->n_keys++;
+        memset(&kd->keys[slot], 0, sizeof(kd->keys[slot]));
+    }
+    struct eng_key *k = &kd->keys[slot];
+    if (len + 1 > k->kcap) {
+        size_t cap = k->kcap;
+        CEP_GROW(k->kjson, cap, len + 1);
+        k->kcap = (uint32_t)cap;
+    }
+    memcpy(k->kjson, kjson, len);
+    k->kjson[len] = '\0';
+    k->klen = (uint32_t)len;
+    k->khash = h;
+    if (r->nfa && kd->n_spare) {
+        k->nfa = kd->spare[--kd->n_spare];
+        nfa_key_reset(k->nfa);
+    } else if (r->nfa) {
+        k->nfa = nfa_key_new(r->nfa);
+    }
+    k->deadline = CEP_TIME_MAX;
+    k->live = true;
+    size_t p = h & (kd->index_cap - 1);
+    while (kd->index[p] != ENG_INDEX_EMPTY && kd->index[p] != ENG_INDEX_DELETED)
+        p = (p + 1) & (kd->index_cap - 1);
+    if (kd->index[p] == ENG_INDEX_EMPTY)
+        kd->index_used++;
+    kd->index[p] = slot + 1;
+    kd->n_live++;
+    return slot;
+}
+
+void eng_keyed_drop(struct eng_keyed *kd, uint32_t slot)
+{
+    struct eng_key *k = &kd->keys[slot];
+    size_t p = k->khash & (kd->index_cap - 1);
+    while (kd->index[p] != slot + 1)
+        p = (p + 1) & (kd->index_cap - 1);
+    kd->index[p] = ENG_INDEX_DELETED;
+    if (k->nfa && kd->n_spare < ENG_SPARE_KEYS) {
+        CEP_GROW(kd->spare, kd->spare_cap, kd->n_spare + 1);
+        kd->spare[kd->n_spare++] = k->nfa;
+    } else {
+        nfa_key_free(k->nfa);
+    }
+    k->nfa = NULL;
+    k->live = false;
+    k->gen++;
+    kd->n_live--;
+    CEP_GROW(kd->free_slots, kd->free_cap, kd->n_free + 1);
+    kd->free_slots[kd->n_free++] = slot;
+}
+
+void eng_keyed_settle(struct eng_keyed *kd, uint32_t slot, bool idle, int64_t deadline)
+{
+    struct eng_key *k = &kd->keys[slot];
+    if (idle) {
+        eng_keyed_drop(kd, slot);
+        return;
+    }
+    if (deadline != k->deadline && deadline != CEP_TIME_MAX)
+        eng_timer_push(kd, (struct eng_timer){deadline, slot, k->gen});
+    k->deadline = deadline;
+}
+
+bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot)
+{
+    while (kd->heap_n && kd->heap[0].at <= t) {
+        struct eng_timer tm = eng_timer_pop(kd);
+        struct eng_key *k = &kd->keys[tm.slot];
+        if (!k->live || k->gen != tm.gen || k->deadline != tm.at)
+            continue; /* stale: the key moved on or was dropped */
+        k->deadline = CEP_TIME_MAX;
+        *slot = tm.slot;
+        return true;
+    }
+    return false;
+}
+
+void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *ctx)
+{
+    struct sbuf *kb = &eng->key;
+    sbuf_reset(kb);
+    sbuf_putc(kb, '[');
+    for (size_t i = 0; i < r->n_key; i++) {
+        struct val v;
+        expr_eval(r->key[i].expr, ctx, &v);
+        if (i)
+            sbuf_putc(kb, ',');
+        val_to_json(&v, kb);
+    }
+    sbuf_putc(kb, ']');
+}
