@@ -75,6 +75,7 @@ struct rule_field {
 };
 
 struct nfa_prog;
+struct win_prog;
 
 /* What a pattern rule does with a partial match that expires (on_timeout). */
 struct rule_timeout {
@@ -112,6 +113,9 @@ struct rule {
      * the per-key cap on partial matches (0 = 10000). */
     struct nfa_prog *nfa;
     struct rule_timeout on_timeout;
+    /* kind aggregate: the compiled windows and aggregates; results are
+     * named in having, message and fields (expr_env.find_result). */
+    struct win_prog *win;
     uint32_t max_partial_matches;
     uint64_t hash;              /* hash of the compiled form (reload, savepoints) */
     char *file;                 /* where the rule is defined */

@@ -106,7 +106,7 @@ static struct evt *eng_queue_pop(struct eng *eng)
 }
 
 /* Build the derived event of rule ri (emit block `fields`, or the view's
- * last event when fields is NULL) and queue it for stream `target`.  Its
+ * last event when fields is NULL and there is one) and queue it for stream `target`.  Its
  * time is the view's time; its identity is the producing rule plus the
  * alert id, so ids stay deterministic downstream. */
 static void eng_emit(struct eng *eng, size_t ri, int32_t target, const struct rule_field *fields,
@@ -114,8 +114,10 @@ static void eng_emit(struct eng *eng, size_t ri, int32_t target, const struct ru
                      uint64_t id_low)
 {
     const struct rule_stream *st = &eng->rs->streams[target];
-    const struct evt *last = v->events[v->n - 1];
+    const struct evt *last = v->n ? v->events[v->n - 1] : NULL;
     struct sbuf *sb = &eng->text;
+    if (!fields && !last)
+        return; /* nothing to forward */
     sbuf_reset(sb);
     if (fields) {
         sbuf_putc(sb, '{');
@@ -142,7 +144,7 @@ static void eng_emit(struct eng *eng, size_t ri, int32_t target, const struct ru
     }
     d->stream = (uint32_t)target;
     d->time = v->time;
-    d->seq = last->seq;
+    d->seq = last ? last->seq : 0;
     d->src_name = eng->rule_src_names[ri];
     d->src_off = id_low;
     eng->rule_stats[ri].emitted++;

@@ -10,6 +10,7 @@
 
 #include "cepd/hash.h"
 #include "cepd/nfa.h"
+#include "cepd/win.h"
 
 #include <string.h>
 #include <time.h>
@@ -90,6 +91,10 @@ const struct expr_pat_ops eng_view_pat_ops = {
 static void eng_json_events(struct sbuf *sb, const struct rule *r, const struct eng_view *v)
 {
     sbuf_putc(sb, '{');
+    if (v->win) { /* a window's events are aggregated, not kept */
+        sbuf_putc(sb, '}');
+        return;
+    }
     if (!v->steps) {
         sbuf_puts(sb, "\"event\":[");
         for (size_t i = 0; i < v->n; i++) {
@@ -149,7 +154,12 @@ uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
         val_to_json(&kv, &eng->val_json);
         cep_hasher_piece(&h, eng->val_json.buf, eng->val_json.len);
     }
-    for (size_t i = 0; i < v->n; i++) {
+    if (v->win) {
+        /* A window is identified by its bounds (and the key, above). */
+        cep_hasher_u64(&h, (uint64_t)v->win->start);
+        cep_hasher_u64(&h, (uint64_t)v->win->end);
+    }
+    for (size_t i = 0; i < v->n && !v->win; i++) {
         const struct evt *ev = v->events[i];
         const char *src = ev->src_name ? ev->src_name : "";
         cep_hasher_piece(&h, src, strlen(src));
@@ -179,7 +189,33 @@ uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
     eng_json_time(sb, eng_now_us());
     if (v->timed_out)
         sbuf_puts(sb, ",\"timed_out\":true");
+    if (v->win) {
+        sbuf_puts(sb, ",\"window\":{\"start\":");
+        if (v->win->by_count) {
+            sbuf_printf(sb, "%lld,\"end\":%lld", (long long)v->win->start,
+                        (long long)v->win->end);
+        } else {
+            eng_json_time(sb, v->win->start);
+            sbuf_puts(sb, ",\"end\":");
+            eng_json_time(sb, v->win->end);
+        }
+        sbuf_printf(sb, ",\"events\":%llu}", (unsigned long long)v->win->n_events);
+    }
     sbuf_puts(sb, ",\"fields\":{");
+    if (v->win) {
+        /* The aggregate values first, then the rule's own fields. */
+        size_t n = win_prog_n_aggs(r->win);
+        for (size_t i = 0; i < n; i++) {
+            const char *name = win_prog_agg_name(r->win, i);
+            if (i)
+                sbuf_putc(sb, ',');
+            sbuf_json_str(sb, name, strlen(name));
+            sbuf_putc(sb, ':');
+            val_to_json(&v->win->values[i], sb);
+        }
+        if (n && r->n_fields)
+            sbuf_putc(sb, ',');
+    }
     eng_json_fields(sb, r->fields, r->n_fields, ctx);
     sbuf_puts(sb, "},\"events\":");
     eng_json_events(sb, r, v);

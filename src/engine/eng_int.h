@@ -11,6 +11,8 @@
 #include "cepd/sbuf.h"
 
 struct nfa_key;
+struct win_key;
+struct win_result;
 
 /* Number of key groups: keyed state is partitioned by hash(key) % this, so
  * a later checkpoint can be split and rescaled by group (design §5). */
@@ -24,6 +26,7 @@ struct eng_view {
     const int *steps;   /* NULL: a single-event rule (step "event") */
     int64_t time;       /* the alert's time: last event, or the timeout */
     bool timed_out;
+    const struct win_result *win; /* an aggregate window, or NULL */
 };
 
 /* One key of a pattern rule: its NFA state and its registered deadline. */
@@ -34,7 +37,8 @@ struct eng_key {
     uint32_t kcap;
     uint32_t gen;       /* bumped when the slot is freed (stale timers) */
     uint64_t khash;
-    struct nfa_key *nfa;
+    struct nfa_key *nfa; /* pattern rules */
+    struct win_key *win; /* aggregate rules */
     int64_t deadline;   /* CEP_TIME_MAX: none registered */
     bool live;
 };
@@ -153,6 +157,12 @@ void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev);
 /* Advance pattern rule ri to time t: fire due deadlines. */
 void eng_pattern_advance(struct eng *eng, size_t ri, int64_t t);
 
+
+/* eng_window.c */
+/* Run aggregate rule ri on ev (time already advanced to ev->time). */
+void eng_window_process(struct eng *eng, size_t ri, struct evt *ev);
+/* Advance aggregate rule ri to time t: close due windows. */
+void eng_window_advance(struct eng *eng, size_t ri, int64_t t);
 
 /* eng_alert.c */
 /* Build the alert JSON for rule ri and view v into eng->alert; writes the

@@ -11,6 +11,7 @@
 
 #include "cepd/hash.h"
 #include "cepd/nfa.h"
+#include "cepd/win.h"
 
 #include <string.h>
 
@@ -21,6 +22,7 @@ void eng_keyed_free(struct eng_keyed *kd)
 {
     for (size_t i = 0; i < kd->n_keys; i++) {
         nfa_key_free(kd->keys[i].nfa);
+        win_key_free(kd->keys[i].win);
         cep_free(kd->keys[i].kjson);
     }
     for (size_t i = 0; i < kd->n_spare; i++)
@@ -150,6 +152,8 @@ void eng_keyed_drop(struct eng_keyed *kd, uint32_t slot)
     } else {
         nfa_key_free(k->nfa);
     }
+    win_key_free(k->win);
+    k->win = NULL;
     k->nfa = NULL;
     k->live = false;
     k->gen++;

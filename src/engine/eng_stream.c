@@ -53,6 +53,12 @@ static struct evt *eng_buf_pop(struct eng_stream *s)
     return top;
 }
 
+/* Does rule r see events in event-time order (and so need the buffer)? */
+static bool eng_rule_stateful(const struct rule *r)
+{
+    return r->kind == RULE_PATTERN || r->kind == RULE_AGGREGATE;
+}
+
 static void eng_add_u32(uint32_t **v, size_t *n, uint32_t x)
 {
     for (size_t i = 0; i < *n; i++)
@@ -73,7 +79,7 @@ void eng_streams_init(struct eng *eng)
         s->now = CEP_TIME_MIN;
         s->last_ts = CEP_TIME_MIN;
         for (size_t k = 0; k < rs->streams[i].n_rules; k++)
-            if (rs->rules[rs->streams[i].rules[k]]->kind == RULE_PATTERN)
+            if (eng_rule_stateful(rs->rules[rs->streams[i].rules[k]]))
                 s->stateful = true;
     }
     for (size_t r = 0; r < rs->n_rules; r++) {
@@ -115,9 +121,13 @@ static void eng_stream_advance_one(struct eng *eng, uint32_t si, int64_t t)
         return;
     s->now = t;
     const struct rule_stream *st = &eng->rs->streams[si];
-    for (size_t k = 0; k < st->n_rules; k++)
-        if (eng->rs->rules[st->rules[k]]->kind == RULE_PATTERN)
+    for (size_t k = 0; k < st->n_rules; k++) {
+        enum rule_kind kind = eng->rs->rules[st->rules[k]]->kind;
+        if (kind == RULE_PATTERN)
             eng_pattern_advance(eng, st->rules[k], t);
+        else if (kind == RULE_AGGREGATE)
+            eng_window_advance(eng, st->rules[k], t);
+    }
     eng_drain_queue(eng);
 }
 
@@ -145,9 +155,13 @@ static void eng_stream_run_stateful(struct eng *eng, struct evt *ev)
 {
     const struct rule_stream *st = &eng->rs->streams[ev->stream];
     eng->streams[ev->stream].last_ts = ev->time;
-    for (size_t k = 0; k < st->n_rules; k++)
-        if (eng->rs->rules[st->rules[k]]->kind == RULE_PATTERN)
+    for (size_t k = 0; k < st->n_rules; k++) {
+        enum rule_kind kind = eng->rs->rules[st->rules[k]]->kind;
+        if (kind == RULE_PATTERN)
             eng_pattern_process(eng, st->rules[k], ev);
+        else if (kind == RULE_AGGREGATE)
+            eng_window_process(eng, st->rules[k], ev);
+    }
 }
 
 void eng_stream_process_now(struct eng *eng, struct evt *ev)

@@ -4,8 +4,9 @@
  * every expression compiled against its input stream's schema with positions
  * mapped through YAML, rule selection, per-stream rule lists, the check that
  * rules do not feed back into their own streams, stream order and hashes.
- * Pattern steps are read by rule_pattern.c; expressions compiled here see
- * them through rule_cc.names.
+ * Pattern steps are read by rule_pattern.c and aggregates by
+ * rule_aggregate.c; expressions compiled here see steps through
+ * rule_cc.names and aggregate results through rule_cc.agg.
  * Tested by: tests/unit/check_rule.c, tests/errors/ */
 #include "cepd/cep_common.h"
 #include "rule_int.h"
@@ -201,6 +202,11 @@ static int rule_cc_find_step(void *ud, const char *name, size_t len)
     return -1;
 }
 
+static int rule_cc_find_result(void *ud, const char *name, size_t len)
+{
+    return rule_aggregate_find_result(ud, name, len);
+}
+
 static void rule_cc_env(struct rule_cc *cc, struct evt_schema *schema, struct expr_env *env)
 {
     memset(env, 0, sizeof(*env));
@@ -213,6 +219,8 @@ static void rule_cc_env(struct rule_cc *cc, struct evt_schema *schema, struct ex
         env->find_step = rule_cc_find_step;
         env->current_step = cc->current_step;
     }
+    if (cc->agg && cc->results)
+        env->find_result = rule_cc_find_result;
 }
 
 static bool rule_expr_nonempty(struct rule_ld *ld, const struct rule_yaml_node *n,
@@ -230,13 +238,19 @@ struct expr *rule_cc_expr(struct rule_cc *cc, struct evt_schema *schema,
                           const struct rule_yaml_node *n, const char *what)
 {
     struct expr_src src;
-    struct expr_env env;
     if (!rule_expr_nonempty(cc->ld, n, what))
         return NULL;
-    size_t n0 = cc->ld->dl->n;
     rule_yaml_expr_src(n, &src);
+    return rule_cc_expr_src(cc, schema, &src);
+}
+
+struct expr *rule_cc_expr_src(struct rule_cc *cc, struct evt_schema *schema,
+                              const struct expr_src *src)
+{
+    struct expr_env env;
+    size_t n0 = cc->ld->dl->n;
     rule_cc_env(cc, schema, &env);
-    struct expr *e = expr_compile(&src, &env, cc->ld->dl);
+    struct expr *e = expr_compile(src, &env, cc->ld->dl);
     rule_diag_post(cc->ld, n0);
     return e;
 }
@@ -260,6 +274,7 @@ static void rule_cc_free(struct rule_cc *cc)
     cep_free(cc->lists);
     cep_free((void *)cc->names);
     rule_pat_free(cc->pat);
+    rule_agg_free(cc->agg);
 }
 
 /* ---- lists and macros --------------------------------------------------- */
@@ -543,16 +558,41 @@ static void rule_compile_exprs(struct rule_cc *cc, struct evt_schema *schema,
     *n_out = n;
 }
 
+/* `emit:` is a mapping {stream, fields} (a derived event).  Aggregate
+ * rules also take `mode` in it, or a bare scalar `emit: on_close |
+ * on_update` for the firing mode alone; rule_aggregate.c reads the mode. */
 enum {
     RE_STREAM = 0,
     RE_FIELDS,
+    RE_MODE, /* aggregate rules only: the last entry */
     RE_COUNT
 };
 
 static const struct rule_yaml_key rule_emit_keys[RE_COUNT] = {
     [RE_STREAM] = {"stream", RULE_YAML_WANT_STR},
     [RE_FIELDS] = {"fields", RULE_YAML_WANT_MAP},
+    [RE_MODE] = {"mode", RULE_YAML_WANT_STR},
 };
+
+/* The kind a rule-level key belongs to, or RULE_KIND_COUNT for keys of
+ * features not implemented yet. */
+static enum rule_kind rule_key_kind(size_t k)
+{
+    switch (k) {
+    case RK_PATTERN:
+    case RK_WITHIN:
+    case RK_SKIP:
+    case RK_ON_TIMEOUT:
+    case RK_MAX_PARTIAL:
+        return RULE_PATTERN;
+    case RK_WINDOW:
+    case RK_AGGREGATE:
+    case RK_HAVING:
+        return RULE_AGGREGATE;
+    default:
+        return RULE_KIND_COUNT;
+    }
+}
 
 static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *def,
                                      struct rule_cc *cc)
@@ -576,7 +616,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     r->on_timeout.emit_stream = -1;
     if (v[RK_KIND]) {
         int k = rule_yaml_get_enum(v[RK_KIND], "rule kind", kind_names, RULE_KIND_COUNT, ld->dl);
-        if (k == RULE_AGGREGATE || k == RULE_ABSENCE) {
+        if (k == RULE_ABSENCE) {
             rule_yaml_diag(ld->dl, DIAG_ERROR, v[RK_KIND], "kind '%s' is not supported yet",
                            v[RK_KIND]->str);
             supported = false;
@@ -587,22 +627,24 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
         }
     }
     for (size_t k = RK_FIRST_FUTURE; supported && k < RK_COUNT; k++) {
-        bool pattern_key = k == RK_PATTERN || k == RK_WITHIN || k == RK_SKIP ||
-                           k == RK_ON_TIMEOUT || k == RK_MAX_PARTIAL;
-        if (!v[k] || (pattern_key && r->kind == RULE_PATTERN))
+        enum rule_kind owner = rule_key_kind(k);
+        if (!v[k] || owner == r->kind)
             continue;
-        if (pattern_key)
+        if (owner != RULE_KIND_COUNT)
             rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[k]),
-                           "key '%s' belongs to pattern rules (this rule is kind '%s')",
-                           rule_keys[k].name, rule_kind_name(r->kind));
+                           "key '%s' belongs to %s rules (this rule is kind '%s')",
+                           rule_keys[k].name, rule_kind_name(owner), rule_kind_name(r->kind));
         else
             rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[k]),
-                           "key '%s' is not supported yet (it belongs to aggregate or absence "
-                           "rules)",
+                           "key '%s' is not supported yet (it belongs to absence rules or "
+                           "noise control)",
                            rule_keys[k].name);
     }
+    bool aggregate = supported && r->kind == RULE_AGGREGATE;
     if (supported && r->kind == RULE_PATTERN)
         rule_pattern_names(cc, def);
+    if (aggregate)
+        rule_aggregate_names(cc, def);
     if (v[RK_DESCRIPTION])
         r->description = cep_strdup(v[RK_DESCRIPTION]->str);
     if (v[RK_STREAM] && v[RK_STREAM]->len == 0)
@@ -629,8 +671,12 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
             r->exceptions[r->n_exceptions++] = rule_cc_expr(cc, schema, ex[i], "exceptions");
         cep_free(ex);
     }
+    /* message, fields and emit fields of an aggregate rule name its results
+     * (a bare other name is a field of the window's last event). */
+    cc->results = aggregate;
     if (v[RK_MESSAGE])
         r->message = rule_cc_tmpl(cc, schema, v[RK_MESSAGE]);
+    cc->results = false;
     r->sinks = rule_strs(def, RK_SINKS, &r->n_sinks);
     r->tags = rule_strs(def, RK_TAGS, &r->n_tags);
     if (v[RK_KEY]) {
@@ -644,24 +690,35 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
         rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[RK_PROJECT]),
                        "use either 'fields' or 'project', not both");
     } else if (v[RK_FIELDS]) {
+        cc->results = aggregate;
         rule_compile_fields(cc, schema, v[RK_FIELDS], &r->fields, &r->n_fields);
+        cc->results = false;
     } else if (v[RK_PROJECT]) {
         rule_compile_exprs(cc, schema, def, RK_PROJECT, &r->fields, &r->n_fields);
     }
-    if (v[RK_EMIT]) {
-        const struct rule_yaml_node *e[RE_COUNT];
-        rule_yaml_walk(v[RK_EMIT], "emit", rule_emit_keys, RE_COUNT, e, ld->dl);
+    const struct rule_yaml_node *emit = v[RK_EMIT];
+    if (emit && emit->kind != RULE_YAML_MAP && !aggregate) {
+        rule_yaml_diag(ld->dl, DIAG_ERROR, emit, "expected a mapping for 'emit', not %s",
+                       rule_yaml_kind_desc(emit->kind));
+    } else if (emit && emit->kind == RULE_YAML_MAP) {
+        const struct rule_yaml_node *e[RE_COUNT] = {NULL};
+        rule_yaml_walk(emit, "emit", rule_emit_keys, aggregate ? RE_COUNT : RE_MODE, e, ld->dl);
+        bool mode_only = aggregate && emit->n == 1 && rule_yaml_map_get(emit, "mode");
         if (e[RE_STREAM] && e[RE_STREAM]->len > 0)
             r->emit_stream = ruleset_find_stream(rs, e[RE_STREAM]->str);
         else if (e[RE_STREAM])
             rule_yaml_diag(ld->dl, DIAG_ERROR, e[RE_STREAM], "empty stream name");
-        else if (!rule_yaml_map_get(v[RK_EMIT], "stream"))
-            rule_yaml_diag(ld->dl, DIAG_ERROR, v[RK_EMIT], "emit needs a 'stream'");
+        else if (!rule_yaml_map_get(emit, "stream") && !mode_only)
+            rule_yaml_diag(ld->dl, DIAG_ERROR, emit, "emit needs a 'stream'");
+        cc->results = aggregate;
         if (e[RE_FIELDS])
             rule_compile_fields(cc, schema, e[RE_FIELDS], &r->emit_fields, &r->n_emit_fields);
+        cc->results = false;
     }
     if (supported && r->kind == RULE_PATTERN)
         rule_pattern_compile(cc, def, r, schema, errors_before);
+    if (aggregate)
+        rule_aggregate_compile(cc, def, r, schema, errors_before);
     return r;
 }
 
@@ -825,6 +882,11 @@ void rule_compile_all(struct rule_ld *ld)
             CEP_GROW(rs->priv->pats, rs->priv->cap_pats, rs->priv->n_pats + 1);
             rs->priv->pats[rs->priv->n_pats++] = cc.pat;
             cc.pat = NULL;
+        }
+        if (cc.agg) {
+            CEP_GROW(rs->priv->aggs, rs->priv->cap_aggs, rs->priv->n_aggs + 1);
+            rs->priv->aggs[rs->priv->n_aggs++] = cc.agg;
+            cc.agg = NULL;
         }
         rule_cc_free(&cc);
         defs[rs->n_rules] = def;

@@ -16,7 +16,8 @@
 
 /* Depth is bounded by RULE_YAML_MAX_DEPTH, enforced when the tree is built.
  * With sort_keys, mappings are hashed in key order (pattern steps: the order
- * of a step's keys means nothing; the order of fields in an emit does). */
+ * of a step's keys means nothing, nor the order of a window's keys; the
+ * order of fields in an emit does, and of aggregates, which are numbered). */
 static void rule_hash_node(struct cep_hasher *h, const struct rule_yaml_node *n, bool sort_keys)
 {
     switch (n->kind) {
@@ -78,7 +79,7 @@ uint64_t rule_hash_compute(const struct rule_def *def, const struct rule *r,
             continue;
         rule_hash_str(&h, rule_keys[k].name);
         if (def->v[k])
-            rule_hash_node(&h, def->v[k], k == RK_PATTERN);
+            rule_hash_node(&h, def->v[k], k == RK_PATTERN || k == RK_WINDOW);
         for (size_t i = 0; i < def->extra[k].n; i++)
             rule_hash_node(&h, def->extra[k].v[i], false);
     }

@@ -12,6 +12,7 @@
 #include "cepd/rule.h"
 #include "cepd/nfa.h"
 #include "cepd/rule_yaml.h"
+#include "cepd/win.h"
 
 /* Keys of a rule mapping, in the order the canonical hash feeds them. */
 enum rule_key {
@@ -30,7 +31,7 @@ enum rule_key {
     RK_FIELDS,
     RK_PROJECT,
     RK_EMIT,
-    RK_FIRST_FUTURE, /* keys of kinds not implemented yet start here */
+    RK_FIRST_FUTURE, /* keys that belong to one kind (or none yet) start here */
     RK_WINDOW = RK_FIRST_FUTURE,
     RK_AGGREGATE,
     RK_HAVING,
@@ -127,11 +128,30 @@ struct rule_pat {
     size_t n_items, cap_items;
 };
 
+/* What an aggregate rule owns besides its struct rule: the win_spec, its
+ * agg_spec array, the result names and the compiled argument and `having`
+ * expressions, all borrowed by rule->win.  Freed after the rule (and so
+ * after its program) by ruleset_free.  rule_aggregate.c builds it. */
+struct rule_agg {
+    const struct rule *rule;      /* the owner */
+    struct win_spec spec;
+    struct agg_spec *aggs;        /* one per `aggregate:` entry, in order */
+    char **names;                 /* result names by index; NULL: rejected */
+    const struct rule_yaml_node **name_nodes; /* their key nodes */
+    size_t n_aggs;
+    struct expr **exprs;          /* arguments and having */
+    size_t n_exprs, cap_exprs;
+    const struct rule_def *def;   /* while compiling */
+    const struct rule_yaml_node *having; /* while compiling `having` */
+};
+
 struct rule_priv {
     struct rule_list_rt *lists;
     size_t n_lists;
     struct rule_pat **pats;       /* one per pattern rule */
     size_t n_pats, cap_pats;
+    struct rule_agg **aggs;       /* one per aggregate rule */
+    size_t n_aggs, cap_aggs;
 };
 
 struct rule_ld {
@@ -189,12 +209,20 @@ struct rule_cc {
     bool no_steps;
     int step_hit;
     struct rule_pat *pat; /* built by rule_pattern_compile, owned until stored */
+    /* In an aggregate rule: its storage (owned until stored) and whether
+     * the expression being compiled sees the results (having, message,
+     * fields, emit fields; not when or key). */
+    struct rule_agg *agg;
+    bool results;
 };
 
 /* rule_compile.c: everything after the files are read. */
 void rule_compile_all(struct rule_ld *ld);
 struct expr *rule_cc_expr(struct rule_cc *cc, struct evt_schema *schema,
                           const struct rule_yaml_node *n, const char *what);
+/* The same for a source that is part of a scalar (an aggregate's argument). */
+struct expr *rule_cc_expr_src(struct rule_cc *cc, struct evt_schema *schema,
+                              const struct expr_src *src);
 struct expr_tmpl *rule_cc_tmpl(struct rule_cc *cc, struct evt_schema *schema,
                                const struct rule_yaml_node *n);
 void rule_compile_fields(struct rule_cc *cc, struct evt_schema *schema,
@@ -216,6 +244,22 @@ void rule_pattern_compile(struct rule_cc *cc, const struct rule_def *def, struct
 void rule_pat_free(struct rule_pat *p);
 /* The spec a pattern rule was compiled from (tests and debugging), or NULL. */
 const struct nfa_pattern_spec *rule_pattern_spec(const struct ruleset *rs, const struct rule *r);
+
+/* rule_aggregate.c: a `kind: aggregate` rule.  rule_aggregate_names runs
+ * first: it reads the result names of def's `aggregate:` (reporting bad and
+ * duplicate names) into cc->agg, so that having, message, fields and emit
+ * fields can name results.  rule_aggregate_compile then checks the window,
+ * the aggregate calls, `having` and the emit mode into cc->agg's spec and
+ * calls win_compile when the rule had no errors. */
+void rule_aggregate_names(struct rule_cc *cc, const struct rule_def *def);
+void rule_aggregate_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r,
+                            struct evt_schema *schema, size_t errors_before);
+void rule_agg_free(struct rule_agg *a);
+/* The result index of name in an aggregate rule being compiled, or -1;
+ * reports a likely misspelt result while `having` compiles. */
+int rule_aggregate_find_result(struct rule_cc *cc, const char *name, size_t len);
+/* The spec an aggregate rule was compiled from (tests and debugging), or NULL. */
+const struct win_spec *rule_aggregate_spec(const struct ruleset *rs, const struct rule *r);
 
 /* rule_hash.c: the compiled-form hash of one rule.  used_* are the macros
  * and lists its expressions referenced. */

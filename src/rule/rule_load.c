@@ -51,7 +51,7 @@ const struct rule_yaml_key rule_keys[RK_COUNT] = {
     [RK_KEY] = {"key", RULE_YAML_WANT_STR_SEQ},
     [RK_FIELDS] = {"fields", RULE_YAML_WANT_MAP},
     [RK_PROJECT] = {"project", RULE_YAML_WANT_STR_SEQ},
-    [RK_EMIT] = {"emit", RULE_YAML_WANT_MAP},
+    [RK_EMIT] = {"emit", RULE_YAML_WANT_ANY}, /* a mapping; aggregate: or a mode */
     [RK_WINDOW] = {"window", RULE_YAML_WANT_ANY},
     [RK_AGGREGATE] = {"aggregate", RULE_YAML_WANT_ANY},
     [RK_HAVING] = {"having", RULE_YAML_WANT_ANY},
@@ -680,6 +680,8 @@ void rule_free(struct rule *r)
     rule_fields_free(r->emit_fields, r->n_emit_fields);
     if (r->nfa)
         nfa_prog_free(r->nfa); /* before ruleset_free frees the rule_pat it borrows */
+    if (r->win)
+        win_prog_free(r->win); /* likewise the rule_agg */
     expr_tmpl_free(r->on_timeout.message);
     rule_fields_free(r->on_timeout.emit_fields, r->on_timeout.n_emit_fields);
     cep_free(r->file);
@@ -713,6 +715,9 @@ void ruleset_free(struct ruleset *rs)
         for (size_t i = 0; i < rs->priv->n_pats; i++)
             rule_pat_free(rs->priv->pats[i]);
         cep_free(rs->priv->pats);
+        for (size_t i = 0; i < rs->priv->n_aggs; i++)
+            rule_agg_free(rs->priv->aggs[i]);
+        cep_free(rs->priv->aggs);
         cep_free(rs->priv);
     }
     cep_free(rs);

@@ -3,8 +3,9 @@
  * (lists, macros, streams, kinds, project/fields/emit, append/override,
  * globs), ruleset structure, exact positions of expression errors through
  * every YAML scalar style, hash stability, pattern rules (the nfa spec of
- * each construct, every validation with its position, on_timeout), and
- * cepd.yaml.
+ * each construct, every validation with its position, on_timeout),
+ * aggregate rules (the win_spec of each window type and function, emit
+ * forms, result names, every validation with its position) and cepd.yaml.
  * Tested by: itself (make check) */
 #include "cepd/cep_common.h"
 
@@ -21,6 +22,7 @@
 #include "cepd/nfa.h"
 #include "cepd/rule.h"
 #include "cepd/rule_yaml.h"
+#include "cepd/win.h"
 #include "../../src/rule/rule_int.h"
 
 /* ---- helpers --------------------------------------------------------- */
@@ -557,7 +559,7 @@ START_TEST(test_errors_collected)
     ck_assert_ptr_nonnull(d);
     ck_assert_uint_eq(d->line, 14);
     ck_assert_uint_eq(d->col, 5);
-    d = find_diag(&dl, "key 'window' is not supported yet");
+    d = find_diag(&dl, "key 'window' belongs to aggregate rules (this rule is kind 'simple')");
     ck_assert_ptr_nonnull(d);
     ck_assert_uint_eq(d->line, 16);
     ck_assert_ptr_nonnull(find_diag(&dl, "expected true or false for 'enabled', not 'maybe'"));
@@ -1096,6 +1098,418 @@ START_TEST(test_pattern_hash)
 }
 END_TEST
 
+/* ---- aggregate rules ------------------------------------------------------------ */
+
+static const char aggregate_rules[] =
+        "streams: {auth: {time: {field: ts}}}\n"
+        "macros:\n"
+        "  ssh_failure: event == \"ssh_login\" and outcome == \"failure\"\n"
+        "rules:\n"
+        "  - id: failed-burst\n"
+        "    kind: aggregate\n"
+        "    stream: auth\n"
+        "    when: ssh_failure\n"
+        "    key: [src_ip]\n"
+        "    window: {type: sliding, size: 60s, slide: 10s}\n"
+        "    aggregate:\n"
+        "      failures: count()\n"
+        "      users: distinct_count(user)\n"
+        "      p95: percentile(duration_ms, 95)\n"
+        "    having: failures >= 5 and src_ip != null\n"
+        "    message: \"${failures} failed logins from ${src_ip} (${users} users)\"\n"
+        "    fields: {n: failures, last_user: user}\n";
+
+START_TEST(test_aggregate_spec)
+{
+    struct diag_list dl;
+    struct ruleset *rs = load_text(aggregate_rules, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_uint_eq(dl.n, 0);
+    struct rule *r = ruleset_find_rule(rs, "failed-burst");
+    ck_assert_int_eq(r->kind, RULE_AGGREGATE);
+    ck_assert_ptr_nonnull(r->win);
+    ck_assert_ptr_nonnull(r->when);
+    ck_assert_ptr_nonnull(r->message);
+    ck_assert_uint_eq(r->n_key, 1);
+    ck_assert_int_eq(r->emit_stream, -1);
+    ck_assert_ptr_null(rule_pattern_spec(rs, r));
+    const struct win_spec *sp = rule_aggregate_spec(rs, r);
+    ck_assert_ptr_nonnull(sp);
+    ck_assert_int_eq(sp->type, WIN_SLIDING);
+    ck_assert_int_eq(sp->size, 60 * CEP_USEC_PER_SEC);
+    ck_assert_int_eq(sp->slide, 10 * CEP_USEC_PER_SEC);
+    ck_assert_int_eq(sp->gap, 0);
+    ck_assert(!sp->on_update);
+    ck_assert_uint_eq(sp->n_aggs, 3);
+    ck_assert_str_eq(sp->aggs[0].name, "failures");
+    ck_assert_int_eq(sp->aggs[0].fn, AGG_COUNT);
+    ck_assert_ptr_null(sp->aggs[0].arg);
+    ck_assert_str_eq(sp->aggs[1].name, "users");
+    ck_assert_int_eq(sp->aggs[1].fn, AGG_DISTINCT_COUNT);
+    ck_assert_int_eq(expr_field_slot(sp->aggs[1].arg),
+                     evt_schema_slot_dotted(rs->streams[r->stream].schema, "user"));
+    ck_assert_str_eq(sp->aggs[2].name, "p95");
+    ck_assert_int_eq(sp->aggs[2].fn, AGG_PERCENTILE);
+    ck_assert(sp->aggs[2].param == 95.0);
+    ck_assert_ptr_nonnull(sp->aggs[2].arg);
+
+    /* having reads the results by index (src_ip, a key, is a field). */
+    struct expr_rt *rt = expr_rt_new();
+    struct evt *e = evt_new();
+    struct rule_stream *st = &rs->streams[r->stream];
+    evt_reset(e, "{}", 2, st->schema->n_slots);
+    e->slots[evt_schema_slot_dotted(st->schema, "src_ip")] = val_str("10.0.0.1", 8);
+    struct val res[3] = {val_int(5), val_int(2), val_int(0)};
+    struct expr_ctx ctx = {.ev = e, .results = res, .rt = rt};
+    ck_assert(expr_eval_bool(sp->having, &ctx));
+    res[0] = val_int(4);
+    ck_assert(!expr_eval_bool(sp->having, &ctx));
+    /* fields: a result, and a field of the last event. */
+    ck_assert_uint_eq(r->n_fields, 2);
+    struct val out;
+    res[0] = val_int(7);
+    expr_eval(r->fields[0].expr, &ctx, &out);
+    ck_assert_int_eq(out.type, VAL_INT);
+    ck_assert_int_eq(out.u.i, 7);
+    ck_assert_int_eq(expr_field_slot(r->fields[1].expr),
+                     evt_schema_slot_dotted(st->schema, "user"));
+    evt_unref(e);
+    expr_rt_free(rt);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+
+    /* key and when never see results: a name that is a result there is a
+     * field of the event. */
+    static const char kw[] = "rules:\n  - id: r\n    kind: aggregate\n    key: [n]\n"
+                             "    when: n == 1\n    window: {type: tumbling, size: 1m}\n"
+                             "    aggregate: {n: count()}\n";
+    rs = load_text(kw, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_int_eq(expr_field_slot(rs->rules[0]->key[0].expr),
+                     evt_schema_slot_dotted(rs->streams[0].schema, "n"));
+    ck_assert_ptr_null(rule_aggregate_spec(rs, rs->rules[0])->having);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+}
+END_TEST
+
+#define AGG_HEAD "rules:\n  - id: r\n    kind: aggregate\n" /* lines 1-3 */
+#define AGG_WIN "    window: {type: tumbling, size: 1m}\n"
+#define AGG_ONE "    aggregate: {n: count()}\n"
+
+static const struct {
+    const char *window;
+    enum win_type type;
+    int64_t size, slide, gap;
+} window_cases[] = {
+    {"{type: tumbling, size: 5m}", WIN_TUMBLING, 300 * CEP_USEC_PER_SEC, 0, 0},
+    {"{type: sliding, size: 1h, slide: 1s}", WIN_SLIDING, 3600 * CEP_USEC_PER_SEC,
+     CEP_USEC_PER_SEC, 0},
+    {"{type: sliding, size: 10s, slide: 10s}", WIN_SLIDING, 10 * CEP_USEC_PER_SEC,
+     10 * CEP_USEC_PER_SEC, 0},
+    {"{slide: 250ms, type: sliding, size: 1s}", WIN_SLIDING, CEP_USEC_PER_SEC,
+     250 * CEP_USEC_PER_SEC / 1000, 0},
+    {"{type: session, gap: 30s}", WIN_SESSION, 0, 0, 30 * CEP_USEC_PER_SEC},
+    {"{type: count, size: 100}", WIN_COUNT, 100, 0, 0},
+    {"{type: count, size: 100, slide: 10}", WIN_COUNT, 100, 10, 0},
+};
+
+START_TEST(test_aggregate_windows)
+{
+    char *text = cep_asprintf(AGG_HEAD "    window: %s\n" AGG_ONE, window_cases[_i].window);
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_uint_eq(dl.n, 0);
+    ck_assert_ptr_nonnull(rs->rules[0]->win);
+    const struct win_spec *sp = rule_aggregate_spec(rs, rs->rules[0]);
+    ck_assert_int_eq(sp->type, window_cases[_i].type);
+    ck_assert_int_eq(sp->size, window_cases[_i].size);
+    ck_assert_int_eq(sp->slide, window_cases[_i].slide);
+    ck_assert_int_eq(sp->gap, window_cases[_i].gap);
+    ck_assert_uint_eq(sp->n_aggs, 1);
+    ck_assert_ptr_null(sp->having);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+    cep_free(text);
+}
+END_TEST
+
+static const struct {
+    const char *call;
+    enum agg_fn fn;
+    bool arg;
+    double param;
+} function_cases[] = {
+    {"count()", AGG_COUNT, false, 0},
+    {"count( )", AGG_COUNT, false, 0},
+    {"sum(bytes)", AGG_SUM, true, 0},
+    {"avg(bytes * 8)", AGG_AVG, true, 0},
+    {"min(len(user))", AGG_MIN, true, 0},
+    {"max( bytes )", AGG_MAX, true, 0},
+    {"first(user)", AGG_FIRST, true, 0},
+    {"last(coalesce(user, \"-\"))", AGG_LAST, true, 0},
+    {"distinct_count(user)", AGG_DISTINCT_COUNT, true, 0},
+    {"stddev(duration_ms)", AGG_STDDEV, true, 0},
+    {"percentile(duration_ms, 99.9)", AGG_PERCENTILE, true, 99.9},
+    {"percentile(substr(s, 0, 2), 0)", AGG_PERCENTILE, true, 0},
+    {"'percentile(x,100)'", AGG_PERCENTILE, true, 100},
+};
+
+START_TEST(test_aggregate_functions)
+{
+    char *text = cep_asprintf(AGG_HEAD AGG_WIN "    aggregate:\n      v: %s\n",
+                              function_cases[_i].call);
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_uint_eq(dl.n, 0);
+    const struct win_spec *sp = rule_aggregate_spec(rs, rs->rules[0]);
+    ck_assert_uint_eq(sp->n_aggs, 1);
+    ck_assert_str_eq(sp->aggs[0].name, "v");
+    ck_assert_int_eq(sp->aggs[0].fn, function_cases[_i].fn);
+    ck_assert_int_eq(sp->aggs[0].arg != NULL, function_cases[_i].arg);
+    ck_assert(sp->aggs[0].param == function_cases[_i].param);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+    cep_free(text);
+}
+END_TEST
+
+/* emit: a scalar mode, a mapping (derived event) with or without mode, or
+ * a mapping with only a mode. */
+static const struct {
+    const char *emit;
+    bool on_update;
+    const char *stream; /* NULL: none */
+    size_t n_fields;
+} emit_cases[] = {
+    {NULL, false, NULL, 0},
+    {"on_close", false, NULL, 0},
+    {"on_update", true, NULL, 0},
+    {"{mode: on_update}", true, NULL, 0},
+    {"{stream: bursts}", false, "bursts", 0},
+    {"{stream: bursts, fields: {ip: src_ip, n: n}, mode: on_update}", true, "bursts", 2},
+    {"{stream: bursts, mode: on_close, fields: {n: n}}", false, "bursts", 1},
+};
+
+START_TEST(test_aggregate_emit)
+{
+    char *text = cep_asprintf(AGG_HEAD AGG_WIN AGG_ONE "%s%s\n",
+                              emit_cases[_i].emit ? "    emit: " : "",
+                              emit_cases[_i].emit ? emit_cases[_i].emit : "");
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_uint_eq(dl.n, 0);
+    const struct rule *r = rs->rules[0];
+    ck_assert_int_eq(rule_aggregate_spec(rs, r)->on_update, emit_cases[_i].on_update);
+    if (emit_cases[_i].stream)
+        ck_assert_int_eq(r->emit_stream, ruleset_find_stream(rs, emit_cases[_i].stream));
+    else
+        ck_assert_int_eq(r->emit_stream, -1);
+    ck_assert_uint_eq(r->n_emit_fields, emit_cases[_i].n_fields);
+    if (emit_cases[_i].n_fields > 0) {
+        /* n is the result, not a field. */
+        const struct rule_field *f = &r->emit_fields[emit_cases[_i].n_fields - 1];
+        ck_assert_str_eq(f->name, "n");
+        ck_assert_int_eq(expr_field_slot(f->expr), -1);
+    }
+    ruleset_free(rs);
+    diag_list_free(&dl);
+    cep_free(text);
+}
+END_TEST
+
+static const struct {
+    const char *text;
+    const char *msg;
+    uint32_t line, col;
+} aggregate_errors[] = {
+    {AGG_HEAD AGG_ONE, "an aggregate rule needs a 'window' (like {type: tumbling, size: 1m})", 3,
+     11},
+    {AGG_HEAD AGG_WIN, "an aggregate rule needs an 'aggregate' mapping (like failures: count())",
+     3, 11},
+    {AGG_HEAD AGG_WIN "    aggregate: {}\n", "empty aggregate: give at least one", 5, 16},
+    {AGG_HEAD AGG_WIN "    aggregate: [count()]\n",
+     "expected a mapping for 'aggregate' (NAME: count(), NAME: sum(field) ...), not a list", 5,
+     16},
+    {AGG_HEAD "    window: {type: slidng, size: 1m, slide: 1s}\n" AGG_ONE,
+     "unknown window type 'slidng' (did you mean 'sliding'?)", 4, 20},
+    {AGG_HEAD "    window: {type: tumbling, size: 0s}\n" AGG_ONE,
+     "'size' must be longer than 0", 4, 36},
+    {AGG_HEAD "    window: {type: tumbling, size: 1x}\n" AGG_ONE,
+     "expected a duration for 'size' (like 30s, 5m, 250ms), not '1x'", 4, 36},
+    {AGG_HEAD "    window: {type: sliding, size: 10s, slide: 1m}\n" AGG_ONE,
+     "'slide' (1m) must not be longer than 'size' (10s)", 4, 47},
+    {AGG_HEAD "    window: {type: sliding, size: 10s}\n" AGG_ONE,
+     "a sliding window needs a 'slide'", 4, 13},
+    {AGG_HEAD "    window: {type: sliding, size: 10s, slide: 0s}\n" AGG_ONE,
+     "'slide' must be longer than 0", 4, 47},
+    {AGG_HEAD "    window: {type: session}\n" AGG_ONE, "a session window needs a 'gap'", 4, 13},
+    {AGG_HEAD "    window: {type: session, gap: 0s}\n" AGG_ONE, "'gap' must be longer than 0",
+     4, 34},
+    {AGG_HEAD "    window: {type: session, size: 1m, gap: 1m}\n" AGG_ONE,
+     "a session window has no 'size'", 4, 29},
+    {AGG_HEAD "    window: {type: tumbling, size: 1m, slide: 1m}\n" AGG_ONE,
+     "a tumbling window has no 'slide'", 4, 40},
+    {AGG_HEAD "    window: {type: count, size: 10s}\n" AGG_ONE,
+     "expected a non-negative integer for 'size', not '10s'", 4, 33},
+    {AGG_HEAD "    window: {type: count, size: 0}\n" AGG_ONE,
+     "'size' of a count window must be at least 1 event", 4, 33},
+    {AGG_HEAD "    window: {type: count, size: 5, slide: 6}\n" AGG_ONE,
+     "'slide' (6) must not be longer than 'size' (5)", 4, 43},
+    {AGG_HEAD "    window: {type: count}\n" AGG_ONE, "a count window needs a 'size'", 4, 13},
+    {AGG_HEAD "    window: {size: 1m}\n" AGG_ONE, "a window needs a 'type'", 4, 13},
+    {AGG_HEAD "    window: {type: tumbling, sise: 1m}\n" AGG_ONE,
+     "unknown key 'sise' in window (did you mean 'size'?)", 4, 30},
+    {AGG_HEAD "    window: 1m\n" AGG_ONE, "expected a mapping for window, not a string", 4, 13},
+    {AGG_HEAD AGG_WIN "    aggregate:\n      n: count()\n      n: sum(x)\n",
+     "duplicate aggregate name 'n' (first at 6:7)", 7, 7},
+    {AGG_HEAD AGG_WIN "    aggregate: {p-95: count()}\n", "invalid aggregate name 'p-95'", 5,
+     17},
+    {AGG_HEAD AGG_WIN "    aggregate: {not: count()}\n",
+     "aggregate name 'not' is a keyword of the expression language", 5, 17},
+    {AGG_HEAD AGG_WIN "    aggregate: {n: cnt(x)}\n",
+     "unknown aggregate function 'cnt' (did you mean 'count'?)", 5, 20},
+    {AGG_HEAD AGG_WIN "    aggregate: {n: foo(x)}\n",
+     "unknown aggregate function 'foo' (count, sum, avg", 5, 20},
+    {AGG_HEAD AGG_WIN "    aggregate: {n: sum()}\n", "sum() takes 1 argument, not 0", 5, 20},
+    {AGG_HEAD AGG_WIN "    aggregate: {n: count(x)}\n", "count() takes 0 arguments, not 1", 5,
+     20},
+    {AGG_HEAD AGG_WIN "    aggregate:\n      n: max(a, b)\n", "max() takes 1 argument, not 2", 6,
+     10},
+    {AGG_HEAD AGG_WIN "    aggregate: {p: percentile(d)}\n",
+     "percentile() takes 2 arguments (an expression and a percentile from 0 to 100), not 1", 5,
+     20},
+    {AGG_HEAD AGG_WIN "    aggregate:\n      p: percentile(d, 101)\n",
+     "the percentile must be a number from 0 to 100, not '101'", 6, 24},
+    {AGG_HEAD AGG_WIN "    aggregate:\n      p: \"percentile(d,  x )\"\n",
+     "the percentile must be a number from 0 to 100, not 'x'", 6, 26},
+    {AGG_HEAD AGG_WIN "    aggregate:\n      n: percentile( , 5)\n",
+     "empty argument 1 of percentile()", 6, 22},
+    {AGG_HEAD AGG_WIN "    aggregate: {n: count}\n",
+     "expected an aggregate call like count() or sum(field) for 'n', not 'count'", 5, 20},
+    {AGG_HEAD AGG_WIN "    aggregate: {n: sum(x}\n", "missing ')' after the arguments of sum(",
+     5, 23},
+    {AGG_HEAD AGG_WIN "    aggregate: {n: sum(x) + 1}\n", "unexpected '+ 1' after sum(...)", 5,
+     27},
+    {AGG_HEAD AGG_WIN "    aggregate: {n: {a: b}}\n",
+     "expected an aggregate call like count() or sum(field) for 'n', not a mapping", 5, 20},
+    {AGG_HEAD AGG_WIN "    aggregate:\n      n: \"sum(x ==)\"\n", "expected an expression", 6,
+     19},
+    {AGG_HEAD AGG_WIN "    aggregate: {failures: count()}\n    having: failurs >= 5\n",
+     "'failurs' in 'having' is not an aggregate of this rule (did you mean 'failures'?)", 6, 13},
+    {AGG_HEAD AGG_WIN AGG_ONE "    having: [n]\n",
+     "expected an expression string for 'having', not a list", 6, 13},
+    {AGG_HEAD AGG_WIN AGG_ONE "    within: 1m\n",
+     "key 'within' belongs to pattern rules (this rule is kind 'aggregate')", 6, 5},
+    {AGG_HEAD AGG_WIN AGG_ONE "    pattern: [{step: a}]\n",
+     "key 'pattern' belongs to pattern rules (this rule is kind 'aggregate')", 6, 5},
+    {AGG_HEAD AGG_WIN AGG_ONE "    skip: to_next\n",
+     "key 'skip' belongs to pattern rules (this rule is kind 'aggregate')", 6, 5},
+    {AGG_HEAD AGG_WIN AGG_ONE "    on_timeout: {message: x}\n",
+     "key 'on_timeout' belongs to pattern rules (this rule is kind 'aggregate')", 6, 5},
+    {"rules:\n  - id: r\n" AGG_WIN,
+     "key 'window' belongs to aggregate rules (this rule is kind 'simple')", 3, 5},
+    {"rules:\n  - id: r\n    kind: pattern\n    pattern: [{step: a}]\n    having: x > 1\n",
+     "key 'having' belongs to aggregate rules (this rule is kind 'pattern')", 5, 5},
+    {AGG_HEAD AGG_WIN AGG_ONE "    emit: on_clos\n",
+     "unknown emit mode 'on_clos' (did you mean 'on_close'?)", 6, 11},
+    {AGG_HEAD AGG_WIN AGG_ONE "    emit: {stream: s, mode: later}\n", "unknown emit mode 'later'",
+     6, 29},
+    {AGG_HEAD AGG_WIN AGG_ONE "    emit: [on_close]\n",
+     "expected on_close, on_update or a mapping {stream, fields, mode} for 'emit', not a list", 6,
+     11},
+    {AGG_HEAD AGG_WIN AGG_ONE "    emit: {fields: {a: n}}\n", "emit needs a 'stream'", 6, 11},
+    {"rules:\n  - id: r\n    emit: on_close\n", "expected a mapping for 'emit', not a string", 3,
+     11},
+    {"rules:\n  - id: r\n    emit: {stream: s, mode: on_update}\n",
+     "unknown key 'mode' in emit", 3, 23},
+};
+
+START_TEST(test_aggregate_errors)
+{
+    struct diag_list dl;
+    struct ruleset *rs = load_text(aggregate_errors[_i].text, &dl);
+    const struct diag *d = find_diag(&dl, aggregate_errors[_i].msg);
+    if (!d || d->line != aggregate_errors[_i].line || d->col != aggregate_errors[_i].col)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->line, aggregate_errors[_i].line);
+    ck_assert_uint_eq(d->col, aggregate_errors[_i].col);
+    ck_assert_int_eq(d->sev, DIAG_ERROR);
+    ck_assert_ptr_null(rs);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+}
+END_TEST
+
+/* Names that look like results but are not: allowed (fields), no error. */
+START_TEST(test_aggregate_names_allowed)
+{
+    static const char text[] = AGG_HEAD "    key: [user]\n" AGG_WIN
+                               "    aggregate: {users: distinct_count(user), n: count()}\n"
+                               "    having: user != \"root\" and n > 1 and ok_flag\n"
+                               "    message: \"${n} from ${user}: ${users}\"\n";
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_uint_eq(dl.n, 0);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+}
+END_TEST
+
+START_TEST(test_aggregate_hash)
+{
+    static const char a[] = AGG_HEAD "    window: {type: sliding, size: 60s, slide: 10s}\n"
+                            "    aggregate: {n: count(), u: distinct_count(user)}\n"
+                            "    having: n >= 5\n";
+    static const char a_ws[] = "rules:\n- aggregate:\n    n: count()\n    u: distinct_count(user)\n"
+                               "  id: r\n  window:\n    slide: 10s\n    type: sliding\n"
+                               "    size: \"60s\"\n  kind: aggregate\n  having: >-\n    n >= 5\n";
+    static const char b_size[] = AGG_HEAD "    window: {type: sliding, size: 90s, slide: 10s}\n"
+                                 "    aggregate: {n: count(), u: distinct_count(user)}\n"
+                                 "    having: n >= 5\n";
+    static const char b_type[] = AGG_HEAD "    window: {type: tumbling, size: 60s}\n"
+                                 "    aggregate: {n: count(), u: distinct_count(user)}\n"
+                                 "    having: n >= 5\n";
+    static const char b_fn[] = AGG_HEAD "    window: {type: sliding, size: 60s, slide: 10s}\n"
+                               "    aggregate: {n: count(), u: first(user)}\n"
+                               "    having: n >= 5\n";
+    static const char b_order[] = AGG_HEAD "    window: {type: sliding, size: 60s, slide: 10s}\n"
+                                  "    aggregate: {u: distinct_count(user), n: count()}\n"
+                                  "    having: n >= 5\n";
+    static const char b_having[] = AGG_HEAD "    window: {type: sliding, size: 60s, slide: 10s}\n"
+                                   "    aggregate: {n: count(), u: distinct_count(user)}\n"
+                                   "    having: n >= 6\n";
+    static const char b_emit[] = AGG_HEAD "    window: {type: sliding, size: 60s, slide: 10s}\n"
+                                 "    aggregate: {n: count(), u: distinct_count(user)}\n"
+                                 "    having: n >= 5\n    emit: on_update\n";
+    uint64_t h = hash_of(a, "r");
+    ck_assert_uint_eq(h, hash_of(a_ws, "r"));
+    ck_assert_uint_ne(h, hash_of(b_size, "r"));
+    ck_assert_uint_ne(h, hash_of(b_type, "r"));
+    ck_assert_uint_ne(h, hash_of(b_fn, "r"));
+    ck_assert_uint_ne(h, hash_of(b_order, "r"));
+    ck_assert_uint_ne(h, hash_of(b_having, "r"));
+    ck_assert_uint_ne(h, hash_of(b_emit, "r"));
+}
+END_TEST
+
 /* ---- config ---------------------------------------------------------------- */
 
 /* Design §4, verbatim. */
@@ -1274,6 +1688,15 @@ static Suite *rule_suite(void)
     tcase_add_loop_test(tc, test_pattern_errors, 0, (int)CEP_ARRAY_LEN(pattern_errors));
     tcase_add_test(tc, test_pattern_on_timeout);
     tcase_add_test(tc, test_pattern_hash);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("aggregate");
+    tcase_add_test(tc, test_aggregate_spec);
+    tcase_add_loop_test(tc, test_aggregate_windows, 0, (int)CEP_ARRAY_LEN(window_cases));
+    tcase_add_loop_test(tc, test_aggregate_functions, 0, (int)CEP_ARRAY_LEN(function_cases));
+    tcase_add_loop_test(tc, test_aggregate_emit, 0, (int)CEP_ARRAY_LEN(emit_cases));
+    tcase_add_loop_test(tc, test_aggregate_errors, 0, (int)CEP_ARRAY_LEN(aggregate_errors));
+    tcase_add_test(tc, test_aggregate_names_allowed);
+    tcase_add_test(tc, test_aggregate_hash);
     suite_add_tcase(s, tc);
     tc = tcase_create("config");
     tcase_add_test(tc, test_cfg_design_example);

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Aggregate rules in the engine: each key's windows (src/window, in the
+ * rule's keyed state, eng_keyed.c) get the events of the key that pass the
+ * rule's `when`, in time order, and close as time passes their ends; a
+ * window that fires becomes an alert whose fields are the aggregate values.
+ * Tested by: tests/rules/engine/aggregate.test.yaml */
+#include "cepd/cep_common.h"
+#include "eng_int.h"
+
+#include "cepd/win.h"
+
+struct eng_win_call {
+    struct eng *eng;
+    size_t ri;
+};
+
+static void eng_window_on_fire(void *ud, const struct win_result *res)
+{
+    struct eng_win_call *c = ud;
+    struct eng *eng = c->eng;
+    struct evt *last = (struct evt *)res->last;
+    /* The result's time is the window's last instant (end - 1us), so a
+     * derived event stays inside its own window downstream. */
+    struct eng_view v = {.n = last ? 1 : 0, .events = &last, .win = res, .time = res->time};
+    struct expr_ctx ctx = {.ev = res->last,
+                           .results = res->values,
+                           .counters = &eng->rule_stats[c->ri].expr,
+                           .rt = eng->rt};
+    eng_fire(eng, c->ri, &v, &ctx);
+}
+
+static void eng_window_env(struct eng *eng, size_t ri, struct eng_win_call *call,
+                           struct win_env *env)
+{
+    call->eng = eng;
+    call->ri = ri;
+    env->rt = eng->rt;
+    env->counters = &eng->rule_stats[ri].expr;
+    env->ud = call;
+    env->on_fire = eng_window_on_fire;
+}
+
+void eng_window_process(struct eng *eng, size_t ri, struct evt *ev)
+{
+    const struct rule *r = eng->rs->rules[ri];
+    struct eng_keyed *kd = &eng->keyed[ri];
+    struct eng_rule_stats *rst = &eng->rule_stats[ri];
+    struct expr_ctx ctx = {.ev = ev, .counters = &rst->expr, .rt = eng->rt};
+    rst->evaluated++;
+    if (r->when && !expr_eval_bool(r->when, &ctx))
+        return;
+    eng_keyed_key_json(eng, r, &ctx);
+    uint32_t slot = eng_keyed_get(kd, r, eng->key.buf, eng->key.len);
+    struct eng_key *k = &kd->keys[slot];
+    if (!k->win)
+        k->win = win_key_new(r->win);
+    struct eng_win_call call;
+    struct win_env env;
+    eng_window_env(eng, ri, &call, &env);
+    /* Windows that end at or before this event close first. */
+    if (k->deadline <= ev->time)
+        win_key_advance(k->win, ev->time, &env);
+    win_key_add(k->win, ev, &env);
+    eng_keyed_settle(kd, slot, win_key_idle(k->win), win_key_deadline(k->win));
+}
+
+void eng_window_advance(struct eng *eng, size_t ri, int64_t t)
+{
+    struct eng_keyed *kd = &eng->keyed[ri];
+    struct eng_win_call call;
+    struct win_env env;
+    eng_window_env(eng, ri, &call, &env);
+    uint32_t slot;
+    while (eng_keyed_due(kd, t, &slot)) {
+        struct win_key *wk = kd->keys[slot].win;
+        win_key_advance(wk, t, &env);
+        eng_keyed_settle(kd, slot, win_key_idle(wk), win_key_deadline(wk));
+    }
+}
