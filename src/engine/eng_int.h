@@ -148,6 +148,9 @@ void eng_keyed_drop(struct eng_keyed *kd, uint32_t slot);
 void eng_keyed_settle(struct eng_keyed *kd, uint32_t slot, bool idle, int64_t deadline);
 /* Pop the next key whose deadline is <= t (its deadline is cleared). */
 bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot);
+/* An event reaches stateful rule ri: count it, apply the rule's `when`,
+ * and find (or create) its key's slot.  False when `when` rejects it. */
+bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot);
 /* The JSON array of rule r's key values on ctx's event, into eng->key. */
 void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *ctx);
 

@@ -202,3 +202,16 @@ void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *
     }
     sbuf_putc(kb, ']');
 }
+
+bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot)
+{
+    const struct rule *r = eng->rs->rules[ri];
+    struct eng_rule_stats *rst = &eng->rule_stats[ri];
+    struct expr_ctx ctx = {.ev = ev, .counters = &rst->expr, .rt = eng->rt};
+    rst->evaluated++;
+    if (r->when && !expr_eval_bool(r->when, &ctx))
+        return false;
+    eng_keyed_key_json(eng, r, &ctx);
+    *slot = eng_keyed_get(&eng->keyed[ri], r, eng->key.buf, eng->key.len);
+    return true;
+}

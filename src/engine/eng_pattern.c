@@ -63,15 +63,10 @@ static void eng_pattern_env(struct eng *eng, size_t ri, struct eng_pat_call *cal
 
 void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
 {
-    const struct rule *r = eng->rs->rules[ri];
     struct eng_keyed *kd = &eng->keyed[ri];
-    struct eng_rule_stats *rst = &eng->rule_stats[ri];
-    struct expr_ctx ctx = {.ev = ev, .counters = &rst->expr, .rt = eng->rt};
-    rst->evaluated++;
-    if (r->when && !expr_eval_bool(r->when, &ctx))
+    uint32_t slot;
+    if (!eng_keyed_enter(eng, ri, ev, &slot))
         return;
-    eng_keyed_key_json(eng, r, &ctx);
-    uint32_t slot = eng_keyed_get(kd, r, eng->key.buf, eng->key.len);
     struct eng_pat_call call;
     struct nfa_env env;
     eng_pattern_env(eng, ri, &call, &env);
