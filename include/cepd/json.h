@@ -105,6 +105,14 @@ static inline const char *json_str_fast(const char *p, const char *end)
  * the closing quote; the body is [p + 1, ret - 1). */
 const char *json_str_scan(const struct json_scan *sc, const char *p, bool *has_esc);
 
+/* Text codec helpers shared by every parser of escapes (JSON strings, the
+ * expression lexer, YAML double-quoted scalars): the value of a hex digit
+ * (-1 if c is not one), of 4 hex digits at p (-1 if any is not), and the
+ * UTF-8 encoding of code point cp (< 0x110000) into out; returns its bytes. */
+int json_hex_digit(int c);
+int json_hex4(const char *p);
+size_t json_utf8_encode(char out[4], uint32_t cp);
+
 /* Unescape a string body that json_str_scan accepted into dst, which has
  * room for len bytes (unescaping never grows a string).  \u escapes become
  * UTF-8, a surrogate pair one 4-byte sequence.  Returns the bytes written. */

@@ -7,6 +7,8 @@
 #include "cepd/cep_common.h"
 #include "expr_int.h"
 
+#include "cepd/json.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -170,53 +172,6 @@ static bool is_ident_char(int c)
     return is_ident_start(c) || (c >= '0' && c <= '9');
 }
 
-static int hex_val(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decode 4 hex digits at p (with at least 4 bytes available), or -1. */
-static int32_t hex4(const char *p)
-{
-    int32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hex_val((unsigned char)p[i]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
-
-static size_t utf8_put(char *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xc0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xe0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        out[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    out[0] = (char)(0xf0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    out[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
 
 /* One step of string-literal decoding at text[*pos] (inside the quotes):
  * writes the decoded bytes to out (up to 4) and returns their count, or -1
@@ -249,13 +204,13 @@ static int str_step(const char *text, size_t end, size_t *pos, char *out)
         case 'u': {
             if (end - p < 6)
                 return -1;
-            int32_t cp = hex4(text + p + 2);
+            int32_t cp = json_hex4(text + p + 2);
             if (cp < 0)
                 return -1;
             size_t used = 6;
             if (cp >= 0xd800 && cp <= 0xdbff && end - p >= 12 && text[p + 6] == '\\' &&
                 text[p + 7] == 'u') {
-                int32_t lo = hex4(text + p + 8);
+                int32_t lo = json_hex4(text + p + 8);
                 if (lo >= 0xdc00 && lo <= 0xdfff) {
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                     used = 12;
@@ -264,7 +219,7 @@ static int str_step(const char *text, size_t end, size_t *pos, char *out)
             if (cp >= 0xd800 && cp <= 0xdfff)
                 return -1;
             *pos = p + used;
-            return (int)utf8_put(out, (uint32_t)cp);
+            return (int)json_utf8_encode(out, (uint32_t)cp);
         }
         default:
             out[0] = '\\';

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "cepd/json.h"
 #include "cepd/rule.h"
 #include "cepd/sbuf.h"
 
@@ -37,21 +38,10 @@ static void ry_emit(struct ry_out *o, char c, size_t src)
 
 static void ry_emit_utf8(struct ry_out *o, uint32_t cp, size_t src)
 {
-    if (cp < 0x80) {
-        ry_emit(o, (char)cp, src);
-    } else if (cp < 0x800) {
-        ry_emit(o, (char)(0xC0 | (cp >> 6)), src);
-        ry_emit(o, (char)(0x80 | (cp & 0x3F)), src);
-    } else if (cp < 0x10000) {
-        ry_emit(o, (char)(0xE0 | (cp >> 12)), src);
-        ry_emit(o, (char)(0x80 | ((cp >> 6) & 0x3F)), src);
-        ry_emit(o, (char)(0x80 | (cp & 0x3F)), src);
-    } else {
-        ry_emit(o, (char)(0xF0 | (cp >> 18)), src);
-        ry_emit(o, (char)(0x80 | ((cp >> 12) & 0x3F)), src);
-        ry_emit(o, (char)(0x80 | ((cp >> 6) & 0x3F)), src);
-        ry_emit(o, (char)(0x80 | (cp & 0x3F)), src);
-    }
+    char buf[4];
+    size_t n = json_utf8_encode(buf, cp);
+    for (size_t i = 0; i < n; i++)
+        ry_emit(o, buf[i], src);
 }
 
 static bool ry_blank(const char *t, size_t p, size_t e)
@@ -151,17 +141,6 @@ static void ry_rebuild_plain(const char *t, size_t s, size_t e, struct ry_out *o
     cep_free(f.trail);
 }
 
-static int ry_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* One escape sequence at t[p] == '\\'; returns the bytes consumed or 0. */
 static size_t ry_escape(const char *t, size_t p, size_t e, struct ry_out *o)
 {
@@ -206,7 +185,7 @@ static size_t ry_escape(const char *t, size_t p, size_t e, struct ry_out *o)
         return 0;
     cp = 0;
     for (size_t i = 0; i < n; i++) {
-        int h = ry_hex(t[p + 2 + i]);
+        int h = json_hex_digit((unsigned char)t[p + 2 + i]);
         if (h < 0)
             return 0;
         cp = cp * 16 + (uint32_t)h;

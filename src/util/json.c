@@ -76,19 +76,23 @@ bool json_utf8_valid(const char *s, size_t len)
     return true;
 }
 
-static int json_hex4(const char *p)
+int json_hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int json_hex4(const char *p)
 {
     int v = 0;
     for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
+        int d = json_hex_digit((unsigned char)p[i]);
+        if (d < 0)
             return -1;
         v = v * 16 + d;
     }
@@ -162,27 +166,27 @@ const char *json_str_scan(const struct json_scan *sc, const char *p, bool *has_e
     }
 }
 
-static size_t json_utf8_put(char *dst, unsigned cp)
+size_t json_utf8_encode(char out[4], uint32_t cp)
 {
     if (cp < 0x80) {
-        dst[0] = (char)cp;
+        out[0] = (char)cp;
         return 1;
     }
     if (cp < 0x800) {
-        dst[0] = (char)(0xC0 | (cp >> 6));
-        dst[1] = (char)(0x80 | (cp & 0x3F));
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
         return 2;
     }
     if (cp < 0x10000) {
-        dst[0] = (char)(0xE0 | (cp >> 12));
-        dst[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        dst[2] = (char)(0x80 | (cp & 0x3F));
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
         return 3;
     }
-    dst[0] = (char)(0xF0 | (cp >> 18));
-    dst[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    dst[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    dst[3] = (char)(0x80 | (cp & 0x3F));
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
 }
 
@@ -223,7 +227,7 @@ size_t json_str_unescape(const char *s, size_t len, char *dst)
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                     s += 6;
                 }
-                n += json_utf8_put(dst + n, cp);
+                n += json_utf8_encode(dst + n, cp);
                 break;
             }
             default: /* '"', '\\', '/' stand for themselves */
