@@ -26,8 +26,10 @@ struct eng_reject {
 struct eng_output {
     void *ud;
     /* One alert as a JSON object without a trailing newline.  rule is the
-     * rule that fired; json is valid until the callback returns. */
-    void (*alert)(void *ud, const struct rule *rule, const char *json, size_t len);
+     * rule that fired and rule_index its place in the ruleset; json is
+     * valid until the callback returns. */
+    void (*alert)(void *ud, size_t rule_index, const struct rule *rule, const char *json,
+                  size_t len);
     /* An event that arrived behind the watermark (the `late` side output). */
     void (*late)(void *ud, const struct evt *ev);
 };

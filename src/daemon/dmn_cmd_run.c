@@ -96,16 +96,13 @@ static int64_t dmn_mono_us(void)
     return (int64_t)ts.tv_sec * CEP_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
-static void dmn_run_alert(void *ud, const struct rule *rule, const char *json, size_t len)
+static void dmn_run_alert(void *ud, size_t ri, const struct rule *rule, const char *json,
+                          size_t len)
 {
     struct dmn_run *run = ud;
-    size_t ri = 0;
-    while (run->rs->rules[ri] != rule)
-        ri++;
+    CEP_UNUSED(rule);
     for (const size_t *s = run->rule_sinks[ri]; *s != SIZE_MAX; s++) {
         struct dmn_sink *sk = &run->sinks[*s];
-        if (!sk->f)
-            continue;
         fwrite(json, 1, len, sk->f);
         fputc('\n', sk->f);
         sk->written++;
@@ -131,15 +128,21 @@ static void dmn_sinks_flush(struct dmn_run *run)
         fflush(run->dead);
 }
 
+/* Reopen file sinks (after logrotate moved them).  A sink that cannot be
+ * reopened keeps writing to the file it had, so no alert is lost. */
 static void dmn_sinks_reopen(struct dmn_run *run)
 {
     for (size_t i = 0; i < run->n_sinks; i++) {
         struct dmn_sink *sk = &run->sinks[i];
         if (sk->cfg->type != CFG_SINK_FILE)
             continue;
-        if (sk->f)
-            fclose(sk->f);
-        sk->f = dmn_sink_open(sk->cfg);
+        FILE *f = dmn_sink_open(sk->cfg);
+        if (!f) {
+            cep_log(CEP_LOG_ERROR, "sink %s: keeping the old file open", sk->cfg->name);
+            continue;
+        }
+        fclose(sk->f);
+        sk->f = f;
     }
     cep_log(CEP_LOG_NOTICE, "reopened file sinks");
 }
@@ -392,7 +395,10 @@ int dmn_cmd_run(int argc, char **argv)
     run.sinks = cep_calloc(run.n_sinks + 1, sizeof(*run.sinks));
     for (size_t i = 0; i < run.n_sinks; i++) {
         run.sinks[i].cfg = &run.cfg->sinks[i];
-        run.sinks[i].f = dmn_sink_open(&run.cfg->sinks[i]);
+        /* A sink that cannot be written would lose every alert routed to
+         * it: refuse to start instead. */
+        if (!(run.sinks[i].f = dmn_sink_open(&run.cfg->sinks[i])))
+            rc = DMN_EXIT_USAGE;
     }
     struct dmn_source *srcs = cep_calloc(run.cfg->n_sources + 1, sizeof(*srcs));
     size_t n_srcs = 0;
@@ -409,11 +415,13 @@ int dmn_cmd_run(int argc, char **argv)
         srcs[n_srcs].fd = -1;
         n_srcs++;
     }
-    if (run.cfg->dead_letter && !(run.dead = fopen(run.cfg->dead_letter, "a")))
+    if (run.cfg->dead_letter && !(run.dead = fopen(run.cfg->dead_letter, "a"))) {
         cep_log(CEP_LOG_ERROR, "dead_letter: open %s: %s", run.cfg->dead_letter,
                 strerror(errno));
+        rc = DMN_EXIT_USAGE;
+    }
     sbuf_init(&run.tmp);
-    if (dmn_run_route(&run) != CEP_OK)
+    if (rc == DMN_EXIT_OK && dmn_run_route(&run) != CEP_OK)
         rc = DMN_EXIT_RULES;
 
     struct sigaction sa = {0};
@@ -471,7 +479,7 @@ int dmn_cmd_run(int argc, char **argv)
         if (run.sinks[i].f && run.sinks[i].f != stdout)
             fclose(run.sinks[i].f);
     cep_free(run.sinks);
-    for (size_t r = 0; r < run.rs->n_rules; r++)
+    for (size_t r = 0; run.rule_sinks && r < run.rs->n_rules; r++)
         cep_free(run.rule_sinks[r]);
     cep_free(run.rule_sinks);
     if (run.dead)

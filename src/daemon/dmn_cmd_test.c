@@ -36,9 +36,17 @@ struct dmn_test_alerts {
     size_t cap;
 };
 
-static void dmn_test_on_alert(void *ud, const struct rule *rule, const char *json, size_t len)
+/* What one case produced: alerts and events sent to the late output. */
+struct dmn_test_out {
+    struct dmn_test_alerts alerts;
+    struct dmn_test_alerts late;
+};
+
+static void dmn_test_on_alert(void *ud, size_t rule_index, const struct rule *rule,
+                              const char *json, size_t len)
 {
-    struct dmn_test_alerts *a = ud;
+    CEP_UNUSED(rule_index);
+    struct dmn_test_alerts *a = &((struct dmn_test_out *)ud)->alerts;
     CEP_GROW(a->json, a->cap, a->n + 1);
     a->rule = cep_realloc(a->rule, a->cap * sizeof(*a->rule));
     a->json[a->n] = cep_strndup(json, len);
@@ -246,7 +254,7 @@ static bool dmn_test_compare(const char *what, const struct rule_yaml_node *expe
 
 static void dmn_test_on_late(void *ud, const struct evt *ev)
 {
-    struct dmn_test_alerts *late = (struct dmn_test_alerts *)ud + 1;
+    struct dmn_test_alerts *late = &((struct dmn_test_out *)ud)->late;
     CEP_GROW(late->json, late->cap, late->n + 1);
     late->json[late->n++] = cep_strndup(ev->raw, ev->raw_len);
 }
@@ -283,9 +291,8 @@ static bool dmn_test_case(struct dmn_test_ctx *t, const struct rule_yaml_node *c
     }
     diag_list_free(&dl);
 
-    /* got[0]: alerts, got[1]: late events. */
-    struct dmn_test_alerts got[2] = {{0}};
-    struct eng_output out = {.ud = got, .alert = dmn_test_on_alert, .late = dmn_test_on_late};
+    struct dmn_test_out got = {{0}};
+    struct eng_output out = {.ud = &got, .alert = dmn_test_on_alert, .late = dmn_test_on_late};
     struct eng *eng = eng_new(t->rs, &out);
     for (size_t i = 0; i < v[K_EVENTS]->n; i++) {
         const struct rule_yaml_node *e = v[K_EVENTS]->items[i];
@@ -304,30 +311,30 @@ static bool dmn_test_case(struct dmn_test_ctx *t, const struct rule_yaml_node *c
 
     /* `only` narrows the alerts compared to those of the rules it names. */
     size_t n_alerts = 0;
-    for (size_t i = 0; i < got[0].n; i++) {
-        if (v[K_ONLY] && !dmn_rule_in(v[K_ONLY], got[0].rule[i])) {
-            cep_free(got[0].json[i]);
+    for (size_t i = 0; i < got.alerts.n; i++) {
+        if (v[K_ONLY] && !dmn_rule_in(v[K_ONLY], got.alerts.rule[i])) {
+            cep_free(got.alerts.json[i]);
             continue;
         }
-        got[0].json[n_alerts++] = got[0].json[i];
+        got.alerts.json[n_alerts++] = got.alerts.json[i];
     }
-    got[0].n = n_alerts;
+    got.alerts.n = n_alerts;
     struct sbuf report;
     sbuf_init(&report);
-    bool pass = dmn_test_compare("alert", v[K_ALERTS], got[0].json, got[0].n, &report);
+    bool pass = dmn_test_compare("alert", v[K_ALERTS], got.alerts.json, got.alerts.n, &report);
     /* Late events are compared only when the case says what it expects. */
-    if (v[K_LATE] && !dmn_test_compare("late event", v[K_LATE], got[1].json, got[1].n, &report))
+    if (v[K_LATE] && !dmn_test_compare("late event", v[K_LATE], got.late.json, got.late.n, &report))
         pass = false;
     printf("%s %s: %s\n", pass ? "ok  " : "FAIL", t->file, name);
     if (!pass) {
         fputs(report.buf ? report.buf : "", stdout);
     } else if (t->verbose) {
-        for (size_t a = 0; a < got[0].n; a++)
-            printf("  alert: %s\n", got[0].json[a]);
+        for (size_t a = 0; a < got.alerts.n; a++)
+            printf("  alert: %s\n", got.alerts.json[a]);
     }
     sbuf_free(&report);
-    dmn_test_alerts_free(&got[0]);
-    dmn_test_alerts_free(&got[1]);
+    dmn_test_alerts_free(&got.alerts);
+    dmn_test_alerts_free(&got.late);
     return pass;
 }
 

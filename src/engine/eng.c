@@ -170,7 +170,7 @@ void eng_fire(struct eng *eng, size_t ri, const struct eng_view *v, struct expr_
         rst->alerts++;
         eng->stats.alerts++;
         if (eng->out.alert)
-            eng->out.alert(eng->out.ud, r, eng->alert.buf, eng->alert.len);
+            eng->out.alert(eng->out.ud, ri, r, eng->alert.buf, eng->alert.len);
     }
     if (emit >= 0) {
         if (v->timed_out)

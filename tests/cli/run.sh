@@ -234,6 +234,20 @@ wait_grep '"message":"request r1 not acknowledged"' "$tmp/run/pat-alerts.jsonl" 
 kill -TERM "$pid"
 wait "$pid" && ok "run with pattern rules stops cleanly" || bad "run with pattern rules stops cleanly"
 
+# A file sink or dead-letter file that cannot be opened would lose data:
+# run refuses to start, naming it.
+printf 'rules: [%s]\nsources: [{name: in, type: stdin, stream: auth}]\nsinks: [{name: out, type: file, path: %s/no/such/dir/a.jsonl}]\ndefault_sinks: [out]\n' \
+    "$tmp/rules.yaml" "$tmp" > "$tmp/run/badsink.yaml"
+"$cepd" run -c "$tmp/run/badsink.yaml" < /dev/null > "$tmp/run/badsink.out" 2>&1
+[ $? -eq 2 ] && grep -q "sink out: open" "$tmp/run/badsink.out" \
+    && ok "run refuses a file sink it cannot open" || bad "run refuses a file sink it cannot open"
+printf 'rules: [%s]\nsources: [{name: in, type: stdin, stream: auth}]\ndead_letter: %s/no/such/dir/dead.jsonl\n' \
+    "$tmp/rules.yaml" "$tmp" > "$tmp/run/baddead.yaml"
+"$cepd" run -c "$tmp/run/baddead.yaml" < /dev/null > "$tmp/run/baddead.out" 2>&1
+[ $? -eq 2 ] && grep -q "dead_letter: open" "$tmp/run/baddead.out" \
+    && ok "run refuses a dead-letter file it cannot open" \
+    || bad "run refuses a dead-letter file it cannot open"
+
 printf 'sources: [{name: net, type: tcp, listen: "127.0.0.1:9"}]\nrules: [%s]\n' "$tmp/rules.yaml" \
     > "$tmp/run/tcp.yaml"
 "$cepd" run -c "$tmp/run/tcp.yaml" > "$tmp/run/tcp.out" 2>&1

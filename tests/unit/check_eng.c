@@ -71,8 +71,10 @@ struct fixture {
     size_t n_alerts;
 };
 
-static void on_alert(void *ud, const struct rule *rule, const char *json, size_t len)
+static void on_alert(void *ud, size_t rule_index, const struct rule *rule, const char *json,
+                     size_t len)
 {
+    CEP_UNUSED(rule_index);
     struct fixture *f = ud;
     CEP_UNUSED(rule);
     ck_assert_uint_lt(f->n_alerts, 16);
