@@ -206,7 +206,9 @@ static void eng_route(struct eng *eng, struct evt *ev)
 {
     eng_dispatch_stateless(eng, ev);
     const struct eng_stream *s = &eng->streams[ev->stream];
-    if (!s->stateful)
+    /* Time matters to a stream's own stateful rules, and to the streams
+     * its rules emit into, which follow its watermark. */
+    if (!s->stateful && !s->n_consumers)
         return;
     const struct rule_time *t = &eng->rs->streams[ev->stream].time;
     if (t->has_time && !s->derived)

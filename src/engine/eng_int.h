@@ -90,6 +90,8 @@ struct eng_stream {
     size_t n_producers;
     uint32_t *consumers; /* streams this one's rules emit into */
     size_t n_consumers;
+    uint32_t *stateful_rules; /* the stream's pattern and aggregate rules */
+    size_t n_stateful;
 };
 
 struct eng {

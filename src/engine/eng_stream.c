@@ -80,7 +80,8 @@ void eng_streams_init(struct eng *eng)
         s->last_ts = CEP_TIME_MIN;
         for (size_t k = 0; k < rs->streams[i].n_rules; k++)
             if (eng_rule_stateful(rs->rules[rs->streams[i].rules[k]]))
-                s->stateful = true;
+                eng_add_u32(&s->stateful_rules, &s->n_stateful, rs->streams[i].rules[k]);
+        s->stateful = s->n_stateful > 0;
     }
     for (size_t r = 0; r < rs->n_rules; r++) {
         const struct rule *rule = rs->rules[r];
@@ -109,6 +110,7 @@ void eng_streams_free(struct eng *eng)
         cep_free(s->buf);
         cep_free(s->producers);
         cep_free(s->consumers);
+        cep_free(s->stateful_rules);
     }
     cep_free(eng->streams);
 }
@@ -120,13 +122,12 @@ static void eng_stream_advance_one(struct eng *eng, uint32_t si, int64_t t)
     if (t <= s->now)
         return;
     s->now = t;
-    const struct rule_stream *st = &eng->rs->streams[si];
-    for (size_t k = 0; k < st->n_rules; k++) {
-        enum rule_kind kind = eng->rs->rules[st->rules[k]]->kind;
-        if (kind == RULE_PATTERN)
-            eng_pattern_advance(eng, st->rules[k], t);
-        else if (kind == RULE_AGGREGATE)
-            eng_window_advance(eng, st->rules[k], t);
+    for (size_t k = 0; k < s->n_stateful; k++) {
+        uint32_t ri = s->stateful_rules[k];
+        if (eng->rs->rules[ri]->kind == RULE_PATTERN)
+            eng_pattern_advance(eng, ri, t);
+        else
+            eng_window_advance(eng, ri, t);
     }
     eng_drain_queue(eng);
 }
@@ -153,14 +154,14 @@ static void eng_stream_advance(struct eng *eng, uint32_t si, int64_t t)
 
 static void eng_stream_run_stateful(struct eng *eng, struct evt *ev)
 {
-    const struct rule_stream *st = &eng->rs->streams[ev->stream];
+    const struct eng_stream *s = &eng->streams[ev->stream];
     eng->streams[ev->stream].last_ts = ev->time;
-    for (size_t k = 0; k < st->n_rules; k++) {
-        enum rule_kind kind = eng->rs->rules[st->rules[k]]->kind;
-        if (kind == RULE_PATTERN)
-            eng_pattern_process(eng, st->rules[k], ev);
-        else if (kind == RULE_AGGREGATE)
-            eng_window_process(eng, st->rules[k], ev);
+    for (size_t k = 0; k < s->n_stateful; k++) {
+        uint32_t ri = s->stateful_rules[k];
+        if (eng->rs->rules[ri]->kind == RULE_PATTERN)
+            eng_pattern_process(eng, ri, ev);
+        else
+            eng_window_process(eng, ri, ev);
     }
 }
 

@@ -134,6 +134,36 @@ grep -Eq '^lines 4, events 3, rejected 0, late 1' "$tmp/pat.stats" && ok "--stat
 [ ! -s "$tmp/pat.drain" ] && ok "--at-eof drain fires nothing past the last event" \
     || bad "--at-eof drain fires nothing past the last event"
 
+# A derived stream follows its producer's watermark even when the producer
+# has only stateless rules: a timeout downstream fires as producer time
+# passes, without another derived event (drain advances no further).
+cat > "$tmp/chain-time.yaml" <<'YAML'
+streams:
+  raw: {time: {field: ts, unit: s, max_out_of_orderness: 0s}}
+rules:
+  - id: forward-a-b
+    kind: filter
+    stream: raw
+    when: kind == "a" or kind == "b"
+    emit: {stream: ab}
+  - id: a-then-b
+    kind: pattern
+    stream: ab
+    pattern:
+      - step: a
+        when: kind == "a"
+      - step: b
+        when: kind == "b"
+    within: 10s
+    on_timeout: {message: "a without b"}
+YAML
+printf '%s\n' '{"ts":0,"kind":"a"}' '{"ts":100,"kind":"x"}' '{"ts":101,"kind":"x"}' > "$tmp/chain-time.jsonl"
+"$cepd" replay --rules "$tmp/chain-time.yaml" --stream raw --at-eof drain "$tmp/chain-time.jsonl" \
+    > "$tmp/chain-time.out" 2>/dev/null
+grep -q '"message":"a without b"' "$tmp/chain-time.out" \
+    && ok "a derived stream follows its producer's watermark" \
+    || bad "a derived stream follows its producer's watermark"
+
 # cepd run: a followed file source into a file sink; rotation by rename;
 # SIGUSR1 reopens the sink; SIGTERM stops with status 0.
 wait_lines() { # wait_lines FILE N: up to 10 s (scaled by CEPD_TEST_TIMEOUT)
