@@ -22,14 +22,21 @@ struct eng_reject {
     size_t offset; /* byte offset of the problem inside the line */
 };
 
+/* One alert, as the engine hands it out.  json is the alert object without
+ * a trailing newline; it and id are valid until the callback returns. */
+struct eng_alert {
+    size_t rule_index;      /* the rule's place in the ruleset */
+    const struct rule *rule;
+    const char *id;         /* alert_id: 32 hex digits, NUL-terminated */
+    int64_t time;           /* the alert's event time (µs) */
+    const char *json;
+    size_t len;
+};
+
 /* Where an engine's results go.  Every callback is optional. */
 struct eng_output {
     void *ud;
-    /* One alert as a JSON object without a trailing newline.  rule is the
-     * rule that fired and rule_index its place in the ruleset; json is
-     * valid until the callback returns. */
-    void (*alert)(void *ud, size_t rule_index, const struct rule *rule, const char *json,
-                  size_t len);
+    void (*alert)(void *ud, const struct eng_alert *a);
     /* An event that arrived behind the watermark (the `late` side output). */
     void (*late)(void *ud, const struct evt *ev);
 };

@@ -43,13 +43,10 @@ struct dmn_replay {
     struct sbuf tmp;
 };
 
-static void dmn_replay_alert(void *ud, size_t rule_index, const struct rule *rule,
-                             const char *json, size_t len)
+static void dmn_replay_alert(void *ud, const struct eng_alert *a)
 {
-    CEP_UNUSED(rule_index);
     struct dmn_replay *rp = ud;
-    CEP_UNUSED(rule);
-    fwrite(json, 1, len, rp->out);
+    fwrite(a->json, 1, a->len, rp->out);
     fputc('\n', rp->out);
 }
 

@@ -96,14 +96,12 @@ static int64_t dmn_mono_us(void)
     return (int64_t)ts.tv_sec * CEP_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
-static void dmn_run_alert(void *ud, size_t ri, const struct rule *rule, const char *json,
-                          size_t len)
+static void dmn_run_alert(void *ud, const struct eng_alert *a)
 {
     struct dmn_run *run = ud;
-    CEP_UNUSED(rule);
-    for (const size_t *s = run->rule_sinks[ri]; *s != SIZE_MAX; s++) {
+    for (const size_t *s = run->rule_sinks[a->rule_index]; *s != SIZE_MAX; s++) {
         struct dmn_sink *sk = &run->sinks[*s];
-        fwrite(json, 1, len, sk->f);
+        fwrite(a->json, 1, a->len, sk->f);
         fputc('\n', sk->f);
         sk->written++;
     }

@@ -42,15 +42,13 @@ struct dmn_test_out {
     struct dmn_test_alerts late;
 };
 
-static void dmn_test_on_alert(void *ud, size_t rule_index, const struct rule *rule,
-                              const char *json, size_t len)
+static void dmn_test_on_alert(void *ud, const struct eng_alert *al)
 {
-    CEP_UNUSED(rule_index);
     struct dmn_test_alerts *a = &((struct dmn_test_out *)ud)->alerts;
     CEP_GROW(a->json, a->cap, a->n + 1);
     a->rule = cep_realloc(a->rule, a->cap * sizeof(*a->rule));
-    a->json[a->n] = cep_strndup(json, len);
-    a->rule[a->n] = rule->id;
+    a->json[a->n] = cep_strndup(al->json, al->len);
+    a->rule[a->n] = al->rule->id;
     a->n++;
 }
 

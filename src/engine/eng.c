@@ -169,8 +169,11 @@ void eng_fire(struct eng *eng, size_t ri, const struct eng_view *v, struct expr_
     if (to_sinks) {
         rst->alerts++;
         eng->stats.alerts++;
-        if (eng->out.alert)
-            eng->out.alert(eng->out.ud, ri, r, eng->alert.buf, eng->alert.len);
+        if (eng->out.alert) {
+            struct eng_alert a = {.rule_index = ri, .rule = r, .id = id_hex, .time = v->time,
+                                  .json = eng->alert.buf, .len = eng->alert.len};
+            eng->out.alert(eng->out.ud, &a);
+        }
     }
     if (emit >= 0) {
         if (v->timed_out)

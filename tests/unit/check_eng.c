@@ -71,14 +71,13 @@ struct fixture {
     size_t n_alerts;
 };
 
-static void on_alert(void *ud, size_t rule_index, const struct rule *rule, const char *json,
-                     size_t len)
+static void on_alert(void *ud, const struct eng_alert *a)
 {
-    CEP_UNUSED(rule_index);
     struct fixture *f = ud;
-    CEP_UNUSED(rule);
     ck_assert_uint_lt(f->n_alerts, 16);
-    f->alerts[f->n_alerts++] = cep_strndup(json, len);
+    ck_assert_uint_eq(strlen(a->id), 32);
+    ck_assert(strstr(a->json, a->id) != NULL);
+    f->alerts[f->n_alerts++] = cep_strndup(a->json, a->len);
 }
 
 static void fixture_load(struct fixture *f, const char *yaml)
