@@ -14,7 +14,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 pkgs="build-essential autoconf automake autoconf-archive libtool pkg-config
       libpcre2-dev libyaml-dev libevent-dev libhiredis-dev libssl-dev check"
-[ "$mode" = test ] && pkgs="$pkgs redis-server python3"
+[ "$mode" = test ] && pkgs="$pkgs redis-server python3 openssl"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

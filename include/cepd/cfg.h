@@ -10,9 +10,11 @@
 
 #include "cepd/cep_common.h"
 #include "cepd/diag.h"
+#include "cepd/lookup.h"
 #include "cepd/rule.h"
 
 #define CFG_MAX_LINE_BYTES_DEFAULT (1024 * 1024)
+#define CFG_MAX_BODY_BYTES_DEFAULT (16 * 1024 * 1024)
 
 enum cfg_source_type {
     CFG_SRC_FILE = 0,
@@ -40,8 +42,10 @@ struct cfg_source {
     char *url;                /* redis_stream */
     char *key;                /* redis_stream: stream key */
     char *group;              /* redis_stream: consumer group */
+    char *consumer;           /* redis_stream: consumer name; NULL = "cepd-<hostname>" */
     char *pattern;            /* format regex: PCRE2 with named groups */
     size_t max_line_bytes;    /* default: the global max_line_bytes */
+    size_t max_body_bytes;    /* http: request body limit; 0 = CFG_MAX_BODY_BYTES_DEFAULT */
     uint32_t line;            /* where it is defined, for messages */
 };
 
@@ -65,6 +69,14 @@ struct cfg_sink {
     char *stream;      /* stream loopback target */
     int64_t max_retries; /* -1 = sink's default */
     int64_t timeout;     /* microseconds; 0 = sink's default */
+    size_t queue_size;   /* alerts before sources pause; 0 = IO_SINK_QUEUE_DEFAULT */
+    int64_t backoff_max; /* µs: longest retry delay and circuit cool-down; 0 = default */
+    char *dead_letter;   /* alerts given up on; default: the global dead_letter */
+    int64_t maxlen;      /* redis xadd: MAXLEN ~ N; 0 = no trimming */
+    int64_t ttl;         /* redis: µs an alert_id is remembered; 0 = default */
+    char **headers;      /* webhook: name, value, name, value, ... (2 * n_headers) */
+    size_t n_headers;
+    bool tls_verify;     /* webhook https: verify the certificate (default true) */
     uint32_t line;
 };
 
@@ -105,9 +117,10 @@ struct cfg {
         enum cfg_delivery delivery;
     } checkpoint;
     struct {
-        char *listen;     /* NULL = no admin HTTP */
-        char *token;
-        bool allow_remote;
+        char *listen;     /* NULL = no admin HTTP; "HOST:PORT", or ":PORT" for 127.0.0.1 */
+        char *token;      /* bearer token required by every endpoint but /healthz */
+        char *token_file; /* or: a file holding it (read at start and reload) */
+        bool allow_remote; /* a non-loopback address without a token */
     } admin;
     uint32_t parallelism; /* default 1 */
     size_t max_line_bytes; /* default 1 MiB */
@@ -119,6 +132,8 @@ struct cfg {
     char *user;
     char *group;
     char *dead_letter;
+    struct lookup_spec *lookups; /* `lookups:`; loaded with lookup_reg_load */
+    size_t n_lookups;
 };
 
 /* Read and check a config file (or text, named name, whose relative paths

@@ -58,6 +58,10 @@ struct eng_rule_stats {
     uint64_t emitted;      /* derived events the rule produced */
     uint64_t timed_out;    /* expired partial matches reported (on_timeout) */
     uint64_t evicted;      /* partial matches dropped at max_partial_matches */
+    uint64_t throttled;    /* alerts folded by `throttle` when they were made (a
+                            * folded alert later sent as a summary also counts
+                            * in alerts) */
+    uint64_t expired;      /* keys dropped after state_ttl without events */
     struct expr_counters expr; /* type mismatches, regex match-limit hits */
 };
 
@@ -100,6 +104,42 @@ const struct eng_rule_stats *eng_rule_stats(const struct eng *eng, size_t rule_i
 /* Partial matches a pattern rule holds over all its keys (a gauge; walks
  * the keys, so not for the per-event path). */
 size_t eng_rule_partials(const struct eng *eng, size_t rule_index);
+/* Keys a rule holds state for (pattern, aggregate, absence; a gauge). */
+size_t eng_rule_keys(const struct eng *eng, size_t rule_index);
+/* Bytes of per-key state a rule holds: the key table (slots, index, timer
+ * heap), key values, NFA partial matches with their buffered events, window
+ * slices and aggregate states, absence rules' last events, the throttle
+ * table with the alerts it keeps, and the idle states kept for reuse.
+ * Counted from the capacities of what is allocated, so approximate
+ * (allocator overhead and the event pool shared by all rules are not
+ * included) but never hiding what a rule keeps alive.  Walks the keys: for
+ * gauges and tests, not the per-event path. */
+size_t eng_rule_state_bytes(const struct eng *eng, size_t rule_index);
+/* How far stream `stream` has got in time (µs): for an event-time input
+ * stream whose events wait for the watermark, the watermark (events up to
+ * it have been released to the rules); otherwise the time its stateful
+ * rules have reached.  CEP_TIME_MIN while nothing has moved it. */
+int64_t eng_watermark(const struct eng *eng, uint32_t stream);
+
+/* Reload (eng_reload.c): neu, a new engine for a reloaded rule set that
+ * has not run yet, takes over from old: the state and counters of every
+ * rule whose id and compiled hash are unchanged (partial matches, windows,
+ * absence keys, throttle tables, timers), the watermarks, times and
+ * reorder buffers of streams of the same name, and the engine counters.
+ * Held events are decoded again under the new schemas.  old keeps the rest
+ * (changed and removed rules' state) and its rule set must stay alive until
+ * this returns; then the caller frees old, then its rule set.  Runs on the
+ * engine's thread, between two input lines. */
+struct eng_adopt_stats {
+    size_t rules_kept;      /* state moved */
+    size_t rules_changed;   /* same id, another compiled form: start afresh */
+    size_t rules_new;
+    size_t rules_dropped;   /* no longer in the rule set */
+    size_t events_moved;    /* held events that moved and were decoded again */
+    size_t events_dropped;  /* buffered for stateful rules the stream no longer has */
+    size_t events_undecodable; /* never expected: moved with null fields */
+};
+void eng_adopt(struct eng *neu, struct eng *old, struct eng_adopt_stats *st);
 
 /* Wall-clock time in microseconds (arrival time, detected_at). */
 int64_t eng_now_us(void);

@@ -4,7 +4,8 @@
  * allocating, and dump it for golden tests.  Names are resolved at compile
  * time through struct expr_env: fields become event slots, list names
  * constants, macros are expanded inline, pattern steps and aggregate results
- * become dedicated opcodes.  Evaluation never fails: a missing field is null,
+ * become dedicated opcodes, lookup tables are resolved to the table they
+ * name.  Evaluation never fails: a missing field is null,
  * a type mismatch yields false/null and bumps a counter.
  * Tested by: tests/unit/check_expr.c, tests/golden/expr/ */
 #ifndef CEPD_EXPR_H
@@ -16,6 +17,7 @@
 #include "cepd/val.h"
 
 struct sbuf;
+struct lookup_reg;
 
 /* Where an expression's text came from: text[0..len) plus a function that
  * maps a byte offset in text to a file position (the rule loader maps
@@ -67,6 +69,10 @@ struct expr_env {
      * the events it has taken so far); steps after it may not be referenced.
      * -1 outside a step condition (then every step may be referenced). */
     int current_step;
+    /* Lookup tables (config `lookups:`) for lookup("t", k) and `x in t`;
+     * NULL when none are configured.  Compiled programs point into the
+     * registry, which must outlive them. */
+    const struct lookup_reg *lookups;
 };
 
 /* Per-rule counters bumped during evaluation. */

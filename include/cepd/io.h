@@ -37,6 +37,7 @@ struct io_source_stats {
     uint64_t rejected; /* lines the pipeline dead-lettered */
     uint64_t connections; /* tcp/http: accepted so far; redis: (re)connects */
     int64_t last_line_at; /* wall clock µs of the last line; 0 = none */
+    uint64_t lag;      /* input known to wait (file: bytes behind the end); 0 = none or unknown */
 };
 
 /* One line (for http: one JSON object of the body).  offset is the line's
@@ -82,7 +83,8 @@ struct io_source {
      * line, in order, and count what it says. */
     void (*on_line)(void *ud, struct io_source *s, const struct io_line *l,
                     struct io_verdict *out);
-    /* Optional: a batch of lines has been handed over (flush point). */
+    /* Optional: a batch of lines has been handed over (flush point), or
+     * the source has just ended (ended set). */
     void (*on_batch)(void *ud, struct io_source *s);
     void *ud;
     struct io_source_stats st;
@@ -140,8 +142,12 @@ struct io_sink_ops {
     /* Open or connect.  CEP_ERR (after logging) when the sink can never
      * work (unwritable file, bad URL): the daemon refuses to start. */
     int (*start)(struct io_sink *s);
-    /* The queue has alerts and the sink may deliver (not waiting on a
-     * retry timer or an open circuit): deliver from the head. */
+    /* The queue has alerts and the sink may deliver (not busy, not waiting
+     * on a retry timer or an open circuit): deliver from the head.  Called
+     * from a deferred event, never inside io_sink_enqueue's caller.  While
+     * s->failures > 0 (retrying, or the one probe of a half-open circuit)
+     * send the head alone.  A sink that cannot send now (not connected)
+     * returns and kicks again itself once it can. */
     void (*kick)(struct io_sink *s);
     void (*reopen)(struct io_sink *s);    /* SIGUSR1; may be NULL */
     void (*stop)(struct io_sink *s);      /* close connections */
@@ -161,6 +167,9 @@ struct io_sink {
     uint32_t failures;       /* consecutive */
     struct event *retry_ev;  /* back-off / circuit timer */
     bool waiting;            /* retry_ev armed */
+    struct event *kick_ev;   /* deferred call of ops->kick */
+    int64_t backoff_max;     /* µs: longest back-off, and the circuit's cool-down */
+    uint64_t rng;            /* jitter state */
     struct io_sink_stats st;
     FILE *dead;              /* dead-letter file (cfg dead_letter), may be NULL */
     /* The pipeline: the queue went from full to below capacity. */
@@ -172,6 +181,10 @@ struct io_sink {
     void *impl;
 };
 
+/* A sink of cfg's type, not yet started: fills s (ops, queue, limits from
+ * cfg or the defaults) and keeps cfg borrowed.  Then the pipeline sets
+ * on_space/loopback/ud and calls s->ops->start (which also opens the
+ * dead-letter file), refusing to run on CEP_ERR. */
 void io_sink_init(struct io_sink *s, const struct cfg_sink *cfg, struct event_base *base);
 /* Copy a into the queue and kick the sink if it can deliver now. */
 void io_sink_enqueue(struct io_sink *s, const struct eng_alert *a);
@@ -185,6 +198,9 @@ void io_sink_delivered(struct io_sink *s, size_t n);
  * and after max_retries write the head to the dead-letter file (or the log
  * when there is none) and go on with the next. */
 void io_sink_failed(struct io_sink *s, const char *err);
+/* Stop (ops->stop), free the implementation, the queued alerts (still in
+ * the queue: the caller drains first) and the timers.  s itself is the
+ * caller's. */
 void io_sink_free(struct io_sink *s);
 
 extern const struct io_sink_ops io_sink_stdout_ops;
@@ -206,5 +222,9 @@ struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size
 int io_format_apply(struct io_format *f, const char *line, size_t len, const char **out,
                     size_t *out_len, struct eng_reject *rej);
 void io_format_free(struct io_format *f);
+/* Check a source's pattern as the config loader reads it (a valid PCRE2
+ * pattern with at least one named group).  CEP_OK, or CEP_ERR with
+ * *err_off (the byte of the pattern blamed) and err (errlen bytes) set. */
+int io_format_pattern_check(const char *pattern, size_t *err_off, char *err, size_t errlen);
 
 #endif

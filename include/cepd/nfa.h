@@ -132,5 +132,12 @@ bool nfa_key_idle(const struct nfa_key *k);
 size_t nfa_key_n_partial(const struct nfa_key *k);
 /* Bytes of state held (runs, buffer nodes, event bytes), for accounting. */
 size_t nfa_key_bytes(const struct nfa_key *k);
+/* Reload: the key runs p from now on.  p must be compiled from the same
+ * pattern as the key's program (rule id and compiled hash unchanged); the
+ * old program may then be freed. */
+void nfa_key_rebind(struct nfa_key *k, const struct nfa_prog *p);
+/* Call fn on each event the key holds, once per buffer node (an event
+ * taken by several steps comes more than once). */
+void nfa_key_each_event(const struct nfa_key *k, void (*fn)(void *ud, struct evt *ev), void *ud);
 
 #endif

@@ -76,6 +76,7 @@ struct rule_field {
 
 struct nfa_prog;
 struct win_prog;
+struct lookup_reg;
 
 /* What a pattern rule does with a partial match that expires (on_timeout). */
 struct rule_timeout {
@@ -85,6 +86,16 @@ struct rule_timeout {
     int32_t emit_stream;            /* -1 = none */
     struct rule_field *emit_fields; /* NULL with emit_stream >= 0: the last event */
     size_t n_emit_fields;
+};
+
+/* Noise control (`throttle:`): alerts of the rule with equal throttle-key
+ * values within `period` of the alert that opened the period are folded
+ * (counted, not sent); the engine's eng_throttle.c keeps the table. */
+struct rule_throttle {
+    int64_t period;          /* us; 0 = the rule is not throttled */
+    struct rule_field *key;  /* evaluated on each alert */
+    size_t n_key;
+    bool rule_key;           /* no `key:` given: use the rule's own key */
 };
 
 struct rule {
@@ -117,6 +128,16 @@ struct rule {
      * named in having, message and fields (expr_env.find_result). */
     struct win_prog *win;
     uint32_t max_partial_matches;
+    /* kind absence: how long a key that was seen may stay silent (us). */
+    int64_t absence_for;
+    struct rule_throttle throttle;
+    /* Keys of a pattern or aggregate rule that received no event for this
+     * long (us, event time) are dropped; 0 = never.  The loader resolves
+     * the default: the rule's `within` (pattern) or window size / session
+     * gap (aggregate) plus the stream's allowed_lateness, none when the
+     * rule has no such bound (a pattern without within, count windows). */
+    int64_t state_ttl;
+    bool state_ttl_explicit;    /* given in the rule file (else the default) */
     uint64_t hash;              /* hash of the compiled form (reload, savepoints) */
     char *file;                 /* where the rule is defined */
     uint32_t line;
@@ -148,6 +169,9 @@ struct rule_load_opts {
     size_t n_disable;
     const char *const *enable;
     size_t n_enable;
+    /* Lookup tables expressions may name (lookup(), `in`); NULL = none.
+     * Compiled rules point into it: it must outlive the ruleset. */
+    const struct lookup_reg *lookups;
 };
 
 /* Load, check and compile the rule files in paths (each a file or a glob;

@@ -7,7 +7,10 @@
  * as soon as `having` first holds).  The rule loader describes a rule as a
  * win_spec, win_compile makes a program, and the engine keeps one win_key
  * per key, pushing events and time in; nothing here reads a clock.
- * Windows are [start, end): start inclusive, end exclusive.
+ * Windows are [start, end): start inclusive, end exclusive.  A time window
+ * is kept until time passes its end plus the allowed lateness, so that a
+ * late event updates it and a corrected result is sent (win_result's
+ * revision, retracted).
  * Tested by: tests/unit/check_win.c */
 #ifndef CEPD_WIN_H
 #define CEPD_WIN_H
@@ -69,7 +72,12 @@ const char *win_prog_agg_name(const struct win_prog *p, size_t i);
 /* The aggregate function named (s, len), or -1; with its arity. */
 int agg_fn_lookup(const char *s, size_t len, int *n_args);
 
-/* A window's result, valid during the callback. */
+/* A window's result, valid during the callback.  A window sends at most
+ * one alert on time; a late event (within the allowed lateness) that
+ * changes a window which already sent one sends a correction: revision n
+ * (1, 2, ...) of the window whose first alert was revision 0.  id_start
+ * and id_end identify the window across revisions (its bounds when it
+ * first fired: a session may have grown since). */
 struct win_result {
     int64_t start;            /* window start (count windows: index of its first event) */
     int64_t end;              /* window end, exclusive (count windows: index after the last) */
@@ -77,32 +85,62 @@ struct win_result {
                                * the last event's time for count windows */
     const struct val *values; /* one per aggregate, in spec order */
     uint64_t n_events;
-    const struct evt *last;   /* the window's latest event (for key and message fields) */
+    const struct evt *last;   /* the key's latest event (for key and message fields) */
     bool by_count;            /* a count window: start/end are event indexes */
+    int64_t id_start;         /* identity of the window (= start/end unless a */
+    int64_t id_end;           /* session grew after it first fired) */
+    uint32_t revision;        /* 0: the window's first alert; n > 0: a correction */
+    bool retracted;           /* a correction after which `having` no longer holds,
+                               * or a session merged into an earlier one */
 };
 
 struct win_env {
     struct expr_rt *rt;
     struct expr_counters *counters;
+    int64_t now;              /* time the key's stream has reached: an event whose
+                               * windows all ended more than the allowed
+                               * lateness before it is late */
     void *ud;
     void (*on_fire)(void *ud, const struct win_result *r);
 };
 
-/* The windows of one key. */
+/* The windows of one key.  lateness (us, >= 0) is the allowed lateness of
+ * the rule's stream: a time window's state is kept until time passes its
+ * end + lateness.  Count windows ignore it. */
 struct win_key;
-struct win_key *win_key_new(const struct win_prog *p);
+struct win_key *win_key_new(const struct win_prog *p, int64_t lateness);
 void win_key_free(struct win_key *k);
+/* Empty the key (no windows, no time), keeping small buffers: a key
+ * recycled for another key of the same rule allocates nothing. */
+void win_key_reset(struct win_key *k);
 /* Add an event (time ev->time).  Evaluates the aggregate arguments; with
- * on_update, fires a window whose `having` holds for the first time. */
-void win_key_add(struct win_key *k, const struct evt *ev, const struct win_env *env);
+ * on_update, fires a window whose `having` holds for the first time.  An
+ * event behind windows that already closed (but within the lateness)
+ * updates them and sends their corrections at once.  Returns false, adding
+ * nothing, for an event some of whose windows are already final (time
+ * passed their end + lateness; sessions: it might have joined one freed),
+ * which the caller counts and sends to the late output.  An event not
+ * older than env->now - lateness is never refused. */
+bool win_key_add(struct win_key *k, const struct evt *ev, const struct win_env *env);
 /* Time passed to now: every window whose end <= now closes (on_close:
- * fires if `having` holds) and its state is freed. */
+ * fires if `having` holds); its state is freed once now >= end + lateness. */
 void win_key_advance(struct win_key *k, int64_t now, const struct win_env *env);
-/* Earliest time at which win_key_advance would close a window, or
- * CEP_TIME_MAX. */
+/* Earliest time at which win_key_advance would close a window or free
+ * state, or CEP_TIME_MAX. */
 int64_t win_key_deadline(const struct win_key *k);
-/* True when the key holds no open window. */
+/* True when the key holds no state (no window open or awaiting late events). */
 bool win_key_idle(const struct win_key *k);
+/* Heap bytes the key holds (the key, its slices, sessions and aggregate
+ * states, the sliding-window queue): a counter, O(1). */
 size_t win_key_bytes(const struct win_key *k);
+/* The same, recounted by walking every state: O(state), for tests that
+ * check the counter. */
+size_t win_key_bytes_walk(const struct win_key *k);
+/* Reload: the key runs p from now on.  p must be compiled from the same
+ * spec as the key's program (rule id and compiled hash unchanged); the old
+ * program may then be freed. */
+void win_key_rebind(struct win_key *k, const struct win_prog *p);
+/* The one event the key holds a reference on (its latest), or NULL. */
+struct evt *win_key_held_event(const struct win_key *k);
 
 #endif

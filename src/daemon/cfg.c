@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "cepd/io.h"
 #include "cepd/rule_yaml.h"
 
 enum {
@@ -28,6 +29,7 @@ enum {
     CK_DEAD_LETTER,
     CK_ENABLE,
     CK_DISABLE,
+    CK_LOOKUPS,
     CK_COUNT
 };
 
@@ -47,6 +49,7 @@ static const struct rule_yaml_key cfg_keys[CK_COUNT] = {
     [CK_DEAD_LETTER] = {"dead_letter", RULE_YAML_WANT_STR},
     [CK_ENABLE] = {"enable_rules", RULE_YAML_WANT_STR_SEQ},
     [CK_DISABLE] = {"disable_rules", RULE_YAML_WANT_STR_SEQ},
+    [CK_LOOKUPS] = {"lookups", RULE_YAML_WANT_MAP},
 };
 
 enum {
@@ -61,6 +64,8 @@ enum {
     CS_GROUP,
     CS_PATTERN,
     CS_MAX_LINE,
+    CS_MAX_BODY,
+    CS_CONSUMER,
     CS_COUNT
 };
 
@@ -76,6 +81,8 @@ static const struct rule_yaml_key cfg_source_keys[CS_COUNT] = {
     [CS_GROUP] = {"group", RULE_YAML_WANT_STR},
     [CS_PATTERN] = {"pattern", RULE_YAML_WANT_STR},
     [CS_MAX_LINE] = {"max_line_bytes", RULE_YAML_WANT_INT},
+    [CS_MAX_BODY] = {"max_body_bytes", RULE_YAML_WANT_INT},
+    [CS_CONSUMER] = {"consumer", RULE_YAML_WANT_STR},
 };
 
 static const char *const cfg_source_types[CFG_SRC_TYPE_COUNT] = {
@@ -103,6 +110,13 @@ enum {
     CN_STREAM,
     CN_RETRIES,
     CN_TIMEOUT,
+    CN_QUEUE,
+    CN_BACKOFF_MAX,
+    CN_DEAD_LETTER,
+    CN_MAXLEN,
+    CN_TTL,
+    CN_HEADERS,
+    CN_TLS_VERIFY,
     CN_COUNT
 };
 
@@ -117,6 +131,13 @@ static const struct rule_yaml_key cfg_sink_keys[CN_COUNT] = {
     [CN_STREAM] = {"stream", RULE_YAML_WANT_STR},
     [CN_RETRIES] = {"max_retries", RULE_YAML_WANT_INT},
     [CN_TIMEOUT] = {"timeout", RULE_YAML_WANT_DURATION},
+    [CN_QUEUE] = {"queue_size", RULE_YAML_WANT_INT},
+    [CN_BACKOFF_MAX] = {"backoff_max", RULE_YAML_WANT_DURATION},
+    [CN_DEAD_LETTER] = {"dead_letter", RULE_YAML_WANT_STR},
+    [CN_MAXLEN] = {"maxlen", RULE_YAML_WANT_INT},
+    [CN_TTL] = {"ttl", RULE_YAML_WANT_DURATION},
+    [CN_HEADERS] = {"headers", RULE_YAML_WANT_MAP},
+    [CN_TLS_VERIFY] = {"tls_verify", RULE_YAML_WANT_BOOL},
 };
 
 static const char *const cfg_sink_types[CFG_SINK_TYPE_COUNT] = {
@@ -150,6 +171,7 @@ static const char *const cfg_deliveries[CFG_DELIVERY_COUNT] = {
 enum {
     CA_LISTEN = 0,
     CA_TOKEN,
+    CA_TOKEN_FILE,
     CA_REMOTE,
     CA_COUNT
 };
@@ -157,6 +179,7 @@ enum {
 static const struct rule_yaml_key cfg_admin_keys[CA_COUNT] = {
     [CA_LISTEN] = {"listen", RULE_YAML_WANT_STR},
     [CA_TOKEN] = {"token", RULE_YAML_WANT_STR},
+    [CA_TOKEN_FILE] = {"token_file", RULE_YAML_WANT_STR},
     [CA_REMOTE] = {"allow_remote", RULE_YAML_WANT_BOOL},
 };
 
@@ -240,6 +263,39 @@ static void cfg_require(struct cfg_ld *ld, const struct rule_yaml_node *item,
     }
 }
 
+/* The keys of network sources and line formats: max_body_bytes (http),
+ * and the pattern, compiled here so that a bad one is reported at its
+ * exact column. */
+static void cfg_source_net(struct cfg_ld *ld, struct cfg_source *s,
+                           const struct rule_yaml_node *const *v)
+{
+    if (v[CS_MAX_BODY]) {
+        int64_t m;
+        if (rule_yaml_get_int(v[CS_MAX_BODY], "max_body_bytes", &m, ld->dl) != CEP_OK)
+            ld->errors++;
+        else if (s->type != CFG_SRC_HTTP)
+            cfg_error(ld, v[CS_MAX_BODY], "max_body_bytes is for http sources");
+        else if (m < 1)
+            cfg_error(ld, v[CS_MAX_BODY], "max_body_bytes must be at least 1");
+        else
+            s->max_body_bytes = (size_t)m;
+    }
+    if (!v[CS_PATTERN])
+        return;
+    if (s->format == CFG_FMT_JSON) {
+        cfg_error(ld, v[CS_PATTERN], "'pattern' needs format regex or syslog");
+        return;
+    }
+    size_t off;
+    char msg[160];
+    if (io_format_pattern_check(s->pattern, &off, msg, sizeof(msg)) != CEP_OK) {
+        struct diag_loc loc;
+        rule_yaml_scalar_loc(v[CS_PATTERN], off, &loc);
+        diag_add(ld->dl, DIAG_ERROR, &loc, "bad pattern: %s", msg);
+        ld->errors++;
+    }
+}
+
 static void cfg_sources(struct cfg_ld *ld, const struct rule_yaml_node *seq)
 {
     struct cfg *c = ld->c;
@@ -271,6 +327,7 @@ static void cfg_sources(struct cfg_ld *ld, const struct rule_yaml_node *seq)
         s->url = cfg_str(v[CS_URL]);
         s->key = cfg_str(v[CS_KEY]);
         s->group = cfg_str(v[CS_GROUP]);
+        s->consumer = cfg_str(v[CS_CONSUMER]);
         s->pattern = cfg_str(v[CS_PATTERN]);
         if (v[CS_MAX_LINE]) {
             int64_t m;
@@ -299,6 +356,61 @@ static void cfg_sources(struct cfg_ld *ld, const struct rule_yaml_node *seq)
         }
         if (s->format == CFG_FMT_REGEX)
             cfg_require(ld, item, v[CS_PATTERN], "pattern", "source", "regex-format");
+        cfg_source_net(ld, s, v);
+    }
+}
+
+/* The delivery keys of sinks: queue, back-off, dead letter, and the
+ * redis and webhook settings (each refused on another sink type). */
+static void cfg_sink_delivery(struct cfg_ld *ld, struct cfg_sink *s,
+                              const struct rule_yaml_node *const *v)
+{
+    int64_t n;
+    if (v[CN_QUEUE]) {
+        if (rule_yaml_get_int(v[CN_QUEUE], "queue_size", &n, ld->dl) != CEP_OK)
+            ld->errors++;
+        else if (n < 1)
+            cfg_error(ld, v[CN_QUEUE], "queue_size must be at least 1");
+        else
+            s->queue_size = (size_t)n;
+    }
+    if (v[CN_BACKOFF_MAX] &&
+        rule_yaml_get_duration(v[CN_BACKOFF_MAX], "backoff_max", &s->backoff_max, ld->dl) !=
+                CEP_OK)
+        ld->errors++;
+    s->dead_letter = cfg_path(ld->c, v[CN_DEAD_LETTER]);
+    if (v[CN_MAXLEN] && rule_yaml_get_int(v[CN_MAXLEN], "maxlen", &s->maxlen, ld->dl) != CEP_OK)
+        ld->errors++;
+    if (v[CN_TTL] && rule_yaml_get_duration(v[CN_TTL], "ttl", &s->ttl, ld->dl) != CEP_OK)
+        ld->errors++;
+    else if (v[CN_TTL] && s->ttl < CEP_USEC_PER_SEC)
+        cfg_error(ld, v[CN_TTL], "ttl must be at least 1s");
+    s->tls_verify = true;
+    if (v[CN_TLS_VERIFY] &&
+        rule_yaml_get_bool(v[CN_TLS_VERIFY], "tls_verify", &s->tls_verify, ld->dl) != CEP_OK)
+        ld->errors++;
+    if (v[CN_HEADERS]) {
+        const struct rule_yaml_node *h = v[CN_HEADERS];
+        s->headers = cep_calloc(2 * h->n + 1, sizeof(*s->headers));
+        for (size_t i = 0; i < h->n; i++) {
+            if (h->items[i]->kind != RULE_YAML_SCALAR) {
+                cfg_error(ld, h->items[i], "a header value must be a string");
+                continue;
+            }
+            s->headers[2 * s->n_headers] = cep_strdup(h->keys[i]->str);
+            s->headers[2 * s->n_headers + 1] = cep_strdup(h->items[i]->str);
+            s->n_headers++;
+        }
+    }
+    if (!v[CN_TYPE])
+        return;
+    for (int k = CN_MAXLEN; k <= CN_TTL; k++) {
+        if (v[k] && s->type != CFG_SINK_REDIS)
+            cfg_error(ld, v[k], "'%s' is for redis sinks", cfg_sink_keys[k].name);
+    }
+    for (int k = CN_HEADERS; k <= CN_TLS_VERIFY; k++) {
+        if (v[k] && s->type != CFG_SINK_WEBHOOK)
+            cfg_error(ld, v[k], "'%s' is for webhook sinks", cfg_sink_keys[k].name);
     }
 }
 
@@ -337,6 +449,7 @@ static void cfg_sinks(struct cfg_ld *ld, const struct rule_yaml_node *seq)
         if (v[CN_TIMEOUT] &&
             rule_yaml_get_duration(v[CN_TIMEOUT], "timeout", &s->timeout, ld->dl) != CEP_OK)
             ld->errors++;
+        cfg_sink_delivery(ld, s, v);
         if (!v[CN_TYPE])
             continue;
         const char *tn = cfg_sink_types[s->type];
@@ -435,6 +548,11 @@ static void cfg_read(struct cfg_ld *ld, const struct rule_yaml_node *root)
         ld->errors += rule_yaml_walk(v[CK_ADMIN], "admin", cfg_admin_keys, CA_COUNT, k, ld->dl);
         c->admin.listen = cfg_str(k[CA_LISTEN]);
         c->admin.token = cfg_str(k[CA_TOKEN]);
+        c->admin.token_file = cfg_path(c, k[CA_TOKEN_FILE]);
+        if (k[CA_TOKEN] && k[CA_TOKEN_FILE])
+            cfg_error(ld, k[CA_TOKEN_FILE], "give either 'token' or 'token_file', not both");
+        else if (k[CA_TOKEN] && k[CA_TOKEN]->len == 0)
+            cfg_error(ld, k[CA_TOKEN], "an empty admin token");
         if (k[CA_REMOTE] &&
             rule_yaml_get_bool(k[CA_REMOTE], "allow_remote", &c->admin.allow_remote, ld->dl) !=
                     CEP_OK)
@@ -481,6 +599,9 @@ static void cfg_read(struct cfg_ld *ld, const struct rule_yaml_node *root)
     c->user = cfg_str(v[CK_USER]);
     c->group = cfg_str(v[CK_GROUP]);
     c->dead_letter = cfg_path(c, v[CK_DEAD_LETTER]);
+    if (v[CK_LOOKUPS])
+        ld->errors += lookup_specs_parse(v[CK_LOOKUPS], c->dir, &c->lookups, &c->n_lookups,
+                                         ld->dl);
 }
 
 void cfg_apply_defaults(struct cfg *c)
@@ -491,7 +612,12 @@ void cfg_apply_defaults(struct cfg *c)
         c->sinks[0].name = cep_strdup("stdout");
         c->sinks[0].type = CFG_SINK_STDOUT;
         c->sinks[0].max_retries = -1;
+        c->sinks[0].tls_verify = true;
         c->n_sinks = 1;
+    }
+    for (size_t i = 0; i < c->n_sinks; i++) {
+        if (!c->sinks[i].dead_letter && c->dead_letter)
+            c->sinks[i].dead_letter = cep_strdup(c->dead_letter);
     }
     if (c->n_default_sinks == 0) {
         const struct cfg_sink *s = cfg_find_sink(c, "stdout");
@@ -615,6 +741,7 @@ void cfg_free(struct cfg *c)
         cep_free(s->url);
         cep_free(s->key);
         cep_free(s->group);
+        cep_free(s->consumer);
         cep_free(s->pattern);
     }
     cep_free(c->sources);
@@ -627,6 +754,10 @@ void cfg_free(struct cfg *c)
         cep_free(s->key);
         cep_free(s->secret_file);
         cep_free(s->stream);
+        cep_free(s->dead_letter);
+        for (size_t j = 0; j < 2 * s->n_headers; j++)
+            cep_free(s->headers[j]);
+        cep_free(s->headers);
     }
     cep_free(c->sinks);
     cfg_strs_free(c->default_sinks, c->n_default_sinks);
@@ -635,9 +766,11 @@ void cfg_free(struct cfg *c)
     cep_free(c->checkpoint.dir);
     cep_free(c->admin.listen);
     cep_free(c->admin.token);
+    cep_free(c->admin.token_file);
     cep_free(c->log.path);
     cep_free(c->user);
     cep_free(c->group);
     cep_free(c->dead_letter);
+    lookup_specs_free(c->lookups, c->n_lookups);
     cep_free(c);
 }

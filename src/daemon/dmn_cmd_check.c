@@ -13,7 +13,8 @@
 static const char dmn_check_help[] =
         "usage: cepd check [-c CONFIG] [RULES...]\n"
         "Load and compile rule files (files, directories or globs) and, with -c,\n"
-        "the configuration and the rules it names. Every error is printed as\n"
+        "the configuration, its lookup tables and the rules it names. Every error\n"
+        "is printed as\n"
         "FILE:LINE:COL: error: message, with the source line and a caret.\n"
         "Exit status: 0 when everything compiles, 1 on errors, 2 on usage errors.\n";
 
@@ -47,6 +48,7 @@ int dmn_cmd_check(int argc, char **argv)
             rc = DMN_EXIT_RULES;
     }
     struct cfg *cfg = NULL;
+    struct lookup_reg *lookups = NULL;
     struct rule_load_opts opts = {0};
     if (config) {
         struct diag_list dl;
@@ -62,12 +64,24 @@ int dmn_cmd_check(int argc, char **argv)
             if (dmn_expand_rules(cfg->rules[i], &files) != CEP_OK)
                 rc = DMN_EXIT_RULES;
         cfg_rule_load_opts(cfg, &opts);
+        diag_list_init(&dl);
+        lookups = lookup_reg_load(cfg->lookups, cfg->n_lookups, &dl);
+        diag_print(&dl, stderr);
+        diag_list_free(&dl);
+        if (!lookups) {
+            /* Rules naming the tables would only add misleading errors. */
+            cfg_free(cfg);
+            dmn_paths_free(&files);
+            return DMN_EXIT_RULES;
+        }
+        opts.lookups = lookups;
     }
     if (!files.n) {
         if (rc == DMN_EXIT_OK) {
             fputs(dmn_check_help, stderr);
             rc = DMN_EXIT_USAGE;
         }
+        lookup_reg_free(lookups);
         cfg_free(cfg);
         dmn_paths_free(&files);
         return rc;
@@ -79,6 +93,7 @@ int dmn_cmd_check(int argc, char **argv)
         printf("ok: %zu rules in %zu files\n", rs->n_rules, files.n);
     }
     ruleset_free(rs);
+    lookup_reg_free(lookups);
     cfg_free(cfg);
     dmn_paths_free(&files);
     return rc;

@@ -6,7 +6,9 @@
 #include "cepd/cep_common.h"
 #include "dmn_int.h"
 
+#include "cepd/cfg.h"
 #include "cepd/eng.h"
+#include "cepd/lookup.h"
 #include "cepd/sbuf.h"
 #include "cepd/src_lines.h"
 
@@ -23,6 +25,9 @@ static const char dmn_replay_help[] =
         "Run rules over JSON-lines input and print alerts as JSON lines on stdout.\n"
         "  -r, --rules RULES      rule file, directory or glob (repeatable)\n"
         "  -s, --stream NAME      stream for the files that follow (default: default)\n"
+        "  -c, --config FILE      use the config's stream settings, rule selection and\n"
+        "                         lookup tables\n"
+        "  --lookup NAME=TYPE:PATH  a lookup table (TYPE csv, json or cidr; repeatable)\n"
         "  --at-eof flush|drain   end of input: flush = infinite watermark (default);\n"
         "                         drain = release buffered events, fire nothing later\n"
         "  --late FILE            write events behind the watermark here (JSON lines)\n"
@@ -105,18 +110,40 @@ static void dmn_replay_print_stats(const struct eng *eng, const struct ruleset *
             "lines %" PRIu64 ", events %" PRIu64 ", rejected %" PRIu64 ", late %" PRIu64
             ", derived %" PRIu64 ", alerts %" PRIu64 "\n",
             s->lines, s->events, s->rejected, s->late, s->derived, s->alerts);
-    fprintf(stderr, "%-32s %10s %10s %10s %10s %10s %10s %10s %10s %10s\n", "rule", "evaluated",
-            "matched", "alerts", "emitted", "type_err", "re_limit", "timed_out", "evicted",
-            "partial");
+    fprintf(stderr, "%-32s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s %10s %12s\n",
+            "rule", "evaluated", "matched", "alerts", "emitted", "type_err", "re_limit",
+            "timed_out", "evicted", "partial", "throttled", "expired", "keys", "state_bytes");
     for (size_t i = 0; i < rs->n_rules; i++) {
         const struct eng_rule_stats *r = eng_rule_stats(eng, i);
         fprintf(stderr,
                 "%-32s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
-                " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10zu\n",
+                " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10zu %10" PRIu64 " %10" PRIu64
+                " %10zu %12zu\n",
                 rs->rules[i]->id, r->evaluated, r->matched, r->alerts, r->emitted,
                 r->expr.type_mismatch, r->expr.regex_limit, r->timed_out, r->evicted,
-                eng_rule_partials(eng, i));
+                eng_rule_partials(eng, i), r->throttled, r->expired, eng_rule_keys(eng, i),
+                eng_rule_state_bytes(eng, i));
     }
+}
+
+/* The lookup tables of the config (may be NULL) and of --lookup options,
+ * with every diagnostic printed.  NULL if any fails to load. */
+static struct lookup_reg *dmn_replay_lookups(const struct cfg *cfg, const struct lookup_spec *cli,
+                                             size_t n_cli)
+{
+    size_t n_cfg = cfg ? cfg->n_lookups : 0;
+    struct lookup_spec *all = cep_calloc(n_cfg + n_cli + 1, sizeof(*all));
+    for (size_t i = 0; i < n_cfg; i++)
+        all[i] = cfg->lookups[i]; /* borrowed: lookup_reg_load copies */
+    for (size_t i = 0; i < n_cli; i++)
+        all[n_cfg + i] = cli[i];
+    struct diag_list dl;
+    diag_list_init(&dl);
+    struct lookup_reg *reg = lookup_reg_load(all, n_cfg + n_cli, &dl);
+    diag_print(&dl, stderr);
+    diag_list_free(&dl);
+    cep_free(all);
+    return reg;
 }
 
 static FILE *dmn_open_out(const char *path)
@@ -137,6 +164,12 @@ int dmn_cmd_replay(int argc, char **argv)
     bool stats = false;
     size_t max_line = SRC_LINES_DEFAULT_MAX;
     int rc = DMN_EXIT_OK;
+    const char *config = NULL;
+    struct cfg *cfg = NULL;
+    struct lookup_spec *cli_lookups = NULL;
+    size_t n_cli_lookups = 0, cli_lookups_cap = 0;
+    struct lookup_reg *lookups = NULL;
+    struct rule_load_opts opts = {0};
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -149,6 +182,18 @@ int dmn_cmd_replay(int argc, char **argv)
                 rc = DMN_EXIT_RULES;
         } else if ((strcmp(a, "--stream") == 0 || strcmp(a, "-s") == 0) && has_arg) {
             stream = argv[++i];
+        } else if ((strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) && has_arg) {
+            config = argv[++i];
+        } else if (strcmp(a, "--lookup") == 0 && has_arg) {
+            char err[256];
+            CEP_GROW(cli_lookups, cli_lookups_cap, n_cli_lookups + 1);
+            if (lookup_spec_parse_arg(argv[++i], &cli_lookups[n_cli_lookups], err,
+                                      sizeof(err)) != CEP_OK) {
+                fprintf(stderr, "cepd replay: --lookup: %s\n", err);
+                rc = DMN_EXIT_USAGE;
+                goto done;
+            }
+            n_cli_lookups++;
         } else if (strcmp(a, "--at-eof") == 0 && has_arg) {
             const char *m = argv[++i];
             if (strcmp(m, "flush") == 0) {
@@ -197,7 +242,25 @@ int dmn_cmd_replay(int argc, char **argv)
         inputs[n_inputs++].stream = stream;
     }
 
-    struct ruleset *rs = dmn_load_rules(&rules, NULL);
+    if (config) {
+        struct diag_list dl;
+        diag_list_init(&dl);
+        cfg = cfg_load(config, &dl);
+        diag_print(&dl, stderr);
+        diag_list_free(&dl);
+        if (!cfg) {
+            rc = DMN_EXIT_RULES;
+            goto done;
+        }
+        cfg_rule_load_opts(cfg, &opts);
+    }
+    lookups = dmn_replay_lookups(cfg, cli_lookups, n_cli_lookups);
+    if (!lookups) {
+        rc = DMN_EXIT_RULES;
+        goto done;
+    }
+    opts.lookups = lookups;
+    struct ruleset *rs = dmn_load_rules(&rules, &opts);
     if (!rs) {
         rc = DMN_EXIT_RULES;
         goto done;
@@ -247,6 +310,9 @@ close:
     sbuf_free(&rp.tmp);
     ruleset_free(rs);
 done:
+    lookup_reg_free(lookups);
+    lookup_specs_free(cli_lookups, n_cli_lookups);
+    cfg_free(cfg);
     cep_free(inputs);
     dmn_paths_free(&rules);
     return rc;

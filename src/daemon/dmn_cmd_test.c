@@ -9,7 +9,9 @@
 #include "cepd/cep_common.h"
 #include "dmn_int.h"
 
+#include "cepd/cfg.h"
 #include "cepd/eng.h"
+#include "cepd/lookup.h"
 #include "cepd/rule_yaml.h"
 #include "cepd/sbuf.h"
 
@@ -20,13 +22,15 @@
 #include <string.h>
 
 static const char dmn_test_help[] =
-        "usage: cepd test [-v] FILE.test.yaml...\n"
-        "Run rule test files. Each file has `rules: [FILES]` (relative to it) and\n"
+        "usage: cepd test [-v] [-c CONFIG] [--lookup NAME=TYPE:PATH]... FILE.test.yaml...\n"
+        "Run rule test files. Each file has `rules: [FILES]` (relative to it),\n"
+        "optional `lookups:` (as in cepd.yaml; paths relative to it) and\n"
         "`cases:`, each with `name`, `stream`, `events` and the complete list of\n"
         "expected `alerts` (subset match per alert; `only: [RULE...]` restricts the\n"
         "comparison to those rules; `late: [...]` lists the events expected on the\n"
         "late output). Prints one line per case and a summary\n"
-        "'N passed, N failed'. Exit status 1 if any case fails.\n";
+        "'N passed, N failed'. Exit status 1 if any case fails. -c takes the\n"
+        "config's lookup tables; --lookup adds one (TYPE csv, json or cidr).\n";
 
 /* Alerts collected from one case. */
 struct dmn_test_alerts {
@@ -336,19 +340,54 @@ static bool dmn_test_case(struct dmn_test_ctx *t, const struct rule_yaml_node *c
     return pass;
 }
 
+/* Lookup tables given on the command line (-c, --lookup), for every file. */
+struct dmn_test_lookups {
+    struct lookup_spec *specs; /* cli specs owned; the config's borrowed */
+    size_t n;
+    size_t cap;
+};
+
+/* The lookup tables of one test file: the command line's plus the file's
+ * own `lookups:` (relative to dir).  Prints diagnostics; NULL on errors. */
+static struct lookup_reg *dmn_test_lookups_load(const struct dmn_test_lookups *cli,
+                                                const struct rule_yaml_node *map,
+                                                const char *dir)
+{
+    struct diag_list dl;
+    diag_list_init(&dl);
+    struct lookup_spec *own = NULL;
+    size_t n_own = 0;
+    struct lookup_reg *reg = NULL;
+    if (!map || lookup_specs_parse(map, dir, &own, &n_own, &dl) == 0) {
+        struct lookup_spec *all = cep_calloc(cli->n + n_own + 1, sizeof(*all));
+        if (cli->n)
+            memcpy(all, cli->specs, cli->n * sizeof(*all)); /* borrowed: the load copies */
+        if (n_own)
+            memcpy(all + cli->n, own, n_own * sizeof(*all));
+        reg = lookup_reg_load(all, cli->n + n_own, &dl);
+        cep_free(all);
+    }
+    diag_print(&dl, stdout);
+    diag_list_free(&dl);
+    lookup_specs_free(own, n_own);
+    return reg;
+}
+
 /* Run a test file; adds to *passed / *failed. */
-static void dmn_test_file(const char *path, bool verbose, size_t *passed, size_t *failed)
+static void dmn_test_file(const char *path, bool verbose, const struct dmn_test_lookups *cli,
+                          size_t *passed, size_t *failed)
 {
     static const struct rule_yaml_key file_keys[] = {
             {"rules", RULE_YAML_WANT_STR_SEQ},
             {"cases", RULE_YAML_WANT_SEQ},
+            {"lookups", RULE_YAML_WANT_MAP},
     };
     struct diag_list dl;
     diag_list_init(&dl);
     struct rule_yaml_doc *doc = rule_yaml_parse_file(path, &dl);
-    const struct rule_yaml_node *v[2] = {NULL, NULL};
+    const struct rule_yaml_node *v[3] = {NULL, NULL, NULL};
     if (doc && doc->root)
-        rule_yaml_walk(doc->root, "test file", file_keys, 2, v, &dl);
+        rule_yaml_walk(doc->root, "test file", file_keys, 3, v, &dl);
     else if (doc)
         diag_add(&dl, DIAG_ERROR, &(struct diag_loc){path, 0, 0}, "empty test file");
     if (!v[1] && !diag_has_errors(&dl))
@@ -382,7 +421,9 @@ static void dmn_test_file(const char *path, bool verbose, size_t *passed, size_t
         ok = dmn_expand_rules(p, &files) == CEP_OK;
         cep_free(p);
     }
-    struct ruleset *rs = ok ? dmn_load_rules(&files, NULL) : NULL;
+    struct lookup_reg *lookups = ok ? dmn_test_lookups_load(cli, v[2], dir) : NULL;
+    struct rule_load_opts opts = {.lookups = lookups};
+    struct ruleset *rs = lookups ? dmn_load_rules(&files, &opts) : NULL;
     if (!rs) {
         printf("FAIL %s: rules do not load\n", path);
         (*failed)++;
@@ -398,6 +439,7 @@ static void dmn_test_file(const char *path, bool verbose, size_t *passed, size_t
         sbuf_free(&t.line);
     }
     ruleset_free(rs);
+    lookup_reg_free(lookups);
     dmn_paths_free(&files);
     cep_free(copy);
     rule_yaml_doc_free(doc);
@@ -407,30 +449,69 @@ int dmn_cmd_test(int argc, char **argv)
 {
     bool verbose = false;
     size_t passed = 0, failed = 0, n_files = 0;
+    size_t n_cli = 0; /* specs from --lookup, owned; the config's follow, borrowed */
+    struct dmn_test_lookups cli = {0};
+    struct cfg *cfg = NULL;
+    int rc = DMN_EXIT_USAGE;
+    bool *is_file = cep_calloc((size_t)argc + 1, sizeof(*is_file));
     for (int i = 1; i < argc; i++) {
+        bool has_arg = i + 1 < argc;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(dmn_test_help, stdout);
-            return DMN_EXIT_OK;
+            rc = DMN_EXIT_OK;
+            goto done;
         }
         if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0) {
             verbose = true;
-            continue;
-        }
-        if (argv[i][0] == '-') {
-            fprintf(stderr, "cepd test: unknown option '%s'\n", argv[i]);
-            return DMN_EXIT_USAGE;
+        } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && has_arg &&
+                   !cfg) {
+            struct diag_list dl;
+            diag_list_init(&dl);
+            cfg = cfg_load(argv[++i], &dl);
+            diag_print(&dl, stderr);
+            diag_list_free(&dl);
+            if (!cfg) {
+                rc = DMN_EXIT_RULES;
+                goto done;
+            }
+        } else if (strcmp(argv[i], "--lookup") == 0 && has_arg) {
+            char err[256];
+            CEP_GROW(cli.specs, cli.cap, cli.n + 1);
+            if (lookup_spec_parse_arg(argv[++i], &cli.specs[cli.n], err, sizeof(err)) !=
+                CEP_OK) {
+                fprintf(stderr, "cepd test: --lookup: %s\n", err);
+                goto done;
+            }
+            n_cli = ++cli.n;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "cepd test: unknown option or missing argument '%s'\n", argv[i]);
+            goto done;
+        } else {
+            is_file[i] = true;
         }
     }
+    /* The config's tables go after the --lookup ones (borrowed). */
+    for (size_t i = 0; cfg && i < cfg->n_lookups; i++) {
+        CEP_GROW(cli.specs, cli.cap, cli.n + 1);
+        cli.specs[cli.n++] = cfg->lookups[i];
+    }
     for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-')
+        if (!is_file[i])
             continue;
-        dmn_test_file(argv[i], verbose, &passed, &failed);
+        dmn_test_file(argv[i], verbose, &cli, &passed, &failed);
         n_files++;
     }
     if (!n_files) {
         fputs(dmn_test_help, stderr);
-        return DMN_EXIT_USAGE;
+        goto done;
     }
     printf("%zu passed, %zu failed\n", passed, failed);
-    return failed ? DMN_EXIT_RULES : DMN_EXIT_OK;
+    rc = failed ? DMN_EXIT_RULES : DMN_EXIT_OK;
+done:
+    for (size_t i = 0; i < n_cli; i++)
+        lookup_spec_clear(&cli.specs[i]);
+    cep_free(cli.specs);
+    cfg_free(cfg);
+    cep_free(is_file);
+    return rc;
 }

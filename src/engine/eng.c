@@ -12,6 +12,7 @@
 #include "eng_int.h"
 
 #include "cepd/dec.h"
+#include "cepd/win.h"
 
 #include <string.h>
 
@@ -30,8 +31,10 @@ struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out)
     eng->rule_stats = cep_calloc(n_rules, sizeof(*eng->rule_stats));
     eng->rule_src_names = cep_calloc(n_rules, sizeof(char *));
     eng->keyed = cep_calloc(n_rules, sizeof(*eng->keyed));
-    for (size_t i = 0; i < rs->n_rules; i++)
+    for (size_t i = 0; i < rs->n_rules; i++) {
         eng->rule_src_names[i] = cep_asprintf("rule:%s", rs->rules[i]->id);
+        eng_keyed_init(&eng->keyed[i], rs->rules[i]);
+    }
     evt_pool_init(&eng->pool);
     eng->input = evt_pool_get(&eng->pool);
     sbuf_init(&eng->alert);
@@ -54,6 +57,9 @@ void eng_free(struct eng *eng)
     }
     cep_free(eng->keyed);
     cep_free(eng->rule_src_names);
+    for (size_t i = 0; i < eng->n_retired; i++)
+        cep_free(eng->retired[i]);
+    cep_free(eng->retired);
     cep_free(eng->rule_stats);
     for (size_t i = 0; i < eng->q_len; i++)
         evt_unref(eng->queue[(eng->q_head + i) % eng->q_cap]);
@@ -73,9 +79,20 @@ const struct eng_stats *eng_stats(const struct eng *eng)
     return &eng->stats;
 }
 
+int64_t eng_watermark(const struct eng *eng, uint32_t stream)
+{
+    CEP_ASSERT(stream < eng->rs->n_streams);
+    const struct eng_stream *s = &eng->streams[stream];
+    if (eng->rs->streams[stream].time.has_time && !s->derived && s->stateful)
+        return s->wm_excl == CEP_TIME_MIN ? CEP_TIME_MIN : s->wm_excl - 1;
+    return s->now;
+}
+
 const struct eng_rule_stats *eng_rule_stats(const struct eng *eng, size_t rule_index)
 {
     CEP_ASSERT(rule_index < eng->rs->n_rules);
+    /* Counted with the keyed state (which moves with it on reload). */
+    eng->rule_stats[rule_index].expired = eng->keyed[rule_index].n_expired;
     return &eng->rule_stats[rule_index];
 }
 
@@ -152,6 +169,18 @@ static void eng_emit(struct eng *eng, size_t ri, int32_t target, const struct ru
     eng_queue_push(eng, d);
 }
 
+void eng_alert_send(struct eng *eng, size_t ri, const char *id_hex, int64_t time,
+                    const char *json, size_t len)
+{
+    eng->rule_stats[ri].alerts++;
+    eng->stats.alerts++;
+    if (eng->out.alert) {
+        struct eng_alert a = {.rule_index = ri, .rule = eng->rs->rules[ri], .id = id_hex,
+                              .time = time, .json = json, .len = len};
+        eng->out.alert(eng->out.ud, &a);
+    }
+}
+
 void eng_fire(struct eng *eng, size_t ri, const struct eng_view *v, struct expr_ctx *ctx)
 {
     const struct rule *r = eng->rs->rules[ri];
@@ -166,15 +195,19 @@ void eng_fire(struct eng *eng, size_t ri, const struct eng_view *v, struct expr_
     bool to_sinks = !(r->kind == RULE_FILTER && emit >= 0);
     char id_hex[33];
     uint64_t id_low = eng_alert_build(eng, ri, v, ctx, id_hex);
-    if (to_sinks) {
-        rst->alerts++;
-        eng->stats.alerts++;
-        if (eng->out.alert) {
-            struct eng_alert a = {.rule_index = ri, .rule = r, .id = id_hex, .time = v->time,
-                                  .json = eng->alert.buf, .len = eng->alert.len};
-            eng->out.alert(eng->out.ud, &a);
-        }
+    /* Throttling folds repeats; a window's correction always goes out
+     * (it refers to an alert by id). */
+    if (to_sinks && r->throttle.period > 0 && !(v->win && v->win->revision) &&
+        !eng_throttle_admit(eng, ri, v, ctx, id_hex)) {
+        rst->throttled++;
+        to_sinks = false;
     }
+    if (to_sinks)
+        eng_alert_send(eng, ri, id_hex, v->time, eng->alert.buf, eng->alert.len);
+    /* A window's corrections are alerts only: downstream rules already
+     * counted the derived event of its first alert. */
+    if (v->win && v->win->revision)
+        emit = -1;
     if (emit >= 0) {
         if (v->timed_out)
             eng_emit(eng, ri, emit, r->on_timeout.emit_fields, r->on_timeout.n_emit_fields, v,
@@ -209,9 +242,10 @@ static void eng_route(struct eng *eng, struct evt *ev)
 {
     eng_dispatch_stateless(eng, ev);
     const struct eng_stream *s = &eng->streams[ev->stream];
-    /* Time matters to a stream's own stateful rules, and to the streams
-     * its rules emit into, which follow its watermark. */
-    if (!s->stateful && !s->n_consumers)
+    /* Time matters to a stream's own stateful rules, to the streams its
+     * rules emit into, which follow its watermark, and to the throttle
+     * tables of its rules. */
+    if (!s->stateful && !s->n_consumers && !s->n_throttled)
         return;
     const struct rule_time *t = &eng->rs->streams[ev->stream].time;
     if (t->has_time && !s->derived)
@@ -227,12 +261,17 @@ void eng_drain_queue(struct eng *eng)
     eng->draining = true;
     size_t budget = ENG_MAX_DERIVED_PER_LINE;
     struct evt *d;
-    while ((d = eng_queue_pop(eng)) != NULL) {
-        if (budget-- > 0)
-            eng_route(eng, d);
-        else
-            eng->stats.rejected++;
-        evt_unref(d); /* back to the pool unless a partial match kept it */
+    for (;;) {
+        while ((d = eng_queue_pop(eng)) != NULL) {
+            if (budget-- > 0)
+                eng_route(eng, d);
+            else
+                eng->stats.rejected++;
+            evt_unref(d); /* back to the pool unless a partial match kept it */
+        }
+        if (!eng->follow_pending)
+            break;
+        eng_streams_follow(eng); /* may queue more derived events */
     }
     eng->draining = false;
 }

@@ -22,7 +22,7 @@ int64_t eng_now_us(void)
     return (int64_t)ts.tv_sec * CEP_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
-static void eng_json_time(struct sbuf *sb, int64_t us)
+void eng_json_time(struct sbuf *sb, int64_t us)
 {
     /* Seconds with up to 6 decimals, exact: avoids double rounding noise. */
     int64_t s = us / CEP_USEC_PER_SEC, frac = us % CEP_USEC_PER_SEC;
@@ -115,7 +115,9 @@ static void eng_json_events(struct sbuf *sb, const struct rule *r, const struct 
                 step = v->steps[i];
         if (step == INT32_MAX)
             break;
-        const char *name = r->nfa ? nfa_prog_step_name(r->nfa, step) : "event";
+        const char *name = r->nfa                    ? nfa_prog_step_name(r->nfa, step)
+                           : r->kind == RULE_ABSENCE ? "last"
+                                                     : "event";
         if (!first_step)
             sbuf_putc(sb, ',');
         first_step = false;
@@ -154,10 +156,15 @@ uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
         val_to_json(&kv, &eng->val_json);
         cep_hasher_piece(&h, eng->val_json.buf, eng->val_json.len);
     }
+    struct cep_hasher orig = h; /* a correction: the id of the window's first alert */
     if (v->win) {
-        /* A window is identified by its bounds (and the key, above). */
-        cep_hasher_u64(&h, (uint64_t)v->win->start);
-        cep_hasher_u64(&h, (uint64_t)v->win->end);
+        /* A window is identified by its bounds (and the key, above); its
+         * n-th correction adds n. */
+        cep_hasher_u64(&h, (uint64_t)v->win->id_start);
+        cep_hasher_u64(&h, (uint64_t)v->win->id_end);
+        orig = h;
+        if (v->win->revision)
+            cep_hasher_u64(&h, v->win->revision);
     }
     for (size_t i = 0; i < v->n && !v->win; i++) {
         const struct evt *ev = v->events[i];
@@ -200,6 +207,15 @@ uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
             eng_json_time(sb, v->win->end);
         }
         sbuf_printf(sb, ",\"events\":%llu}", (unsigned long long)v->win->n_events);
+        if (v->win->revision) {
+            char orig_hex[33];
+            cep_hasher_hex(&orig, orig_hex);
+            sbuf_puts(sb, ",\"corrects\":\"");
+            sbuf_append(sb, orig_hex, 32);
+            sbuf_printf(sb, "\",\"revision\":%u", (unsigned)v->win->revision);
+        }
+        if (v->win->retracted)
+            sbuf_puts(sb, ",\"retracted\":true");
     }
     sbuf_puts(sb, ",\"fields\":{");
     if (v->win) {

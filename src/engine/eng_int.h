@@ -29,7 +29,21 @@ struct eng_view {
     const struct win_result *win; /* an aggregate window, or NULL */
 };
 
-/* One key of a pattern rule: its NFA state and its registered deadline. */
+/* Alerts folded under one throttle key (eng_throttle.c).  The latest
+ * folded alert is kept whole: if no later alert carries the count, it is
+ * sent as the summary. */
+struct eng_thr {
+    int64_t until;       /* end (exclusive) of the open period */
+    uint64_t n;          /* alerts folded in it, the kept one included */
+    int64_t first, last; /* times of the folded alerts other than the kept one */
+    int64_t kept_time;   /* the kept alert's time */
+    char kept_id[33];
+    struct sbuf kept;    /* its JSON; capacity kept with the slot for reuse */
+};
+
+/* One key of a stateful rule (or of a rule's throttle table): its state and
+ * its registered deadline, the earlier of the state's own deadline and the
+ * next state_ttl check. */
 struct eng_key {
     char *kjson;        /* the key values as a JSON array, owned; kept with
                          * its capacity when the slot is freed, for reuse */
@@ -39,7 +53,12 @@ struct eng_key {
     uint64_t khash;
     struct nfa_key *nfa; /* pattern rules */
     struct win_key *win; /* aggregate rules */
+    struct evt *last;    /* absence rules: the key's latest event (a reference) */
+    struct eng_thr *thr; /* throttle tables: folded alerts; kept with the slot */
     int64_t deadline;   /* CEP_TIME_MAX: none registered */
+    int64_t sdl;        /* the state's own deadline (CEP_TIME_MAX: none) */
+    int64_t last_seen;  /* time of the key's latest event (state_ttl) */
+    int64_t ttl_at;     /* the state_ttl check registered, or CEP_TIME_MAX */
     bool live;
 };
 
@@ -68,10 +87,22 @@ struct eng_keyed {
     struct nfa_key **spare; /* idle NFA states kept for the next new key */
     size_t n_spare;
     size_t spare_cap;
+    struct win_key **win_spare; /* the same for aggregate rules' windows */
+    size_t n_win_spare;
+    size_t win_spare_cap;
+    int64_t ttl;        /* state_ttl (us): keys idle this long are dropped; 0 never */
+    int64_t now;        /* time the rule has reached (for the state_ttl check) */
+    uint64_t n_expired; /* keys dropped by state_ttl */
+    /* A throttled rule's table of throttle keys (eng_throttle.c), or NULL.
+     * It hangs off the rule's keyed state so that all of a rule's state
+     * moves (reload) and is snapshot (by key group) together. */
+    struct eng_keyed *throttle;
 };
 
 /* Idle NFA states a pattern rule keeps for reuse: a key that goes idle and
- * comes back (most keys, most of the time) then costs no allocation. */
+ * comes back (most keys, most of the time) then costs no allocation.  An
+ * aggregate rule keeps idle window keys up to this many more than its live
+ * keys (aligned windows make every key idle at the same instant). */
 #define ENG_SPARE_KEYS 64
 
 /* Event time of one stream. */
@@ -92,6 +123,8 @@ struct eng_stream {
     size_t n_consumers;
     uint32_t *stateful_rules; /* the stream's pattern and aggregate rules */
     size_t n_stateful;
+    uint32_t *throttled_rules; /* its throttled rules: their tables follow its time */
+    size_t n_throttled;
 };
 
 struct eng {
@@ -101,6 +134,9 @@ struct eng {
     struct eng_stats stats;
     struct eng_rule_stats *rule_stats; /* one per rule */
     char **rule_src_names;             /* "rule:<id>": identity of derived events */
+    char **retired;                    /* such names of rules a reload removed, */
+    size_t n_retired;                  /* kept while moved events carry them */
+    size_t retired_cap;
     struct eng_keyed *keyed;           /* one per rule (used by pattern rules) */
     struct eng_stream *streams;        /* one per stream */
     struct evt_pool pool;              /* events come from and go back here */
@@ -108,6 +144,7 @@ struct eng {
     struct evt **queue;                /* derived events waiting, FIFO */
     size_t q_head, q_len, q_cap;
     bool draining;                     /* inside eng_drain_queue */
+    bool follow_pending;               /* derived streams wait for the queue to empty */
     struct sbuf alert;                 /* alert JSON under construction */
     struct sbuf text;                  /* message, derived event JSON */
     struct sbuf val_json;              /* one value as JSON (ids, keys) */
@@ -133,23 +170,41 @@ bool eng_stream_offer(struct eng *eng, struct evt *ev);
 void eng_stream_watermark(struct eng *eng, uint32_t stream, int64_t m);
 /* Process an event on the stateful rules of its stream now, in order. */
 void eng_stream_process_now(struct eng *eng, struct evt *ev);
+/* Advance derived streams to their producers' time (deferred while derived
+ * events are queued). */
+void eng_streams_follow(struct eng *eng);
 /* Time passes without input (see eng_tick). */
 void eng_streams_tick(struct eng *eng, int64_t now);
 /* End of input (flush or drain), every stream in chain order. */
 void eng_streams_finish(struct eng *eng, enum eng_eof mode);
 
 /* eng_keyed.c */
+/* Empty keyed state for rule r (its state_ttl; a throttle table when the
+ * rule is throttled). */
+void eng_keyed_init(struct eng_keyed *kd, const struct rule *r);
 void eng_keyed_free(struct eng_keyed *kd);
 /* The slot of the key (kjson, len) of rule r, created if absent (with a
  * fresh or recycled NFA state for pattern rules; other kinds' callers
- * create their state when the slot has none). */
+ * create their state when the slot has none).  r is NULL for a throttle
+ * table (no per-kind state). */
 uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *kjson, size_t len);
 /* Free the slot's state and forget the key. */
 void eng_keyed_drop(struct eng_keyed *kd, uint32_t slot);
-/* After a key's state ran: drop it when idle, else register its deadline. */
+/* After a key's state ran: drop it when idle, else register its deadline
+ * (the state's own, or the state_ttl check if earlier).  A key that has
+ * been idle for state_ttl by kd->now is dropped and counted. */
 void eng_keyed_settle(struct eng_keyed *kd, uint32_t slot, bool idle, int64_t deadline);
-/* Pop the next key whose deadline is <= t (its deadline is cleared). */
+/* Pop the next key whose state deadline is <= t (cleared; the caller runs
+ * the state and settles it).  Sets kd->now = t and handles state_ttl
+ * checks due by t on the way: keys idle for state_ttl are dropped. */
 bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot);
+/* Heap bytes of the keyed state (see eng_rule_state_bytes). */
+size_t eng_keyed_bytes(const struct eng_keyed *kd);
+/* The JSON array of the values of fields f[0..n) on ctx, into sb. */
+void eng_keyed_fields_json(struct sbuf *sb, const struct rule_field *f, size_t n,
+                           struct expr_ctx *ctx);
+/* Saturating a + b for times (us). */
+int64_t eng_time_add(int64_t a, int64_t b);
 /* An event reaches stateful rule ri: count it, apply the rule's `when`,
  * and find (or create) its key's slot.  False when `when` rejects it. */
 bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot);
@@ -162,6 +217,27 @@ void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev);
 /* Advance pattern rule ri to time t: fire due deadlines. */
 void eng_pattern_advance(struct eng *eng, size_t ri, int64_t t);
 
+/* eng_absence.c */
+/* Absence rule ri sees ev (time already advanced to ev->time): the key's
+ * silence starts again from it. */
+void eng_absence_process(struct eng *eng, size_t ri, struct evt *ev);
+/* Advance absence rule ri to time t: every key silent for `for` fires. */
+void eng_absence_advance(struct eng *eng, size_t ri, int64_t t);
+
+/* eng_throttle.c */
+/* Rule ri (throttled) made the alert in eng->alert (id id_hex, view v,
+ * ctx as for the alert).  Returns true when it goes out (with the count of
+ * alerts folded before it appended to eng->alert), false when it is folded
+ * into its throttle key's period.  May first send a pending summary. */
+bool eng_throttle_admit(struct eng *eng, size_t ri, const struct eng_view *v,
+                        struct expr_ctx *ctx, const char id_hex[33]);
+/* Advance rule ri's throttle table to t: periods that ended with nothing
+ * folded are forgotten; folded alerts not carried by a later alert within
+ * one more period are sent as a summary. */
+void eng_throttle_advance(struct eng *eng, size_t ri, int64_t t);
+/* Hand an alert to the output (counting it). */
+void eng_alert_send(struct eng *eng, size_t ri, const char *id_hex, int64_t time,
+                    const char *json, size_t len);
 
 /* eng_window.c */
 /* Run aggregate rule ri on ev (time already advanced to ev->time). */
@@ -176,5 +252,7 @@ uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
                          struct expr_ctx *ctx, char id_hex[33]);
 /* Pattern references over a view, for expression contexts. */
 extern const struct expr_pat_ops eng_view_pat_ops;
+/* Append an event time (us) as JSON seconds, exact to the microsecond. */
+void eng_json_time(struct sbuf *sb, int64_t us);
 
 #endif

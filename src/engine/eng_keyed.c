@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Keyed state of stateful rules (pattern, aggregate): per rule, a slab of
- * keys with an open-addressing index over the JSON of their key values
- * (each key keeps its hash, so its key group, hash % ENG_KEY_GROUPS, is
- * known for snapshots by group), and deadline timers in a min-heap
- * invalidated lazily by generation.  A key whose state holds nothing is
- * dropped at once; idle NFA states are kept as spares for reuse.
- * Tested by: tests/flink/, tests/rules/engine/, tests/unit/check_eng.c */
+ * Keyed state of stateful rules (pattern, aggregate, absence) and of
+ * throttle tables: per rule, a slab of keys with an open-addressing index
+ * over the JSON of their key values (each key keeps its hash, so its key
+ * group, hash % ENG_KEY_GROUPS, is known for snapshots by group), and
+ * deadline timers in a min-heap invalidated lazily by generation.  A key
+ * whose state holds nothing is dropped at once; idle NFA states are kept as
+ * spares for reuse.  state_ttl: a key idle for the rule's TTL is dropped;
+ * its check is one timer per key, re-armed lazily when it fires, so a busy
+ * key does not push a timer per event.  Byte accounting counts every
+ * allocation the tables hold (eng_keyed_bytes).
+ * Tested by: tests/flink/, tests/rules/engine/, tests/unit/check_eng_state.c */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
@@ -18,16 +22,54 @@
 #define ENG_INDEX_EMPTY   0
 #define ENG_INDEX_DELETED UINT32_MAX
 
+int64_t eng_time_add(int64_t a, int64_t b)
+{
+    int64_t s;
+    if (__builtin_add_overflow(a, b, &s))
+        return b > 0 ? CEP_TIME_MAX : CEP_TIME_MIN;
+    return s;
+}
+
+void eng_keyed_init(struct eng_keyed *kd, const struct rule *r)
+{
+    memset(kd, 0, sizeof(*kd));
+    kd->ttl = r->state_ttl;
+    kd->now = CEP_TIME_MIN;
+    if (r->throttle.period > 0) {
+        kd->throttle = cep_calloc(1, sizeof(*kd->throttle));
+        kd->throttle->now = CEP_TIME_MIN;
+    }
+}
+
+/* An event's allocations (as the NFA's shared buffer counts them). */
+static size_t eng_evt_bytes(const struct evt *ev)
+{
+    return sizeof(*ev) + ev->raw_cap + ev->scratch_cap + ev->slots_cap * sizeof(struct val);
+}
+
 void eng_keyed_free(struct eng_keyed *kd)
 {
     for (size_t i = 0; i < kd->n_keys; i++) {
-        nfa_key_free(kd->keys[i].nfa);
-        win_key_free(kd->keys[i].win);
-        cep_free(kd->keys[i].kjson);
+        struct eng_key *k = &kd->keys[i];
+        nfa_key_free(k->nfa);
+        win_key_free(k->win);
+        evt_unref(k->last);
+        if (k->thr) {
+            sbuf_free(&k->thr->kept);
+            cep_free(k->thr);
+        }
+        cep_free(k->kjson);
+    }
+    if (kd->throttle) {
+        eng_keyed_free(kd->throttle); /* one level: a throttle table has none */
+        cep_free(kd->throttle);
     }
     for (size_t i = 0; i < kd->n_spare; i++)
         nfa_key_free(kd->spare[i]);
     cep_free(kd->spare);
+    for (size_t i = 0; i < kd->n_win_spare; i++)
+        win_key_free(kd->win_spare[i]);
+    cep_free(kd->win_spare);
     cep_free(kd->keys);
     cep_free(kd->free_slots);
     cep_free(kd->index);
@@ -121,13 +163,18 @@ uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *k
     k->kjson[len] = '\0';
     k->klen = (uint32_t)len;
     k->khash = h;
-    if (r->nfa && kd->n_spare) {
+    if (r && r->nfa && kd->n_spare) {
         k->nfa = kd->spare[--kd->n_spare];
         nfa_key_reset(k->nfa);
-    } else if (r->nfa) {
+    } else if (r && r->nfa) {
         k->nfa = nfa_key_new(r->nfa);
+    } else if (r && r->win && kd->n_win_spare) {
+        k->win = kd->win_spare[--kd->n_win_spare];
     }
     k->deadline = CEP_TIME_MAX;
+    k->sdl = CEP_TIME_MAX;
+    k->ttl_at = CEP_TIME_MAX;
+    k->last_seen = CEP_TIME_MIN;
     k->live = true;
     size_t p = h & (kd->index_cap - 1);
     while (kd->index[p] != ENG_INDEX_EMPTY && kd->index[p] != ENG_INDEX_DELETED)
@@ -146,15 +193,29 @@ void eng_keyed_drop(struct eng_keyed *kd, uint32_t slot)
     while (kd->index[p] != slot + 1)
         p = (p + 1) & (kd->index_cap - 1);
     kd->index[p] = ENG_INDEX_DELETED;
-    if (k->nfa && kd->n_spare < ENG_SPARE_KEYS) {
+    /* Only idle states are kept for reuse (a key dropped by state_ttl
+     * still holds partial matches or windows: it is freed). */
+    if (k->nfa && kd->n_spare < ENG_SPARE_KEYS && nfa_key_idle(k->nfa)) {
         CEP_GROW(kd->spare, kd->spare_cap, kd->n_spare + 1);
         kd->spare[kd->n_spare++] = k->nfa;
     } else {
         nfa_key_free(k->nfa);
     }
-    win_key_free(k->win);
+    if (k->win && kd->n_win_spare < ENG_SPARE_KEYS + kd->n_live && win_key_idle(k->win)) {
+        win_key_reset(k->win);
+        CEP_GROW(kd->win_spare, kd->win_spare_cap, kd->n_win_spare + 1);
+        kd->win_spare[kd->n_win_spare++] = k->win;
+    } else {
+        win_key_free(k->win);
+    }
+    evt_unref(k->last);
+    if (k->thr) {
+        k->thr->n = 0;
+        sbuf_reset(&k->thr->kept);
+    }
     k->win = NULL;
     k->nfa = NULL;
+    k->last = NULL;
     k->live = false;
     k->gen++;
     kd->n_live--;
@@ -169,6 +230,19 @@ void eng_keyed_settle(struct eng_keyed *kd, uint32_t slot, bool idle, int64_t de
         eng_keyed_drop(kd, slot);
         return;
     }
+    k->sdl = deadline;
+    if (kd->ttl > 0) {
+        int64_t expiry = eng_time_add(k->last_seen, kd->ttl);
+        if (kd->now >= expiry) {
+            eng_keyed_drop(kd, slot);
+            kd->n_expired++;
+            return;
+        }
+        if (k->ttl_at == CEP_TIME_MAX)
+            k->ttl_at = expiry;
+        if (k->ttl_at < deadline)
+            deadline = k->ttl_at;
+    }
     if (deadline != k->deadline && deadline != CEP_TIME_MAX)
         eng_timer_push(kd, (struct eng_timer){deadline, slot, k->gen});
     k->deadline = deadline;
@@ -176,31 +250,71 @@ void eng_keyed_settle(struct eng_keyed *kd, uint32_t slot, bool idle, int64_t de
 
 bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot)
 {
+    if (t > kd->now)
+        kd->now = t;
     while (kd->heap_n && kd->heap[0].at <= t) {
         struct eng_timer tm = eng_timer_pop(kd);
         struct eng_key *k = &kd->keys[tm.slot];
         if (!k->live || k->gen != tm.gen || k->deadline != tm.at)
             continue; /* stale: the key moved on or was dropped */
         k->deadline = CEP_TIME_MAX;
-        *slot = tm.slot;
-        return true;
+        if (k->ttl_at <= t)
+            k->ttl_at = CEP_TIME_MAX; /* settle re-arms it from last_seen */
+        if (k->sdl <= t) {
+            /* The state's own timers run first, so a key the rule cleans
+             * up at this instant anyway is never counted as expired. */
+            *slot = tm.slot;
+            return true;
+        }
+        eng_keyed_settle(kd, tm.slot, false, k->sdl); /* a state_ttl check alone */
     }
     return false;
 }
 
+size_t eng_keyed_bytes(const struct eng_keyed *kd)
+{
+    size_t b = kd->keys_cap * sizeof(*kd->keys) + kd->free_cap * sizeof(*kd->free_slots) +
+               kd->index_cap * sizeof(*kd->index) + kd->heap_cap * sizeof(*kd->heap) +
+               kd->spare_cap * sizeof(*kd->spare) + kd->win_spare_cap * sizeof(*kd->win_spare);
+    for (size_t i = 0; i < kd->n_keys; i++) {
+        const struct eng_key *k = &kd->keys[i];
+        b += k->kcap;
+        if (k->nfa)
+            b += nfa_key_bytes(k->nfa);
+        if (k->win)
+            b += win_key_bytes(k->win);
+        if (k->last)
+            b += eng_evt_bytes(k->last);
+        if (k->thr)
+            b += sizeof(*k->thr) + k->thr->kept.cap;
+    }
+    for (size_t i = 0; i < kd->n_spare; i++)
+        b += nfa_key_bytes(kd->spare[i]);
+    for (size_t i = 0; i < kd->n_win_spare; i++)
+        b += win_key_bytes(kd->win_spare[i]);
+    if (kd->throttle)
+        b += sizeof(*kd->throttle) + eng_keyed_bytes(kd->throttle);
+    return b;
+}
+
+void eng_keyed_fields_json(struct sbuf *sb, const struct rule_field *f, size_t n,
+                           struct expr_ctx *ctx)
+{
+    sbuf_reset(sb);
+    sbuf_putc(sb, '[');
+    for (size_t i = 0; i < n; i++) {
+        struct val v;
+        expr_eval(f[i].expr, ctx, &v);
+        if (i)
+            sbuf_putc(sb, ',');
+        val_to_json(&v, sb);
+    }
+    sbuf_putc(sb, ']');
+}
+
 void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *ctx)
 {
-    struct sbuf *kb = &eng->key;
-    sbuf_reset(kb);
-    sbuf_putc(kb, '[');
-    for (size_t i = 0; i < r->n_key; i++) {
-        struct val v;
-        expr_eval(r->key[i].expr, ctx, &v);
-        if (i)
-            sbuf_putc(kb, ',');
-        val_to_json(&v, kb);
-    }
-    sbuf_putc(kb, ']');
+    eng_keyed_fields_json(&eng->key, r->key, r->n_key, ctx);
 }
 
 bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot)
@@ -212,6 +326,24 @@ bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t 
     if (r->when && !expr_eval_bool(r->when, &ctx))
         return false;
     eng_keyed_key_json(eng, r, &ctx);
-    *slot = eng_keyed_get(&eng->keyed[ri], r, eng->key.buf, eng->key.len);
+    struct eng_keyed *kd = &eng->keyed[ri];
+    *slot = eng_keyed_get(kd, r, eng->key.buf, eng->key.len);
+    struct eng_key *k = &kd->keys[*slot];
+    if (ev->time > k->last_seen)
+        k->last_seen = ev->time;
+    if (ev->time > kd->now)
+        kd->now = ev->time;
     return true;
+}
+
+size_t eng_rule_keys(const struct eng *eng, size_t ri)
+{
+    CEP_ASSERT(ri < eng->rs->n_rules);
+    return eng->keyed[ri].n_live;
+}
+
+size_t eng_rule_state_bytes(const struct eng *eng, size_t ri)
+{
+    CEP_ASSERT(ri < eng->rs->n_rules);
+    return eng_keyed_bytes(&eng->keyed[ri]);
 }

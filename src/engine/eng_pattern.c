@@ -73,7 +73,7 @@ void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
     /* Advancing time changes a key only at its deadline (a window ends, a
      * pending negation completes, held matches are released by an
      * expiry), so a key whose deadline is later than the event skips it. */
-    if (kd->keys[slot].deadline <= ev->time)
+    if (kd->keys[slot].sdl <= ev->time)
         nfa_key_advance(kd->keys[slot].nfa, ev->time, &env);
     nfa_key_process(kd->keys[slot].nfa, ev, &env);
     struct nfa_key *nk = kd->keys[slot].nfa;

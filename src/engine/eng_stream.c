@@ -56,7 +56,7 @@ static struct evt *eng_buf_pop(struct eng_stream *s)
 /* Does rule r see events in event-time order (and so need the buffer)? */
 static bool eng_rule_stateful(const struct rule *r)
 {
-    return r->kind == RULE_PATTERN || r->kind == RULE_AGGREGATE;
+    return r->kind == RULE_PATTERN || r->kind == RULE_AGGREGATE || r->kind == RULE_ABSENCE;
 }
 
 static void eng_add_u32(uint32_t **v, size_t *n, uint32_t x)
@@ -78,9 +78,13 @@ void eng_streams_init(struct eng *eng)
         s->max_ts = CEP_TIME_MIN;
         s->now = CEP_TIME_MIN;
         s->last_ts = CEP_TIME_MIN;
-        for (size_t k = 0; k < rs->streams[i].n_rules; k++)
-            if (eng_rule_stateful(rs->rules[rs->streams[i].rules[k]]))
-                eng_add_u32(&s->stateful_rules, &s->n_stateful, rs->streams[i].rules[k]);
+        for (size_t k = 0; k < rs->streams[i].n_rules; k++) {
+            uint32_t ri = rs->streams[i].rules[k];
+            if (eng_rule_stateful(rs->rules[ri]))
+                eng_add_u32(&s->stateful_rules, &s->n_stateful, ri);
+            if (rs->rules[ri]->throttle.period > 0)
+                eng_add_u32(&s->throttled_rules, &s->n_throttled, ri);
+        }
         s->stateful = s->n_stateful > 0;
     }
     for (size_t r = 0; r < rs->n_rules; r++) {
@@ -111,6 +115,7 @@ void eng_streams_free(struct eng *eng)
         cep_free(s->producers);
         cep_free(s->consumers);
         cep_free(s->stateful_rules);
+        cep_free(s->throttled_rules);
     }
     cep_free(eng->streams);
 }
@@ -126,19 +131,28 @@ static void eng_stream_advance_one(struct eng *eng, uint32_t si, int64_t t)
         uint32_t ri = s->stateful_rules[k];
         if (eng->rs->rules[ri]->kind == RULE_PATTERN)
             eng_pattern_advance(eng, ri, t);
+        else if (eng->rs->rules[ri]->kind == RULE_ABSENCE)
+            eng_absence_advance(eng, ri, t);
         else
             eng_window_advance(eng, ri, t);
     }
+    /* After the rules: alerts they made at t may fold into a period. */
+    for (size_t k = 0; k < s->n_throttled; k++)
+        eng_throttle_advance(eng, s->throttled_rules[k], t);
     eng_drain_queue(eng);
 }
 
-/* Advance stream si to t, then every derived stream to the time of its
- * slowest producer (one pass in chain order suffices: chains are acyclic). */
-static void eng_stream_advance(struct eng *eng, uint32_t si, int64_t t)
+/* Advance every derived stream to the time of its slowest producer (one
+ * pass in chain order suffices: chains are acyclic).  Not while derived
+ * events wait in the queue: their streams must not pass them before they
+ * are processed, so eng_drain_queue calls this again once it is empty. */
+void eng_streams_follow(struct eng *eng)
 {
-    eng_stream_advance_one(eng, si, t);
-    if (!eng->streams[si].n_consumers)
+    if (eng->q_len) {
+        eng->follow_pending = true;
         return;
+    }
+    eng->follow_pending = false;
     for (size_t o = 0; o < eng->rs->n_streams; o++) {
         uint32_t d = eng->rs->stream_order[o];
         struct eng_stream *ds = &eng->streams[d];
@@ -152,6 +166,14 @@ static void eng_stream_advance(struct eng *eng, uint32_t si, int64_t t)
     }
 }
 
+/* Advance stream si to t, then the streams derived from it. */
+static void eng_stream_advance(struct eng *eng, uint32_t si, int64_t t)
+{
+    eng_stream_advance_one(eng, si, t);
+    if (eng->streams[si].n_consumers)
+        eng_streams_follow(eng);
+}
+
 static void eng_stream_run_stateful(struct eng *eng, struct evt *ev)
 {
     const struct eng_stream *s = &eng->streams[ev->stream];
@@ -160,6 +182,8 @@ static void eng_stream_run_stateful(struct eng *eng, struct evt *ev)
         uint32_t ri = s->stateful_rules[k];
         if (eng->rs->rules[ri]->kind == RULE_PATTERN)
             eng_pattern_process(eng, ri, ev);
+        else if (eng->rs->rules[ri]->kind == RULE_ABSENCE)
+            eng_absence_process(eng, ri, ev);
         else
             eng_window_process(eng, ri, ev);
     }

@@ -3,7 +3,11 @@
  * rule's keyed state, eng_keyed.c) get the events of the key that pass the
  * rule's `when`, in time order, and close as time passes their ends; a
  * window that fires becomes an alert whose fields are the aggregate values.
- * Tested by: tests/rules/engine/aggregate.test.yaml */
+ * Windows are kept for the stream's allowed_lateness after they close: an
+ * event behind the watermark within it updates them and their corrections
+ * are alerts carrying `corrects`; an event too late even for that goes to
+ * the late output like one the stream rejected.
+ * Tested by: tests/rules/engine/aggregate.test.yaml, late.test.yaml, chain3.test.yaml */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
@@ -36,6 +40,7 @@ static void eng_window_env(struct eng *eng, size_t ri, struct eng_win_call *call
     call->ri = ri;
     env->rt = eng->rt;
     env->counters = &eng->rule_stats[ri].expr;
+    env->now = eng->streams[eng->rs->rules[ri]->stream].now;
     env->ud = call;
     env->on_fire = eng_window_on_fire;
 }
@@ -49,14 +54,20 @@ void eng_window_process(struct eng *eng, size_t ri, struct evt *ev)
         return;
     struct eng_key *k = &kd->keys[slot];
     if (!k->win)
-        k->win = win_key_new(r->win);
+        k->win = win_key_new(r->win, eng->rs->streams[r->stream].time.allowed_lateness);
     struct eng_win_call call;
     struct win_env env;
     eng_window_env(eng, ri, &call, &env);
     /* Windows that end at or before this event close first. */
     if (k->deadline <= ev->time)
         win_key_advance(k->win, ev->time, &env);
-    win_key_add(k->win, ev, &env);
+    if (!win_key_add(k->win, ev, &env)) {
+        /* Too late for every window it belongs to (a derived event behind
+         * its stream; the stream layer keeps other late events out). */
+        eng->stats.late++;
+        if (eng->out.late)
+            eng->out.late(eng->out.ud, ev);
+    }
     eng_keyed_settle(kd, slot, win_key_idle(k->win), win_key_deadline(k->win));
 }
 

@@ -393,6 +393,9 @@ const struct expr_builtin expr_builtins[] = {
      fn_cidr_match, "cidr_match(ip, net): whether IPv4/IPv6 text ip is in network net (a/n)"},
     {"substr", 3, 3, EXPR_BK_PLAIN, {T(STR) | T(NULL), T(NUM), T(NUM)}, EXPR_T_STR, fn_substr,
      "substr(s, i, n): n code points of s from code point i (negative i: from the end)"},
+    {"lookup", 2, 3, EXPR_BK_LOOKUP, {T(STR), T(STR) | T(NUM) | T(NULL), T(STR)}, EXPR_T_ANY, NULL,
+     "lookup(table, key[, column]): key's value in a lookup table (a CSV column or a member of "
+     "a JSON object value with column); null when the key is absent"},
     {"count", 1, 1, EXPR_BK_STEP, {STEPARG}, EXPR_T_NUM, NULL,
      "count(STEP): events the pattern step has taken"},
     {"sum", 1, 1, EXPR_BK_STEP, {STEPARG}, EXPR_T_NUM, NULL,

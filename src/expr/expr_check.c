@@ -245,6 +245,21 @@ static struct expr_node *fold_list(struct checker *c, struct expr_node *n, uint3
     return n;
 }
 
+/* Suggest a close name among the registry's tables (or a table's CSV
+ * columns) for an unknown one; NULL if none is close. */
+static const char *lookup_suggest(const struct lookup_reg *reg, const struct lookup_table *t,
+                                  const char *name)
+{
+    const char *names[64];
+    size_t k = 0;
+    size_t n = t ? lookup_table_n_columns(t) : lookup_reg_count(reg);
+    for (size_t i = 0; i < n && k < CEP_ARRAY_LEN(names); i++) {
+        names[k++] = t ? lookup_table_column_name(t, i)
+                       : lookup_table_name(lookup_reg_table(reg, i));
+    }
+    return diag_suggest(name, names, k);
+}
+
 /* The right operand of `in`: a list literal, a list name, or a macro whose
  * body is one of those. */
 static struct expr_node *check_list_operand(struct checker *c, struct expr_node *r,
@@ -254,6 +269,21 @@ static struct expr_node *check_list_operand(struct checker *c, struct expr_node 
     if (r->kind == EXPR_NK_PATH && r->n_segs == 1 && !r->has_index) {
         const struct expr_seg *s = &r->segs[0];
         const struct val *l = env->find_list ? env->find_list(env->ud, s->s, s->len) : NULL;
+        const struct lookup_table *t = lookup_reg_find(env->lookups, s->s, s->len);
+        if (t) {
+            struct expr_macro m;
+            bool macro = env->find_macro && env->find_macro(env->ud, s->s, s->len, &m);
+            if (l || macro) {
+                expr_diag(c->dl, r->src, r->off,
+                          "'%.*s' names both a lookup table and a %s; rename one", (int)s->len,
+                          s->s, l ? "list" : "macro");
+                return poison(c, r);
+            }
+            r->kind = EXPR_NK_TABLE;
+            r->table = t;
+            r->type = EXPR_T_ANY;
+            return r;
+        }
         if (l) {
             r->kind = EXPR_NK_CONST;
             r->v = *l;
@@ -262,7 +292,15 @@ static struct expr_node *check_list_operand(struct checker *c, struct expr_node 
         }
         struct expr_macro m;
         if (!(env->find_macro && !s->quoted && env->find_macro(env->ud, s->s, s->len, &m))) {
-            expr_diag(c->dl, r->src, r->off, "unknown list '%.*s'", (int)s->len, s->s);
+            if (!lookup_reg_count(env->lookups)) {
+                expr_diag(c->dl, r->src, r->off, "unknown list '%.*s'", (int)s->len, s->s);
+                return poison(c, r);
+            }
+            char *name = cep_strndup(s->s, s->len);
+            const char *sug = lookup_suggest(env->lookups, NULL, name);
+            expr_diag(c->dl, r->src, r->off, "unknown list or lookup table '%s'%s%s%s", name,
+                      sug ? " (did you mean '" : "", sug ? sug : "", sug ? "'?)" : "");
+            cep_free(name);
             return poison(c, r);
         }
     }
@@ -384,6 +422,15 @@ static struct expr_node *check_binary(struct checker *c, struct expr_node *n, ui
                           op == EXPR_TOK_IN ? "in" : "not in");
                 return poison(c, n);
             }
+            if (r->kind == EXPR_NK_TABLE && known(lt) && lt != EXPR_T_STR &&
+                (lt != EXPR_T_NUM || lookup_table_type(r->table) == LOOKUP_CIDR)) {
+                bool cidr = lookup_table_type(r->table) == LOOKUP_CIDR;
+                expr_diag(c->dl, l->src, l->off, "'%s %s' needs %s, not %s",
+                          op == EXPR_TOK_IN ? "in" : "not in", lookup_table_name(r->table),
+                          cidr ? "an IP address string" : "a string or integer key",
+                          expr_type_name(lt));
+                return poison(c, n);
+            }
             break;
         case EXPR_TOK_MATCH:
         case EXPR_TOK_NMATCH:
@@ -472,6 +519,87 @@ static struct expr_node *check_step_call(struct checker *c, struct expr_node *n,
     return n;
 }
 
+/* lookup("table", key[, "column"]): the table and column are resolved
+ * here, so the VM only probes. */
+static struct expr_node *check_lookup_call(struct checker *c, struct expr_node *n,
+                                           uint32_t depth)
+{
+    const struct lookup_reg *reg = c->env->lookups;
+    bool bad = false;
+    for (uint32_t i = 0; i < n->n_kids; i++) {
+        n->kids[i] = check(c, n->kids[i], depth + 1);
+        bad = bad || n->kids[i]->kind == EXPR_NK_ERROR;
+    }
+    if (bad)
+        return poison(c, n);
+    const struct expr_node *tn = n->kids[0], *key = n->kids[1];
+    if (tn->kind != EXPR_NK_CONST || tn->v.type != VAL_STR) {
+        expr_diag(c->dl, tn->src, tn->off, "lookup() takes the table name as a string literal");
+        return poison(c, n);
+    }
+    char *name = cep_strndup(tn->v.u.s, tn->v.len);
+    const struct lookup_table *t = lookup_reg_find(reg, name, tn->v.len);
+    if (!t) {
+        const char *sug = lookup_suggest(reg, NULL, name);
+        if (!lookup_reg_count(reg))
+            expr_diag(c->dl, tn->src, tn->off,
+                      "unknown lookup table '%s' (no lookups are configured)", name);
+        else if (sug)
+            expr_diag(c->dl, tn->src, tn->off, "unknown lookup table '%s' (did you mean '%s'?)",
+                      name, sug);
+        else
+            expr_diag(c->dl, tn->src, tn->off, "unknown lookup table '%s'", name);
+        cep_free(name);
+        return poison(c, n);
+    }
+    cep_free(name);
+    if (lookup_table_type(t) == LOOKUP_CIDR) {
+        expr_diag(c->dl, tn->src, tn->off,
+                  "'%s' is a CIDR set, which has no values; test membership with 'ip in %s'",
+                  lookup_table_name(t), lookup_table_name(t));
+        return poison(c, n);
+    }
+    if (known(key->type) && key->type != EXPR_T_STR && key->type != EXPR_T_NUM &&
+        key->type != EXPR_T_NULL) {
+        expr_diag(c->dl, key->src, key->off, "lookup() keys are strings or integers, not %s",
+                  expr_type_name(key->type));
+        return poison(c, n);
+    }
+    n->table = t;
+    n->column = LOOKUP_VALUE;
+    n->member = NULL;
+    n->type = EXPR_T_ANY;
+    if (n->n_kids < 3)
+        return n;
+    const struct expr_node *col = n->kids[2];
+    if (col->kind != EXPR_NK_CONST || col->v.type != VAL_STR) {
+        expr_diag(c->dl, col->src, col->off, "lookup() takes the column as a string literal");
+        return poison(c, n);
+    }
+    if (lookup_table_type(t) == LOOKUP_JSON) {
+        n->member = col->v.u.s;
+        n->member_len = col->v.len;
+        return n;
+    }
+    int ci = lookup_table_column(t, col->v.u.s, col->v.len);
+    if (ci < 0) {
+        char *cn = cep_strndup(col->v.u.s, col->v.len);
+        const char *sug = lookup_suggest(reg, t, cn);
+        if (sug)
+            expr_diag(c->dl, col->src, col->off,
+                      "lookup table '%s' has no column '%s' (did you mean '%s'?)",
+                      lookup_table_name(t), cn, sug);
+        else
+            expr_diag(c->dl, col->src, col->off, "lookup table '%s' has no column '%s'",
+                      lookup_table_name(t), cn);
+        cep_free(cn);
+        return poison(c, n);
+    }
+    n->column = ci;
+    n->type = EXPR_T_STR;
+    return n;
+}
+
 static struct expr_node *check_call(struct checker *c, struct expr_node *n, uint32_t depth)
 {
     int id = expr_builtin_find(n->name, n->name_len);
@@ -505,6 +633,8 @@ static struct expr_node *check_call(struct checker *c, struct expr_node *n, uint
     }
     if (b->kind == EXPR_BK_STEP)
         return check_step_call(c, n, b);
+    if (b->kind == EXPR_BK_LOOKUP)
+        return check_lookup_call(c, n, depth);
     bool bad = false;
     enum expr_type common = EXPR_T_COUNT;
     for (uint32_t i = 0; i < n->n_kids; i++) {

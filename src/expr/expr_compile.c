@@ -95,6 +95,19 @@ static int32_t add_regex(struct compiler *c, const struct expr_node *lit)
     return (int32_t)p->n_res++;
 }
 
+/* The program's index for table t (each table listed once). */
+static int32_t add_table(struct compiler *c, const struct lookup_table *t)
+{
+    struct expr *p = c->prog;
+    for (uint32_t i = 0; i < p->n_tables; i++) {
+        if (p->tables[i] == t)
+            return (int32_t)i;
+    }
+    CEP_GROW(p->tables, p->tables_cap, (size_t)p->n_tables + 1);
+    p->tables[p->n_tables] = t;
+    return (int32_t)p->n_tables++;
+}
+
 static void gen(struct compiler *c, const struct expr_node *n);
 
 static bool is_null_lit(const struct expr_node *n)
@@ -167,7 +180,12 @@ static void gen_binary(struct compiler *c, const struct expr_node *n)
         case EXPR_TOK_IN:
         case EXPR_TOK_NOT_IN:
             gen(c, l);
-            emit(c, n->op == EXPR_TOK_IN ? EXPR_OP_IN : EXPR_OP_NOT_IN, add_const(c, &r->v), 0, 0);
+            if (r->kind == EXPR_NK_TABLE)
+                emit(c, n->op == EXPR_TOK_IN ? EXPR_OP_IN_TABLE : EXPR_OP_NOT_IN_TABLE,
+                     add_table(c, r->table), 0, 0);
+            else
+                emit(c, n->op == EXPR_TOK_IN ? EXPR_OP_IN : EXPR_OP_NOT_IN, add_const(c, &r->v),
+                     0, 0);
             return;
         case EXPR_TOK_MATCH:
         case EXPR_TOK_NMATCH: {
@@ -201,6 +219,16 @@ static void gen_call(struct compiler *c, const struct expr_node *n)
             gen(c, n->kids[n->n_kids - 1]);
             for (uint32_t i = 0; i + 1 < n->n_kids; i++)
                 patch(c, jumps[i]);
+            return;
+        }
+        case EXPR_BK_LOOKUP: {
+            int32_t member = -1;
+            if (n->member) {
+                struct val m = val_str(n->member, n->member_len);
+                member = add_const(c, &m);
+            }
+            gen(c, n->kids[1]);
+            emit(c, EXPR_OP_LOOKUP, add_table(c, n->table), n->column, member);
             return;
         }
         default:
@@ -328,6 +356,7 @@ void expr_free(struct expr *e)
     cep_free(e->code);
     cep_free(e->consts);
     cep_free(e->cidrs);
+    cep_free(e->tables);
     expr_arena_free(&e->arena);
     cep_free(e);
 }

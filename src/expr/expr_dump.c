@@ -94,6 +94,21 @@ void expr_dump(const struct expr *e, const struct evt_schema *schema, struct sbu
             case EXPR_OPF_FUNC:
                 sbuf_printf(sb, " %s/%d", expr_builtins[in->a].name, in->b);
                 break;
+            case EXPR_OPF_TABLE:
+                sbuf_printf(sb, " table=%s", lookup_table_name(e->tables[in->a]));
+                break;
+            case EXPR_OPF_LOOKUP: {
+                const struct lookup_table *t = e->tables[in->a];
+                sbuf_printf(sb, " table=%s", lookup_table_name(t));
+                if (in->b >= 0)
+                    sbuf_printf(sb, " column=%d (%s)", in->b,
+                                lookup_table_column_name(t, (size_t)in->b));
+                if (in->c >= 0) {
+                    sbuf_puts(sb, " member=");
+                    put_const(sb, &e->consts[in->c]);
+                }
+                break;
+            }
             case EXPR_OPF_COUNT:
                 break;
         }

@@ -9,6 +9,7 @@
 
 #include "cepd/cep_common.h"
 #include "cepd/expr.h"
+#include "cepd/lookup.h"
 #include "expr_ops.h"
 
 #include <pcre2.h>
@@ -118,6 +119,7 @@ enum expr_nk {
     EXPR_NK_STEP_FIELD,
     EXPR_NK_STEP_COUNT,
     EXPR_NK_STEP_AGG,
+    EXPR_NK_TABLE, /* a lookup table named on the right of `in` */
     EXPR_NK_ERROR, /* poisoned: an error was reported */
     EXPR_NK_COUNT
 };
@@ -152,6 +154,12 @@ struct expr_node {
     int32_t step;
     int32_t result;
     int32_t agg; /* EXPR_OP_STEP_SUM.. */
+    /* lookup(): the table, its CSV column (or LOOKUP_VALUE) and the member
+     * to take from a JSON object value (NULL: the whole value); TABLE */
+    const struct lookup_table *table;
+    int32_t column;
+    const char *member;
+    uint32_t member_len;
 };
 
 /* Parse src->text[start..end) into an AST allocated in arena.  Returns NULL
@@ -176,6 +184,7 @@ enum expr_builtin_kind {
     EXPR_BK_EXISTS,    /* compiled to NOT_NULL */
     EXPR_BK_COALESCE,  /* compiled to NOTNULL_JMP chains */
     EXPR_BK_STEP,      /* count/sum/avg/min/max over a pattern step */
+    EXPR_BK_LOOKUP,    /* lookup(table, key[, column]): compiled to LOOKUP */
     EXPR_BK_COUNT
 };
 
@@ -264,6 +273,9 @@ struct expr {
     struct expr_cidr *cidrs;
     uint32_t n_cidrs;
     size_t cidrs_cap;
+    const struct lookup_table **tables; /* borrowed from the env's registry */
+    uint32_t n_tables;
+    size_t tables_cap;
     enum expr_type type;
     struct expr_arena arena; /* constant strings and list items */
 };

@@ -51,6 +51,11 @@
     X(MOD, EXPR_OPF_NONE, -1, "pop b, a; push a % b (null when b is 0)")                   \
     X(NEG, EXPR_OPF_NONE, 0, "replace top with its negation")                              \
     X(CIDR, EXPR_OPF_CIDR, 0, "replace top with whether the IP string is in network a")    \
+    X(LOOKUP, EXPR_OPF_LOOKUP, 0,                                                           \
+      "replace the key on top with its value in table a (column b, then member c; else null)") \
+    X(IN_TABLE, EXPR_OPF_TABLE, 0,                                                          \
+      "replace top with whether it is a key of table a (CIDR set: an address in it)")      \
+    X(NOT_IN_TABLE, EXPR_OPF_TABLE, 0, "replace top with the negation of IN_TABLE (null: false)") \
     X(CALL, EXPR_OPF_FUNC, 0, "pop b arguments, push builtin a applied to them")
 
 enum expr_opf {
@@ -65,6 +70,8 @@ enum expr_opf {
     EXPR_OPF_REGEX,
     EXPR_OPF_CIDR,
     EXPR_OPF_FUNC,
+    EXPR_OPF_TABLE,
+    EXPR_OPF_LOOKUP,
     EXPR_OPF_COUNT
 };
 

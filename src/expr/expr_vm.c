@@ -11,6 +11,7 @@
 #include "cepd/cep_common.h"
 #include "expr_int.h"
 
+#include "cepd/json.h"
 #include "cepd/sbuf.h"
 
 #include <math.h>
@@ -338,6 +339,32 @@ static struct val step_agg(struct expr_ctx *ctx, enum expr_op op, int32_t step, 
     }
 }
 
+/* lookup(): the value of the key in table t (column, or the whole value),
+ * then, with member >= 0, that member of an object value.  A key of the
+ * wrong type, or a member asked of a value that is no object, counts as a
+ * type mismatch and gives null. */
+static struct val op_lookup(struct expr_ctx *ctx, const struct expr *e,
+                            const struct expr_insn *in, const struct val *key)
+{
+    struct val v;
+    enum lookup_res r = lookup_get(e->tables[in->a], key, in->b, &v);
+    if (r == LOOKUP_BAD_KEY)
+        expr_count_mismatch(ctx);
+    if (r != LOOKUP_FOUND || in->c < 0)
+        return v;
+    if (v.type != VAL_OBJ) {
+        if (v.type != VAL_NULL)
+            expr_count_mismatch(ctx);
+        return val_null();
+    }
+    const struct val *m = &e->consts[in->c];
+    struct val out;
+    char *scratch = expr_rt_scratch(ctx->rt, v.len ? v.len : 1);
+    if (json_member_get(v.u.s, v.len, m->u.s, m->len, &out, scratch, NULL) != CEP_OK)
+        return val_null();
+    return out;
+}
+
 /* Evaluate e with ctx (ctx->rt required); see expr.h.  Runs on the calling
  * thread; rt must not be shared between threads. */
 void expr_eval(const struct expr *e, struct expr_ctx *ctx, struct val *out)
@@ -489,6 +516,20 @@ void expr_eval(const struct expr *e, struct expr_ctx *ctx, struct val *out)
                     *top = val_bool(false);
                 }
                 break;
+            case EXPR_OP_LOOKUP:
+                *top = op_lookup(ctx, e, in, top);
+                break;
+            case EXPR_OP_IN_TABLE:
+            case EXPR_OP_NOT_IN_TABLE: {
+                enum lookup_res r = lookup_has(e->tables[in->a], top);
+                if (r == LOOKUP_BAD_KEY)
+                    expr_count_mismatch(ctx);
+                if (top->type == VAL_NULL || r == LOOKUP_BAD_KEY)
+                    *top = val_bool(false);
+                else
+                    *top = val_bool((r == LOOKUP_FOUND) == (in->op == EXPR_OP_IN_TABLE));
+                break;
+            }
             case EXPR_OP_CALL: {
                 struct val res;
                 sp -= in->b;

@@ -666,6 +666,20 @@ size_t nfa_key_n_partial(const struct nfa_key *k)
     return k->n_runs;
 }
 
+void nfa_key_rebind(struct nfa_key *k, const struct nfa_prog *p)
+{
+    CEP_ASSERT(p->n_exprs == k->p->n_exprs && p->n_indexes == k->p->n_indexes &&
+               p->n_states == k->p->n_states);
+    k->p = p;
+}
+
+void nfa_key_each_event(const struct nfa_key *k, void (*fn)(void *ud, struct evt *ev), void *ud)
+{
+    for (uint32_t i = 0; i < k->buf.n_used; i++)
+        if (k->buf.nodes[i].refcnt)
+            fn(ud, k->buf.nodes[i].ev);
+}
+
 /* Bytes held: the key, its arrays, the buffer nodes, and the events they
  * reference (counted once per node, so an upper bound when several nodes
  * hold the same event). */

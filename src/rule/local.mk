@@ -5,6 +5,7 @@ libcepd_a_SOURCES += \
 	src/rule/rule_compile.c \
 	src/rule/rule_pattern.c \
 	src/rule/rule_aggregate.c \
+	src/rule/rule_state.c \
 	src/rule/rule_hash.c
 noinst_HEADERS += src/rule/rule_int.h
 check_PROGRAMS += tests/unit/check_rule

@@ -215,6 +215,7 @@ static void rule_cc_env(struct rule_cc *cc, struct evt_schema *schema, struct ex
     env->find_list = rule_cc_find_list;
     env->find_macro = rule_cc_find_macro;
     env->current_step = -1;
+    env->lookups = cc->ld->opts ? cc->ld->opts->lookups : NULL;
     if (cc->names) {
         env->find_step = rule_cc_find_step;
         env->current_step = cc->current_step;
@@ -574,8 +575,8 @@ static const struct rule_yaml_key rule_emit_keys[RE_COUNT] = {
     [RE_MODE] = {"mode", RULE_YAML_WANT_STR},
 };
 
-/* The kind a rule-level key belongs to, or RULE_KIND_COUNT for keys of
- * features not implemented yet. */
+/* The kind a rule-level key belongs to, or RULE_KIND_COUNT for keys that
+ * several kinds take (throttle, state_ttl: rule_state.c checks them). */
 static enum rule_kind rule_key_kind(size_t k)
 {
     switch (k) {
@@ -589,6 +590,8 @@ static enum rule_kind rule_key_kind(size_t k)
     case RK_AGGREGATE:
     case RK_HAVING:
         return RULE_AGGREGATE;
+    case RK_FOR:
+        return RULE_ABSENCE;
     default:
         return RULE_KIND_COUNT;
     }
@@ -616,11 +619,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     r->on_timeout.emit_stream = -1;
     if (v[RK_KIND]) {
         int k = rule_yaml_get_enum(v[RK_KIND], "rule kind", kind_names, RULE_KIND_COUNT, ld->dl);
-        if (k == RULE_ABSENCE) {
-            rule_yaml_diag(ld->dl, DIAG_ERROR, v[RK_KIND], "kind '%s' is not supported yet",
-                           v[RK_KIND]->str);
-            supported = false;
-        } else if (k >= 0) {
+        if (k >= 0) {
             r->kind = (enum rule_kind)k;
         } else {
             supported = false; /* its keys cannot be judged against an unknown kind */
@@ -628,17 +627,11 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     }
     for (size_t k = RK_FIRST_FUTURE; supported && k < RK_COUNT; k++) {
         enum rule_kind owner = rule_key_kind(k);
-        if (!v[k] || owner == r->kind)
+        if (!v[k] || owner == r->kind || owner == RULE_KIND_COUNT)
             continue;
-        if (owner != RULE_KIND_COUNT)
-            rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[k]),
-                           "key '%s' belongs to %s rules (this rule is kind '%s')",
-                           rule_keys[k].name, rule_kind_name(owner), rule_kind_name(r->kind));
-        else
-            rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[k]),
-                           "key '%s' is not supported yet (it belongs to absence rules or "
-                           "noise control)",
-                           rule_keys[k].name);
+        rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[k]),
+                       "key '%s' belongs to %s rules (this rule is kind '%s')",
+                       rule_keys[k].name, rule_kind_name(owner), rule_kind_name(r->kind));
     }
     bool aggregate = supported && r->kind == RULE_AGGREGATE;
     if (supported && r->kind == RULE_PATTERN)
@@ -719,6 +712,15 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
         rule_pattern_compile(cc, def, r, schema, errors_before);
     if (aggregate)
         rule_aggregate_compile(cc, def, r, schema, errors_before);
+    if (supported && r->kind == RULE_ABSENCE)
+        rule_absence_compile(cc, def, r);
+    if (supported && v[RK_THROTTLE]) {
+        cc->results = aggregate;
+        rule_throttle_compile(cc, schema, def, r);
+        cc->results = false;
+    }
+    if (supported)
+        rule_state_ttl_compile(cc, def, r);
     return r;
 }
 

@@ -261,6 +261,17 @@ int rule_aggregate_find_result(struct rule_cc *cc, const char *name, size_t len)
 /* The spec an aggregate rule was compiled from (tests and debugging), or NULL. */
 const struct win_spec *rule_aggregate_spec(const struct ruleset *rs, const struct rule *r);
 
+/* rule_state.c: the keys about per-key state in time.  rule_absence_compile
+ * reads `for` of an absence rule; rule_throttle_compile reads `throttle`
+ * (its key expressions see what the rule's message sees: cc as set up by
+ * the caller); rule_state_ttl_compile checks an explicit `state_ttl` or
+ * resolves the default, after the kind's own compile (it reads the
+ * pattern's within from cc->pat and the window from cc->agg). */
+void rule_absence_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r);
+void rule_throttle_compile(struct rule_cc *cc, struct evt_schema *schema,
+                           const struct rule_def *def, struct rule *r);
+void rule_state_ttl_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r);
+
 /* rule_hash.c: the compiled-form hash of one rule.  used_* are the macros
  * and lists its expressions referenced. */
 uint64_t rule_hash_compute(const struct rule_def *def, const struct rule *r,

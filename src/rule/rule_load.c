@@ -684,6 +684,7 @@ void rule_free(struct rule *r)
         win_prog_free(r->win); /* likewise the rule_agg */
     expr_tmpl_free(r->on_timeout.message);
     rule_fields_free(r->on_timeout.emit_fields, r->on_timeout.n_emit_fields);
+    rule_fields_free(r->throttle.key, r->throttle.n_key);
     cep_free(r->file);
     cep_free(r);
 }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The aggregate functions of window rules (design §2.4), defined once in
  * agg_defs[]: name, arity, doc string and the state operations add, merge,
- * result, fini and bytes.  Every state is mergeable, so a sliding window's
- * result is the merge of its slices' states, and sessions merge when an
- * event bridges them.  Null inputs never reach add (the caller skips them).
+ * result, fini and bytes, plus the operations that keep a sliding window's
+ * result incrementally (result2 for two stacks; merge_sub and unmerge for
+ * subtraction).  Every state is mergeable, so a window's result is the merge
+ * of its slices' states, and sessions merge when an event bridges them.
+ * Null inputs never reach add (the caller skips them).
  * Tested by: tests/unit/check_win.c */
 #include "cepd/cep_common.h"
 #include "win_int.h"
@@ -26,15 +28,17 @@ static void agg_mismatch(struct expr_counters *c)
 
 /* ---- count --------------------------------------------------------- */
 
-static void agg_count_add(struct agg_state *s, const struct val *v, const struct evt *ev,
-                          struct expr_counters *c)
+static size_t agg_count_add(struct agg_state *s, const struct val *v, const struct evt *ev,
+                            struct expr_counters *c)
 {
     s->n++;
+    return 0;
 }
 
-static void agg_count_merge(struct agg_state *dst, const struct agg_state *src)
+static size_t agg_count_merge(struct agg_state *dst, const struct agg_state *src)
 {
     dst->n += src->n;
+    return 0;
 }
 
 static void agg_count_result(const struct agg_state *s, const struct agg_spec *spec,
@@ -52,6 +56,44 @@ static size_t agg_zero_bytes(const struct agg_state *s)
     return 0;
 }
 
+/* result2 of the functions whose states own no heap (count, sum, avg,
+ * stddev): merge into a temporary on the stack. */
+static void agg_flat_result2(const struct agg_def *d, const struct agg_state *a,
+                             const struct agg_state *b, const struct agg_spec *spec,
+                             struct val *out)
+{
+    struct agg_state t;
+    agg_state_init(&t);
+    if (a)
+        d->merge(&t, a);
+    d->merge(&t, b);
+    d->result(&t, spec, out);
+}
+
+static void agg_count_result2(const struct agg_state *a, const struct agg_state *b,
+                              const struct agg_spec *spec, struct val *out)
+{
+    agg_flat_result2(agg_def_get(AGG_COUNT), a, b, spec, out);
+}
+
+static void agg_sum_result2(const struct agg_state *a, const struct agg_state *b,
+                            const struct agg_spec *spec, struct val *out)
+{
+    agg_flat_result2(agg_def_get(AGG_SUM), a, b, spec, out);
+}
+
+static void agg_avg_result2(const struct agg_state *a, const struct agg_state *b,
+                            const struct agg_spec *spec, struct val *out)
+{
+    agg_flat_result2(agg_def_get(AGG_AVG), a, b, spec, out);
+}
+
+static void agg_stddev_result2(const struct agg_state *a, const struct agg_state *b,
+                               const struct agg_spec *spec, struct val *out)
+{
+    agg_flat_result2(agg_def_get(AGG_STDDEV), a, b, spec, out);
+}
+
 /* ---- sum, avg: int64 while every input is an int and nothing overflows --- */
 
 static double agg_sum_double(const struct agg_state *s)
@@ -59,19 +101,19 @@ static double agg_sum_double(const struct agg_state *s)
     return s->u.sum.is_float ? s->u.sum.f : (double)s->u.sum.i;
 }
 
-static void agg_sum_add(struct agg_state *s, const struct val *v, const struct evt *ev,
-                        struct expr_counters *c)
+static size_t agg_sum_add(struct agg_state *s, const struct val *v, const struct evt *ev,
+                          struct expr_counters *c)
 {
     if (!val_is_num(v)) {
         agg_mismatch(c);
-        return;
+        return 0;
     }
     s->n++;
     if (!s->u.sum.is_float && v->type == VAL_INT) {
         int64_t r;
         if (!__builtin_add_overflow(s->u.sum.i, v->u.i, &r)) {
             s->u.sum.i = r;
-            return;
+            return 0;
         }
     }
     if (!s->u.sum.is_float) {
@@ -79,22 +121,24 @@ static void agg_sum_add(struct agg_state *s, const struct val *v, const struct e
         s->u.sum.is_float = true;
     }
     s->u.sum.f += val_num(v);
+    return 0;
 }
 
-static void agg_sum_merge(struct agg_state *dst, const struct agg_state *src)
+static size_t agg_sum_merge(struct agg_state *dst, const struct agg_state *src)
 {
     if (!src->n)
-        return;
+        return 0;
     dst->n += src->n;
     if (!dst->u.sum.is_float && !src->u.sum.is_float) {
         int64_t r;
         if (!__builtin_add_overflow(dst->u.sum.i, src->u.sum.i, &r)) {
             dst->u.sum.i = r;
-            return;
+            return 0;
         }
     }
     dst->u.sum.f = agg_sum_double(dst) + agg_sum_double(src);
     dst->u.sum.is_float = true;
+    return 0;
 }
 
 static void agg_sum_result(const struct agg_state *s, const struct agg_spec *spec,
@@ -117,20 +161,25 @@ static void agg_avg_result(const struct agg_state *s, const struct agg_spec *spe
 /* ---- min, max, first, last: one kept value ------------------------- */
 
 /* Keep a copy of v in s: strings and raw JSON are copied into state-owned
- * bytes, since the event they point into is not kept. */
-static void agg_pick_keep(struct agg_state *s, const struct val *v)
+ * bytes, since the event they point into is not kept.  Returns the bytes
+ * the state's buffer grew by. */
+static size_t agg_pick_keep(struct agg_state *s, const struct val *v)
 {
+    size_t grew = 0;
     s->u.pick.v = *v;
     if (v->type == VAL_STR || v->type == VAL_ARR || v->type == VAL_OBJ) {
         if (s->u.pick.cap < v->len || !s->u.pick.buf) {
+            size_t old = s->u.pick.buf ? s->u.pick.cap : 0;
             cep_free(s->u.pick.buf);
             s->u.pick.cap = v->len ? v->len : 1;
             s->u.pick.buf = cep_malloc(s->u.pick.cap);
+            grew = s->u.pick.cap - old;
         }
         if (v->len)
             memcpy(s->u.pick.buf, v->u.s, v->len);
         s->u.pick.v.u.s = s->u.pick.buf;
     }
+    return grew;
 }
 
 /* The type class min/max order within: 1 numbers, 2 strings, 0 neither. */
@@ -143,56 +192,88 @@ static int agg_order_class(const struct val *v)
  * class than the state's is a type mismatch when c is given (adds); merges
  * of states of different classes keep dst's, since the mismatch was not
  * visible when the parts were built. */
-static void agg_minmax_take(struct agg_state *s, const struct val *v, int sign,
-                            struct expr_counters *c)
+static size_t agg_minmax_take(struct agg_state *s, const struct val *v, int sign,
+                              struct expr_counters *c)
 {
     int cls = agg_order_class(v);
     if (!cls) {
         agg_mismatch(c);
-        return;
+        return 0;
     }
     if (!s->n) {
-        agg_pick_keep(s, v);
         s->n = 1;
-        return;
+        return agg_pick_keep(s, v);
     }
     if (agg_order_class(&s->u.pick.v) != cls) {
         agg_mismatch(c);
-        return;
+        return 0;
     }
     bool ok;
     int cmp = val_compare(v, &s->u.pick.v, &ok);
     s->n++;
-    if (ok && cmp * sign > 0)
-        agg_pick_keep(s, v);
+    return ok && cmp * sign > 0 ? agg_pick_keep(s, v) : 0;
 }
 
-static void agg_min_add(struct agg_state *s, const struct val *v, const struct evt *ev,
-                        struct expr_counters *c)
+static size_t agg_min_add(struct agg_state *s, const struct val *v, const struct evt *ev,
+                          struct expr_counters *c)
 {
-    agg_minmax_take(s, v, -1, c);
+    return agg_minmax_take(s, v, -1, c);
 }
 
-static void agg_max_add(struct agg_state *s, const struct val *v, const struct evt *ev,
-                        struct expr_counters *c)
+static size_t agg_max_add(struct agg_state *s, const struct val *v, const struct evt *ev,
+                          struct expr_counters *c)
 {
-    agg_minmax_take(s, v, 1, c);
+    return agg_minmax_take(s, v, 1, c);
 }
 
-static void agg_min_merge(struct agg_state *dst, const struct agg_state *src)
-{
-    uint64_t n = dst->n + src->n;
-    if (src->n)
-        agg_minmax_take(dst, &src->u.pick.v, -1, NULL);
-    dst->n = n;
-}
-
-static void agg_max_merge(struct agg_state *dst, const struct agg_state *src)
+static size_t agg_min_merge(struct agg_state *dst, const struct agg_state *src)
 {
     uint64_t n = dst->n + src->n;
-    if (src->n)
-        agg_minmax_take(dst, &src->u.pick.v, 1, NULL);
+    size_t grew = src->n ? agg_minmax_take(dst, &src->u.pick.v, -1, NULL) : 0;
     dst->n = n;
+    return grew;
+}
+
+static size_t agg_max_merge(struct agg_state *dst, const struct agg_state *src)
+{
+    uint64_t n = dst->n + src->n;
+    size_t grew = src->n ? agg_minmax_take(dst, &src->u.pick.v, 1, NULL) : 0;
+    dst->n = n;
+    return grew;
+}
+
+static void agg_pick_result(const struct agg_state *s, const struct agg_spec *spec,
+                            struct val *out);
+
+/* result2 of min (sign -1) and max (sign 1): the value merge(a, b) would
+ * keep.  On a tie, or when the classes differ, a's (the older part's)
+ * value, as a merge into a would. */
+static void agg_minmax_result2(const struct agg_state *a, const struct agg_state *b, int sign,
+                               struct val *out)
+{
+    if (!a || !a->n) {
+        agg_pick_result(b, NULL, out);
+        return;
+    }
+    if (!b->n || agg_order_class(&a->u.pick.v) != agg_order_class(&b->u.pick.v)) {
+        *out = a->u.pick.v;
+        return;
+    }
+    bool ok;
+    int cmp = val_compare(&b->u.pick.v, &a->u.pick.v, &ok);
+    *out = ok && cmp * sign > 0 ? b->u.pick.v : a->u.pick.v;
+}
+
+static void agg_min_result2(const struct agg_state *a, const struct agg_state *b,
+                            const struct agg_spec *spec, struct val *out)
+{
+    agg_minmax_result2(a, b, -1, out);
+}
+
+static void agg_max_result2(const struct agg_state *a, const struct agg_state *b,
+                            const struct agg_spec *spec, struct val *out)
+{
+    agg_minmax_result2(a, b, 1, out);
 }
 
 /* (t1, q1) before (t2, q2)? */
@@ -201,56 +282,93 @@ static bool agg_before(int64_t t1, uint64_t q1, int64_t t2, uint64_t q2)
     return t1 < t2 || (t1 == t2 && q1 < q2);
 }
 
-static void agg_first_add(struct agg_state *s, const struct val *v, const struct evt *ev,
-                          struct expr_counters *c)
+static size_t agg_first_add(struct agg_state *s, const struct val *v, const struct evt *ev,
+                            struct expr_counters *c)
 {
+    size_t grew = 0;
     if (!s->n || agg_before(ev->time, ev->seq, s->u.pick.t, s->u.pick.seq)) {
-        agg_pick_keep(s, v);
+        grew = agg_pick_keep(s, v);
         s->u.pick.t = ev->time;
         s->u.pick.seq = ev->seq;
     }
     s->n++;
+    return grew;
 }
 
-static void agg_last_add(struct agg_state *s, const struct val *v, const struct evt *ev,
-                         struct expr_counters *c)
+static size_t agg_last_add(struct agg_state *s, const struct val *v, const struct evt *ev,
+                           struct expr_counters *c)
 {
+    size_t grew = 0;
     if (!s->n || agg_before(s->u.pick.t, s->u.pick.seq, ev->time, ev->seq)) {
-        agg_pick_keep(s, v);
+        grew = agg_pick_keep(s, v);
         s->u.pick.t = ev->time;
         s->u.pick.seq = ev->seq;
     }
     s->n++;
+    return grew;
 }
 
-static void agg_first_merge(struct agg_state *dst, const struct agg_state *src)
+static size_t agg_first_merge(struct agg_state *dst, const struct agg_state *src)
 {
+    size_t grew = 0;
     if (!src->n)
-        return;
+        return 0;
     if (!dst->n || agg_before(src->u.pick.t, src->u.pick.seq, dst->u.pick.t, dst->u.pick.seq)) {
-        agg_pick_keep(dst, &src->u.pick.v);
+        grew = agg_pick_keep(dst, &src->u.pick.v);
         dst->u.pick.t = src->u.pick.t;
         dst->u.pick.seq = src->u.pick.seq;
     }
     dst->n += src->n;
+    return grew;
 }
 
-static void agg_last_merge(struct agg_state *dst, const struct agg_state *src)
+static size_t agg_last_merge(struct agg_state *dst, const struct agg_state *src)
 {
+    size_t grew = 0;
     if (!src->n)
-        return;
+        return 0;
     if (!dst->n || agg_before(dst->u.pick.t, dst->u.pick.seq, src->u.pick.t, src->u.pick.seq)) {
-        agg_pick_keep(dst, &src->u.pick.v);
+        grew = agg_pick_keep(dst, &src->u.pick.v);
         dst->u.pick.t = src->u.pick.t;
         dst->u.pick.seq = src->u.pick.seq;
     }
     dst->n += src->n;
+    return grew;
 }
 
 static void agg_pick_result(const struct agg_state *s, const struct agg_spec *spec,
                             struct val *out)
 {
     *out = s->n ? s->u.pick.v : val_null();
+}
+
+/* result2 of first (dir -1) and last (dir 1): the value of the earlier /
+ * later (time, arrival) of the two. */
+static void agg_firstlast_result2(const struct agg_state *a, const struct agg_state *b, int dir,
+                                  struct val *out)
+{
+    if (!a || !a->n) {
+        agg_pick_result(b, NULL, out);
+        return;
+    }
+    if (!b->n) {
+        *out = a->u.pick.v;
+        return;
+    }
+    bool b_first = agg_before(b->u.pick.t, b->u.pick.seq, a->u.pick.t, a->u.pick.seq);
+    *out = b_first == (dir < 0) ? b->u.pick.v : a->u.pick.v;
+}
+
+static void agg_first_result2(const struct agg_state *a, const struct agg_state *b,
+                              const struct agg_spec *spec, struct val *out)
+{
+    agg_firstlast_result2(a, b, -1, out);
+}
+
+static void agg_last_result2(const struct agg_state *a, const struct agg_state *b,
+                             const struct agg_spec *spec, struct val *out)
+{
+    agg_firstlast_result2(a, b, 1, out);
 }
 
 static void agg_pick_fini(struct agg_state *s)
@@ -300,62 +418,149 @@ static uint64_t agg_val_hash(const struct val *v)
     }
 }
 
-static void agg_hset_put(struct agg_hset *h, uint64_t x);
+static size_t agg_hset_bytes(const struct agg_hset *h)
+{
+    if (!h)
+        return 0;
+    return sizeof(*h) + h->cap * (sizeof(*h->slots) + (h->cnt ? sizeof(*h->cnt) : 0));
+}
+
+static size_t agg_hset_home(const struct agg_hset *h, uint64_t x)
+{
+    return (size_t)(x ^ (x >> 29)) & (h->cap - 1);
+}
+
+static void agg_hset_put(struct agg_hset *h, uint64_t x, uint32_t cnt);
 
 static void agg_hset_grow(struct agg_hset *h)
 {
     uint64_t *old = h->slots;
+    uint32_t *old_cnt = h->cnt;
     size_t old_cap = h->cap;
     h->cap = old_cap ? old_cap * 2 : 16;
     h->slots = cep_calloc(h->cap, sizeof(*h->slots));
+    if (h->counted)
+        h->cnt = cep_calloc(h->cap, sizeof(*h->cnt));
     h->n = 0;
     for (size_t i = 0; i < old_cap; i++)
         if (old[i])
-            agg_hset_put(h, old[i]);
+            agg_hset_put(h, old[i], old_cnt ? old_cnt[i] : 1);
     cep_free(old);
+    cep_free(old_cnt);
 }
 
-static void agg_hset_put(struct agg_hset *h, uint64_t x)
+/* Put x into h; a counted set adds cnt to x's count. */
+static void agg_hset_put(struct agg_hset *h, uint64_t x, uint32_t cnt)
 {
     if (!x) {
         h->has_zero = true;
+        h->zero_cnt += cnt;
         return;
     }
     if ((h->n + 1) * 4 > h->cap * 3)
         agg_hset_grow(h);
     size_t mask = h->cap - 1;
-    for (size_t i = (size_t)(x ^ (x >> 29)) & mask;; i = (i + 1) & mask) {
-        if (h->slots[i] == x)
+    for (size_t i = agg_hset_home(h, x);; i = (i + 1) & mask) {
+        if (h->slots[i] == x) {
+            if (h->cnt)
+                h->cnt[i] += cnt;
             return;
+        }
         if (!h->slots[i]) {
             h->slots[i] = x;
+            if (h->cnt)
+                h->cnt[i] = cnt;
             h->n++;
             return;
         }
     }
 }
 
-static void agg_distinct_add(struct agg_state *s, const struct val *v, const struct evt *ev,
-                             struct expr_counters *c)
+/* Counted sets: one slice holding x left; x goes when no slice holds it
+ * (backward-shift deletion keeps every probe chain unbroken). */
+static void agg_hset_drop(struct agg_hset *h, uint64_t x)
 {
-    if (!s->u.set)
-        s->u.set = cep_calloc(1, sizeof(*s->u.set));
-    agg_hset_put(s->u.set, agg_val_hash(v));
-    s->n++;
+    if (!x) {
+        if (ALWAYS(h->zero_cnt > 0) && --h->zero_cnt == 0)
+            h->has_zero = false;
+        return;
+    }
+    if (NEVER(!h->cap))
+        return;
+    size_t mask = h->cap - 1, i = agg_hset_home(h, x);
+    while (h->slots[i] != x) {
+        if (NEVER(!h->slots[i]))
+            return;
+        i = (i + 1) & mask;
+    }
+    if (--h->cnt[i] > 0)
+        return;
+    h->slots[i] = 0;
+    h->n--;
+    for (size_t j = (i + 1) & mask; h->slots[j]; j = (j + 1) & mask) {
+        size_t home = agg_hset_home(h, h->slots[j]);
+        /* Move j into the hole at i unless its home lies in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (stays)
+            continue;
+        h->slots[i] = h->slots[j];
+        h->cnt[i] = h->cnt[j];
+        h->slots[j] = 0;
+        h->cnt[j] = 0;
+        i = j;
+    }
 }
 
-static void agg_distinct_merge(struct agg_state *dst, const struct agg_state *src)
+static size_t agg_distinct_add(struct agg_state *s, const struct val *v, const struct evt *ev,
+                               struct expr_counters *c)
+{
+    size_t before = agg_hset_bytes(s->u.set);
+    if (!s->u.set)
+        s->u.set = cep_calloc(1, sizeof(*s->u.set));
+    agg_hset_put(s->u.set, agg_val_hash(v), 1);
+    s->n++;
+    return agg_hset_bytes(s->u.set) - before;
+}
+
+/* Fold src's hashes into dst (counted: each counts once more). */
+static size_t agg_distinct_fold(struct agg_state *dst, const struct agg_state *src, bool counted)
 {
     if (!src->u.set)
-        return;
-    if (!dst->u.set)
+        return 0;
+    size_t before = agg_hset_bytes(dst->u.set);
+    if (!dst->u.set) {
         dst->u.set = cep_calloc(1, sizeof(*dst->u.set));
+        dst->u.set->counted = counted;
+    }
     for (size_t i = 0; i < src->u.set->cap; i++)
         if (src->u.set->slots[i])
-            agg_hset_put(dst->u.set, src->u.set->slots[i]);
+            agg_hset_put(dst->u.set, src->u.set->slots[i], 1);
     if (src->u.set->has_zero)
-        dst->u.set->has_zero = true;
+        agg_hset_put(dst->u.set, 0, 1);
     dst->n += src->n;
+    return agg_hset_bytes(dst->u.set) - before;
+}
+
+static size_t agg_distinct_merge(struct agg_state *dst, const struct agg_state *src)
+{
+    return agg_distinct_fold(dst, src, false);
+}
+
+static size_t agg_distinct_merge_sub(struct agg_state *dst, const struct agg_state *src)
+{
+    return agg_distinct_fold(dst, src, true);
+}
+
+static void agg_distinct_unmerge(struct agg_state *dst, const struct agg_state *src)
+{
+    if (!src->u.set || NEVER(!dst->u.set))
+        return;
+    for (size_t i = 0; i < src->u.set->cap; i++)
+        if (src->u.set->slots[i])
+            agg_hset_drop(dst->u.set, src->u.set->slots[i]);
+    if (src->u.set->has_zero)
+        agg_hset_drop(dst->u.set, 0);
+    dst->n -= src->n;
 }
 
 static void agg_distinct_result(const struct agg_state *s, const struct agg_spec *spec,
@@ -369,6 +574,7 @@ static void agg_distinct_fini(struct agg_state *s)
 {
     if (s->u.set) {
         cep_free(s->u.set->slots);
+        cep_free(s->u.set->cnt);
         cep_free(s->u.set);
         s->u.set = NULL;
     }
@@ -376,40 +582,42 @@ static void agg_distinct_fini(struct agg_state *s)
 
 static size_t agg_distinct_bytes(const struct agg_state *s)
 {
-    return s->u.set ? sizeof(*s->u.set) + s->u.set->cap * sizeof(uint64_t) : 0;
+    return agg_hset_bytes(s->u.set);
 }
 
 /* ---- stddev: count, mean, M2 ---------------------------------------- */
 
-static void agg_stddev_add(struct agg_state *s, const struct val *v, const struct evt *ev,
-                           struct expr_counters *c)
+static size_t agg_stddev_add(struct agg_state *s, const struct val *v, const struct evt *ev,
+                             struct expr_counters *c)
 {
     if (!val_is_num(v)) {
         agg_mismatch(c);
-        return;
+        return 0;
     }
     double x = val_num(v);
     s->n++;
     double d = x - s->u.sd.mean;
     s->u.sd.mean += d / (double)s->n;
     s->u.sd.m2 += d * (x - s->u.sd.mean);
+    return 0;
 }
 
 /* Chan, Golub and LeVeque's pairwise update. */
-static void agg_stddev_merge(struct agg_state *dst, const struct agg_state *src)
+static size_t agg_stddev_merge(struct agg_state *dst, const struct agg_state *src)
 {
     if (!src->n)
-        return;
+        return 0;
     if (!dst->n) {
         dst->n = src->n;
         dst->u.sd = src->u.sd;
-        return;
+        return 0;
     }
     double na = (double)dst->n, nb = (double)src->n, n = na + nb;
     double d = src->u.sd.mean - dst->u.sd.mean;
     dst->u.sd.mean += d * nb / n;
     dst->u.sd.m2 += src->u.sd.m2 + d * d * na * nb / n;
     dst->n += src->n;
+    return 0;
 }
 
 static void agg_stddev_result(const struct agg_state *s, const struct agg_spec *spec,
@@ -434,24 +642,29 @@ static double agg_pct_gamma(void)
     return (1.0 + AGG_PCT_ALPHA) / (1.0 - AGG_PCT_ALPHA);
 }
 
+/* Index of the first bucket of b[0..n) with idx >= x. */
+static size_t agg_bucket_lower(const struct agg_bucket *b, size_t n, int32_t idx)
+{
+    size_t lo = 0, hi = n;
+    if (n && b[n - 1].idx < idx)
+        return n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b[mid].idx < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static void agg_bucket_add(struct agg_bucket **b, size_t *n, size_t *cap, int32_t idx,
                            uint64_t cnt)
 {
-    size_t lo = 0, hi = *n;
-    if (*n && (*b)[*n - 1].idx < idx) {
-        lo = *n;
-    } else {
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if ((*b)[mid].idx < idx)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < *n && (*b)[lo].idx == idx) {
-            (*b)[lo].n += cnt;
-            return;
-        }
+    size_t lo = agg_bucket_lower(*b, *n, idx);
+    if (lo < *n && (*b)[lo].idx == idx) {
+        (*b)[lo].n += cnt;
+        return;
     }
     CEP_GROW(*b, *cap, *n + 1);
     memmove(*b + lo + 1, *b + lo, (*n - lo) * sizeof(**b));
@@ -460,34 +673,55 @@ static void agg_bucket_add(struct agg_bucket **b, size_t *n, size_t *cap, int32_
     (*n)++;
 }
 
-static void agg_pct_add(struct agg_state *s, const struct val *v, const struct evt *ev,
-                        struct expr_counters *c)
+/* Take cnt values out of bucket idx; a bucket left empty goes. */
+static void agg_bucket_sub(struct agg_bucket *b, size_t *n, int32_t idx, uint64_t cnt)
+{
+    size_t at = agg_bucket_lower(b, *n, idx);
+    if (NEVER(at == *n || b[at].idx != idx || b[at].n < cnt))
+        return;
+    b[at].n -= cnt;
+    if (b[at].n)
+        return;
+    memmove(b + at, b + at + 1, (*n - at - 1) * sizeof(*b));
+    (*n)--;
+}
+
+static size_t agg_hist_bytes(const struct agg_hist *h)
+{
+    return h ? sizeof(*h) + (h->pos_cap + h->neg_cap) * sizeof(struct agg_bucket) : 0;
+}
+
+static size_t agg_pct_add(struct agg_state *s, const struct val *v, const struct evt *ev,
+                          struct expr_counters *c)
 {
     double x = val_num(v);
     if (!val_is_num(v) || !isfinite(x)) {
         agg_mismatch(c);
-        return;
+        return 0;
     }
+    size_t before = agg_hist_bytes(s->u.hist);
     if (!s->u.hist)
         s->u.hist = cep_calloc(1, sizeof(*s->u.hist));
     struct agg_hist *h = s->u.hist;
     s->n++;
     if (x == 0.0) {
         h->zeros++;
-        return;
+    } else {
+        int32_t idx = (int32_t)ceil(log(fabs(x)) / log(agg_pct_gamma()));
+        if (x > 0)
+            agg_bucket_add(&h->pos, &h->n_pos, &h->pos_cap, idx, 1);
+        else
+            agg_bucket_add(&h->neg, &h->n_neg, &h->neg_cap, idx, 1);
     }
-    int32_t idx = (int32_t)ceil(log(fabs(x)) / log(agg_pct_gamma()));
-    if (x > 0)
-        agg_bucket_add(&h->pos, &h->n_pos, &h->pos_cap, idx, 1);
-    else
-        agg_bucket_add(&h->neg, &h->n_neg, &h->neg_cap, idx, 1);
+    return agg_hist_bytes(h) - before;
 }
 
-static void agg_pct_merge(struct agg_state *dst, const struct agg_state *src)
+static size_t agg_pct_merge(struct agg_state *dst, const struct agg_state *src)
 {
     const struct agg_hist *sh = src->u.hist;
     if (!sh)
-        return;
+        return 0;
+    size_t before = agg_hist_bytes(dst->u.hist);
     if (!dst->u.hist)
         dst->u.hist = cep_calloc(1, sizeof(*dst->u.hist));
     struct agg_hist *h = dst->u.hist;
@@ -497,6 +731,22 @@ static void agg_pct_merge(struct agg_state *dst, const struct agg_state *src)
         agg_bucket_add(&h->neg, &h->n_neg, &h->neg_cap, sh->neg[i].idx, sh->neg[i].n);
     h->zeros += sh->zeros;
     dst->n += src->n;
+    return agg_hist_bytes(h) - before;
+}
+
+/* Histograms are counts, so a slice's buckets subtract exactly. */
+static void agg_pct_unmerge(struct agg_state *dst, const struct agg_state *src)
+{
+    const struct agg_hist *sh = src->u.hist;
+    struct agg_hist *h = dst->u.hist;
+    if (!sh || NEVER(!h))
+        return;
+    for (size_t i = 0; i < sh->n_pos; i++)
+        agg_bucket_sub(h->pos, &h->n_pos, sh->pos[i].idx, sh->pos[i].n);
+    for (size_t i = 0; i < sh->n_neg; i++)
+        agg_bucket_sub(h->neg, &h->n_neg, sh->neg[i].idx, sh->neg[i].n);
+    h->zeros -= sh->zeros;
+    dst->n -= src->n;
 }
 
 static void agg_pct_result(const struct agg_state *s, const struct agg_spec *spec,
@@ -550,38 +800,45 @@ static void agg_pct_fini(struct agg_state *s)
 
 static size_t agg_pct_bytes(const struct agg_state *s)
 {
-    const struct agg_hist *h = s->u.hist;
-    return h ? sizeof(*h) + (h->pos_cap + h->neg_cap) * sizeof(struct agg_bucket) : 0;
+    return agg_hist_bytes(s->u.hist);
 }
 
 /* ---- the table ------------------------------------------------------ */
 
 static const struct agg_def agg_defs[AGG_FN_COUNT] = {
     [AGG_COUNT] = {"count", 0, "number of events in the window", agg_count_add,
-                   agg_count_merge, agg_count_result, agg_nop_fini, agg_zero_bytes},
+                   agg_count_merge, agg_count_result, agg_nop_fini, agg_zero_bytes,
+                   agg_count_result2, NULL, NULL},
     [AGG_SUM] = {"sum", 1, "sum of the numbers; int while all inputs are ints and it fits",
-                 agg_sum_add, agg_sum_merge, agg_sum_result, agg_nop_fini, agg_zero_bytes},
+                 agg_sum_add, agg_sum_merge, agg_sum_result, agg_nop_fini, agg_zero_bytes,
+                 agg_sum_result2, NULL, NULL},
     [AGG_AVG] = {"avg", 1, "arithmetic mean of the numbers (float)", agg_sum_add,
-                 agg_sum_merge, agg_avg_result, agg_nop_fini, agg_zero_bytes},
+                 agg_sum_merge, agg_avg_result, agg_nop_fini, agg_zero_bytes, agg_avg_result2,
+                 NULL, NULL},
     [AGG_MIN] = {"min", 1, "smallest number, or bytewise-smallest string", agg_min_add,
-                 agg_min_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes},
+                 agg_min_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes, agg_min_result2,
+                 NULL, NULL},
     [AGG_MAX] = {"max", 1, "largest number, or bytewise-largest string", agg_max_add,
-                 agg_max_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes},
+                 agg_max_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes, agg_max_result2,
+                 NULL, NULL},
     [AGG_FIRST] = {"first", 1, "value at the earliest (time, arrival) event", agg_first_add,
-                   agg_first_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes},
+                   agg_first_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes,
+                   agg_first_result2, NULL, NULL},
     [AGG_LAST] = {"last", 1, "value at the latest (time, arrival) event", agg_last_add,
-                  agg_last_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes},
+                  agg_last_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes,
+                  agg_last_result2, NULL, NULL},
     [AGG_DISTINCT_COUNT] = {"distinct_count", 1,
                             "distinct non-null values (exact up to 64-bit hash collisions)",
                             agg_distinct_add, agg_distinct_merge, agg_distinct_result,
-                            agg_distinct_fini, agg_distinct_bytes},
+                            agg_distinct_fini, agg_distinct_bytes, NULL,
+                            agg_distinct_merge_sub, agg_distinct_unmerge},
     [AGG_STDDEV] = {"stddev", 1, "population standard deviation of the numbers",
                     agg_stddev_add, agg_stddev_merge, agg_stddev_result, agg_nop_fini,
-                    agg_zero_bytes},
+                    agg_zero_bytes, agg_stddev_result2, NULL, NULL},
     [AGG_PERCENTILE] = {"percentile", 2,
                         "percentile(e, p): nearest-rank p-th percentile, within 1% relative",
                         agg_pct_add, agg_pct_merge, agg_pct_result, agg_pct_fini,
-                        agg_pct_bytes},
+                        agg_pct_bytes, NULL, agg_pct_merge, agg_pct_unmerge},
 };
 
 /* The table entry of fn; fn must be a valid enum value. */

@@ -8,6 +8,7 @@
 #include "cepd/diag.h"
 #include "cepd/evt.h"
 #include "cepd/expr.h"
+#include "cepd/lookup.h"
 #include "cepd/sbuf.h"
 #include "cepd/val.h"
 #include "../../src/expr/expr_int.h"
@@ -1136,6 +1137,178 @@ START_TEST(test_goldens)
 }
 END_TEST
 
+/* ---- Lookup tables ---- */
+
+/* A registry of inline tables: assets (CSV, value column owner), people
+ * (CSV, whole rows), geo (JSON), bl (CIDR), admin_users (a CIDR set named
+ * like a list, for the ambiguity error). */
+static struct lookup_reg *fx_lookups(bool with_clash)
+{
+    static const struct {
+        const char *name;
+        enum lookup_type type;
+        const char *data;
+        const char *value;
+    } tabs[] = {
+        {"assets", LOOKUP_CSV, "host,owner,dept\nroot,alice,ops\n22,ssh-team,net\n", "owner"},
+        {"people", LOOKUP_CSV, "name,team\nroot,sre\n", NULL},
+        {"geo", LOOKUP_JSON,
+         "{\"10.1.2.3\": {\"country\": \"NL\", \"asn\": 1136}, \"fd00::1\": \"lab\"}", NULL},
+        {"bl", LOOKUP_CIDR, "10.0.0.0/8\nfd00::/8\n", NULL},
+        {"admin_users", LOOKUP_CIDR, "192.0.2.0/24\n", NULL},
+    };
+    struct lookup_spec specs[CEP_ARRAY_LEN(tabs)];
+    size_t n = with_clash ? CEP_ARRAY_LEN(tabs) : CEP_ARRAY_LEN(tabs) - 1;
+    for (size_t i = 0; i < n; i++) {
+        memset(&specs[i], 0, sizeof(specs[i]));
+        specs[i].name = (char *)tabs[i].name;
+        specs[i].type = tabs[i].type;
+        specs[i].data = (char *)tabs[i].data;
+        specs[i].data_len = strlen(tabs[i].data);
+        specs[i].value = (char *)tabs[i].value;
+        specs[i].delimiter = ',';
+        specs[i].decl_file = (char *)"cepd.yaml";
+    }
+    struct diag_list dl;
+    diag_list_init(&dl);
+    struct lookup_reg *reg = lookup_reg_load(specs, n, &dl);
+    ck_assert_msg(reg != NULL, "tables failed to load");
+    diag_list_free(&dl);
+    return reg;
+}
+
+static const struct {
+    const char *text;
+    const char *want;
+    uint64_t mismatches;
+} lookup_cases[] = {
+    {"lookup(\"assets\", user)", "\"alice\"", 0},
+    {"lookup(\"assets\", user, \"dept\")", "\"ops\"", 0},
+    {"lookup(\"assets\", port)", "\"ssh-team\"", 0}, /* an integer key: its decimal text */
+    {"lookup(\"assets\", \"nobody\")", "null", 0},
+    {"lookup(\"assets\", missing)", "null", 0},
+    {"lookup(\"assets\", bytes)", "null", 1}, /* a float key */
+    {"lookup(\"people\", user)", "{\"name\":\"root\",\"team\":\"sre\"}", 0},
+    {"lookup(\"people\", user, \"team\") == \"sre\"", "true", 0},
+    {"lookup(\"geo\", src_ip, \"country\")", "\"NL\"", 0},
+    {"lookup(\"geo\", src_ip, \"asn\") > 1000", "true", 0},
+    {"lookup(\"geo\", src_ip, \"city\")", "null", 0},
+    {"lookup(\"geo\", ip6)", "\"lab\"", 0},
+    {"lookup(\"geo\", ip6, \"country\")", "null", 1}, /* a member of a string */
+    {"coalesce(lookup(\"assets\", \"x\"), \"unowned\")", "\"unowned\"", 0},
+    {"src_ip in bl", "true", 0},
+    {"ip6 in bl and not (user in bl)", "true", 0},
+    {"src_ip not in bl", "false", 0},
+    {"missing in bl", "false", 0},
+    {"missing not in bl", "false", 0}, /* null is in nothing and not in nothing */
+    {"port in bl", "false", 1},
+    {"port not in bl", "false", 1},
+    {"user in assets and port in assets and \"x\" not in assets", "true", 0},
+    {"user in geo", "false", 0},
+};
+
+START_TEST(test_lookup_eval)
+{
+    struct fx f;
+    fx_init(&f);
+    struct lookup_reg *reg = fx_lookups(false);
+    f.env.lookups = reg;
+    char *got = eval_json(&f, lookup_cases[_i].text);
+    ck_assert_msg(strcmp(got, lookup_cases[_i].want) == 0, "%s: got %s, want %s",
+                  lookup_cases[_i].text, got, lookup_cases[_i].want);
+    ck_assert_msg(f.cnt.type_mismatch == lookup_cases[_i].mismatches, "%s: %llu mismatches",
+                  lookup_cases[_i].text, (unsigned long long)f.cnt.type_mismatch);
+    free(got);
+    fx_free(&f);
+    lookup_reg_free(reg);
+}
+END_TEST
+
+static const struct {
+    const char *text;
+    const char *want;
+} lookup_diags[] = {
+    {"lookup(\"asets\", user) == \"x\"",
+     "t.yaml:1:8: unknown lookup table 'asets' (did you mean 'assets'?)"},
+    {"lookup(\"zzzzzz\", user)", "t.yaml:1:8: unknown lookup table 'zzzzzz'"},
+    {"lookup(\"bl\", src_ip)",
+     "t.yaml:1:8: 'bl' is a CIDR set, which has no values; test membership with 'ip in bl'"},
+    {"lookup(\"assets\", user, \"dpt\")",
+     "t.yaml:1:24: lookup table 'assets' has no column 'dpt' (did you mean 'dept'?)"},
+    {"lookup(\"assets\", user, dept)",
+     "t.yaml:1:24: lookup() takes the column as a string literal"},
+    {"lookup(name, user)", "t.yaml:1:8: lookup() takes the table name as a string literal"},
+    {"lookup(\"assets\", [1, 2])", "t.yaml:1:18: lookup() keys are strings or integers, not list"},
+    {"lookup(\"assets\")", "t.yaml:1:1: lookup() takes at least 2 arguments, got 1"},
+    {"lookup(\"assets\", user, \"dept\") > 3", "t.yaml:1:32: cannot compare string with number"},
+    {"1 in bl", "t.yaml:1:1: 'in bl' needs an IP address string, not number"},
+    {"true not in assets",
+     "t.yaml:1:1: 'not in assets' needs a string or integer key, not boolean"},
+    {"src_ip in admin_users", "t.yaml:1:11: 'admin_users' names both a lookup table and a list; "
+                              "rename one"},
+    {"src_ip in bk", "t.yaml:1:11: unknown list or lookup table 'bk' (did you mean 'bl'?)"},
+};
+
+START_TEST(test_lookup_diags)
+{
+    struct fx f;
+    fx_init(&f);
+    struct lookup_reg *reg = fx_lookups(true);
+    f.env.lookups = reg;
+    struct expr *e = fx_compile(&f, lookup_diags[_i].text);
+    ck_assert_msg(e == NULL, "%s compiled", lookup_diags[_i].text);
+    char *d = diag_text(&f.dl);
+    ck_assert_msg(strcmp(d, lookup_diags[_i].want) == 0, "got  %s\nwant %s", d,
+                  lookup_diags[_i].want);
+    free(d);
+    fx_free(&f);
+    lookup_reg_free(reg);
+}
+END_TEST
+
+/* Without a registry, the error says so; the disassembly names tables. */
+START_TEST(test_lookup_misc)
+{
+    struct fx f;
+    fx_init(&f);
+    ck_assert_ptr_null(fx_compile(&f, "lookup(\"assets\", user)"));
+    char *d = diag_text(&f.dl);
+    ck_assert_str_eq(d, "t.yaml:1:8: unknown lookup table 'assets' (no lookups are configured)");
+    free(d);
+    fx_free(&f);
+
+    fx_init(&f);
+    struct lookup_reg *reg = fx_lookups(false);
+    f.env.lookups = reg;
+    struct expr *e = fx_compile(&f, "lookup(\"assets\", user, \"dept\") == \"ops\" and "
+                                    "src_ip not in bl and "
+                                    "lookup(\"geo\", src_ip, \"asn\") != null");
+    ck_assert_ptr_nonnull(e);
+    struct sbuf sb;
+    sbuf_init(&sb);
+    expr_dump(e, f.schema, &sb);
+    ck_assert_msg(strstr(sb.buf, "LOOKUP      table=assets column=2 (dept)\n"), "%s", sb.buf);
+    ck_assert_msg(strstr(sb.buf, "NOT_IN_TABLE table=bl\n"), "%s", sb.buf);
+    ck_assert_msg(strstr(sb.buf, "LOOKUP      table=geo member=\"asn\"\n"), "%s", sb.buf);
+    sbuf_free(&sb);
+    expr_free(e);
+    /* Templates see the tables too. */
+    static const char text[] = "${user} is owned by ${lookup('assets', user)}";
+    struct expr_src src = {.text = text, .len = strlen(text), .file = "t.yaml", .base_line = 1,
+                           .base_col = 1};
+    struct expr_tmpl *t = expr_tmpl_compile(&src, &f.env, &f.dl);
+    ck_assert_ptr_nonnull(t);
+    fx_event(&f);
+    sbuf_init(&sb);
+    expr_tmpl_render(t, &f.ctx, &sb);
+    ck_assert_str_eq(sb.buf, "root is owned by alice");
+    sbuf_free(&sb);
+    expr_tmpl_free(t);
+    fx_free(&f);
+    lookup_reg_free(reg);
+}
+END_TEST
+
 static Suite *expr_suite(void)
 {
     Suite *s = suite_create("expr");
@@ -1171,6 +1344,11 @@ static Suite *expr_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("runtime");
     tcase_add_test(tc, test_rt_scratch);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("lookups");
+    tcase_add_loop_test(tc, test_lookup_eval, 0, (int)CEP_ARRAY_LEN(lookup_cases));
+    tcase_add_loop_test(tc, test_lookup_diags, 0, (int)CEP_ARRAY_LEN(lookup_diags));
+    tcase_add_test(tc, test_lookup_misc);
     suite_add_tcase(s, tc);
     tc = tcase_create("goldens");
     tcase_add_test(tc, test_goldens);

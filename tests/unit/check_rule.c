@@ -1658,6 +1658,168 @@ START_TEST(test_cfg_errors)
 }
 END_TEST
 
+/* ---- absence, throttle, state_ttl ------------------------------------------- */
+
+START_TEST(test_absence_throttle_load)
+{
+    static const char text[] =
+            "streams: {hb: {time: {field: ts}}}\n"
+            "rules:\n"
+            "  - id: silent\n    kind: absence\n    stream: hb\n    when: type == \"beat\"\n"
+            "    key: [host]\n    for: 5m\n    throttle: {period: 1h}\n"
+            "  - id: pat\n    kind: pattern\n    stream: hb\n"
+            "    pattern: [{step: a, when: x == 1}, {step: b, when: x == 2}]\n"
+            "    throttle: {key: [a.last.host, b.user], period: 90s}\n"
+            "  - id: agg\n    kind: aggregate\n    stream: hb\n"
+            "    window: {type: tumbling, size: 1m}\n    aggregate: {n: count()}\n"
+            "    throttle: {key: [n >= 10], period: 10m}\n"
+            "  - id: global\n    key: [host]\n    throttle: {key: [], period: 1s}\n";
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    const struct rule *r = ruleset_find_rule(rs, "silent");
+    ck_assert_int_eq(r->kind, RULE_ABSENCE);
+    ck_assert_int_eq(r->absence_for, INT64_C(300000000));
+    ck_assert_ptr_nonnull(r->when);
+    ck_assert_int_eq(r->throttle.period, INT64_C(3600000000));
+    ck_assert(r->throttle.rule_key);
+    ck_assert_uint_eq(r->throttle.n_key, 0);
+    ck_assert_int_eq(r->state_ttl, 0); /* the key's state ends at `for` */
+    r = ruleset_find_rule(rs, "pat");
+    ck_assert_int_eq(r->throttle.period, INT64_C(90000000));
+    ck_assert(!r->throttle.rule_key);
+    ck_assert_uint_eq(r->throttle.n_key, 2);
+    ck_assert_str_eq(r->throttle.key[0].name, "a.last.host");
+    ck_assert_ptr_nonnull(r->throttle.key[1].expr);
+    r = ruleset_find_rule(rs, "agg");
+    ck_assert_uint_eq(r->throttle.n_key, 1);
+    r = ruleset_find_rule(rs, "global");
+    ck_assert(!r->throttle.rule_key);
+    ck_assert_uint_eq(r->throttle.n_key, 0);
+    ck_assert_int_eq(r->throttle.period, INT64_C(1000000));
+    ruleset_free(rs);
+    diag_list_free(&dl);
+}
+END_TEST
+
+static const struct {
+    const char *rule; /* appended to a rule on stream s (allowed_lateness 10s) */
+    int64_t ttl_s;
+    bool explicit;
+} ttl_cases[] = {
+        {"kind: pattern\n    pattern: [{step: a, when: x == 1}, {step: b, when: x == 2}]\n"
+         "    within: 2m",
+         130, false},
+        {"kind: pattern\n    pattern: [{step: a, when: x == 1}, {step: b, when: x == 2}]", 0,
+         false},
+        {"kind: pattern\n    pattern: [{step: a, when: x == 1}, {step: b, when: x == 2}]\n"
+         "    state_ttl: 1h",
+         3600, true},
+        {"kind: aggregate\n    window: {type: tumbling, size: 1m}\n    aggregate: {n: count()}",
+         70, false},
+        {"kind: aggregate\n    window: {type: sliding, size: 1m, slide: 10s}\n"
+         "    aggregate: {n: count()}",
+         70, false},
+        {"kind: aggregate\n    window: {type: session, gap: 30s}\n    aggregate: {n: count()}",
+         40, false},
+        {"kind: aggregate\n    window: {type: count, size: 5}\n    aggregate: {n: count()}", 0,
+         false},
+        {"kind: aggregate\n    window: {type: count, size: 5}\n    aggregate: {n: count()}\n"
+         "    state_ttl: 10m",
+         600, true},
+        {"kind: absence\n    for: 5m", 0, false},
+        {"kind: simple", 0, false},
+};
+
+START_TEST(test_state_ttl_default)
+{
+    char text[512];
+    snprintf(text, sizeof(text),
+             "streams: {s: {time: {field: ts, allowed_lateness: 10s}}}\n"
+             "rules:\n  - id: r\n    stream: s\n    %s\n",
+             ttl_cases[_i].rule);
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    const struct rule *r = ruleset_find_rule(rs, "r");
+    ck_assert_int_eq(r->state_ttl, ttl_cases[_i].ttl_s * INT64_C(1000000));
+    ck_assert_int_eq(r->state_ttl_explicit, ttl_cases[_i].explicit);
+    ck_assert_uint_eq(dl.n_warnings, 0);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+}
+END_TEST
+
+START_TEST(test_state_keys_hash)
+{
+    static const char base[] = "rules:\n  - id: r\n    kind: absence\n    key: [h]\n    for: 5m\n";
+    static const char other_for[] =
+            "rules:\n  - id: r\n    kind: absence\n    key: [h]\n    for: 6m\n";
+    static const char throttled[] = "rules:\n  - id: r\n    kind: absence\n    key: [h]\n"
+                                    "    for: 5m\n    throttle: {period: 1h}\n";
+    static const char throttled2[] = "rules:\n  - id: r\n    kind: absence\n    key: [h]\n"
+                                     "    for: 5m\n    throttle: {period: 2h}\n";
+    static const char pat[] = "rules:\n  - id: r\n    kind: pattern\n"
+                              "    pattern: [{step: a, when: x == 1}]\n";
+    static const char pat_ttl[] = "rules:\n  - id: r\n    kind: pattern\n"
+                                  "    pattern: [{step: a, when: x == 1}]\n    state_ttl: 1h\n";
+    uint64_t h = hash_of(base, "r");
+    ck_assert_uint_ne(h, hash_of(other_for, "r"));
+    ck_assert_uint_ne(h, hash_of(throttled, "r"));
+    ck_assert_uint_ne(hash_of(throttled, "r"), hash_of(throttled2, "r"));
+    ck_assert_uint_ne(hash_of(pat, "r"), hash_of(pat_ttl, "r"));
+}
+END_TEST
+
+static const struct {
+    const char *text;
+    const char *needle; /* message fragment */
+    const char *at;     /* the text the error points at */
+} state_errors[] = {
+        {"rules:\n  - id: r\n    kind: absence\n", "needs 'for'", "absence"},
+        {"rules:\n  - id: r\n    kind: absence\n    for: 0s\n", "'for' must be longer than 0",
+         "0s"},
+        {"rules:\n  - id: r\n    kind: absence\n    for: 5 min\n", "expected a duration for 'for'",
+         "5 min"},
+        {"rules:\n  - id: r\n    for: 5m\n", "key 'for' belongs to absence rules", "for:"},
+        {"rules:\n  - id: r\n    throttle: {key: [ip]}\n", "throttle needs a 'period'", "{key"},
+        {"rules:\n  - id: r\n    throttle: {period: 1m, keys: [ip]}\n",
+         "unknown key 'keys' in throttle", "keys"},
+        {"rules:\n  - id: r\n    throttle: {period: -1m}\n", "expected a duration for 'period'",
+         "-1m"},
+        {"rules:\n  - id: r\n    throttle: {period: 1m, key: [a ==]}\n",
+         "expected an expression", "]}"},
+        {"rules:\n  - id: r\n    kind: filter\n    state_ttl: 1m\n",
+         "'state_ttl' applies to pattern and aggregate rules (a filter rule", "state_ttl"},
+        {"rules:\n  - id: r\n    kind: absence\n    for: 1m\n    state_ttl: 1m\n",
+         "'state_ttl' does not apply to absence rules", "state_ttl"},
+        {"rules:\n  - id: r\n    kind: pattern\n    pattern: [{step: a, when: x == 1}]\n"
+         "    state_ttl: 0\n",
+         "'state_ttl' must be longer than 0", "0\n"},
+};
+
+START_TEST(test_state_errors)
+{
+    const char *text = state_errors[_i].text;
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    ck_assert_ptr_null(rs);
+    const struct diag *d = find_diag(&dl, state_errors[_i].needle);
+    if (!d)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(d);
+    uint32_t line, col;
+    pos_of(text, state_errors[_i].at, &line, &col);
+    ck_assert_uint_eq(d->line, line);
+    ck_assert_uint_eq(d->col, col);
+    diag_list_free(&dl);
+}
+END_TEST
+
 static Suite *rule_suite(void)
 {
     Suite *s = suite_create("rule");
@@ -1697,6 +1859,12 @@ static Suite *rule_suite(void)
     tcase_add_loop_test(tc, test_aggregate_errors, 0, (int)CEP_ARRAY_LEN(aggregate_errors));
     tcase_add_test(tc, test_aggregate_names_allowed);
     tcase_add_test(tc, test_aggregate_hash);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("state");
+    tcase_add_test(tc, test_absence_throttle_load);
+    tcase_add_loop_test(tc, test_state_ttl_default, 0, (int)CEP_ARRAY_LEN(ttl_cases));
+    tcase_add_test(tc, test_state_keys_hash);
+    tcase_add_loop_test(tc, test_state_errors, 0, (int)CEP_ARRAY_LEN(state_errors));
     suite_add_tcase(s, tc);
     tc = tcase_create("config");
     tcase_add_test(tc, test_cfg_design_example);

@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The daemon's pipeline on its one libevent loop: sources hand lines over
+ * (on_line), each source's format turns them into JSON, the engine runs the
+ * rules, and each alert is copied into the queue of every sink its rule
+ * routes to (the rule's `sinks`, else `default_sinks`).  Rejected lines go
+ * to the dead-letter file, counted.  Back-pressure: when any sink's queue
+ * is past its capacity every source is paused; they resume once no sink is
+ * full (on_space).  A `stream` sink's alerts come back as lines of its
+ * stream from the sink's deferred kick, never inside the engine's alert
+ * callback.  A periodic tick passes processing time to the engine
+ * (within timers, idle_timeout).  Stopping reads no more, drains the engine
+ * and waits (bounded) for the sinks to deliver what they hold.
+ * Tested by: tests/daemon/t_core_*.sh, tests/cli/run.sh */
+#include "cepd/cep_common.h"
+#include "dmn_int.h"
+
+#include "cepd/cfg.h"
+#include "cepd/eng.h"
+#include "cepd/lookup.h"
+#include "cepd/src_lines.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#define DMN_TICK_US       (50 * 1000)              /* processing time, idle checks */
+#define DMN_DRAIN_POLL_US (20 * 1000)
+#define DMN_DRAIN_MAX_US  (5 * CEP_USEC_PER_SEC)   /* bounded wait for sinks at stop */
+#define DMN_REJECT_LOG    10                       /* rejected lines logged without a file */
+
+static int64_t dmn_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * CEP_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static void dmn_tv(struct timeval *tv, int64_t us)
+{
+    tv->tv_sec = (time_t)(us / CEP_USEC_PER_SEC);
+    tv->tv_usec = (suseconds_t)(us % CEP_USEC_PER_SEC);
+}
+
+const char *dmn_intern(struct dmn *d, const char *s)
+{
+    for (size_t i = 0; i < d->n_names; i++)
+        if (strcmp(d->names[i], s) == 0)
+            return d->names[i];
+    CEP_GROW(d->names, d->names_cap, d->n_names + 1);
+    d->names[d->n_names] = cep_strdup(s);
+    return d->names[d->n_names++];
+}
+
+/* ---- generations: config, lookups, rules --------------------------------- */
+
+int dmn_gen_load(const char *path, struct dmn_gen *g, FILE *diag_out)
+{
+    memset(g, 0, sizeof(*g));
+    struct diag_list dl;
+    diag_list_init(&dl);
+    g->cfg = cfg_load(path, &dl);
+    diag_print(&dl, diag_out);
+    diag_list_free(&dl);
+    if (!g->cfg)
+        return DMN_EXIT_RULES;
+    struct dmn_paths files = {0};
+    int rc = DMN_EXIT_OK;
+    for (size_t i = 0; i < g->cfg->n_rules; i++)
+        if (dmn_expand_rules(g->cfg->rules[i], &files) != CEP_OK)
+            rc = DMN_EXIT_RULES;
+    diag_list_init(&dl);
+    g->lookups = lookup_reg_load(g->cfg->lookups, g->cfg->n_lookups, &dl);
+    diag_print(&dl, diag_out);
+    diag_list_free(&dl);
+    if (!g->lookups)
+        rc = DMN_EXIT_RULES;
+    if (rc == DMN_EXIT_OK) {
+        struct rule_load_opts opts;
+        cfg_rule_load_opts(g->cfg, &opts);
+        opts.lookups = g->lookups;
+        diag_list_init(&dl);
+        g->rs = rule_load((const char *const *)files.v, files.n, &opts, &dl);
+        diag_print(&dl, diag_out);
+        if (!g->rs && !diag_has_errors(&dl))
+            fprintf(diag_out, "cepd: rules failed to load\n");
+        diag_list_free(&dl);
+        if (!g->rs)
+            rc = DMN_EXIT_RULES;
+    }
+    dmn_paths_free(&files);
+    if (rc != DMN_EXIT_OK)
+        dmn_gen_free(g);
+    return rc;
+}
+
+void dmn_routes_free(struct dmn_gen *g)
+{
+    for (size_t r = 0; g->routes && r < g->rs->n_rules; r++)
+        cep_free(g->routes[r]);
+    cep_free(g->routes);
+    g->routes = NULL;
+}
+
+void dmn_gen_free(struct dmn_gen *g)
+{
+    eng_free(g->eng);
+    if (g->rs)
+        dmn_routes_free(g);
+    ruleset_free(g->rs);
+    lookup_reg_free(g->lookups);
+    cfg_free(g->cfg);
+    memset(g, 0, sizeof(*g));
+}
+
+int dmn_routes_build(struct dmn_gen *g, struct dmn_snk *const *snks, size_t n_snks)
+{
+    int rc = CEP_OK;
+    const struct ruleset *rs = g->rs;
+    g->routes = cep_calloc(rs->n_rules + 1, sizeof(*g->routes));
+    for (size_t r = 0; r < rs->n_rules; r++) {
+        const struct rule *rule = rs->rules[r];
+        char **names = rule->sinks ? rule->sinks : g->cfg->default_sinks;
+        size_t n = rule->sinks ? rule->n_sinks : g->cfg->n_default_sinks;
+        size_t *idx = cep_malloc((n + 1) * sizeof(*idx)), k = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t s = 0;
+            while (s < n_snks && strcmp(snks[s]->io.cfg->name, names[i]) != 0)
+                s++;
+            if (s == n_snks) {
+                cep_log(CEP_LOG_ERROR, "%s:%u: rule %s names sink '%s', which the config lacks",
+                        rule->file, rule->line, rule->id, names[i]);
+                rc = CEP_ERR;
+                continue;
+            }
+            idx[k++] = s;
+        }
+        idx[k] = SIZE_MAX;
+        g->routes[r] = idx;
+    }
+    return rc;
+}
+
+/* ---- back-pressure ------------------------------------------------------- */
+
+static void dmn_sources_pause(struct dmn *d, const struct dmn_snk *why)
+{
+    d->pauses++;
+    cep_log(CEP_LOG_INFO, "sink %s is full (%zu alerts queued): pausing the sources",
+            why->io.cfg->name, why->io.q_len);
+    for (size_t i = 0; i < d->n_srcs; i++) {
+        struct dmn_src *s = d->srcs[i];
+        if (s->started && !s->io.paused)
+            s->io.ops->pause(&s->io);
+    }
+}
+
+static void dmn_sources_resume(struct dmn *d)
+{
+    cep_log(CEP_LOG_INFO, "sinks have room again: resuming the sources");
+    for (size_t i = 0; i < d->n_srcs; i++) {
+        struct dmn_src *s = d->srcs[i];
+        if (s->started && s->io.paused)
+            s->io.ops->resume(&s->io);
+    }
+}
+
+static void dmn_on_space(void *ud, struct io_sink *sink)
+{
+    CEP_UNUSED(sink);
+    struct dmn_snk *k = ud;
+    struct dmn *d = k->d;
+    if (!k->full)
+        return;
+    k->full = false;
+    if (--d->n_full == 0 && !d->stopping)
+        dmn_sources_resume(d);
+}
+
+/* The engine's alert callback: a copy into each routed sink's queue. */
+static void dmn_on_alert(void *ud, const struct eng_alert *a)
+{
+    struct dmn *d = ud;
+    for (const size_t *i = d->g.routes[a->rule_index]; *i != SIZE_MAX; i++) {
+        struct dmn_snk *k = d->snks[*i];
+        io_sink_enqueue(&k->io, a);
+        if (!k->full && io_sink_full(&k->io)) {
+            k->full = true;
+            if (d->n_full++ == 0)
+                dmn_sources_pause(d, k);
+        }
+    }
+}
+
+struct eng *dmn_eng_new(struct dmn *d, const struct ruleset *rs)
+{
+    struct eng_output out = {.ud = d, .alert = dmn_on_alert};
+    return eng_new(rs, &out);
+}
+
+/* ---- rejected lines ------------------------------------------------------ */
+
+int dmn_dead_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        cep_log(CEP_LOG_ERROR, "dead_letter: open %s: %s", path, strerror(errno));
+    return fd;
+}
+
+/* One record, one write(2): sinks append to the same file. */
+static void dmn_dead_write(struct dmn *d, const char *buf, size_t len)
+{
+    ssize_t w;
+    do {
+        w = write(d->dead_fd, buf, len);
+    } while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)len && d->dead_write_errors++ == 0)
+        cep_log(CEP_LOG_ERROR, "dead_letter: write %s: %s", d->dead_path,
+                w < 0 ? strerror(errno) : "short write");
+}
+
+/* A rejected line: a record in the dead-letter file, or (without one) a
+ * log line for the first few. */
+static void dmn_reject(struct dmn *d, const char *src, const struct io_line *l,
+                       const char *reason, size_t at)
+{
+    if (d->dead_fd < 0) {
+        if (d->rejected_logged++ < DMN_REJECT_LOG)
+            cep_log(CEP_LOG_WARN, "source %s: line %" PRIu64 " rejected: %s", src, l->line_no,
+                    reason);
+        return;
+    }
+    struct src_line sl = {.data = l->data, .len = l->len, .offset = l->offset,
+                          .line_no = l->line_no, .too_long = l->too_long};
+    sbuf_reset(&d->tmp);
+    dmn_dead_letter_json(&d->tmp, src, &sl, reason, at);
+    dmn_dead_write(d, d->tmp.buf, d->tmp.len);
+}
+
+/* ---- sources ------------------------------------------------------------- */
+
+/* One line from a source: format, engine, verdict. */
+static void dmn_on_line(void *ud, struct io_source *io, const struct io_line *l,
+                        struct io_verdict *out)
+{
+    CEP_UNUSED(io);
+    struct dmn_src *s = ud;
+    struct dmn *d = s->d;
+    struct eng *eng = d->g.eng;
+    out->accepted = true;
+    if (l->too_long) {
+        eng_note_rejected(eng);
+        dmn_reject(d, s->name, l, "line longer than max_line_bytes", l->len);
+        out->accepted = false;
+        return;
+    }
+    if (l->len == 0 || (l->len == 1 && l->data[0] == '\r') || s->stream < 0)
+        return;
+    const char *line;
+    size_t len;
+    struct eng_reject rej;
+    if (io_format_apply(s->fmt, l->data, l->len, &line, &len, &rej) != CEP_OK) {
+        eng_note_rejected(eng); /* the engine's counters cover every line */
+        dmn_reject(d, s->name, l, rej.reason, rej.offset);
+        out->accepted = false;
+    } else if (eng_push_line(eng, (uint32_t)s->stream, line, len, s->name, l->offset, &rej) !=
+               CEP_OK) {
+        dmn_reject(d, s->name, l, rej.reason, rej.offset);
+        out->accepted = false;
+    }
+}
+
+struct dmn_src *dmn_src_new(struct dmn *d, const struct cfg_source *c)
+{
+    struct dmn_src *s = cep_calloc(1, sizeof(*s));
+    s->d = d;
+    s->name = dmn_intern(d, c->name);
+    s->stream = -1;
+    io_source_init(&s->io, c, d->base, 0); /* the config resolved max_line_bytes */
+    s->io.on_line = dmn_on_line;
+    s->io.ud = s;
+    return s;
+}
+
+int dmn_src_start(struct dmn_src *s)
+{
+    const struct cfg_source *c = s->io.cfg;
+    if (!s->io.ops) {
+        cep_log(CEP_LOG_ERROR, "%s:%u: source %s: this build cannot run sources of its type",
+                s->d->config_path, c->line, c->name);
+        return CEP_ERR;
+    }
+    char err[256];
+    if (!s->fmt && !(s->fmt = io_format_new(c, err, sizeof(err)))) {
+        cep_log(CEP_LOG_ERROR, "%s", err);
+        return CEP_ERR;
+    }
+    if (s->io.ops->start(&s->io) != CEP_OK)
+        return CEP_ERR;
+    s->started = true;
+    if (s->d->n_full > 0)
+        s->io.ops->pause(&s->io);
+    return CEP_OK;
+}
+
+void dmn_src_free(struct dmn_src *s)
+{
+    if (!s)
+        return;
+    if (s->io.ops) {
+        if (s->started)
+            s->io.ops->stop(&s->io);
+        s->io.ops->free(&s->io);
+    }
+    io_format_free(s->fmt);
+    cep_free(s);
+}
+
+/* ---- sinks --------------------------------------------------------------- */
+
+/* A stream sink's alert, back into the engine (from the sink's deferred
+ * kick: never inside the engine). */
+static void dmn_loopback(void *ud, struct io_sink *sink, const char *json, size_t len)
+{
+    CEP_UNUSED(sink);
+    struct dmn_snk *k = ud;
+    struct dmn *d = k->d;
+    struct io_line l = {.data = json, .len = len, .offset = ++k->loop_lines,
+                        .line_no = k->loop_lines};
+    struct eng_reject rej;
+    if (k->loop_stream < 0) {
+        k->loop_rejected++;
+        dmn_reject(d, k->loop_name, &l, "no rule reads the sink's stream", 0);
+        return;
+    }
+    if (eng_push_line(d->g.eng, (uint32_t)k->loop_stream, json, len, k->loop_name, l.offset,
+                      &rej) != CEP_OK) {
+        k->loop_rejected++;
+        dmn_reject(d, k->loop_name, &l, rej.reason, rej.offset);
+    }
+}
+
+struct dmn_snk *dmn_snk_new(struct dmn *d, const struct cfg_sink *c)
+{
+    struct dmn_snk *k = cep_calloc(1, sizeof(*k));
+    k->d = d;
+    k->loop_stream = -1;
+    char *ln = cep_asprintf("sink:%s", c->name);
+    k->loop_name = dmn_intern(d, ln);
+    cep_free(ln);
+    io_sink_init(&k->io, c, d->base);
+    k->io.on_space = dmn_on_space;
+    k->io.loopback = dmn_loopback;
+    k->io.ud = k;
+    if (!k->io.ops || k->io.ops->start(&k->io) != CEP_OK) {
+        if (!k->io.ops)
+            cep_log(CEP_LOG_ERROR, "sink %s: this build cannot run this sink type", c->name);
+        dmn_snk_free(k);
+        return NULL;
+    }
+    return k;
+}
+
+void dmn_snk_free(struct dmn_snk *k)
+{
+    if (!k)
+        return;
+    io_sink_free(&k->io);
+    cep_free(k);
+}
+
+void dmn_snk_dead_letter_queue(struct dmn_snk *k, const char *why)
+{
+    struct dmn *d = k->d;
+    struct io_sink *s = &k->io;
+    if (s->q_len)
+        cep_log(CEP_LOG_ERROR, "sink %s: %zu alerts undelivered (%s): %s", s->cfg->name,
+                s->q_len, why,
+                s->dead || d->dead_fd >= 0 ? "written to the dead-letter file" : "logged");
+    for (size_t i = 0; i < s->q_len; i++) {
+        const struct io_alert *a = io_sink_at(s, i);
+        sbuf_reset(&d->tmp);
+        sbuf_puts(&d->tmp, "{\"sink\":");
+        sbuf_json_str(&d->tmp, s->cfg->name, strlen(s->cfg->name));
+        sbuf_puts(&d->tmp, ",\"alert_id\":");
+        sbuf_json_str(&d->tmp, a->id, strlen(a->id));
+        sbuf_printf(&d->tmp, ",\"attempts\":%" PRIu32 ",\"error\":", a->attempts);
+        sbuf_json_str(&d->tmp, why, strlen(why));
+        sbuf_puts(&d->tmp, ",\"alert\":");
+        sbuf_append(&d->tmp, a->json, a->len);
+        sbuf_puts(&d->tmp, "}\n");
+        if (s->dead)
+            fwrite(d->tmp.buf, 1, d->tmp.len, s->dead);
+        else if (d->dead_fd >= 0)
+            dmn_dead_write(d, d->tmp.buf, d->tmp.len);
+        else
+            cep_log(CEP_LOG_ERROR, "sink %s: dead letter: %.*s", s->cfg->name,
+                    (int)(d->tmp.len - 1), d->tmp.buf);
+        s->st.dead_lettered++;
+    }
+}
+
+void dmn_bind_streams(struct dmn *d)
+{
+    for (size_t i = 0; i < d->n_srcs; i++)
+        d->srcs[i]->stream = ruleset_find_stream(d->g.rs, d->srcs[i]->io.cfg->stream);
+    for (size_t i = 0; i < d->n_snks; i++) {
+        struct dmn_snk *k = d->snks[i];
+        if (k->io.cfg->type == CFG_SINK_STREAM)
+            k->loop_stream = ruleset_find_stream(d->g.rs, k->io.cfg->stream);
+    }
+}
+
+void dmn_pipe_reopen(struct dmn *d)
+{
+    for (size_t i = 0; i < d->n_snks; i++) {
+        struct io_sink *s = &d->snks[i]->io;
+        if (s->ops->reopen)
+            s->ops->reopen(s);
+    }
+    cep_log(CEP_LOG_NOTICE, "reopened file sinks");
+}
+
+/* ---- time, end of input, stopping ----------------------------------------- */
+
+static bool dmn_sources_ended(const struct dmn *d)
+{
+    for (size_t i = 0; i < d->n_srcs; i++)
+        if (d->srcs[i]->started && !d->srcs[i]->io.ended)
+            return false;
+    return true;
+}
+
+static void dmn_tick_cb(evutil_socket_t fd, short what, void *ud)
+{
+    CEP_UNUSED(fd);
+    CEP_UNUSED(what);
+    struct dmn *d = ud;
+    if (d->stopping)
+        return;
+    eng_tick(d->g.eng, eng_now_us());
+    if (dmn_sources_ended(d)) {
+        cep_log(CEP_LOG_NOTICE, "every source has ended");
+        d->input_ended = true;
+        dmn_pipe_stop(d, true);
+    }
+}
+
+static bool dmn_sinks_idle(const struct dmn *d)
+{
+    for (size_t i = 0; i < d->n_snks; i++)
+        if (d->snks[i]->io.q_len || d->snks[i]->io.busy)
+            return false;
+    return true;
+}
+
+/* While stopping: leave the loop once the sinks have delivered everything,
+ * or at the deadline, dead-lettering what is left. */
+static void dmn_drain_cb(evutil_socket_t fd, short what, void *ud)
+{
+    CEP_UNUSED(fd);
+    CEP_UNUSED(what);
+    struct dmn *d = ud;
+    if (!dmn_sinks_idle(d) && dmn_mono_us() < d->drain_deadline)
+        return;
+    for (size_t i = 0; i < d->n_snks; i++)
+        dmn_snk_dead_letter_queue(d->snks[i], "undelivered when cepd stopped");
+    event_base_loopbreak(d->base);
+}
+
+void dmn_pipe_stop(struct dmn *d, bool end_of_input)
+{
+    if (d->stopping) {
+        /* A second signal: stop waiting for the sinks. */
+        d->drain_deadline = 0;
+        return;
+    }
+    d->stopping = true;
+    for (size_t i = 0; i < d->n_srcs; i++) {
+        struct dmn_src *s = d->srcs[i];
+        if (s->started)
+            s->io.ops->stop(&s->io);
+    }
+    /* A daemon that stops has not reached the end of time: buffered events
+     * are released, but windows and timeouts ahead of the last event stay
+     * open (they are lost with the process until checkpoints keep them).
+     * When every source has ended, time ends as in replay. */
+    eng_finish(d->g.eng, end_of_input ? ENG_EOF_FLUSH : ENG_EOF_DRAIN);
+    const struct eng_stats *st = eng_stats(d->g.eng);
+    cep_log(CEP_LOG_NOTICE,
+            "stopping: %" PRIu64 " events, %" PRIu64 " rejected, %" PRIu64 " late, %" PRIu64
+            " alerts",
+            st->events, st->rejected, st->late, st->alerts);
+    d->drain_deadline = dmn_mono_us() + DMN_DRAIN_MAX_US;
+    struct timeval tv;
+    dmn_tv(&tv, DMN_DRAIN_POLL_US);
+    evtimer_del(d->tick_ev);
+    event_add(d->drain_ev, &tv);
+}
+
+/* ---- open and close ------------------------------------------------------- */
+
+int dmn_pipe_open(struct dmn *d)
+{
+    const struct cfg *c = d->g.cfg;
+    int rc = DMN_EXIT_OK;
+    d->dead_fd = -1;
+    sbuf_init(&d->tmp);
+    d->snks = cep_calloc(c->n_sinks + 1, sizeof(*d->snks));
+    for (size_t i = 0; i < c->n_sinks; i++) {
+        /* A sink that cannot be written would lose every alert routed to
+         * it: refuse to start instead. */
+        struct dmn_snk *k = dmn_snk_new(d, &c->sinks[i]);
+        if (!k) {
+            rc = DMN_EXIT_USAGE;
+            continue;
+        }
+        d->snks[d->n_snks++] = k;
+    }
+    if (c->dead_letter) {
+        d->dead_path = cep_strdup(c->dead_letter);
+        if ((d->dead_fd = dmn_dead_open(c->dead_letter)) < 0)
+            rc = DMN_EXIT_USAGE;
+    }
+    if (rc != DMN_EXIT_OK)
+        return rc;
+    if (dmn_routes_build(&d->g, d->snks, d->n_snks) != CEP_OK)
+        return DMN_EXIT_RULES;
+    d->g.eng = dmn_eng_new(d, d->g.rs);
+    d->srcs = cep_calloc(c->n_sources + 1, sizeof(*d->srcs));
+    for (size_t i = 0; i < c->n_sources; i++)
+        d->srcs[d->n_srcs++] = dmn_src_new(d, &c->sources[i]);
+    dmn_bind_streams(d);
+    size_t started = 0;
+    for (size_t i = 0; i < d->n_srcs; i++) {
+        struct dmn_src *s = d->srcs[i];
+        if (s->stream < 0) {
+            cep_log(CEP_LOG_WARN, "source %s: no rule reads stream '%s'; not reading it",
+                    s->io.cfg->name, s->io.cfg->stream);
+            continue;
+        }
+        if (dmn_src_start(s) != CEP_OK)
+            rc = DMN_EXIT_USAGE;
+        else
+            started++;
+    }
+    if (rc != DMN_EXIT_OK)
+        return rc;
+    d->tick_ev = event_new(d->base, -1, EV_PERSIST, dmn_tick_cb, d);
+    d->drain_ev = event_new(d->base, -1, EV_PERSIST, dmn_drain_cb, d);
+    CEP_ASSERT(d->tick_ev && d->drain_ev);
+    struct timeval tv;
+    dmn_tv(&tv, DMN_TICK_US);
+    event_add(d->tick_ev, &tv);
+    cep_log(CEP_LOG_NOTICE, "running: %zu rules, %zu sources, %zu sinks", d->g.rs->n_rules,
+            started, d->n_snks);
+    return DMN_EXIT_OK;
+}
+
+void dmn_pipe_close(struct dmn *d)
+{
+    for (size_t i = 0; i < d->n_srcs; i++)
+        dmn_src_free(d->srcs[i]);
+    cep_free(d->srcs);
+    d->srcs = NULL;
+    d->n_srcs = 0;
+    /* The engine before the sinks' queues go: nothing runs any more. */
+    eng_free(d->g.eng);
+    d->g.eng = NULL;
+    for (size_t i = 0; i < d->n_snks; i++)
+        dmn_snk_free(d->snks[i]);
+    cep_free(d->snks);
+    d->snks = NULL;
+    d->n_snks = 0;
+    dmn_gen_free(&d->g);
+    if (d->tick_ev)
+        event_free(d->tick_ev);
+    if (d->drain_ev)
+        event_free(d->drain_ev);
+    d->tick_ev = d->drain_ev = NULL;
+    if (d->dead_fd >= 0)
+        close(d->dead_fd);
+    d->dead_fd = -1;
+    cep_free(d->dead_path);
+    d->dead_path = NULL;
+    sbuf_free(&d->tmp);
+    for (size_t i = 0; i < d->n_names; i++)
+        cep_free(d->names[i]);
+    cep_free(d->names);
+    d->names = NULL;
+    d->n_names = 0;
+}

@@ -1,0 +1,851 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Line formats (design §4): a source's received line becomes one JSON
+ * object line for the engine.  json passes the line through untouched;
+ * regex turns the named groups of a PCRE2 pattern into string fields;
+ * syslog parses RFC 3164 (with or without <PRI>, as in /var/log/auth.log,
+ * also with an RFC 3339 timestamp) and RFC 5424 headers and structured
+ * data, and may run a pattern over the message for more fields.  The output
+ * is written into one buffer reused line after line, so the steady state
+ * allocates nothing.  Strings are always emitted as valid JSON: a byte that
+ * is not part of well-formed UTF-8 becomes U+FFFD.
+ * Tested by: tests/unit/check_format.c, tests/fuzz/fuzz_syslog.c,
+ * tests/fuzz/fuzz_format_regex.c, bench/bench_syslog.c */
+#include "cepd/cep_common.h"
+#include "cepd/io.h"
+#include "io_format_int.h"
+
+#include <pcre2.h>
+#include <string.h>
+#include <time.h>
+
+#include "cepd/json.h"
+#include "cepd/sbuf.h"
+
+/* One named group of the pattern.  PCRE2 lists names sorted, so groups
+ * sharing a name ((?J) or (?|...)) are adjacent: the first that matched
+ * gives the field. */
+struct fmt_group {
+    char *name;
+    size_t name_len;
+    uint32_t num;
+    bool same_as_prev;
+};
+
+struct io_format {
+    enum cfg_format kind;
+    pcre2_code *re; /* regex: the line; syslog: msg (optional) */
+    pcre2_match_context *mctx;
+    pcre2_match_data *md;
+    struct fmt_group *groups;
+    size_t n_groups;
+    struct sbuf out;
+    /* RFC 3164 timestamps: the local date now (refreshed when the second
+     * changes) and the UTC offset of the last local hour seen. */
+    int64_t fixed_now; /* seconds; 0 = wall clock */
+    int64_t clock_s;
+    int cur_year, cur_mon, cur_mday;
+    struct {
+        int year, mon, mday, hour;
+        long gmtoff;
+    } tz;
+};
+
+static void *fmt_pcre_malloc(size_t n, void *ud)
+{
+    CEP_UNUSED(ud);
+    return cep_malloc(n);
+}
+
+static void fmt_pcre_free(void *p, void *ud)
+{
+    CEP_UNUSED(ud);
+    cep_free(p);
+}
+
+/* Compile pattern.  Patterns match bytes, not characters (no UTF mode, and
+ * (*UTF) is refused): a line holding invalid UTF-8 must still match, or an
+ * attacker could hide a line from the rules with one stray byte.  Non-ASCII
+ * text in a pattern matches as its byte sequence.  Returns the code
+ * (allocated through gc) or NULL with *err_off and err (errlen bytes) set;
+ * a pattern without a named group is refused, since it could give no field. */
+static pcre2_code *fmt_compile(pcre2_general_context *gc, const char *pattern, size_t *err_off,
+                               char *err, size_t errlen)
+{
+    pcre2_compile_context *cc = pcre2_compile_context_create(gc);
+    CEP_ASSERT(cc);
+    int code_err;
+    PCRE2_SIZE off;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
+                                     PCRE2_NEVER_UTF, &code_err, &off, cc);
+    pcre2_compile_context_free(cc);
+    if (!code) {
+        *err_off = off;
+        if (pcre2_get_error_message(code_err, (PCRE2_UCHAR *)err, errlen) < 0 && errlen)
+            err[0] = '\0';
+        return NULL;
+    }
+    uint32_t n_names = 0;
+    pcre2_pattern_info(code, PCRE2_INFO_NAMECOUNT, &n_names);
+    if (n_names == 0) {
+        pcre2_code_free(code);
+        *err_off = 0;
+        snprintf(err, errlen, "the pattern has no named group; write (?<field>...)");
+        return NULL;
+    }
+    return code;
+}
+
+int io_format_pattern_check(const char *pattern, size_t *err_off, char *err, size_t errlen)
+{
+    pcre2_general_context *gc =
+            pcre2_general_context_create(fmt_pcre_malloc, fmt_pcre_free, NULL);
+    CEP_ASSERT(gc);
+    pcre2_code *code = fmt_compile(gc, pattern, err_off, err, errlen);
+    pcre2_general_context_free(gc);
+    pcre2_code_free(code);
+    return code ? CEP_OK : CEP_ERR;
+}
+
+/* The named-group table of f->re. */
+static void fmt_groups_load(struct io_format *f)
+{
+    uint32_t n = 0, entry = 0;
+    PCRE2_SPTR table;
+    pcre2_pattern_info(f->re, PCRE2_INFO_NAMECOUNT, &n);
+    pcre2_pattern_info(f->re, PCRE2_INFO_NAMEENTRYSIZE, &entry);
+    pcre2_pattern_info(f->re, PCRE2_INFO_NAMETABLE, &table);
+    f->groups = cep_calloc(n ? n : 1, sizeof(*f->groups));
+    f->n_groups = n;
+    for (uint32_t i = 0; i < n; i++) {
+        const unsigned char *e = table + (size_t)i * entry;
+        struct fmt_group *g = &f->groups[i];
+        g->num = (uint32_t)(e[0] << 8 | e[1]);
+        g->name = cep_strdup((const char *)e + 2);
+        g->name_len = strlen(g->name);
+        g->same_as_prev = i > 0 && strcmp(g->name, f->groups[i - 1].name) == 0;
+    }
+}
+
+struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size_t errlen)
+{
+    struct io_format *f = cep_calloc(1, sizeof(*f));
+    f->kind = cfg->format;
+    sbuf_init(&f->out);
+    if (f->kind == CFG_FMT_JSON || !cfg->pattern)
+        return f;
+    pcre2_general_context *gc =
+            pcre2_general_context_create(fmt_pcre_malloc, fmt_pcre_free, NULL);
+    CEP_ASSERT(gc);
+    size_t off;
+    char msg[160];
+    f->re = fmt_compile(gc, cfg->pattern, &off, msg, sizeof(msg));
+    if (!f->re) {
+        pcre2_general_context_free(gc);
+        snprintf(errbuf, errlen, "source %s: pattern at offset %zu: %s",
+                 cfg->name ? cfg->name : "?", off, msg);
+        io_format_free(f);
+        return NULL;
+    }
+    /* Without JIT (unsupported CPU, no executable memory) the interpreter
+     * runs instead, under the same limits. */
+    (void)pcre2_jit_compile(f->re, PCRE2_JIT_COMPLETE);
+    f->mctx = pcre2_match_context_create(gc);
+    CEP_ASSERT(f->mctx);
+    pcre2_set_match_limit(f->mctx, IO_FORMAT_MATCH_LIMIT);
+    pcre2_set_depth_limit(f->mctx, IO_FORMAT_MATCH_LIMIT);
+    f->md = pcre2_match_data_create_from_pattern(f->re, gc);
+    CEP_ASSERT(f->md);
+    pcre2_general_context_free(gc);
+    fmt_groups_load(f);
+    return f;
+}
+
+void io_format_free(struct io_format *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->n_groups; i++)
+        cep_free(f->groups[i].name);
+    cep_free(f->groups);
+    pcre2_match_data_free(f->md);
+    pcre2_match_context_free(f->mctx);
+    pcre2_code_free(f->re);
+    sbuf_free(&f->out);
+    cep_free(f);
+}
+
+void io_format_set_now(struct io_format *f, int64_t now_s)
+{
+    f->fixed_now = now_s;
+    f->clock_s = 0;
+    f->cur_year = 0;
+}
+
+void io_format_set_match_limit(struct io_format *f, uint32_t limit)
+{
+    if (f->mctx)
+        pcre2_set_match_limit(f->mctx, limit);
+}
+
+/* ---- JSON output ------------------------------------------------------- */
+
+/* Write s[0..len) as the body of a JSON string at w, which has room for
+ * 6 * len bytes; returns the end.  Well-formed UTF-8 is copied, any other
+ * non-ASCII byte becomes U+FFFD, controls are escaped. */
+static char *fmt_esc(char *w, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *p = s, *end = s + len;
+    for (;;) {
+        const char *q = json_str_stop(p, end);
+        memcpy(w, p, (size_t)(q - p));
+        w += q - p;
+        p = q;
+        if (p == end)
+            return w;
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x80) {
+            size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if ((size_t)(end - p) >= n && json_utf8_valid(p, n)) {
+                memcpy(w, p, n);
+                w += n;
+                p += n;
+            } else {
+                memcpy(w, "\xEF\xBF\xBD", 3);
+                w += 3;
+                p++;
+            }
+            continue;
+        }
+        *w++ = '\\';
+        switch (c) {
+            case '"':
+            case '\\':
+                *w++ = (char)c;
+                break;
+            case '\n':
+                *w++ = 'n';
+                break;
+            case '\r':
+                *w++ = 'r';
+                break;
+            case '\t':
+                *w++ = 't';
+                break;
+            default:
+                memcpy(w, "u00", 3);
+                w[3] = hex[c >> 4];
+                w[4] = hex[c & 15];
+                w += 5;
+                break;
+        }
+        p++;
+    }
+}
+
+/* Start a member named key (key_len bytes, escaped as needed) with room for
+ * a value of val_room bytes after it; returns where the value goes.  A
+ * comma is written unless the member opens its object. */
+static char *fmt_key(struct sbuf *o, const char *key, size_t key_len, size_t val_room)
+{
+    sbuf_reserve(o, 6 * key_len + val_room + 4);
+    char *w = o->buf + o->len;
+    if (o->buf[o->len - 1] != '{')
+        *w++ = ',';
+    *w++ = '"';
+    w = fmt_esc(w, key, key_len);
+    *w++ = '"';
+    *w++ = ':';
+    return w;
+}
+
+static void fmt_str(struct sbuf *o, const char *key, size_t key_len, const char *s, size_t len)
+{
+    char *w = fmt_key(o, key, key_len, 6 * len + 2);
+    *w++ = '"';
+    w = fmt_esc(w, s, len);
+    *w++ = '"';
+    o->len = (size_t)(w - o->buf);
+}
+
+static void fmt_int(struct sbuf *o, const char *key, size_t key_len, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    char *w = fmt_key(o, key, key_len, n);
+    while (n)
+        *w++ = digits[--n];
+    o->len = (size_t)(w - o->buf);
+}
+
+#define FMT_KEY(k) k, sizeof(k) - 1
+
+static void fmt_open(struct sbuf *o)
+{
+    sbuf_reset(o);
+    sbuf_putc(o, '{');
+}
+
+static void fmt_close(struct sbuf *o)
+{
+    sbuf_putc(o, '}');
+}
+
+/* ---- regex --------------------------------------------------------------- */
+
+/* Match f->re on s[0..len).  1: matched; 0: no match; CEP_ERR: a limit or
+ * PCRE2 error, with rej->reason set. */
+static int fmt_match(struct io_format *f, const char *s, size_t len, struct eng_reject *rej)
+{
+    int rc = pcre2_match(f->re, (PCRE2_SPTR)s, len, 0, 0, f->md, f->mctx);
+    if (rc >= 0)
+        return 1;
+    if (rc == PCRE2_ERROR_NOMATCH)
+        return 0;
+    if (rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+        rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT)
+        rej->reason = "pattern match limit reached";
+    else
+        rej->reason = "pattern match failed";
+    rej->offset = 0;
+    return CEP_ERR;
+}
+
+/* Append a string field for every named group of the last match on s. */
+static void fmt_groups_emit(struct io_format *f, const char *s)
+{
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(f->md);
+    uint32_t n_ov = pcre2_get_ovector_count(f->md);
+    bool emitted = false;
+    for (size_t i = 0; i < f->n_groups; i++) {
+        const struct fmt_group *g = &f->groups[i];
+        if (!g->same_as_prev)
+            emitted = false;
+        if (emitted || g->num >= n_ov || ov[2 * g->num] == PCRE2_UNSET)
+            continue;
+        fmt_str(&f->out, g->name, g->name_len, s + ov[2 * g->num],
+                ov[2 * g->num + 1] - ov[2 * g->num]);
+        emitted = true;
+    }
+}
+
+static int fmt_regex(struct io_format *f, const char *line, size_t len, struct eng_reject *rej)
+{
+    int rc = fmt_match(f, line, len, rej);
+    if (rc == 0) {
+        rej->reason = "line does not match the pattern";
+        rej->offset = 0;
+    }
+    if (rc != 1)
+        return CEP_ERR;
+    fmt_open(&f->out);
+    fmt_groups_emit(f, line);
+    fmt_close(&f->out);
+    return CEP_OK;
+}
+
+/* ---- syslog -------------------------------------------------------------- */
+
+/* The pieces of a syslog line; strings point into the line, NULL = absent. */
+struct fmt_syslog {
+    int pri; /* -1: none */
+    const char *ts, *host, *app, *pid, *msgid, *sd, *msg;
+    size_t ts_len, host_len, app_len, pid_len, msgid_len, sd_len, msg_len;
+    int year, mon, mday, hour, min, sec; /* RFC 3164 timestamp; year 0 = ts holds RFC 3339 */
+};
+
+static bool fmt_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* n digits at p (the caller checked there are n bytes). */
+static int fmt_num(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!fmt_digit(p[i]))
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+static int fmt_days_in_month(int year, int mon)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return mon == 2 && leap ? 29 : days[mon - 1];
+}
+
+/* Length of the RFC 3339 timestamp at p (up to end), or 0 when p does not
+ * start with one: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM). */
+static size_t fmt_rfc3339(const char *p, const char *end)
+{
+    const char *s = p;
+    if (end - p < 20)
+        return 0;
+    int y = fmt_num(p, 4), mo = fmt_num(p + 5, 2), d = fmt_num(p + 8, 2);
+    int h = fmt_num(p + 11, 2), mi = fmt_num(p + 14, 2), sec = fmt_num(p + 17, 2);
+    if (y < 0 || p[4] != '-' || mo < 1 || mo > 12 || p[7] != '-' || d < 1 ||
+        d > fmt_days_in_month(y, mo) || (p[10] != 'T' && p[10] != 't') || h < 0 || h > 23 ||
+        p[13] != ':' || mi < 0 || mi > 59 || p[16] != ':' || sec < 0 || sec > 60)
+        return 0;
+    p += 19;
+    if (*p == '.') {
+        const char *f = ++p;
+        while (p < end && fmt_digit(*p))
+            p++;
+        if (p == f)
+            return 0;
+    }
+    if (p < end && (*p == 'Z' || *p == 'z'))
+        return (size_t)(p + 1 - s);
+    if (end - p < 6 || (*p != '+' && *p != '-'))
+        return 0;
+    int oh = fmt_num(p + 1, 2), om = fmt_num(p + 4, 2);
+    if (oh < 0 || oh > 23 || p[3] != ':' || om < 0 || om > 59)
+        return 0;
+    return (size_t)(p + 6 - s);
+}
+
+/* The RFC 3164 timestamp "Mmm dd hh:mm:ss" (day space-padded or not) at *pp;
+ * advances past it.  false when there is none. */
+static bool fmt_bsd_time(const char **pp, const char *end, struct fmt_syslog *sl)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    const char *p = *pp;
+    if (end - p < 14 || p[3] != ' ')
+        return false;
+    sl->mon = 0;
+    for (int m = 0; m < 12; m++) {
+        if (memcmp(p, months + 3 * m, 3) == 0) {
+            sl->mon = m + 1;
+            break;
+        }
+    }
+    if (!sl->mon)
+        return false;
+    p += 4;
+    if (*p == ' ')
+        p++;
+    if (!fmt_digit(*p))
+        return false;
+    sl->mday = *p++ - '0';
+    if (fmt_digit(*p))
+        sl->mday = sl->mday * 10 + (*p++ - '0');
+    if (end - p < 9 || *p != ' ' || sl->mday < 1 || sl->mday > 31)
+        return false;
+    p++;
+    sl->hour = fmt_num(p, 2);
+    sl->min = fmt_num(p + 3, 2);
+    sl->sec = fmt_num(p + 6, 2);
+    if (sl->hour < 0 || sl->hour > 23 || p[2] != ':' || sl->min < 0 || sl->min > 59 ||
+        p[5] != ':' || sl->sec < 0 || sl->sec > 60)
+        return false;
+    *pp = p + 8;
+    return true;
+}
+
+/* The year of a timestamp without one: the current local year, except that
+ * a month more than one ahead of now is last year's (a December line read in
+ * January) and a January line read on 31 December is next year's. */
+static void fmt_bsd_year(struct io_format *f, struct fmt_syslog *sl)
+{
+    int64_t now = f->fixed_now ? f->fixed_now : (int64_t)time(NULL);
+    if (now != f->clock_s || !f->cur_year) {
+        time_t t = (time_t)now;
+        struct tm tm;
+        localtime_r(&t, &tm);
+        f->clock_s = now;
+        f->cur_year = tm.tm_year + 1900;
+        f->cur_mon = tm.tm_mon + 1;
+        f->cur_mday = tm.tm_mday;
+    }
+    sl->year = f->cur_year;
+    if (sl->mon > f->cur_mon + 1)
+        sl->year--;
+    else if (sl->mon == 1 && f->cur_mon == 12 && f->cur_mday == 31)
+        sl->year++;
+}
+
+/* The local UTC offset (seconds) in force at the start of the line's hour;
+ * one mktime per new hour. */
+static long fmt_bsd_gmtoff(struct io_format *f, const struct fmt_syslog *sl)
+{
+    if (f->tz.year != sl->year || f->tz.mon != sl->mon || f->tz.mday != sl->mday ||
+        f->tz.hour != sl->hour) {
+        struct tm tm = {0};
+        tm.tm_year = sl->year - 1900;
+        tm.tm_mon = sl->mon - 1;
+        tm.tm_mday = sl->mday;
+        tm.tm_hour = sl->hour;
+        tm.tm_isdst = -1;
+        f->tz.gmtoff = mktime(&tm) == (time_t)-1 ? 0 : tm.tm_gmtoff;
+        f->tz.year = sl->year;
+        f->tz.mon = sl->mon;
+        f->tz.mday = sl->mday;
+        f->tz.hour = sl->hour;
+    }
+    return f->tz.gmtoff;
+}
+
+static char *fmt_2d(char *w, int v)
+{
+    w[0] = (char)('0' + v / 10);
+    w[1] = (char)('0' + v % 10);
+    return w + 2;
+}
+
+/* "timestamp": the RFC 3164 time as local RFC 3339 with its UTC offset. */
+static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
+{
+    long off = fmt_bsd_gmtoff(f, sl);
+    char *w = fmt_key(&f->out, FMT_KEY("timestamp"), 32);
+    *w++ = '"';
+    w = fmt_2d(w, sl->year / 100 % 100);
+    w = fmt_2d(w, sl->year % 100);
+    *w++ = '-';
+    w = fmt_2d(w, sl->mon);
+    *w++ = '-';
+    w = fmt_2d(w, sl->mday);
+    *w++ = 'T';
+    w = fmt_2d(w, sl->hour);
+    *w++ = ':';
+    w = fmt_2d(w, sl->min);
+    *w++ = ':';
+    w = fmt_2d(w, sl->sec);
+    *w++ = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    w = fmt_2d(w, (int)(off / 3600 % 100));
+    *w++ = ':';
+    w = fmt_2d(w, (int)(off / 60 % 60));
+    *w++ = '"';
+    f->out.len = (size_t)(w - f->out.buf);
+}
+
+/* The token at *pp up to the next space or end; advances to the space. */
+static size_t fmt_token(const char **pp, const char *end)
+{
+    const char *p = *pp, *sp = memchr(p, ' ', (size_t)(end - p));
+    *pp = sp ? sp : end;
+    return (size_t)(*pp - p);
+}
+
+/* RFC 3164 after the PRI: TIMESTAMP [HOST] [TAG[PID]:] MSG.  The host is
+ * left out by local loggers: a first token that ends in ':' or holds '['
+ * is taken as the tag. */
+static int fmt_bsd(struct io_format *f, const char *p, const char *end, struct fmt_syslog *sl,
+                   const char *line, struct eng_reject *rej)
+{
+    size_t n;
+    if (p < end && fmt_digit(*p) && (n = fmt_rfc3339(p, end)) > 0) {
+        sl->ts = p;
+        sl->ts_len = n;
+        p += n;
+    } else if (fmt_bsd_time(&p, end, sl)) {
+        fmt_bsd_year(f, sl);
+        if (sl->mday > fmt_days_in_month(sl->year, sl->mon)) {
+            rej->reason = "invalid syslog timestamp";
+            rej->offset = (size_t)(p - line);
+            return CEP_ERR;
+        }
+    } else {
+        rej->reason = "no syslog timestamp";
+        rej->offset = (size_t)(p - line);
+        return CEP_ERR;
+    }
+    if (p < end && *p != ' ') {
+        rej->reason = "invalid syslog timestamp";
+        rej->offset = (size_t)(p - line);
+        return CEP_ERR;
+    }
+    while (p < end && *p == ' ')
+        p++;
+    const char *tok = p;
+    n = fmt_token(&p, end);
+    if (n > 0 && tok[n - 1] != ':' && !memchr(tok, '[', n)) {
+        sl->host = tok;
+        sl->host_len = n;
+        while (p < end && *p == ' ')
+            p++;
+        tok = p;
+    }
+    /* The tag: up to '[', ':' or a space. */
+    const char *t = tok;
+    while (t < end && *t != '[' && *t != ':' && *t != ' ')
+        t++;
+    const char *msg = tok;
+    if (t > tok && t < end && *t == '[') {
+        const char *close = memchr(t, ']', (size_t)(end - t));
+        if (close) {
+            sl->app = tok;
+            sl->app_len = (size_t)(t - tok);
+            sl->pid = t + 1;
+            sl->pid_len = (size_t)(close - t - 1);
+            msg = close + 1;
+            if (msg < end && *msg == ':')
+                msg++;
+        }
+    } else if (t > tok && t < end && *t == ':') {
+        sl->app = tok;
+        sl->app_len = (size_t)(t - tok);
+        msg = t + 1;
+    }
+    if (msg != tok && msg < end && *msg == ' ')
+        msg++;
+    sl->msg = msg;
+    sl->msg_len = (size_t)(end - msg);
+    return CEP_OK;
+}
+
+/* One SD-NAME (SD-ID or PARAM-NAME) at *pp: 1..32 printable US-ASCII bytes
+ * other than '=', ' ', ']' and '"'. */
+static size_t fmt_sd_name(const char **pp, const char *end)
+{
+    const char *p = *pp;
+    while (p < end && *p > ' ' && *p < 127 && *p != '=' && *p != ']' && *p != '"')
+        p++;
+    size_t n = (size_t)(p - *pp);
+    *pp = p;
+    return n <= 32 ? n : 0;
+}
+
+/* Write structured data [p, end) (known well formed) as
+ * "sd":{"ID":{"NAME":"VALUE",...},...}; \" \\ and \] in values are
+ * unescaped, any other backslash stays. */
+static void fmt_sd_emit(struct io_format *f, const char *p, const char *end)
+{
+    struct sbuf *o = &f->out;
+    char *w = fmt_key(o, FMT_KEY("sd"), 1);
+    *w++ = '{';
+    o->len = (size_t)(w - o->buf);
+    while (p < end && *p == '[') {
+        const char *id = ++p;
+        size_t id_len = fmt_sd_name(&p, end);
+        w = fmt_key(o, id, id_len, 1);
+        *w++ = '{';
+        o->len = (size_t)(w - o->buf);
+        while (*p == ' ') {
+            const char *name = ++p;
+            size_t name_len = fmt_sd_name(&p, end);
+            p += 2; /* =" */
+            const char *v = p;
+            while (*p != '"')
+                p += *p == '\\' ? 2 : 1;
+            w = fmt_key(o, name, name_len, 6 * (size_t)(p - v) + 2);
+            *w++ = '"';
+            for (const char *s = v; s < p;) {
+                const char *bs = memchr(s, '\\', (size_t)(p - s));
+                const char *stop = bs ? bs : p;
+                w = fmt_esc(w, s, (size_t)(stop - s));
+                if (!bs)
+                    break;
+                if (bs[1] == '"' || bs[1] == ']' || bs[1] == '\\') {
+                    w = fmt_esc(w, bs + 1, 1);
+                    s = bs + 2;
+                } else {
+                    w = fmt_esc(w, bs, 1);
+                    s = bs + 1;
+                }
+            }
+            *w++ = '"';
+            o->len = (size_t)(w - o->buf);
+            p++; /* closing quote */
+        }
+        p++; /* ] */
+        sbuf_putc(o, '}');
+    }
+    sbuf_putc(o, '}');
+}
+
+/* Check the structured data at p: "-" or one or more [ID *( NAME="VALUE")].
+ * Returns its end, or NULL with rej set. */
+static const char *fmt_sd_scan(const char *p, const char *end, const char *line,
+                               struct eng_reject *rej)
+{
+    if (p < end && *p == '-')
+        return p + 1;
+    if (p >= end || *p != '[')
+        goto bad;
+    while (p < end && *p == '[') {
+        p++;
+        if (!fmt_sd_name(&p, end))
+            goto bad;
+        while (p < end && *p == ' ') {
+            p++;
+            if (!fmt_sd_name(&p, end) || end - p < 2 || p[0] != '=' || p[1] != '"')
+                goto bad;
+            p += 2;
+            while (p < end && *p != '"')
+                p += *p == '\\' && end - p > 1 ? 2 : 1;
+            if (p >= end)
+                goto bad;
+            p++;
+        }
+        if (p >= end || *p != ']')
+            goto bad;
+        p++;
+    }
+    return p;
+bad:
+    rej->reason = "invalid structured data";
+    rej->offset = (size_t)((p < end ? p : end) - line);
+    return NULL;
+}
+
+/* RFC 5424 after "<PRI>VERSION ": TIMESTAMP HOSTNAME APP-NAME PROCID MSGID
+ * SD [MSG]; "-" is a nil field. */
+static int fmt_5424(const char *p, const char *end, struct fmt_syslog *sl, const char *line,
+                    struct eng_reject *rej)
+{
+    const char **fields[5] = {&sl->ts, &sl->host, &sl->app, &sl->pid, &sl->msgid};
+    size_t *lens[5] = {&sl->ts_len, &sl->host_len, &sl->app_len, &sl->pid_len, &sl->msgid_len};
+    for (size_t i = 0; i < 5; i++) {
+        const char *tok = p;
+        size_t n = fmt_token(&p, end);
+        if (n == 0 || p >= end) {
+            rej->reason = "truncated RFC 5424 header";
+            rej->offset = (size_t)(p - line);
+            return CEP_ERR;
+        }
+        p++;
+        if (n == 1 && *tok == '-')
+            continue;
+        if (i == 0 && fmt_rfc3339(tok, tok + n) != n) {
+            rej->reason = "invalid RFC 5424 timestamp";
+            rej->offset = (size_t)(tok - line);
+            return CEP_ERR;
+        }
+        *fields[i] = tok;
+        *lens[i] = n;
+    }
+    const char *sd = p;
+    p = fmt_sd_scan(p, end, line, rej);
+    if (!p)
+        return CEP_ERR;
+    if (*sd == '[') {
+        sl->sd = sd;
+        sl->sd_len = (size_t)(p - sd);
+    }
+    if (p < end) {
+        if (*p != ' ') {
+            rej->reason = "invalid structured data";
+            rej->offset = (size_t)(p - line);
+            return CEP_ERR;
+        }
+        p++;
+        if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+            p += 3; /* the BOM of a UTF-8 MSG */
+        sl->msg = p;
+        sl->msg_len = (size_t)(end - p);
+    }
+    return CEP_OK;
+}
+
+/* A PROCID of up to 18 digits is a number, anything else a string. */
+static void fmt_pid(struct sbuf *o, const char *s, size_t len)
+{
+    uint64_t v = 0;
+    size_t i = 0;
+    while (i < len && len <= 18 && fmt_digit(s[i]))
+        v = v * 10 + (uint64_t)(s[i++] - '0');
+    if (len > 0 && i == len)
+        fmt_int(o, FMT_KEY("pid"), v);
+    else
+        fmt_str(o, FMT_KEY("pid"), s, len);
+}
+
+static int fmt_syslog(struct io_format *f, const char *line, size_t len, struct eng_reject *rej)
+{
+    const char *p = line, *end = line + len;
+    struct fmt_syslog sl;
+    memset(&sl, 0, sizeof(sl));
+    sl.pri = -1;
+    bool is_5424 = false;
+    if (p < end && *p == '<') {
+        const char *d = ++p;
+        int pri = 0;
+        while (p < end && fmt_digit(*p) && p - d < 3)
+            pri = pri * 10 + (*p++ - '0');
+        if (p == d || p >= end || *p != '>' || pri > 191) {
+            rej->reason = "invalid syslog PRI";
+            rej->offset = (size_t)(p - line);
+            return CEP_ERR;
+        }
+        sl.pri = pri;
+        p++;
+        /* RFC 5424: VERSION (1-3 digits, not 0) and a space. */
+        const char *v = p;
+        while (p < end && fmt_digit(*p) && p - v < 3)
+            p++;
+        if (p > v && p < end && *p == ' ' && *v != '0') {
+            is_5424 = true;
+            p++;
+        } else {
+            p = v;
+        }
+    }
+    int rc = is_5424 ? fmt_5424(p, end, &sl, line, rej) : fmt_bsd(f, p, end, &sl, line, rej);
+    if (rc != CEP_OK)
+        return rc;
+    struct sbuf *o = &f->out;
+    fmt_open(o);
+    if (sl.pri >= 0) {
+        fmt_int(o, FMT_KEY("facility"), (uint64_t)(sl.pri >> 3));
+        fmt_int(o, FMT_KEY("severity"), (uint64_t)(sl.pri & 7));
+    }
+    if (sl.ts)
+        fmt_str(o, FMT_KEY("timestamp"), sl.ts, sl.ts_len);
+    else if (sl.year)
+        fmt_bsd_ts(f, &sl);
+    if (sl.host)
+        fmt_str(o, FMT_KEY("host"), sl.host, sl.host_len);
+    if (sl.app)
+        fmt_str(o, FMT_KEY("app"), sl.app, sl.app_len);
+    if (sl.pid)
+        fmt_pid(o, sl.pid, sl.pid_len);
+    if (sl.msgid)
+        fmt_str(o, FMT_KEY("msgid"), sl.msgid, sl.msgid_len);
+    if (sl.sd)
+        fmt_sd_emit(f, sl.sd, sl.sd + sl.sd_len);
+    if (sl.msg)
+        fmt_str(o, FMT_KEY("msg"), sl.msg, sl.msg_len);
+    if (f->re && sl.msg) {
+        rc = fmt_match(f, sl.msg, sl.msg_len, rej);
+        if (rc == CEP_ERR) {
+            rej->offset = (size_t)(sl.msg - line);
+            return CEP_ERR;
+        }
+        if (rc == 1)
+            fmt_groups_emit(f, sl.msg);
+    }
+    fmt_close(o);
+    return CEP_OK;
+}
+
+/* ---- entry point --------------------------------------------------------- */
+
+int io_format_apply(struct io_format *f, const char *line, size_t len, const char **out,
+                    size_t *out_len, struct eng_reject *rej)
+{
+    if (f->kind == CFG_FMT_JSON) {
+        *out = line;
+        *out_len = len;
+        return CEP_OK;
+    }
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    int rc = f->kind == CFG_FMT_REGEX ? fmt_regex(f, line, len, rej)
+                                      : fmt_syslog(f, line, len, rej);
+    if (rc != CEP_OK)
+        return rc;
+    *out = f->out.buf;
+    *out_len = f->out.len;
+    return CEP_OK;
+}

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The tcp source: newline-delimited lines from any number of clients on
+ * `listen: HOST:PORT`, one bufferevent per connection on the daemon's loop.
+ * Each connection has its own line limit state, counters (logged when it
+ * closes) and offsets (connection number << 40 | byte offset).  A line
+ * longer than max_line_bytes is handed over once, flagged too_long, and the
+ * rest of it skipped; the connection stays up.  Pausing disables reading on
+ * every connection, so back-pressure reaches clients through TCP flow
+ * control; lines already buffered wait for resume.  A client that
+ * disconnects mid-line loses that partial line, which is counted.
+ * Tested by: tests/unit/check_netsrc.c, tests/daemon/t_tcp.sh */
+#include "cepd/cep_common.h"
+#include "cepd/io.h"
+#include "src_net.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+/* Connections beyond this are closed at once (and counted as errors): each
+ * may buffer up to max_line_bytes. */
+#define SRC_TCP_MAX_CONNS 1024
+/* After an accept error (out of file descriptors), accepting pauses this long. */
+#define SRC_TCP_ACCEPT_BACKOFF_MS 1000
+
+struct tcp_src;
+
+struct tcp_conn {
+    struct tcp_src *ts;
+    struct bufferevent *bev;
+    struct tcp_conn *prev, *next;
+    uint64_t no;      /* 1-based connection number */
+    uint64_t off;     /* bytes of this connection consumed so far */
+    uint64_t line_no; /* lines handed over so far */
+    size_t scanned;   /* leading input bytes known to hold no newline */
+    bool skipping;    /* inside an oversized line, dropping bytes */
+    uint64_t errors;
+    char peer[64];
+};
+
+struct tcp_src {
+    struct io_source *s;
+    struct evconnlistener *lis;
+    struct event *backoff_ev;
+    struct tcp_conn *conns;
+    size_t n_conns;
+};
+
+/* Hand one line (or the head of an oversized one) to the pipeline. */
+static void tcp_line(struct tcp_conn *c, const char *data, size_t len, bool too_long)
+{
+    struct io_source *s = c->ts->s;
+    struct io_line l = {
+        .data = data,
+        .len = len,
+        .offset = c->no << SRC_NET_OFF_BITS | (c->off & SRC_NET_OFF_MASK),
+        .line_no = ++c->line_no,
+        .too_long = too_long,
+    };
+    struct io_verdict v = {.accepted = true};
+    s->on_line(s->ud, s, &l, &v);
+    s->st.lines++;
+    s->st.last_line_at = src_net_now(s);
+    if (too_long) {
+        s->st.errors++;
+        c->errors++;
+    }
+    if (!v.accepted)
+        s->st.rejected++;
+}
+
+static void tcp_consume(struct tcp_conn *c, struct evbuffer *in, size_t n)
+{
+    evbuffer_drain(in, n);
+    c->off += n;
+    c->ts->s->st.bytes += n;
+    c->scanned = 0;
+}
+
+/* Hand over every complete line in c's input, stopping early if the
+ * pipeline pauses the source (the rest waits in the buffer for resume)
+ * unless force is set (stop: what was received is not left behind). */
+static void tcp_drain(struct tcp_conn *c, bool force)
+{
+    struct io_source *s = c->ts->s;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    bool any = false;
+    while (force || !s->paused) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail == 0)
+            break;
+        struct evbuffer_ptr from, nl;
+        evbuffer_ptr_set(in, &from, c->scanned, EVBUFFER_PTR_SET);
+        nl = evbuffer_search(in, "\n", 1, &from);
+        if (c->skipping) {
+            tcp_consume(c, in, nl.pos < 0 ? avail : (size_t)nl.pos + 1);
+            c->skipping = nl.pos < 0;
+            continue;
+        }
+        if (nl.pos < 0 && avail <= s->max_line) {
+            c->scanned = avail;
+            break;
+        }
+        size_t len = nl.pos < 0 ? avail : (size_t)nl.pos;
+        any = true;
+        if (len > s->max_line) {
+            tcp_line(c, (const char *)evbuffer_pullup(in, (ev_ssize_t)s->max_line), s->max_line,
+                     true);
+            tcp_consume(c, in, nl.pos < 0 ? avail : len + 1);
+            c->skipping = nl.pos < 0;
+        } else {
+            tcp_line(c, (const char *)evbuffer_pullup(in, (ev_ssize_t)len + 1), len, false);
+            tcp_consume(c, in, len + 1);
+        }
+    }
+    if (any && s->on_batch)
+        s->on_batch(s->ud, s);
+}
+
+static void tcp_read_cb(struct bufferevent *bev, void *ud)
+{
+    CEP_UNUSED(bev);
+    tcp_drain(ud, false);
+}
+
+/* Close c, counting a partial last line, and log its counters. */
+static void tcp_conn_close(struct tcp_conn *c, const char *why)
+{
+    struct tcp_src *ts = c->ts;
+    struct io_source *s = ts->s;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t rest = evbuffer_get_length(in);
+    if (rest > 0) {
+        if (!c->skipping) {
+            s->st.errors++;
+            c->errors++;
+            cep_log(CEP_LOG_INFO, "tcp source %s: connection #%" PRIu64
+                    " from %s: dropped a partial line of %zu bytes", s->cfg->name, c->no,
+                    c->peer, rest);
+        }
+        c->off += rest;
+        s->st.bytes += rest;
+    }
+    cep_log(CEP_LOG_INFO, "tcp source %s: connection #%" PRIu64 " from %s closed (%s): %" PRIu64
+            " lines, %" PRIu64 " bytes, %" PRIu64 " errors", s->cfg->name, c->no, c->peer, why,
+            c->line_no, c->off, c->errors);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ts->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    ts->n_conns--;
+    bufferevent_free(c->bev);
+    cep_free(c);
+}
+
+static void tcp_event_cb(struct bufferevent *bev, short what, void *ud)
+{
+    CEP_UNUSED(bev);
+    struct tcp_conn *c = ud;
+    if (what & BEV_EVENT_EOF) {
+        tcp_conn_close(c, "end of stream");
+    } else if (what & BEV_EVENT_ERROR) {
+        c->ts->s->st.errors++;
+        c->errors++;
+        tcp_conn_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    }
+}
+
+static void tcp_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                          int socklen, void *ud)
+{
+    CEP_UNUSED(lis);
+    CEP_UNUSED(socklen);
+    struct tcp_src *ts = ud;
+    struct io_source *s = ts->s;
+    s->st.connections++;
+    char peer[64];
+    src_net_peer(sa, peer, sizeof(peer));
+    if (ts->n_conns >= SRC_TCP_MAX_CONNS) {
+        s->st.errors++;
+        cep_log(CEP_LOG_WARN, "tcp source %s: refusing %s: %d connections open", s->cfg->name,
+                peer, SRC_TCP_MAX_CONNS);
+        evutil_closesocket(fd);
+        return;
+    }
+    struct tcp_conn *c = cep_calloc(1, sizeof(*c));
+    c->ts = ts;
+    c->no = s->st.connections;
+    memcpy(c->peer, peer, sizeof(peer));
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    CEP_ASSERT(c->bev);
+    bufferevent_setcb(c->bev, tcp_read_cb, NULL, tcp_event_cb, c);
+    bufferevent_disable(c->bev, EV_WRITE);
+    if (!s->paused)
+        bufferevent_enable(c->bev, EV_READ);
+    c->next = ts->conns;
+    if (ts->conns)
+        ts->conns->prev = c;
+    ts->conns = c;
+    ts->n_conns++;
+    cep_log(CEP_LOG_DEBUG, "tcp source %s: connection #%" PRIu64 " from %s", s->cfg->name, c->no,
+            peer);
+}
+
+static void tcp_backoff_cb(evutil_socket_t fd, short what, void *ud)
+{
+    CEP_UNUSED(fd);
+    CEP_UNUSED(what);
+    struct tcp_src *ts = ud;
+    if (ts->lis)
+        evconnlistener_enable(ts->lis);
+}
+
+/* accept() failed (EMFILE and the like): count it, log it, and stop
+ * accepting for a moment rather than spin on the listening socket. */
+static void tcp_accept_error_cb(struct evconnlistener *lis, void *ud)
+{
+    struct tcp_src *ts = ud;
+    int err = EVUTIL_SOCKET_ERROR();
+    ts->s->st.errors++;
+    cep_log(CEP_LOG_WARN, "tcp source %s: accept: %s; retrying in %d ms", ts->s->cfg->name,
+            evutil_socket_error_to_string(err), SRC_TCP_ACCEPT_BACKOFF_MS);
+    evconnlistener_disable(lis);
+    struct timeval tv = {SRC_TCP_ACCEPT_BACKOFF_MS / 1000, SRC_TCP_ACCEPT_BACKOFF_MS % 1000 * 1000};
+    evtimer_add(ts->backoff_ev, &tv);
+}
+
+/* Bind and listen (allocating s->impl on first use: the ops table is the
+ * only constructor).  CEP_ERR, after logging why, when the address cannot
+ * be bound. */
+static int tcp_start(struct io_source *s)
+{
+    if (!s->impl) {
+        struct tcp_src *ts = cep_calloc(1, sizeof(*ts));
+        ts->s = s;
+        s->impl = ts;
+    }
+    if (s->max_line == 0)
+        s->max_line = CFG_MAX_LINE_BYTES_DEFAULT;
+    struct tcp_src *ts = s->impl;
+    int fd = src_net_listen(s);
+    if (fd < 0)
+        return CEP_ERR;
+    ts->lis = evconnlistener_new(s->base, tcp_accept_cb, ts,
+                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+    if (!ts->lis) {
+        cep_log(CEP_LOG_ERROR, "tcp source %s: cannot accept on %s: %s", s->cfg->name,
+                s->cfg->listen, strerror(errno));
+        close(fd);
+        return CEP_ERR;
+    }
+    evconnlistener_set_error_cb(ts->lis, tcp_accept_error_cb);
+    ts->backoff_ev = evtimer_new(s->base, tcp_backoff_cb, ts);
+    CEP_ASSERT(ts->backoff_ev);
+    cep_log(CEP_LOG_NOTICE, "tcp source %s: listening on %s", s->cfg->name, s->cfg->listen);
+    return CEP_OK;
+}
+
+static void tcp_pause(struct io_source *s)
+{
+    struct tcp_src *ts = s->impl;
+    s->paused = true;
+    for (struct tcp_conn *c = ts ? ts->conns : NULL; c; c = c->next)
+        bufferevent_disable(c->bev, EV_READ);
+}
+
+/* Reading restarts on every connection; lines that were already buffered
+ * when the source paused are handed over from a deferred callback (no new
+ * data may ever arrive to trigger a read). */
+static void tcp_resume(struct io_source *s)
+{
+    struct tcp_src *ts = s->impl;
+    s->paused = false;
+    for (struct tcp_conn *c = ts ? ts->conns : NULL; c; c = c->next) {
+        bufferevent_enable(c->bev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+            bufferevent_trigger(c->bev, EV_READ,
+                                BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    }
+}
+
+/* Close the listener and every connection.  With deliver (stop), the
+ * complete lines still buffered are handed over first; free only closes. */
+static void tcp_close_all(struct tcp_src *ts, bool deliver)
+{
+    if (ts->lis) {
+        evconnlistener_free(ts->lis);
+        ts->lis = NULL;
+    }
+    if (ts->backoff_ev) {
+        event_free(ts->backoff_ev);
+        ts->backoff_ev = NULL;
+    }
+    while (ts->conns) {
+        if (deliver)
+            tcp_drain(ts->conns, true);
+        tcp_conn_close(ts->conns, "source stopped");
+    }
+}
+
+static void tcp_stop(struct io_source *s)
+{
+    if (s->impl)
+        tcp_close_all(s->impl, true);
+}
+
+static void tcp_free(struct io_source *s)
+{
+    struct tcp_src *ts = s->impl;
+    if (!ts)
+        return;
+    tcp_close_all(ts, false);
+    cep_free(ts);
+    s->impl = NULL;
+}
+
+const struct io_source_ops io_src_tcp_ops = {
+    .type = "tcp",
+    .start = tcp_start,
+    .pause = tcp_pause,
+    .resume = tcp_resume,
+    .stop = tcp_stop,
+    .free = tcp_free,
+};
