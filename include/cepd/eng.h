@@ -141,6 +141,50 @@ struct eng_adopt_stats {
 };
 void eng_adopt(struct eng *neu, struct eng *old, struct eng_adopt_stats *st);
 
+/* Checkpoints (eng_snap.c).  eng_snapshot writes, between two input lines
+ * (the derived-event queue is empty then), everything the engine needs to
+ * carry on: per stream (by name) its watermark, times and reorder buffer;
+ * per rule (by id, with its compiled hash, kind and a summary: keys,
+ * partial matches, windows, state bytes) a frame holding its keyed state
+ * ordered by key group (hash(key) % ENG_KEY_GROUPS), each key with its
+ * group, so that a restore can take any subset of groups (rescale); the
+ * throttle tables, absence keys, timers; the engine and rule counters.
+ * eng_restore loads that into a new engine for a rule set that has not run
+ * yet: rules are matched by id and compiled hash; a matching rule takes
+ * its state, a rule whose hash differs starts afresh, a saved rule that is
+ * gone is dropped; groups limits the restore to the key groups g with
+ * groups[g] true (NULL: all).  Events are decoded again from their raw
+ * bytes under the new schemas.  CEP_ERR (err filled) on a malformed
+ * snapshot: the engine is then left as new. */
+struct ckpt_w;
+struct ckpt_r;
+enum eng_restore_fate {
+    ENG_RESTORE_KEPT = 0,   /* state restored */
+    ENG_RESTORE_RESET,      /* same id, different compiled form: starts afresh */
+    ENG_RESTORE_NEW,        /* not in the snapshot */
+    ENG_RESTORE_DROPPED,    /* in the snapshot, not in the rule set */
+    ENG_RESTORE_FATE_COUNT
+};
+struct eng_restore_rule {
+    const char *id;         /* borrowed from the rule set or the snapshot (valid until the next restore) */
+    enum eng_restore_fate fate;
+    size_t keys;            /* keys restored (kept) or dropped */
+};
+struct eng_restore_report {
+    struct eng_restore_rule *rules; /* owned; free with eng_restore_report_free */
+    size_t n_rules;
+    size_t events;          /* events decoded again */
+};
+void eng_snapshot(const struct eng *eng, struct ckpt_w *w);
+int eng_restore(struct eng *eng, struct ckpt_r *r, const bool *groups,
+                struct eng_restore_report *rep, char *err, size_t errlen);
+void eng_restore_report_free(struct eng_restore_report *rep);
+/* `cepd checkpoint inspect`: a human-readable summary of a snapshot (per
+ * rule: id, kind, hash, keys, partial matches, windows, bytes; per stream:
+ * watermark, buffered events) into out, without a rule set. */
+int eng_snapshot_inspect(struct ckpt_r *r, struct sbuf *out);
+const char *eng_restore_fate_name(enum eng_restore_fate f);
+
 /* Wall-clock time in microseconds (arrival time, detected_at). */
 int64_t eng_now_us(void);
 

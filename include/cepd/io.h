@@ -27,6 +27,8 @@
 
 struct event_base;
 struct event;
+struct ckpt_w;
+struct ckpt_r;
 
 /* ---- sources ---------------------------------------------------------- */
 
@@ -66,6 +68,18 @@ struct io_source_ops {
     /* Stop reading for shutdown; close listeners and connections. */
     void (*stop)(struct io_source *s);
     void (*free)(struct io_source *s);    /* frees impl, not s */
+    /* Checkpoints.  NULL for a source that cannot be replayed (stdin).
+     * save_pos writes the position just after the last line handed to
+     * on_line (a restore resumes with the next line) and remembers it as
+     * checkpoint ckpt_seq's; committed(ckpt_seq) says that checkpoint is
+     * durable, so what precedes its position may be released (redis_stream:
+     * XACK; tcp/http: trim the write-ahead log).  load_pos, before start,
+     * makes the source resume from a saved position; CEP_ERR (logged) if
+     * the position cannot be used (the file was replaced: the source then
+     * starts as configured). */
+    void (*save_pos)(struct io_source *s, uint64_t ckpt_seq, struct ckpt_w *w);
+    int (*load_pos)(struct io_source *s, struct ckpt_r *r);
+    void (*committed)(struct io_source *s, uint64_t ckpt_seq);
 };
 
 /* What the pipeline says of a line: accepted, or rejected with a reason. */

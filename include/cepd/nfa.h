@@ -140,4 +140,16 @@ void nfa_key_rebind(struct nfa_key *k, const struct nfa_prog *p);
  * taken by several steps comes more than once). */
 void nfa_key_each_event(const struct nfa_key *k, void (*fn)(void *ud, struct evt *ev), void *ud);
 
+/* Checkpoints (nfa_snap.c): write the key's partial matches with their
+ * shared buffer (events through the table t, so an event held by many
+ * keys or rules is written once), and read them back into k, a key fresh
+ * from nfa_key_new (or reset) for the same program.  After a load the key
+ * behaves exactly as the saved one would have: the same matches, timeouts
+ * and deadlines, in the same order.  Returns CEP_ERR (r->err says why,
+ * the key is left empty) on a malformed record. */
+struct ckpt_w;
+struct ckpt_r;
+struct ckpt_evtab;
+void nfa_key_save(const struct nfa_key *k, struct ckpt_w *w, struct ckpt_evtab *t);
+int nfa_key_load(struct nfa_key *k, struct ckpt_r *r, struct ckpt_evtab *t);
 #endif

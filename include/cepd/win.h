@@ -142,5 +142,18 @@ size_t win_key_bytes_walk(const struct win_key *k);
 void win_key_rebind(struct win_key *k, const struct win_prog *p);
 /* The one event the key holds a reference on (its latest), or NULL. */
 struct evt *win_key_held_event(const struct win_key *k);
+/* Checkpoints (win_snap.c): write the key's windows (slices, sessions,
+ * count windows, the sliding-window running state, aggregate states,
+ * revisions and fired marks, its held event through the table t) and read
+ * them back into k, a key fresh from win_key_new (or reset) for the same
+ * program.  After a load the key behaves exactly as the saved one would
+ * have (same results, corrections and deadlines) and win_key_bytes
+ * agrees with win_key_bytes_walk.  CEP_ERR (r->err says why, the key left
+ * empty) on a malformed record. */
+struct ckpt_w;
+struct ckpt_r;
+struct ckpt_evtab;
+void win_key_save(const struct win_key *k, struct ckpt_w *w, struct ckpt_evtab *t);
+int win_key_load(struct win_key *k, struct ckpt_r *r, struct ckpt_evtab *t);
 
 #endif
