@@ -7,6 +7,7 @@
 #define CEPD_DMN_INT_H
 
 #include "cepd/cep_common.h"
+#include "cepd/ckpt.h"
 #include "cepd/io.h"
 #include "cepd/rule.h"
 #include "cepd/sbuf.h"
@@ -122,6 +123,7 @@ struct dmn {
     bool stopping;        /* reading stopped; draining the sinks */
     bool input_ended;     /* every source ended (stdin at EOF) */
     int64_t drain_deadline; /* monotonic µs */
+    struct dmn_ckpt *ckpt; /* checkpointing (dmn_ckpt.c), NULL when off */
 };
 
 /* dmn_pipe.c */
@@ -172,6 +174,30 @@ void dmn_pipe_close(struct dmn *d);
  * a one-line reason in why); on success swap them in, keeping the state of
  * unchanged rules and the sources and sinks whose config is unchanged. */
 int dmn_reload(struct dmn *d, char *why, size_t why_len);
+
+/* dmn_ckpt.c: checkpoints of the running daemon (design §5.1). */
+struct dmn_ckpt;
+struct eng_restore_report;
+/* Set up checkpointing for d (d->g.cfg->checkpoint; nothing when no dir):
+ * the directory, the interval timer, the outbox of `delivery`.  Before the
+ * sources start: restore from `from` (a savepoint path, --from-savepoint)
+ * or else from the newest valid checkpoint of the directory, skipping
+ * corrupt ones with a log line; sources get their saved positions, the
+ * engine its state, the outbox its alerts (sent again: sinks dedup by id).
+ * The restore report goes to the log.  CEP_ERR after logging only when
+ * `from` was given and cannot be used, or the directory cannot be made. */
+int dmn_ckpt_open(struct dmn *d, const char *from);
+/* Take a checkpoint now, between two input lines.  kind SAVEPOINT writes
+ * to path (NULL: DIR/savepoint-<seq>.ckpt), kept until deleted; the path
+ * written goes to out_path.  CEP_ERR with err filled when writing failed
+ * (the daemon carries on from the last good checkpoint; counted). */
+int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *out_path,
+                  size_t out_len, char *err, size_t errlen);
+/* An alert leaves the engine for the sinks of its route: exactly_once holds
+ * it in the outbox until the next checkpoint is durable; at_least_once (or
+ * no checkpoints) passes it on at once.  Returns true when it was held. */
+bool dmn_ckpt_hold(struct dmn *d, const struct eng_alert *a, const size_t *route);
+void dmn_ckpt_close(struct dmn *d);
 
 /* dmn_admin.c */
 /* Start the admin HTTP server of d->g.cfg->admin (none when listen is
