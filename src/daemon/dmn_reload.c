@@ -13,7 +13,7 @@
  * config is unchanged keep running untouched (a file source keeps its
  * position).  A new source that fails to start is logged and stays down
  * (the reload still counts as done: the rules and sinks changed).
- * Tested by: tests/daemon/t_reload.sh, tests/daemon/t_reload_state.sh */
+ * Tested by: tests/daemon/t_reload.sh, tests/daemon/t_lookup.sh, tests/unit/check_eng_reload.c */
 #include "cepd/cep_common.h"
 #include "dmn_int.h"
 

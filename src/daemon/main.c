@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The cepd command line: `cepd COMMAND [ARGS]` dispatches to a verb (run,
- * check, replay, test); `cepd -c FILE` is `cepd run -c FILE`.
+ * check, replay, test, graph); `cepd -c FILE` is `cepd run -c FILE`.
  * Tested by: tests/cli/run.sh */
 #include "cepd/cep_common.h"
 #include "dmn_int.h"

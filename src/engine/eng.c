@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Event dispatch: decode an input line against its stream's schema, take
  * its event time, and hand it to the rules of the stream.  Stateless rules
- * (simple, filter) act on arrival; stateful ones (pattern) see events in
+ * (simple, filter) act on arrival; stateful ones (pattern, aggregate,
+ * absence) see events in
  * event-time order through eng_stream.c.  A rule that fires produces an
  * alert and/or a derived event; derived events go through a FIFO and are
  * processed before push returns, so a chain of rules sees them in order.
