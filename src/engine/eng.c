@@ -2,10 +2,10 @@
  * Event dispatch: decode an input line against its stream's schema, take
  * its event time, and hand it to the rules of the stream.  Stateless rules
  * (simple, filter) act on arrival; stateful ones (pattern, aggregate,
- * absence) see events in
- * event-time order through eng_stream.c.  A rule that fires produces an
- * alert and/or a derived event; derived events go through a FIFO and are
- * processed before push returns, so a chain of rules sees them in order.
+ * absence) see events in event-time order through eng_stream.c.  A rule
+ * that fires produces an alert and/or a derived event; derived events go
+ * through a FIFO and are processed before push returns, so a chain of
+ * rules sees them in order.
  * Steady state allocates nothing for stateless rules: the input event,
  * derived events and output buffers are reused.
  * Tested by: tests/unit/check_eng.c, tests/rules/, tests/flink/ */
