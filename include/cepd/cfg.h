@@ -46,6 +46,11 @@ struct cfg_source {
     char *pattern;            /* format regex: PCRE2 with named groups */
     size_t max_line_bytes;    /* default: the global max_line_bytes */
     size_t max_body_bytes;    /* http: request body limit; 0 = CFG_MAX_BODY_BYTES_DEFAULT */
+    bool ack;                 /* tcp: write "ok N" back once lines are durable (src_tcp.c) */
+    char *wal_dir;            /* tcp, http: write-ahead log directory, <checkpoint.dir>/wal/<name>;
+                               * NULL (no checkpoints) = no WAL; set by cfg_apply_defaults */
+    bool checkpointed;        /* checkpoint.dir is set (cfg_apply_defaults): redis_stream
+                               * acknowledges entries only once a checkpoint covers them */
     uint32_t line;            /* where it is defined, for messages */
 };
 
@@ -115,6 +120,7 @@ struct cfg {
         int64_t interval; /* microseconds, default 10s */
         uint32_t retain;  /* default 3 */
         enum cfg_delivery delivery;
+        bool savepoint_on_stop; /* SIGTERM/SIGINT also write DIR/savepoint-<seq>.ckpt */
     } checkpoint;
     struct {
         char *listen;     /* NULL = no admin HTTP; "HOST:PORT", or ":PORT" for 127.0.0.1 */

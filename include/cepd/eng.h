@@ -154,8 +154,10 @@ void eng_adopt(struct eng *neu, struct eng *old, struct eng_adopt_stats *st);
  * its state, a rule whose hash differs starts afresh, a saved rule that is
  * gone is dropped; groups limits the restore to the key groups g with
  * groups[g] true (NULL: all).  Events are decoded again from their raw
- * bytes under the new schemas.  CEP_ERR (err filled) on a malformed
- * snapshot: the engine is then left as new. */
+ * bytes under the new schemas; the reorder buffers and stream times are
+ * restored whole whatever groups says.  CEP_ERR (err filled) on a
+ * malformed snapshot: the engine is then left as new (no state, zero
+ * counters). */
 struct ckpt_w;
 struct ckpt_r;
 enum eng_restore_fate {
@@ -166,7 +168,7 @@ enum eng_restore_fate {
     ENG_RESTORE_FATE_COUNT
 };
 struct eng_restore_rule {
-    const char *id;         /* borrowed from the rule set or the snapshot (valid until the next restore) */
+    const char *id;         /* the rule set's; a dropped rule's is a copy the report owns */
     enum eng_restore_fate fate;
     size_t keys;            /* keys restored (kept) or dropped */
 };

@@ -66,6 +66,7 @@ enum {
     CS_MAX_LINE,
     CS_MAX_BODY,
     CS_CONSUMER,
+    CS_ACK,
     CS_COUNT
 };
 
@@ -83,6 +84,7 @@ static const struct rule_yaml_key cfg_source_keys[CS_COUNT] = {
     [CS_MAX_LINE] = {"max_line_bytes", RULE_YAML_WANT_INT},
     [CS_MAX_BODY] = {"max_body_bytes", RULE_YAML_WANT_INT},
     [CS_CONSUMER] = {"consumer", RULE_YAML_WANT_STR},
+    [CS_ACK] = {"ack", RULE_YAML_WANT_BOOL},
 };
 
 static const char *const cfg_source_types[CFG_SRC_TYPE_COUNT] = {
@@ -153,6 +155,7 @@ enum {
     CC_INTERVAL,
     CC_RETAIN,
     CC_DELIVERY,
+    CC_SAVEPOINT_ON_STOP,
     CC_COUNT
 };
 
@@ -161,6 +164,7 @@ static const struct rule_yaml_key cfg_ckpt_keys[CC_COUNT] = {
     [CC_INTERVAL] = {"interval", RULE_YAML_WANT_DURATION},
     [CC_RETAIN] = {"retain", RULE_YAML_WANT_INT},
     [CC_DELIVERY] = {"delivery", RULE_YAML_WANT_STR},
+    [CC_SAVEPOINT_ON_STOP] = {"savepoint_on_stop", RULE_YAML_WANT_BOOL},
 };
 
 static const char *const cfg_deliveries[CFG_DELIVERY_COUNT] = {
@@ -279,6 +283,12 @@ static void cfg_source_net(struct cfg_ld *ld, struct cfg_source *s,
             cfg_error(ld, v[CS_MAX_BODY], "max_body_bytes must be at least 1");
         else
             s->max_body_bytes = (size_t)m;
+    }
+    if (v[CS_ACK]) {
+        if (rule_yaml_get_bool(v[CS_ACK], "ack", &s->ack, ld->dl) != CEP_OK)
+            ld->errors++;
+        else if (s->type != CFG_SRC_TCP)
+            cfg_error(ld, v[CS_ACK], "ack is for tcp sources");
     }
     if (!v[CS_PATTERN])
         return;
@@ -542,6 +552,10 @@ static void cfg_read(struct cfg_ld *ld, const struct rule_yaml_node *root)
         }
         c->checkpoint.delivery = (enum cfg_delivery)cfg_enum(
                 ld, k[CC_DELIVERY], "delivery", cfg_deliveries, CFG_DELIVERY_COUNT, 0);
+        if (k[CC_SAVEPOINT_ON_STOP] &&
+            rule_yaml_get_bool(k[CC_SAVEPOINT_ON_STOP], "savepoint_on_stop",
+                               &c->checkpoint.savepoint_on_stop, ld->dl) != CEP_OK)
+            ld->errors++;
     }
     if (v[CK_ADMIN]) {
         const struct rule_yaml_node *k[CA_COUNT];
@@ -647,6 +661,13 @@ void cfg_apply_defaults(struct cfg *c)
         c->checkpoint.interval = 10 * CEP_USEC_PER_SEC;
     if (c->checkpoint.retain == 0)
         c->checkpoint.retain = 3;
+    /* With checkpoints, sources know it, and push sources replay through a WAL. */
+    for (size_t i = 0; i < c->n_sources && c->checkpoint.dir; i++) {
+        struct cfg_source *s = &c->sources[i];
+        if ((s->type == CFG_SRC_TCP || s->type == CFG_SRC_HTTP) && !s->wal_dir && s->name)
+            s->wal_dir = cep_asprintf("%s/wal/%s", c->checkpoint.dir, s->name);
+        s->checkpointed = true;
+    }
 }
 
 static struct cfg *cfg_new(const char *path, const char *dir)
@@ -743,6 +764,7 @@ void cfg_free(struct cfg *c)
         cep_free(s->group);
         cep_free(s->consumer);
         cep_free(s->pattern);
+        cep_free(s->wal_dir);
     }
     cep_free(c->sources);
     for (size_t i = 0; i < c->n_sinks; i++) {

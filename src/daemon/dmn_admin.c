@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The admin HTTP server (evhttp on the daemon's loop): GET /healthz,
  * GET /metrics (Prometheus text exposition 0.0.4), GET /rules (JSON),
- * POST /reload and POST /savepoint (501 until checkpoints exist).  It
+ * POST /reload and POST /savepoint (dmn_admin_savepoint).  It
  * listens on admin.listen (":PORT" means 127.0.0.1).  With a token
  * (admin.token or admin.token_file) every endpoint but /healthz wants
  * "Authorization: Bearer TOKEN" (401 otherwise).  A non-loopback address
@@ -44,7 +44,7 @@ struct dmn_admin {
 
 /* Split "HOST:PORT", "[V6]:PORT" or ":PORT" (host 127.0.0.1).  CEP_ERR on
  * anything else. */
-static int dmn_admin_split(const char *listen, char **host, char **port)
+int dmn_admin_split(const char *listen, char **host, char **port)
 {
     const char *colon;
     if (listen[0] == '[') {
@@ -94,7 +94,7 @@ static bool dmn_admin_loopback(const char *host)
 
 /* The token of the config: admin.token, or the first line of token_file.
  * CEP_ERR after logging when the file cannot be read or is empty. */
-static int dmn_admin_token(const struct cfg *c, char **out)
+int dmn_admin_token(const struct cfg *c, char **out)
 {
     *out = NULL;
     if (c->admin.token) {
@@ -403,6 +403,30 @@ static void dmn_metrics_sinks(struct sbuf *sb, const struct dmn *d)
     }
 }
 
+/* Checkpoints (dmn_ckpt.c), when checkpoint.dir is set. */
+static void dmn_metrics_ckpt(struct sbuf *sb, const struct dmn *d)
+{
+    struct dmn_ckpt_stats st;
+    if (!dmn_ckpt_stats(d, &st))
+        return;
+    dmn_metric_head(sb, "cepd_checkpoints_total", "counter",
+                    "Checkpoints and savepoints written (ok) or failed.");
+    sbuf_printf(sb, "cepd_checkpoints_total{result=\"ok\"} %" PRIu64 "\n", st.ok);
+    sbuf_printf(sb, "cepd_checkpoints_total{result=\"failed\"} %" PRIu64 "\n", st.failed);
+    dmn_metric_head(sb, "cepd_checkpoint_duration_seconds", "gauge",
+                    "How long the last successful checkpoint took.");
+    sbuf_printf(sb, "cepd_checkpoint_duration_seconds %.6f\n", st.last_seconds);
+    dmn_metric_head(sb, "cepd_checkpoint_bytes", "gauge", "Size of the last successful checkpoint.");
+    sbuf_printf(sb, "cepd_checkpoint_bytes %" PRIu64 "\n", st.last_bytes);
+    dmn_metric_head(sb, "cepd_checkpoint_last_success_timestamp_seconds", "gauge",
+                    "When the last successful checkpoint was taken (0: none yet).");
+    sbuf_printf(sb, "cepd_checkpoint_last_success_timestamp_seconds %.3f\n",
+                (double)st.last_ok_at / CEP_USEC_PER_SEC);
+    dmn_metric_head(sb, "cepd_outbox_alerts", "gauge",
+                    "Alerts not yet acknowledged by their sinks (held or queued).");
+    sbuf_printf(sb, "cepd_outbox_alerts %" PRIu64 "\n", st.outbox);
+}
+
 static void dmn_metrics(struct sbuf *sb, const struct dmn *d)
 {
     const struct eng_stats *st = eng_stats(d->g.eng);
@@ -449,6 +473,7 @@ static void dmn_metrics(struct sbuf *sb, const struct dmn *d)
     dmn_metrics_rules(sb, d);
     dmn_metrics_sources(sb, d);
     dmn_metrics_sinks(sb, d);
+    dmn_metrics_ckpt(sb, d);
 }
 
 /* ---- /rules --------------------------------------------------------------- */
@@ -496,6 +521,56 @@ static void dmn_admin_reload(struct dmn *d, struct evhttp_request *req, struct s
     sbuf_json_str(sb, why, strlen(why));
     sbuf_puts(sb, "}\n");
     dmn_admin_json(req, 422, "Unprocessable Entity", sb);
+}
+
+/* POST /savepoint[?path=P]: a savepoint now, between two input lines.  P
+ * absolute: written there; a plain file name: into checkpoint.dir; none:
+ * DIR/savepoint-<seq>.ckpt.  P must end in .ckpt (so a mistyped path never
+ * replaces a file of another kind).  200 {"ok":true,"path":...}; 400 for a
+ * bad P; 409 without checkpoint.dir; 500 with the reason writing failed;
+ * 503 while stopping. */
+static void dmn_admin_savepoint(struct dmn *d, struct evhttp_request *req, struct sbuf *sb)
+{
+    if (d->stopping) {
+        dmn_admin_error(req, 503, "Stopping", "cepd is stopping");
+        return;
+    }
+    if (!d->ckpt || !d->g.cfg->checkpoint.dir) {
+        dmn_admin_error(req, 409, "Conflict", "savepoints need checkpoint.dir in the config");
+        return;
+    }
+    struct evkeyvalq q = {0}; /* empty (evhttp_parse_query_str initialises it) */
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        dmn_admin_error(req, 400, "Bad Request", "malformed query");
+        return;
+    }
+    const char *p = evhttp_find_header(&q, "path");
+    char path[4096], out[4096], err[512];
+    const char *why = NULL;
+    size_t plen = p ? strlen(p) : 0;
+    if (p && (plen < 6 || strcmp(p + plen - 5, ".ckpt") != 0))
+        why = "path must end in .ckpt";
+    else if (p && p[0] != '/' && (strchr(p, '/') || p[0] == '.'))
+        why = "path must be absolute or a plain file name (put in checkpoint.dir)";
+    else if (p && snprintf(path, sizeof(path), "%s%s%s", p[0] == '/' ? "" : d->g.cfg->checkpoint.dir,
+                           p[0] == '/' ? "" : "/", p) >= (int)sizeof(path))
+        why = "path too long";
+    evhttp_clear_headers(&q);
+    if (why) {
+        dmn_admin_error(req, 400, "Bad Request", why);
+        return;
+    }
+    cep_log(CEP_LOG_NOTICE, "POST /savepoint: taking a savepoint");
+    if (dmn_ckpt_take(d, CKPT_KIND_SAVEPOINT, p ? path : NULL, out, sizeof(out), err,
+                      sizeof(err)) != CEP_OK) {
+        dmn_admin_error(req, 500, "Internal Server Error", err);
+        return;
+    }
+    sbuf_puts(sb, "{\"ok\":true,\"path\":");
+    sbuf_json_str(sb, out, strlen(out));
+    sbuf_puts(sb, "}\n");
+    dmn_admin_json(req, 200, "OK", sb);
 }
 
 static bool dmn_admin_authorized(struct dmn_admin *a, struct evhttp_request *req)
@@ -560,8 +635,7 @@ static void dmn_admin_cb(struct evhttp_request *req, void *ud)
         }
     } else if (strcmp(path, "/savepoint") == 0) {
         if (dmn_admin_method(req, EVHTTP_REQ_POST, "POST"))
-            dmn_admin_error(req, 501, "Not Implemented",
-                            "savepoints need checkpoints, which this release does not have");
+            dmn_admin_savepoint(d, req, &sb);
     } else {
         dmn_admin_error(req, 404, "Not Found",
                         "unknown path (try /healthz, /metrics, /rules, /reload, /savepoint)");

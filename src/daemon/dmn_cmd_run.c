@@ -28,6 +28,7 @@
 
 static const char dmn_run_help[] =
         "usage: cepd run -c CONFIG [--log-level LEVEL] [--daemonize] [--pidfile FILE]\n"
+        "                [--from-savepoint PATH]\n"
         "Run the sources, rules and sinks of CONFIG in the foreground until\n"
         "SIGTERM or SIGINT (or until every source has ended, for stdin).\n"
         "SIGHUP reloads the configuration and rules, SIGUSR1 reopens file sinks\n"
@@ -38,10 +39,19 @@ static const char dmn_run_help[] =
         "  --daemonize         detach from the terminal; returns once the daemon is\n"
         "                      ready (start-up errors still reach this terminal)\n"
         "  --pidfile FILE      write the pid to FILE, locked; refused while another\n"
-        "                      cepd holds it\n";
+        "                      cepd holds it\n"
+        "  --from-savepoint PATH\n"
+        "                      start from the savepoint PATH (cepd savepoint) instead\n"
+        "                      of the newest checkpoint of checkpoint.dir; the rules\n"
+        "                      may have changed: a rule keeps its state when its id\n"
+        "                      and compiled form are unchanged, starts afresh when\n"
+        "                      its id is the same but it changed, and the state of a\n"
+        "                      rule no longer configured is dropped (the log reports\n"
+        "                      each rule not kept). Needs checkpoint.dir; a savepoint\n"
+        "                      that cannot be read is an error (exit 2)\n";
 
 static int dmn_run_parse_args(int argc, char **argv, const char **config, int *level,
-                              bool *daemonize, const char **pidfile)
+                              bool *daemonize, const char **pidfile, const char **from)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -56,6 +66,8 @@ static int dmn_run_parse_args(int argc, char **argv, const char **config, int *l
             *daemonize = true;
         } else if (strcmp(argv[i], "--pidfile") == 0 && i + 1 < argc) {
             *pidfile = argv[++i];
+        } else if (strcmp(argv[i], "--from-savepoint") == 0 && i + 1 < argc) {
+            *from = argv[++i];
         } else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             *level = cep_log_level_parse(argv[++i]);
             if (*level < 0) {
@@ -120,25 +132,32 @@ static int dmn_log_target(const struct cfg *c)
 
 int dmn_cmd_run(int argc, char **argv)
 {
-    const char *config = NULL, *pidfile = NULL;
+    const char *config = NULL, *pidfile = NULL, *from = NULL;
     int level = -1;
     bool daemonize = false;
-    int rc = dmn_run_parse_args(argc, argv, &config, &level, &daemonize, &pidfile);
+    int rc = dmn_run_parse_args(argc, argv, &config, &level, &daemonize, &pidfile, &from);
     if (rc != DMN_EXIT_OK)
         return rc == DMN_EXIT_OK + 100 ? DMN_EXIT_OK : rc;
     /* The daemon runs in "/" (dmn_proc.h): resolve relative paths first. */
-    char config_abs[PATH_MAX], pidfile_abs[PATH_MAX];
+    char config_abs[PATH_MAX], pidfile_abs[PATH_MAX], from_abs[PATH_MAX];
     if (daemonize && (!(config = dmn_proc_abspath(config, config_abs, sizeof(config_abs))) ||
                       (pidfile && !(pidfile = dmn_proc_abspath(pidfile, pidfile_abs,
-                                                               sizeof(pidfile_abs))))))
+                                                               sizeof(pidfile_abs)))) ||
+                      (from && !(from = dmn_proc_abspath(from, from_abs, sizeof(from_abs))))))
         return DMN_EXIT_USAGE;
 
     struct dmn d = {0};
     d.config_path = config;
     d.cli_log_level = level;
+    d.from_savepoint = from;
     d.dead_fd = -1;
     if ((rc = dmn_gen_load(config, &d.g, stderr)) != DMN_EXIT_OK)
         return rc;
+    if (from && !d.g.cfg->checkpoint.dir) {
+        fprintf(stderr, "cepd run: --from-savepoint needs checkpoint.dir in %s\n", config);
+        dmn_gen_free(&d.g);
+        return DMN_EXIT_USAGE;
+    }
     cep_log_threshold = level >= 0 ? level : d.g.cfg->log.level;
     /* Detach once the config and rules are known good, so their errors
      * reach the terminal; the pidfile's lock must be taken by the daemon. */

@@ -24,6 +24,8 @@ int dmn_cmd_replay(int argc, char **argv);
 int dmn_cmd_test(int argc, char **argv);
 int dmn_cmd_run(int argc, char **argv);
 int dmn_cmd_graph(int argc, char **argv);
+int dmn_cmd_checkpoint(int argc, char **argv);
+int dmn_cmd_savepoint(int argc, char **argv);
 
 /* A growable list of owned strings. */
 struct dmn_paths {
@@ -124,6 +126,7 @@ struct dmn {
     bool input_ended;     /* every source ended (stdin at EOF) */
     int64_t drain_deadline; /* monotonic µs */
     struct dmn_ckpt *ckpt; /* checkpointing (dmn_ckpt.c), NULL when off */
+    const char *from_savepoint; /* --from-savepoint PATH (borrowed), or NULL */
 };
 
 /* dmn_pipe.c */
@@ -148,6 +151,8 @@ int dmn_src_start(struct dmn_src *s);
 void dmn_src_free(struct dmn_src *s);
 struct dmn_snk *dmn_snk_new(struct dmn *d, const struct cfg_sink *c);
 void dmn_snk_free(struct dmn_snk *k);
+/* Copy a into k's queue; past its capacity, pause the sources. */
+void dmn_snk_enqueue(struct dmn_snk *k, const struct eng_alert *a);
 /* Write every alert still queued in k to the dead-letter file (k's own,
  * else d's; the log without either) with reason why, before k is freed. */
 void dmn_snk_dead_letter_queue(struct dmn_snk *k, const char *why);
@@ -167,6 +172,10 @@ void dmn_pipe_stop(struct dmn *d, bool end_of_input);
 void dmn_pipe_reopen(struct dmn *d);
 /* Free sources, sinks, the generation and the timers. */
 void dmn_pipe_close(struct dmn *d);
+/* Back-pressure from something other than a sink (the exactly_once
+ * outbox): *flag counts in d->n_full like a full sink, pausing every
+ * source while it is set; why ("the outbox is full (...)") is logged. */
+void dmn_pipe_set_full(struct dmn *d, bool *flag, bool full, const char *why);
 
 /* dmn_reload.c */
 /* SIGHUP / POST /reload: load the config and rules again beside the running
@@ -197,6 +206,25 @@ int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *ou
  * it in the outbox until the next checkpoint is durable; at_least_once (or
  * no checkpoints) passes it on at once.  Returns true when it was held. */
 bool dmn_ckpt_hold(struct dmn *d, const struct eng_alert *a, const size_t *route);
+/* Stopping, once the sources have stopped: a checkpoint that releases the
+ * held alerts for the drain.  Returns true when checkpoints are on (the
+ * engine's state then stays as it is, for the next start). */
+bool dmn_ckpt_stop(struct dmn *d);
+/* At the end of the drain: the final checkpoint (and a savepoint with
+ * checkpoint.savepoint_on_stop), which keeps what the sinks still hold
+ * for the next start.  true when it was written. */
+bool dmn_ckpt_final(struct dmn *d);
+/* For /metrics. */
+struct dmn_ckpt_stats {
+    uint64_t ok;            /* checkpoints written */
+    uint64_t failed;        /* checkpoint writes that failed */
+    double last_seconds;    /* duration of the last successful one */
+    uint64_t last_bytes;    /* its size */
+    int64_t last_ok_at;     /* wall clock µs, 0 = none yet */
+    uint64_t outbox;        /* alerts held (exactly_once) or unacknowledged by a sink */
+};
+/* false (st zeroed) when checkpoints are off. */
+bool dmn_ckpt_stats(const struct dmn *d, struct dmn_ckpt_stats *st);
 void dmn_ckpt_close(struct dmn *d);
 
 /* dmn_admin.c */
@@ -213,5 +241,12 @@ int dmn_admin_check(const struct dmn *d, const struct cfg *c, char **token);
  * address takes a restart, which is logged. */
 void dmn_admin_reconfigure(struct dmn *d, char *token);
 void dmn_admin_free(struct dmn *d);
+/* Split admin.listen ("HOST:PORT", "[V6]:PORT", ":PORT" = 127.0.0.1) into
+ * owned strings; CEP_ERR on anything else. */
+int dmn_admin_split(const char *listen, char **host, char **port);
+/* The bearer token of config c: admin.token, or the first line of
+ * admin.token_file read now; *out owned, NULL for none.  CEP_ERR after
+ * logging when the file cannot be read or is empty. */
+int dmn_admin_token(const struct cfg *c, char **out);
 
 #endif

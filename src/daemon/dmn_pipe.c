@@ -8,9 +8,13 @@
  * full (on_space).  A `stream` sink's alerts come back as lines of its
  * stream from the sink's deferred kick, never inside the engine's alert
  * callback.  A periodic tick passes processing time to the engine
- * (within timers, idle_timeout).  Stopping reads no more, drains the engine
- * and waits (bounded) for the sinks to deliver what they hold.
- * Tested by: tests/daemon/t_core_*.sh, tests/cli/run.sh */
+ * (within timers, idle_timeout).  With checkpoint.dir, alerts pass through
+ * the outbox of dmn_ckpt.c first (held until a checkpoint holds them, with
+ * delivery exactly_once).  Stopping reads no more, drains the engine (or,
+ * with checkpoints, keeps its state for the next start) and waits
+ * (bounded) for the sinks to deliver what they hold.
+ * Tested by: tests/daemon/t_core_*.sh, tests/daemon/t_ckpt.sh, tests/daemon/t_crash.sh,
+ * tests/cli/run.sh */
 #include "cepd/cep_common.h"
 #include "dmn_int.h"
 
@@ -147,11 +151,11 @@ int dmn_routes_build(struct dmn_gen *g, struct dmn_snk *const *snks, size_t n_sn
 
 /* ---- back-pressure ------------------------------------------------------- */
 
-static void dmn_sources_pause(struct dmn *d, const struct dmn_snk *why)
+/* why: "<what> is full (...)", for the log. */
+static void dmn_sources_pause(struct dmn *d, const char *why)
 {
     d->pauses++;
-    cep_log(CEP_LOG_INFO, "sink %s is full (%zu alerts queued): pausing the sources",
-            why->io.cfg->name, why->io.q_len);
+    cep_log(CEP_LOG_INFO, "%s: pausing the sources", why);
     for (size_t i = 0; i < d->n_srcs; i++) {
         struct dmn_src *s = d->srcs[i];
         if (s->started && !s->io.paused)
@@ -181,19 +185,44 @@ static void dmn_on_space(void *ud, struct io_sink *sink)
         dmn_sources_resume(d);
 }
 
-/* The engine's alert callback: a copy into each routed sink's queue. */
+void dmn_pipe_set_full(struct dmn *d, bool *flag, bool full, const char *why)
+{
+    if (*flag == full)
+        return;
+    *flag = full;
+    if (full) {
+        if (d->n_full++ == 0)
+            dmn_sources_pause(d, why);
+    } else if (--d->n_full == 0 && !d->stopping) {
+        dmn_sources_resume(d);
+    }
+}
+
+void dmn_snk_enqueue(struct dmn_snk *k, const struct eng_alert *a)
+{
+    struct dmn *d = k->d;
+    io_sink_enqueue(&k->io, a);
+    if (!k->full && io_sink_full(&k->io)) {
+        k->full = true;
+        if (d->n_full++ == 0) {
+            char why[200];
+            snprintf(why, sizeof(why), "sink %s is full (%zu alerts queued)", k->io.cfg->name,
+                     k->io.q_len);
+            dmn_sources_pause(d, why);
+        }
+    }
+}
+
+/* The engine's alert callback: held in the outbox (exactly_once), or a
+ * copy into each routed sink's queue. */
 static void dmn_on_alert(void *ud, const struct eng_alert *a)
 {
     struct dmn *d = ud;
-    for (const size_t *i = d->g.routes[a->rule_index]; *i != SIZE_MAX; i++) {
-        struct dmn_snk *k = d->snks[*i];
-        io_sink_enqueue(&k->io, a);
-        if (!k->full && io_sink_full(&k->io)) {
-            k->full = true;
-            if (d->n_full++ == 0)
-                dmn_sources_pause(d, k);
-        }
-    }
+    const size_t *route = d->g.routes[a->rule_index];
+    if (d->ckpt && dmn_ckpt_hold(d, a, route))
+        return;
+    for (const size_t *i = route; *i != SIZE_MAX; i++)
+        dmn_snk_enqueue(d->snks[*i], a);
 }
 
 struct eng *dmn_eng_new(struct dmn *d, const struct ruleset *rs)
@@ -468,8 +497,11 @@ static void dmn_drain_cb(evutil_socket_t fd, short what, void *ud)
     struct dmn *d = ud;
     if (!dmn_sinks_idle(d) && dmn_mono_us() < d->drain_deadline)
         return;
-    for (size_t i = 0; i < d->n_snks; i++)
-        dmn_snk_dead_letter_queue(d->snks[i], "undelivered when cepd stopped");
+    /* What is still queued is kept by the final checkpoint (sent again at
+     * the next start) or, without one, dead-lettered. */
+    if (!(d->ckpt && dmn_ckpt_final(d)))
+        for (size_t i = 0; i < d->n_snks; i++)
+            dmn_snk_dead_letter_queue(d->snks[i], "undelivered when cepd stopped");
     event_base_loopbreak(d->base);
 }
 
@@ -486,11 +518,16 @@ void dmn_pipe_stop(struct dmn *d, bool end_of_input)
         if (s->started)
             s->io.ops->stop(&s->io);
     }
-    /* A daemon that stops has not reached the end of time: buffered events
-     * are released, but windows and timeouts ahead of the last event stay
-     * open (they are lost with the process until checkpoints keep them).
+    /* A daemon that stops has not reached the end of time: with
+     * checkpoints the engine's state (reorder buffers, windows, timeouts)
+     * goes into the checkpoint as it is and the next start carries on from
+     * it; without, buffered events are released, but windows and timeouts
+     * ahead of the last event stay open and are lost with the process.
      * When every source has ended, time ends as in replay. */
-    eng_finish(d->g.eng, end_of_input ? ENG_EOF_FLUSH : ENG_EOF_DRAIN);
+    if (end_of_input)
+        eng_finish(d->g.eng, ENG_EOF_FLUSH);
+    if (!(d->ckpt && dmn_ckpt_stop(d)) && !end_of_input)
+        eng_finish(d->g.eng, ENG_EOF_DRAIN);
     const struct eng_stats *st = eng_stats(d->g.eng);
     cep_log(CEP_LOG_NOTICE,
             "stopping: %" PRIu64 " events, %" PRIu64 " rejected, %" PRIu64 " late, %" PRIu64
@@ -536,6 +573,9 @@ int dmn_pipe_open(struct dmn *d)
     for (size_t i = 0; i < c->n_sources; i++)
         d->srcs[d->n_srcs++] = dmn_src_new(d, &c->sources[i]);
     dmn_bind_streams(d);
+    /* Restore before any source reads: positions, state, the outbox. */
+    if (dmn_ckpt_open(d, d->from_savepoint) != CEP_OK)
+        return DMN_EXIT_USAGE;
     size_t started = 0;
     for (size_t i = 0; i < d->n_srcs; i++) {
         struct dmn_src *s = d->srcs[i];
@@ -564,6 +604,7 @@ int dmn_pipe_open(struct dmn *d)
 
 void dmn_pipe_close(struct dmn *d)
 {
+    dmn_ckpt_close(d);
     for (size_t i = 0; i < d->n_srcs; i++)
         dmn_src_free(d->srcs[i]);
     cep_free(d->srcs);

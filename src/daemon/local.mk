@@ -8,7 +8,9 @@ libcepd_a_SOURCES += \
 	src/daemon/dmn_pipe.c \
 	src/daemon/dmn_reload.c \
 	src/daemon/dmn_admin.c \
-	src/daemon/dmn_cmd_graph.c
+	src/daemon/dmn_cmd_graph.c \
+	src/daemon/dmn_cmd_checkpoint.c \
+	src/daemon/dmn_ckpt.c
 noinst_HEADERS += src/daemon/dmn_int.h
 libcepd_a_SOURCES += src/daemon/cfg.c
 # The process: daemonize, pidfile, privileges, sd_notify, log target.

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The cepd command line: `cepd COMMAND [ARGS]` dispatches to a verb (run,
- * check, replay, test, graph); `cepd -c FILE` is `cepd run -c FILE`.
+ * check, replay, test, graph, savepoint, checkpoint); `cepd -c FILE` is
+ * `cepd run -c FILE`.
  * Tested by: tests/cli/run.sh */
 #include "cepd/cep_common.h"
 #include "dmn_int.h"
@@ -18,6 +19,8 @@ static const struct dmn_verb {
     {"replay", dmn_cmd_replay, "run rules over JSON-lines files or stdin, print alerts"},
     {"test", dmn_cmd_test, "run rule test files (*.test.yaml)"},
     {"graph", dmn_cmd_graph, "print the NFA of pattern rules as Graphviz DOT"},
+    {"savepoint", dmn_cmd_savepoint, "ask the running daemon for a savepoint"},
+    {"checkpoint", dmn_cmd_checkpoint, "inspect a checkpoint or savepoint file"},
 };
 
 static void dmn_usage(FILE *out)
@@ -26,7 +29,7 @@ static void dmn_usage(FILE *out)
                  "       cepd -c FILE          (same as cepd run -c FILE)\n"
                  "       cepd --version\n\ncommands:\n");
     for (size_t i = 0; i < CEP_ARRAY_LEN(dmn_verbs); i++)
-        fprintf(out, "  %-8s %s\n", dmn_verbs[i].name, dmn_verbs[i].summary);
+        fprintf(out, "  %-10s %s\n", dmn_verbs[i].name, dmn_verbs[i].summary);
     fprintf(out, "\n'cepd COMMAND --help' describes a command's options.\n");
 }
 

@@ -277,6 +277,15 @@ void eng_drain_queue(struct eng *eng)
     eng->draining = false;
 }
 
+int eng_evt_decode(struct eng *eng, struct evt *ev, uint32_t stream, const char *raw, size_t len)
+{
+    const struct evt_schema *schema = eng->rs->streams[stream].schema;
+    evt_reset(ev, raw, len, schema->n_slots);
+    ev->stream = stream;
+    struct dec_err derr;
+    return dec_json_line(schema, ev, &derr);
+}
+
 /* Decode ev (raw already set) for its stream and give it an event time.
  * Returns CEP_OK, CEP_AGAIN for a punctuation (watermark) line with the
  * watermark in *wm, or CEP_ERR. */

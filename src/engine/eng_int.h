@@ -2,7 +2,8 @@
  * Engine internals shared by eng.c (dispatch, derived-event routing),
  * eng_stream.c (event time: watermarks, reorder buffer, late events, time
  * advance along rule chains), eng_pattern.c (keyed NFA state with deadline
- * timers) and eng_alert.c (alert JSON and deterministic ids). */
+ * timers), eng_alert.c (alert JSON and deterministic ids) and eng_snap.c
+ * (snapshot and restore). */
 #ifndef CEPD_ENG_INT_H
 #define CEPD_ENG_INT_H
 
@@ -64,6 +65,7 @@ struct eng_key {
 
 struct eng_timer {
     int64_t at;
+    uint64_t tie;       /* the key's hash: equal times fire in this order */
     uint32_t slot;
     uint32_t gen;
 };
@@ -134,8 +136,8 @@ struct eng {
     struct eng_stats stats;
     struct eng_rule_stats *rule_stats; /* one per rule */
     char **rule_src_names;             /* "rule:<id>": identity of derived events */
-    char **retired;                    /* such names of rules a reload removed, */
-    size_t n_retired;                  /* kept while moved events carry them */
+    char **retired;                    /* names held events carry that no rule has: */
+    size_t n_retired;                  /* rules a reload removed, sources of restored events */
     size_t retired_cap;
     struct eng_keyed *keyed;           /* one per rule (used by pattern rules) */
     struct eng_stream *streams;        /* one per stream */
@@ -159,6 +161,11 @@ void eng_fire(struct eng *eng, size_t rule_index, const struct eng_view *v, stru
 void eng_drain_queue(struct eng *eng);
 /* Dispatch an event to the rules of its stream that act on arrival. */
 void eng_dispatch_stateless(struct eng *eng, const struct evt *ev);
+/* Make ev hold the line (raw, len) of stream `stream`, decoded under its
+ * schema (time and identity untouched): held events that move to another
+ * engine (reload, restore).  raw must not point into ev.  CEP_ERR if the
+ * line does not decode. */
+int eng_evt_decode(struct eng *eng, struct evt *ev, uint32_t stream, const char *raw, size_t len);
 
 /* eng_stream.c */
 void eng_streams_init(struct eng *eng);
@@ -175,6 +182,9 @@ void eng_stream_process_now(struct eng *eng, struct evt *ev);
 void eng_streams_follow(struct eng *eng);
 /* Time passes without input (see eng_tick). */
 void eng_streams_tick(struct eng *eng, int64_t now);
+/* Put ev (a reference the buffer takes) into stream s's reorder buffer:
+ * a restored buffer (eng_snap.c). */
+void eng_stream_buffer_take(struct eng_stream *s, struct evt *ev);
 /* End of input (flush or drain), every stream in chain order. */
 void eng_streams_finish(struct eng *eng, enum eng_eof mode);
 
@@ -194,10 +204,18 @@ void eng_keyed_drop(struct eng_keyed *kd, uint32_t slot);
  * (the state's own, or the state_ttl check if earlier).  A key that has
  * been idle for state_ttl by kd->now is dropped and counted. */
 void eng_keyed_settle(struct eng_keyed *kd, uint32_t slot, bool idle, int64_t deadline);
+/* Register the slot's deadline (k->deadline, if not CEP_TIME_MAX) with
+ * the timer heap: for state restored from a snapshot (eng_snap.c). */
+void eng_keyed_arm(struct eng_keyed *kd, uint32_t slot);
 /* Pop the next key whose state deadline is <= t (cleared; the caller runs
  * the state and settles it).  Sets kd->now = t and handles state_ttl
  * checks due by t on the way: keys idle for state_ttl are dropped. */
 bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot);
+/* Call fn on every event the live keys hold (NFA buffers, windows' held
+ * events, absence rules' last events); an event may come more than once,
+ * and fn gets NULL for a window that holds none. */
+void eng_keyed_each_event(const struct eng_keyed *kd, void (*fn)(void *ud, struct evt *ev),
+                          void *ud);
 /* Heap bytes of the keyed state (see eng_rule_state_bytes). */
 size_t eng_keyed_bytes(const struct eng_keyed *kd);
 /* The JSON array of the values of fields f[0..n) on ctx, into sb. */
@@ -238,6 +256,17 @@ void eng_throttle_advance(struct eng *eng, size_t ri, int64_t t);
 /* Hand an alert to the output (counting it). */
 void eng_alert_send(struct eng *eng, size_t ri, const char *id_hex, int64_t time,
                     const char *json, size_t len);
+
+/* eng_reload.c */
+/* Rule ids of a rule set in an index: id -> rule index + 1 (0 empty);
+ * rules are matched by id on reload and restore. */
+struct eng_id_index {
+    uint32_t *slots;
+    size_t cap;
+};
+void eng_id_index_build(struct eng_id_index *x, const struct ruleset *rs);
+/* The index of the rule with this id, or -1. */
+int64_t eng_id_index_find(const struct eng_id_index *x, const struct ruleset *rs, const char *id);
 
 /* eng_window.c */
 /* Run aggregate rule ri on ev (time already advanced to ev->time). */

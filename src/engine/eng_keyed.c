@@ -3,13 +3,16 @@
  * throttle tables: per rule, a slab of keys with an open-addressing index
  * over the JSON of their key values (each key keeps its hash, so its key
  * group, hash % ENG_KEY_GROUPS, is known for snapshots by group), and
- * deadline timers in a min-heap invalidated lazily by generation.  A key
+ * deadline timers in a min-heap invalidated lazily by generation, ordered
+ * by (time, key hash) so that equal deadlines fire in the same order after
+ * a restore (eng_snap.c).  A key
  * whose state holds nothing is dropped at once; idle NFA states are kept as
  * spares for reuse.  state_ttl: a key idle for the rule's TTL is dropped;
  * its check is one timer per key, re-armed lazily when it fires, so a busy
  * key does not push a timer per event.  Byte accounting counts every
  * allocation the tables hold (eng_keyed_bytes).
- * Tested by: tests/flink/, tests/rules/engine/, tests/unit/check_eng_state.c */
+ * Tested by: tests/flink/, tests/rules/engine/, tests/unit/check_eng_state.c,
+ * tests/unit/check_eng_snap.c */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
@@ -77,13 +80,22 @@ void eng_keyed_free(struct eng_keyed *kd)
     memset(kd, 0, sizeof(*kd));
 }
 
+/* Timers fire in (time, key hash) order: equal deadlines of different keys
+ * fire in an order that depends on the keys alone, not on the history of
+ * the heap, so an engine restored from a snapshot (whose heap is built
+ * afresh) fires them exactly as the engine it was taken from would have. */
+static bool eng_timer_before(struct eng_timer a, struct eng_timer b)
+{
+    return a.at < b.at || (a.at == b.at && a.tie < b.tie);
+}
+
 static void eng_timer_push(struct eng_keyed *kd, struct eng_timer t)
 {
     CEP_GROW(kd->heap, kd->heap_cap, kd->heap_n + 1);
     size_t i = kd->heap_n++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (kd->heap[parent].at <= t.at)
+        if (!eng_timer_before(t, kd->heap[parent]))
             break;
         kd->heap[i] = kd->heap[parent];
         i = parent;
@@ -99,9 +111,9 @@ static struct eng_timer eng_timer_pop(struct eng_keyed *kd)
         size_t c = 2 * i + 1;
         if (c >= kd->heap_n)
             break;
-        if (c + 1 < kd->heap_n && kd->heap[c + 1].at < kd->heap[c].at)
+        if (c + 1 < kd->heap_n && eng_timer_before(kd->heap[c + 1], kd->heap[c]))
             c++;
-        if (kd->heap[c].at >= last.at)
+        if (!eng_timer_before(kd->heap[c], last))
             break;
         kd->heap[i] = kd->heap[c];
         i = c;
@@ -244,8 +256,15 @@ void eng_keyed_settle(struct eng_keyed *kd, uint32_t slot, bool idle, int64_t de
             deadline = k->ttl_at;
     }
     if (deadline != k->deadline && deadline != CEP_TIME_MAX)
-        eng_timer_push(kd, (struct eng_timer){deadline, slot, k->gen});
+        eng_timer_push(kd, (struct eng_timer){deadline, k->khash, slot, k->gen});
     k->deadline = deadline;
+}
+
+void eng_keyed_arm(struct eng_keyed *kd, uint32_t slot)
+{
+    const struct eng_key *k = &kd->keys[slot];
+    if (k->deadline != CEP_TIME_MAX)
+        eng_timer_push(kd, (struct eng_timer){k->deadline, k->khash, slot, k->gen});
 }
 
 bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot)
@@ -269,6 +288,21 @@ bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot)
         eng_keyed_settle(kd, tm.slot, false, k->sdl); /* a state_ttl check alone */
     }
     return false;
+}
+
+void eng_keyed_each_event(const struct eng_keyed *kd, void (*fn)(void *ud, struct evt *ev),
+                          void *ud)
+{
+    for (size_t i = 0; i < kd->n_keys; i++) {
+        const struct eng_key *k = &kd->keys[i];
+        if (!k->live)
+            continue;
+        if (k->nfa)
+            nfa_key_each_event(k->nfa, fn, ud);
+        if (k->win)
+            fn(ud, win_key_held_event(k->win));
+        fn(ud, k->last);
+    }
 }
 
 size_t eng_keyed_bytes(const struct eng_keyed *kd)

@@ -17,7 +17,6 @@
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
-#include "cepd/dec.h"
 #include "cepd/hash.h"
 #include "cepd/nfa.h"
 #include "cepd/win.h"
@@ -95,29 +94,11 @@ static void eng_adopt_event(void *ud, struct evt *ev)
     int32_t ns = ev->stream < c->old->rs->n_streams ? c->stream_map[ev->stream] : -1;
     if (NEVER(ns < 0))
         return; /* a kept rule's stream always exists in the new rule set */
-    const struct evt_schema *schema = c->neu->rs->streams[ns].schema;
     sbuf_reset(&c->raw);
     sbuf_append(&c->raw, ev->raw, ev->raw_len);
-    evt_reset(ev, c->raw.buf, c->raw.len, schema->n_slots);
-    struct dec_err derr;
-    if (NEVER(dec_json_line(schema, ev, &derr) != CEP_OK))
-        c->st->events_undecodable++; /* it decoded before: the same bytes, the same decoder */
-    ev->stream = (uint32_t)ns;
-}
-
-/* Every event a moved keyed state holds. */
-static void eng_adopt_keyed_events(struct eng_adopt_ctx *c, struct eng_keyed *kd)
-{
-    for (size_t i = 0; i < kd->n_keys; i++) {
-        struct eng_key *k = &kd->keys[i];
-        if (!k->live)
-            continue;
-        if (k->nfa)
-            nfa_key_each_event(k->nfa, eng_adopt_event, c);
-        if (k->win)
-            eng_adopt_event(c, win_key_held_event(k->win));
-        eng_adopt_event(c, k->last);
-    }
+    /* It decoded before: the same bytes, the same decoder. */
+    if (NEVER(eng_evt_decode(c->neu, ev, (uint32_t)ns, c->raw.buf, c->raw.len) != CEP_OK))
+        c->st->events_undecodable++;
 }
 
 /* Point the state of a moved rule at the new rule's programs. */
@@ -136,13 +117,7 @@ static void eng_adopt_rebind(struct eng_keyed *kd, const struct rule *r)
         win_key_rebind(kd->win_spare[i], r->win);
 }
 
-/* Rule ids of rs in an index: id -> rule index + 1 (0 empty). */
-struct eng_id_index {
-    uint32_t *slots;
-    size_t cap;
-};
-
-static void eng_id_index_build(struct eng_id_index *x, const struct ruleset *rs)
+void eng_id_index_build(struct eng_id_index *x, const struct ruleset *rs)
 {
     x->cap = 16;
     while (x->cap < 2 * rs->n_rules)
@@ -157,8 +132,7 @@ static void eng_id_index_build(struct eng_id_index *x, const struct ruleset *rs)
     }
 }
 
-static int64_t eng_id_index_find(const struct eng_id_index *x, const struct ruleset *rs,
-                                 const char *id)
+int64_t eng_id_index_find(const struct eng_id_index *x, const struct ruleset *rs, const char *id)
 {
     size_t i = (size_t)cep_hash64(id, strlen(id), 0) & (x->cap - 1);
     while (x->slots[i]) {
@@ -255,9 +229,9 @@ void eng_adopt(struct eng *neu, struct eng *old, struct eng_adopt_stats *st)
         if (neu->keyed[ni].throttle)
             eng_adopt_rebind(neu->keyed[ni].throttle, nr);
         neu->rule_stats[ni] = old->rule_stats[oi];
-        eng_adopt_keyed_events(&c, &neu->keyed[ni]);
+        eng_keyed_each_event(&neu->keyed[ni], eng_adopt_event, &c);
         if (neu->keyed[ni].throttle)
-            eng_adopt_keyed_events(&c, neu->keyed[ni].throttle);
+            eng_keyed_each_event(neu->keyed[ni].throttle, eng_adopt_event, &c);
     }
     st->rules_new = neu->rs->n_rules - st->rules_kept - st->rules_changed;
     cep_free(idx.slots);

@@ -33,6 +33,11 @@ static void eng_buf_push(struct eng_stream *s, struct evt *ev)
     s->buf[i] = ev;
 }
 
+void eng_stream_buffer_take(struct eng_stream *s, struct evt *ev)
+{
+    eng_buf_push(s, ev);
+}
+
 static struct evt *eng_buf_pop(struct eng_stream *s)
 {
     struct evt *top = s->buf[0], *last = s->buf[--s->buf_n];

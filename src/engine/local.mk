@@ -6,6 +6,7 @@ libcepd_a_SOURCES += \
 	src/engine/eng_keyed.c \
 	src/engine/eng_pattern.c \
 	src/engine/eng_reload.c \
+	src/engine/eng_snap.c \
 	src/engine/eng_stream.c \
 	src/engine/eng_throttle.c \
 	src/engine/eng_time.c \
@@ -23,3 +24,7 @@ check_PROGRAMS += tests/unit/check_eng_reload
 tests_unit_check_eng_reload_SOURCES = tests/unit/check_eng_reload.c
 tests_unit_check_eng_reload_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_eng_reload_LDADD = $(UNIT_LDADD)
+check_PROGRAMS += tests/unit/check_eng_snap
+tests_unit_check_eng_snap_SOURCES = tests/unit/check_eng_snap.c
+tests_unit_check_eng_snap_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_eng_snap_LDADD = $(UNIT_LDADD)

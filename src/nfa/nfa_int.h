@@ -5,7 +5,7 @@
  * their common prefix) and the computation states ("runs").  Invariant: a
  * buffer node's refcount is the number of runs, completed matches and child
  * nodes that point at it; it holds one reference on its event.
- * Tested by: tests/unit/check_nfa.c */
+ * Tested by: tests/unit/check_nfa.c, tests/unit/check_nfa_snap.c */
 #ifndef CEPD_NFA_INT_H
 #define CEPD_NFA_INT_H
 
@@ -123,6 +123,46 @@ struct nfa_run {
     int64_t start_ts;    /* time of the first event */
     int64_t prev_ts;     /* time of the last taken event */
     uint64_t start_seq;  /* seq of the first event (ties in start_ts) */
+};
+
+/* The partial matches of one key (nfa_run.c owns the logic; nfa_snap.c
+ * saves and loads it).  Between calls of nfa_key_process and
+ * nfa_key_advance, next and pot are empty and the working arrays are only
+ * scratch: the state is now, buf, runs and done. */
+struct nfa_key {
+    const struct nfa_prog *p;
+    struct nfa_buf buf;
+    struct nfa_run *runs; /* partial matches, sorted by start */
+    size_t n_runs, cap_runs;
+    struct nfa_run *next; /* partial matches being built for the current event */
+    size_t n_next, cap_next;
+    struct nfa_run *done; /* completed matches not released yet, in release order */
+    size_t n_done, cap_done;
+    struct nfa_run *pot;  /* matches completed by the current event or time step */
+    size_t n_pot, cap_pot;
+    int64_t now;
+    /* decision graph scratch */
+    uint32_t *stack;
+    size_t cap_stack;
+    uint32_t *out;
+    size_t cap_out;
+    /* condition context: the run being evaluated and the candidate event */
+    const struct nfa_env *env;
+    struct evt *ev;
+    uint32_t ctx_node;
+    bool ctx_ready;
+    struct evt **ctx_ev;   /* the run's events grouped by step */
+    size_t cap_ctx;
+    uint32_t *ctx_off;     /* n_indexes + 1 offsets into ctx_ev */
+    uint32_t *memo_gen;
+    uint8_t *memo_val;
+    uint32_t gen;
+    /* match output and comparison scratch */
+    struct evt **m_ev;
+    int *m_step;
+    size_t cap_m;
+    struct evt **c_ev;
+    size_t cap_c;
 };
 
 #endif

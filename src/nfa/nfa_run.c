@@ -20,42 +20,6 @@
 
 #include "nfa_int.h"
 
-struct nfa_key {
-    const struct nfa_prog *p;
-    struct nfa_buf buf;
-    struct nfa_run *runs; /* partial matches, sorted by start */
-    size_t n_runs, cap_runs;
-    struct nfa_run *next; /* partial matches being built for the current event */
-    size_t n_next, cap_next;
-    struct nfa_run *done; /* completed matches not released yet, in release order */
-    size_t n_done, cap_done;
-    struct nfa_run *pot;  /* matches completed by the current event or time step */
-    size_t n_pot, cap_pot;
-    int64_t now;
-    /* decision graph scratch */
-    uint32_t *stack;
-    size_t cap_stack;
-    uint32_t *out;
-    size_t cap_out;
-    /* condition context: the run being evaluated and the candidate event */
-    const struct nfa_env *env;
-    struct evt *ev;
-    uint32_t ctx_node;
-    bool ctx_ready;
-    struct evt **ctx_ev;   /* the run's events grouped by step */
-    size_t cap_ctx;
-    uint32_t *ctx_off;     /* n_indexes + 1 offsets into ctx_ev */
-    uint32_t *memo_gen;
-    uint8_t *memo_val;
-    uint32_t gen;
-    /* match output and comparison scratch */
-    struct evt **m_ev;
-    int *m_step;
-    size_t cap_m;
-    struct evt **c_ev;
-    size_t cap_c;
-};
-
 static const struct expr_pat_ops nfa_pat_ops;
 
 /* ---- ordering ------------------------------------------------------ */

@@ -5,14 +5,16 @@
  * result incrementally (result2 for two stacks; merge_sub and unmerge for
  * subtraction).  Every state is mergeable, so a window's result is the merge
  * of its slices' states, and sessions merge when an event bridges them.
- * Null inputs never reach add (the caller skips them).
- * Tested by: tests/unit/check_win.c */
+ * Null inputs never reach add (the caller skips them).  save and load
+ * write a state to a checkpoint and read it back.
+ * Tested by: tests/unit/check_win.c, tests/unit/check_win_snap.c */
 #include "cepd/cep_common.h"
 #include "win_int.h"
 
 #include <math.h>
 #include <string.h>
 
+#include "cepd/ckpt.h"
 #include "cepd/hash.h"
 
 void agg_state_init(struct agg_state *s)
@@ -803,42 +805,310 @@ static size_t agg_pct_bytes(const struct agg_state *s)
     return agg_hist_bytes(s->u.hist);
 }
 
+/* ---- checkpoints ---------------------------------------------------- *
+ * Every state starts with n; an empty state (n == 0) is only that.  A
+ * state's buffer capacities are not written (a loaded state owns what it
+ * holds), except a set's capacity: its slot layout is kept so that a
+ * loaded key writes the same bytes and counts the same memory. */
+
+static int agg_load_end(struct ckpt_r *r)
+{
+    return r->err ? CEP_ERR : CEP_OK;
+}
+
+static void agg_count_save(const struct agg_state *s, struct ckpt_w *w)
+{
+    ckpt_put_uv(w, s->n);
+}
+
+static int agg_count_load(struct agg_state *s, struct ckpt_r *r)
+{
+    s->n = ckpt_get_uv(r);
+    return agg_load_end(r);
+}
+
+/* sum, avg: int64 until is_float, then the double (the int is stale). */
+static void agg_sum_save(const struct agg_state *s, struct ckpt_w *w)
+{
+    ckpt_put_uv(w, s->n);
+    if (!s->n)
+        return;
+    ckpt_put_bool(w, s->u.sum.is_float);
+    if (s->u.sum.is_float)
+        ckpt_put_f64(w, s->u.sum.f);
+    else
+        ckpt_put_sv(w, s->u.sum.i);
+}
+
+static int agg_sum_load(struct agg_state *s, struct ckpt_r *r)
+{
+    s->n = ckpt_get_uv(r);
+    if (!s->n)
+        return agg_load_end(r);
+    s->u.sum.is_float = ckpt_get_bool(r);
+    if (s->u.sum.is_float)
+        s->u.sum.f = ckpt_get_f64(r);
+    else
+        s->u.sum.i = ckpt_get_sv(r);
+    return agg_load_end(r);
+}
+
+/* min, max: the kept value; first, last add its (time, seq). */
+static void agg_pick_save(const struct agg_state *s, struct ckpt_w *w)
+{
+    ckpt_put_uv(w, s->n);
+    if (s->n)
+        ckpt_put_val(w, &s->u.pick.v);
+}
+
+static void agg_pick_ts_save(const struct agg_state *s, struct ckpt_w *w)
+{
+    agg_pick_save(s, w);
+    if (!s->n)
+        return;
+    ckpt_put_sv(w, s->u.pick.t);
+    ckpt_put_uv(w, s->u.pick.seq);
+}
+
+/* Read n and the kept value (copied into the state); ordered: min and max
+ * keep only numbers and strings. */
+static int agg_pick_load_val(struct agg_state *s, struct ckpt_r *r, bool ordered)
+{
+    s->n = ckpt_get_uv(r);
+    if (!s->n)
+        return agg_load_end(r);
+    struct val v;
+    ckpt_get_val(r, &v);
+    if (r->err)
+        return CEP_ERR;
+    if (ordered ? !agg_order_class(&v) : v.type == VAL_NULL) {
+        ckpt_r_fail(r, "bad aggregate value");
+        return CEP_ERR;
+    }
+    agg_pick_keep(s, &v);
+    return CEP_OK;
+}
+
+static int agg_minmax_load(struct agg_state *s, struct ckpt_r *r)
+{
+    return agg_pick_load_val(s, r, true);
+}
+
+static int agg_firstlast_load(struct agg_state *s, struct ckpt_r *r)
+{
+    if (agg_pick_load_val(s, r, false) != CEP_OK || !s->n)
+        return agg_load_end(r);
+    s->u.pick.t = ckpt_get_sv(r);
+    s->u.pick.seq = ckpt_get_uv(r);
+    return agg_load_end(r);
+}
+
+/* distinct_count: the capacity (log2) and the hashes as 8-byte little-
+ * endian words in slot order, starting after an empty slot, so that
+ * inserting them in that order rebuilds the same layout.  Only plain sets
+ * are written: the counted ones live in a sliding window's running state,
+ * which win_snap.c rebuilds from the slices. */
+static void agg_distinct_save(const struct agg_state *s, struct ckpt_w *w)
+{
+    const struct agg_hset *h = s->u.set;
+    ckpt_put_uv(w, s->n);
+    if (!s->n)
+        return;
+    CEP_ASSERT(h && !h->counted);
+    size_t e = 0;
+    while (e < h->cap && h->slots[e])
+        e++;
+    ckpt_put_uv(w, h->cap ? (uint64_t)__builtin_ctzll(h->cap) : 0);
+    ckpt_put_bool(w, h->has_zero);
+    ckpt_put_uv(w, h->n * 8);
+    for (size_t k = 0; k < h->cap; k++) {
+        uint64_t x = h->slots[(e + k) & (h->cap - 1)];
+        if (!x)
+            continue;
+        uint8_t b[8];
+        for (int i = 0; i < 8; i++)
+            b[i] = (uint8_t)(x >> (8 * i));
+        sbuf_append(w->sb, b, sizeof(b));
+    }
+}
+
+/* The largest set capacity (log2) a load accepts: 2^28 slots, 2 GiB. */
+#define AGG_HSET_MAX_LOG2 28
+
+static int agg_distinct_load(struct agg_state *s, struct ckpt_r *r)
+{
+    s->n = ckpt_get_uv(r);
+    if (!s->n)
+        return agg_load_end(r);
+    unsigned lg = (unsigned)ckpt_get_uv_max(r, AGG_HSET_MAX_LOG2, "bad set capacity");
+    bool has_zero = ckpt_get_bool(r);
+    size_t len;
+    const uint8_t *b = (const uint8_t *)ckpt_get_bytes(r, &len);
+    if (r->err)
+        return CEP_ERR;
+    size_t n = len / 8, cap = lg ? (size_t)1 << lg : 0;
+    /* As agg_hset_put grows: at least 16 slots once one is used, at most
+     * 3/4 full, and at most twice what the fullest moment needed. */
+    if (len % 8 || (cap && cap < 16) || n * 4 > cap * 3 || (cap > 16 && cap * 3 >= 8 * (n + 1)) ||
+        n + has_zero == 0 || n + has_zero > s->n) {
+        ckpt_r_fail(r, "bad distinct set");
+        return CEP_ERR;
+    }
+    struct agg_hset *h = cep_calloc(1, sizeof(*h));
+    s->u.set = h;
+    h->has_zero = has_zero;
+    h->zero_cnt = has_zero;
+    h->cap = cap;
+    h->slots = cap ? cep_calloc(cap, sizeof(*h->slots)) : NULL;
+    for (size_t k = 0; k < n; k++) {
+        uint64_t x = 0;
+        for (int i = 0; i < 8; i++)
+            x |= (uint64_t)b[8 * k + (size_t)i] << (8 * i);
+        size_t i = agg_hset_home(h, x);
+        while (x && h->slots[i] && h->slots[i] != x)
+            i = (i + 1) & (cap - 1);
+        if (!x || h->slots[i]) {
+            ckpt_r_fail(r, "bad distinct set");
+            return CEP_ERR;
+        }
+        h->slots[i] = x;
+        h->n++;
+    }
+    return CEP_OK;
+}
+
+static void agg_stddev_save(const struct agg_state *s, struct ckpt_w *w)
+{
+    ckpt_put_uv(w, s->n);
+    if (!s->n)
+        return;
+    ckpt_put_f64(w, s->u.sd.mean);
+    ckpt_put_f64(w, s->u.sd.m2);
+}
+
+static int agg_stddev_load(struct agg_state *s, struct ckpt_r *r)
+{
+    s->n = ckpt_get_uv(r);
+    if (!s->n)
+        return agg_load_end(r);
+    s->u.sd.mean = ckpt_get_f64(r);
+    s->u.sd.m2 = ckpt_get_f64(r);
+    return agg_load_end(r);
+}
+
+/* percentile: each histogram as a count of buckets, then (index delta,
+ * count) pairs in increasing index order; then the zeros. */
+static void agg_buckets_save(const struct agg_bucket *b, size_t n, struct ckpt_w *w)
+{
+    ckpt_put_uv(w, n);
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0)
+            ckpt_put_sv(w, b[i].idx);
+        else
+            ckpt_put_uv(w, (uint64_t)((int64_t)b[i].idx - b[i - 1].idx));
+        ckpt_put_uv(w, b[i].n);
+    }
+}
+
+/* Read buckets into *b (exactly sized); *total gains their counts. */
+static void agg_buckets_load(struct agg_bucket **b, size_t *n, size_t *cap, uint64_t *total,
+                             struct ckpt_r *r)
+{
+    /* A bucket takes at least two bytes. */
+    size_t m = (size_t)ckpt_get_uv_max(r, (uint64_t)(r->end - r->p) / 2, "bad bucket count");
+    if (r->err || !m)
+        return;
+    *b = cep_malloc(m * sizeof(**b));
+    *cap = m;
+    int64_t idx = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (i == 0)
+            idx = ckpt_get_sv(r);
+        else
+            idx += (int64_t)ckpt_get_uv_max(r, UINT32_MAX, "bad bucket index");
+        uint64_t cnt = ckpt_get_uv(r);
+        if (r->err)
+            return;
+        if (idx < INT32_MIN || idx > INT32_MAX || (i && idx == (*b)[i - 1].idx) || !cnt ||
+            cnt > UINT64_MAX - *total) {
+            ckpt_r_fail(r, "bad histogram bucket");
+            return;
+        }
+        (*b)[i].idx = (int32_t)idx;
+        (*b)[i].n = cnt;
+        *total += cnt;
+        (*n)++;
+    }
+}
+
+static void agg_pct_save(const struct agg_state *s, struct ckpt_w *w)
+{
+    const struct agg_hist *h = s->u.hist;
+    ckpt_put_uv(w, s->n);
+    if (!s->n)
+        return;
+    CEP_ASSERT(h);
+    agg_buckets_save(h->pos, h->n_pos, w);
+    agg_buckets_save(h->neg, h->n_neg, w);
+    ckpt_put_uv(w, h->zeros);
+}
+
+static int agg_pct_load(struct agg_state *s, struct ckpt_r *r)
+{
+    s->n = ckpt_get_uv(r);
+    if (!s->n)
+        return agg_load_end(r);
+    struct agg_hist *h = cep_calloc(1, sizeof(*h));
+    s->u.hist = h;
+    uint64_t total = 0;
+    agg_buckets_load(&h->pos, &h->n_pos, &h->pos_cap, &total, r);
+    agg_buckets_load(&h->neg, &h->n_neg, &h->neg_cap, &total, r);
+    h->zeros = ckpt_get_uv(r);
+    if (!r->err && (h->zeros > UINT64_MAX - total || total + h->zeros != s->n))
+        ckpt_r_fail(r, "histogram does not add up");
+    return agg_load_end(r);
+}
+
 /* ---- the table ------------------------------------------------------ */
 
 static const struct agg_def agg_defs[AGG_FN_COUNT] = {
     [AGG_COUNT] = {"count", 0, "number of events in the window", agg_count_add,
                    agg_count_merge, agg_count_result, agg_nop_fini, agg_zero_bytes,
-                   agg_count_result2, NULL, NULL},
+                   agg_count_result2, NULL, NULL, agg_count_save,
+                   agg_count_load},
     [AGG_SUM] = {"sum", 1, "sum of the numbers; int while all inputs are ints and it fits",
                  agg_sum_add, agg_sum_merge, agg_sum_result, agg_nop_fini, agg_zero_bytes,
-                 agg_sum_result2, NULL, NULL},
+                 agg_sum_result2, NULL, NULL, agg_sum_save, agg_sum_load},
     [AGG_AVG] = {"avg", 1, "arithmetic mean of the numbers (float)", agg_sum_add,
                  agg_sum_merge, agg_avg_result, agg_nop_fini, agg_zero_bytes, agg_avg_result2,
-                 NULL, NULL},
+                 NULL, NULL, agg_sum_save, agg_sum_load},
     [AGG_MIN] = {"min", 1, "smallest number, or bytewise-smallest string", agg_min_add,
                  agg_min_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes, agg_min_result2,
-                 NULL, NULL},
+                 NULL, NULL, agg_pick_save, agg_minmax_load},
     [AGG_MAX] = {"max", 1, "largest number, or bytewise-largest string", agg_max_add,
                  agg_max_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes, agg_max_result2,
-                 NULL, NULL},
+                 NULL, NULL, agg_pick_save, agg_minmax_load},
     [AGG_FIRST] = {"first", 1, "value at the earliest (time, arrival) event", agg_first_add,
                    agg_first_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes,
-                   agg_first_result2, NULL, NULL},
+                   agg_first_result2, NULL, NULL, agg_pick_ts_save, agg_firstlast_load},
     [AGG_LAST] = {"last", 1, "value at the latest (time, arrival) event", agg_last_add,
                   agg_last_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes,
-                  agg_last_result2, NULL, NULL},
+                  agg_last_result2, NULL, NULL, agg_pick_ts_save, agg_firstlast_load},
     [AGG_DISTINCT_COUNT] = {"distinct_count", 1,
                             "distinct non-null values (exact up to 64-bit hash collisions)",
                             agg_distinct_add, agg_distinct_merge, agg_distinct_result,
                             agg_distinct_fini, agg_distinct_bytes, NULL,
-                            agg_distinct_merge_sub, agg_distinct_unmerge},
+                            agg_distinct_merge_sub, agg_distinct_unmerge,
+                            agg_distinct_save, agg_distinct_load},
     [AGG_STDDEV] = {"stddev", 1, "population standard deviation of the numbers",
                     agg_stddev_add, agg_stddev_merge, agg_stddev_result, agg_nop_fini,
-                    agg_zero_bytes, agg_stddev_result2, NULL, NULL},
+                    agg_zero_bytes, agg_stddev_result2, NULL, NULL, agg_stddev_save,
+                    agg_stddev_load},
     [AGG_PERCENTILE] = {"percentile", 2,
                         "percentile(e, p): nearest-rank p-th percentile, within 1% relative",
                         agg_pct_add, agg_pct_merge, agg_pct_result, agg_pct_fini,
-                        agg_pct_bytes, NULL, agg_pct_merge, agg_pct_unmerge},
+                        agg_pct_bytes, NULL, agg_pct_merge, agg_pct_unmerge, agg_pct_save,
+                        agg_pct_load},
 };
 
 /* The table entry of fn; fn must be a valid enum value. */

@@ -13,92 +13,12 @@
  * windows it belongs to, and those that already sent an alert send a
  * correction (recomputed from the slices, so exact).  Events are never
  * kept, except one reference to the key's latest event (win_result.last).
- * Tested by: tests/unit/check_win.c, tests/rules/engine/late.test.yaml */
+ * Tested by: tests/unit/check_win.c, tests/unit/check_win_snap.c,
+ * tests/rules/engine/late.test.yaml */
 #include "cepd/cep_common.h"
 #include "win_int.h"
 
 #include <string.h>
-
-struct win_prog {
-    struct win_spec spec;       /* aggs points at our copy */
-    struct agg_spec *aggs;
-    const struct agg_def **defs;
-    int64_t size, slide, w;     /* sliced types: window size, slide, slice width */
-    bool queued;                /* sliced, more than one slice per window: the queue */
-    size_t *ts;                 /* aggregates the queue keeps by two stacks */
-    size_t n_ts;
-    size_t *sub;                /* aggregates the queue keeps by subtraction */
-    size_t n_sub;
-    size_t slice_bytes;         /* a slice with its states */
-};
-
-/* A slice (tumbling, sliding, count) or a session: the partial states of
- * the events in it.  start is the slice start (sessions: first_t).  The
- * lineage fields are the session's alerts (sliced windows keep theirs in
- * win_key.marks). */
-struct win_slice {
-    int64_t start;
-    int64_t first_t;
-    int64_t last_t;
-    uint64_t last_seq;
-    uint64_t n_events;
-    int64_t id_start, id_end;   /* sessions: bounds when it first sent an alert */
-    uint32_t n_alerts;          /* sessions: alerts sent (the next revision) */
-    bool standing;              /* sessions: the latest alert is not a retraction */
-    bool closed;                /* sessions: evaluated at its end since it last changed */
-    bool fired;                 /* sessions, on_update: fired */
-    struct agg_state st[];
-};
-
-/* A sliced window that has sent an alert (on_update: fired), kept while a
- * late event may still change it. */
-struct win_mark {
-    int64_t start;
-    uint32_t n_alerts;
-    bool standing;
-};
-
-/* The queue of a sliding window over the slices with start in [lo, hi):
- * for the two-stack aggregates, the front [lo, mid) holds suffix merges
- * (acc[i] = merge of front slices i..end), the back [mid, hi) one running
- * merge; the subtracting aggregates keep one running state over [lo, hi).
- * valid is false after a late event changed a slice in [lo, hi): the next
- * query rebuilds. */
-struct win_queue {
-    int64_t lo, mid, hi;
-    bool valid;
-    int64_t *f_start;           /* front slices' starts, oldest first */
-    struct agg_state *f_acc;    /* f_cap x n_ts */
-    size_t f_head, f_n, f_cap;  /* live front entries: [f_head, f_n) */
-    struct agg_state *back;     /* n_ts */
-    struct agg_state *run;      /* n_sub */
-    uint64_t n_events;
-    int64_t last_t;             /* count windows: time of the newest slice's last event */
-};
-
-/* Slices a key holds without a separate array (a tumbling window needs 1-2). */
-#define WIN_SL_SMALL 2
-
-struct win_key {
-    const struct win_prog *p;
-    int64_t lateness;
-    int64_t now;                /* latest time advanced to */
-    struct win_slice **sl;      /* sl[head .. head + n_sl): slices or sessions by start;
-                                 * sl_small until more are needed */
-    size_t head, n_sl, sl_cap;
-    struct win_slice *sl_small[WIN_SL_SMALL];
-    int64_t next_start;         /* sliced types: windows starting before this have closed */
-    struct win_mark *marks;     /* by start */
-    size_t n_marks, marks_cap;
-    uint64_t n_seen;            /* count windows: events added */
-    int64_t purged_to;          /* sessions: end of the latest session freed */
-    int64_t skip_to;            /* sliced: windows before this need no evaluation at close */
-    struct evt *last;           /* latest event by (time, seq), referenced */
-    struct win_slice *spare;    /* a freed slice kept for the next (counted in bytes) */
-    size_t bytes;               /* win_key_bytes */
-    struct win_queue q;         /* p->queued only */
-    struct val vals[];          /* one result per aggregate, for the window being fired */
-};
 
 static int64_t win_gcd(int64_t a, int64_t b)
 {
@@ -581,6 +501,19 @@ static uint64_t win_queue_query(struct win_key *k, int64_t st)
         p->defs[a]->result(&q->run[j], &p->aggs[a], &k->vals[a]);
     }
     return q->n_events;
+}
+
+/* Rebuild the queue as pushes and a flip left it (win_snap.c): the front
+ * over [lo, mid), the back over [mid, hi), the running states over both.
+ * Exact: the front and back are merges of the same slices in the same
+ * order, and the running states are counts (merge_sub/unmerge). */
+void win_queue_rebuild(struct win_key *k, int64_t lo, int64_t mid, int64_t hi)
+{
+    win_queue_reset(k, lo);
+    win_queue_push(k, mid);
+    if (mid > lo)
+        win_queue_flip(k, lo);
+    win_queue_push(k, hi);
 }
 
 /* ---- the key ------------------------------------------------------------- */

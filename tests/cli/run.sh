@@ -37,7 +37,7 @@ echo '{"ts":7,"event":"login","user":"root","src_ip":"10.0.0.9"}' >> "$tmp/event
 
 expect "--version prints the version" bash -c "'$cepd' --version | grep -q '^cepd [0-9]'"
 expect "--help lists the commands" bash -c "'$cepd' --help | grep -q replay"
-for verb in check replay test run graph; do
+for verb in check replay test run graph savepoint checkpoint; do
     expect "$verb --help" bash -c "'$cepd' $verb --help | grep -q '^usage: cepd $verb'"
 done
 "$cepd" bogus >/dev/null 2>&1; [ $? -eq 2 ] && ok "unknown command exits 2" || bad "unknown command exits 2"
@@ -285,6 +285,44 @@ printf 'sources: [{name: net, type: tcp, listen: "192.0.2.1:9751", stream: auth}
 "$cepd" run -c "$tmp/run/tcp.yaml" > "$tmp/run/tcp.out" 2>&1
 [ $? -eq 2 ] && grep -q "net: cannot listen on 192.0.2.1:9751" "$tmp/run/tcp.out" \
     && ok "run refuses a source it cannot start" || bad "run refuses a source it cannot start"
+
+# Savepoints and checkpoint inspection: usage errors exit 2, a daemon that
+# cannot be asked or a file that cannot be read exit 1, each with a reason.
+"$cepd" checkpoint > /dev/null 2>&1
+[ $? -eq 2 ] && ok "checkpoint without a subcommand exits 2" \
+    || bad "checkpoint without a subcommand exits 2"
+"$cepd" checkpoint frob x > "$tmp/run/ck.out" 2>&1
+[ $? -eq 2 ] && grep -q "unknown subcommand 'frob'" "$tmp/run/ck.out" \
+    && ok "checkpoint rejects an unknown subcommand" || bad "checkpoint rejects an unknown subcommand"
+"$cepd" checkpoint inspect "$tmp/run/none.ckpt" > "$tmp/run/ck.out" 2>&1
+[ $? -eq 1 ] && grep -q "none.ckpt" "$tmp/run/ck.out" \
+    && ok "inspect of a missing file exits 1 naming it" || bad "inspect of a missing file exits 1 naming it"
+echo "not a checkpoint" > "$tmp/run/junk.ckpt"
+"$cepd" checkpoint inspect "$tmp/run/junk.ckpt" > /dev/null 2> "$tmp/run/ck.out"
+[ $? -eq 1 ] && [ -s "$tmp/run/ck.out" ] \
+    && ok "inspect of a non-checkpoint exits 1 with a reason" \
+    || bad "inspect of a non-checkpoint exits 1 with a reason"
+"$cepd" savepoint > /dev/null 2>&1
+[ $? -eq 2 ] && ok "savepoint without -c exits 2" || bad "savepoint without -c exits 2"
+printf 'rules: [%s]\nsources: [{name: in, type: stdin, stream: auth}]\n' "$tmp/rules.yaml" \
+    > "$tmp/run/noadmin.yaml"
+"$cepd" savepoint -c "$tmp/run/noadmin.yaml" sp.txt > "$tmp/run/sp.out" 2>&1
+[ $? -eq 2 ] && grep -q "must end in .ckpt" "$tmp/run/sp.out" \
+    && ok "savepoint wants a .ckpt name" || bad "savepoint wants a .ckpt name"
+"$cepd" savepoint -c "$tmp/run/noadmin.yaml" > "$tmp/run/sp.out" 2>&1
+[ $? -eq 1 ] && grep -q "sets no admin.listen" "$tmp/run/sp.out" \
+    && ok "savepoint without admin.listen exits 1" || bad "savepoint without admin.listen exits 1"
+# A port nothing listens on: the kernel's pick, closed again at once.
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'rules: [%s]\nsources: [{name: in, type: stdin, stream: auth}]\nadmin: {listen: "127.0.0.1:%s"}\n' \
+    "$tmp/rules.yaml" "$port" > "$tmp/run/admin.yaml"
+"$cepd" savepoint -c "$tmp/run/admin.yaml" > "$tmp/run/sp.out" 2>&1
+[ $? -eq 1 ] && grep -q "cannot connect to 127.0.0.1:$port" "$tmp/run/sp.out" \
+    && ok "savepoint with no daemon running exits 1" || bad "savepoint with no daemon running exits 1"
+"$cepd" run -c "$tmp/run/noadmin.yaml" --from-savepoint "$tmp/run/x.ckpt" < /dev/null \
+    > "$tmp/run/sp.out" 2>&1
+[ $? -eq 2 ] && grep -q "from-savepoint needs checkpoint.dir" "$tmp/run/sp.out" \
+    && ok "run --from-savepoint needs checkpoint.dir" || bad "run --from-savepoint needs checkpoint.dir"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

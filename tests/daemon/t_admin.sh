@@ -4,8 +4,8 @@
 # token; /metrics, /rules, /reload and /savepoint answer 401 without the
 # bearer token or with a wrong one and work with it; /metrics is valid
 # Prometheus text with the per-rule, per-source and per-sink families;
-# /rules lists id, kind, stream, hash and enabled; /savepoint is 501 with a
-# JSON error; wrong methods 405, unknown paths 404; a token from
+# /rules lists id, kind, stream, hash and enabled; /savepoint without
+# checkpoint.dir is 409 with a JSON error (t_savepoint.sh has the rest); wrong methods 405, unknown paths 404; a token from
 # token_file; a non-loopback address without a token, and a malformed
 # listen address, are refused at start (exit 2).  Only 127.0.0.1 is bound.
 # Tested by: tests/daemon/run.sh (make check)
@@ -98,8 +98,11 @@ assert all(r["stream"] == "auth" and r["enabled"] is True for r in rules)
 assert all(len(r["hash"]) == 16 and int(r["hash"], 16) >= 0 for r in rules)
 PY
 http POST "$url/savepoint" s3cret > "$d/sp.out"
-check "/savepoint is 501 until checkpoints exist" test "$(head -n 1 "$d/sp.out")" = 501
-check "/savepoint says why in JSON" grep -q '"error":"savepoints need checkpoints' "$d/sp.out"
+check "/savepoint is 409 without checkpoint.dir" test "$(head -n 1 "$d/sp.out")" = 409
+check "/savepoint says why in JSON" grep -q '"error":"savepoints need checkpoint.dir' "$d/sp.out"
+"$CEPD" savepoint -c "$d/cepd.yaml" > /dev/null 2> "$d/sp.err"
+check "cepd savepoint exits 1 with the daemon's reason" test $? -eq 1
+check "  (the refusal is printed)" grep -q 'answered 409: savepoints need checkpoint.dir' "$d/sp.err"
 check "GET /reload is 405" test "$(code GET "$url/reload" s3cret)" = 405
 check "POST /rules is 405" test "$(code POST "$url/rules" s3cret)" = 405
 check "an unknown path is 404" test "$(code GET "$url/nope" s3cret)" = 404

@@ -7,15 +7,20 @@
  * (the size fell below the read position: read again from the start).  A
  * path that is missing or unreadable is retried with back-off, up to
  * SRC_FILE_BACKOFF_MAX_US.  The position (device, inode, generation,
- * offset of the next unconsumed byte) is kept explicit for checkpoints.  `stdin` reads fd 0 on
+ * offset of the next unconsumed byte) is kept explicit for checkpoints
+ * (save_pos/load_pos): a restore resumes in the same file (same device and
+ * inode) at the saved offset; if the path names another file by then, that
+ * one is read from its start, as a new generation (logged).  `stdin` reads fd 0 on
  * a read event (a regular file or /dev/null, which epoll refuses, is read
  * like a file) and ends at EOF.  Both hand over at most SRC_FILE_BATCH
  * lines per turn of the loop (then yield through a zero timer), so one
  * source never starves the others, and stop at once when paused.
  * Tested by: tests/daemon/t_core_file.sh, tests/daemon/t_core_stdin.sh,
- * tests/cli/run.sh */
+ * tests/daemon/t_ckpt.sh, tests/daemon/t_crash.sh, tests/cli/run.sh */
 #include "cepd/cep_common.h"
 #include "cepd/io.h"
+
+#include "cepd/ckpt.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +65,16 @@ struct file_src {
     int64_t backoff;      /* µs before the next reopen attempt */
     bool warned;          /* the open failure was logged */
     bool stopped;
+    /* A restored position for the first open (load_pos): resume there if
+     * the path still names that file. */
+    bool resume;
+    uint64_t resume_off;
+    uint64_t resume_line;
+    /* Where the file was left when it was closed (stop, read error), so a
+     * checkpoint taken then (the final one) still has the position. */
+    bool closed_pos;
+    uint64_t closed_off;
+    uint64_t closed_line;
 };
 
 static void file_arm(struct file_src *f, int64_t us)
@@ -85,6 +100,9 @@ static void file_close(struct file_src *f)
 {
     if (!f->open)
         return;
+    f->closed_pos = !f->is_stdin;
+    f->closed_off = file_pos(f);
+    f->closed_line = f->rd.line_no;
     src_lines_free(&f->rd);
     if (!f->is_stdin)
         close(f->fd);
@@ -117,15 +135,34 @@ static void file_open(struct file_src *f)
         file_arm(f, f->backoff);
         return;
     }
+    bool same = f->resume && st.st_dev == f->dev && st.st_ino == f->ino &&
+                (uint64_t)st.st_size >= f->resume_off;
+    if (f->resume && !same)
+        cep_log(CEP_LOG_NOTICE,
+                "source %s: %s is no longer the file of the checkpoint (inode %ju, now %ju): "
+                "reading it from the start",
+                s->cfg->name, s->cfg->path, (uintmax_t)f->ino, (uintmax_t)st.st_ino);
     f->dev = st.st_dev;
     f->ino = st.st_ino;
-    f->gen += f->opened_once;
+    f->gen += f->opened_once && !same;
     f->opened_once = true;
     f->fd = fd;
     f->open = true;
     f->rotated = false;
     f->backoff = 0;
     src_lines_init(&f->rd, fd, s->max_line);
+    if (same && lseek(fd, (off_t)f->resume_off, SEEK_SET) == (off_t)f->resume_off) {
+        f->rd.base = f->resume_off;
+        f->rd.line_no = f->resume_line;
+        cep_log(CEP_LOG_INFO, "source %s: resuming %s at byte %" PRIu64 " (line %" PRIu64 ")",
+                s->cfg->name, s->cfg->path, f->resume_off, f->resume_line);
+    } else if (same) {
+        cep_log(CEP_LOG_WARN, "source %s: seek %s to %" PRIu64 ": %s; reading from the start",
+                s->cfg->name, s->cfg->path, f->resume_off, strerror(errno));
+        lseek(fd, 0, SEEK_SET);
+        f->gen++;
+    }
+    f->resume = false;
     cep_log(f->warned ? CEP_LOG_NOTICE : CEP_LOG_INFO, "source %s: reading %s (inode %ju)",
             s->cfg->name, s->cfg->path, (uintmax_t)f->ino);
     f->warned = false;
@@ -262,6 +299,62 @@ static struct file_src *file_new(struct io_source *s, bool is_stdin)
     return f;
 }
 
+/* The position: device, inode, generation, offset of the next unconsumed
+ * byte, lines consumed.  Before the first open (the path missing so far)
+ * the inode is 0: a restore starts from the beginning. */
+static void file_save_pos(struct io_source *s, uint64_t ckpt_seq, struct ckpt_w *w)
+{
+    CEP_UNUSED(ckpt_seq);
+    const struct file_src *f = s->impl;
+    uint64_t dev = 0, ino = 0, off = 0, line = 0;
+    if (f && (f->open || f->resume || f->closed_pos)) {
+        dev = (uint64_t)f->dev;
+        ino = (uint64_t)f->ino;
+        off = f->open ? file_pos(f) : f->resume ? f->resume_off : f->closed_off;
+        line = f->open ? f->rd.line_no : f->resume ? f->resume_line : f->closed_line;
+    }
+    ckpt_put_uv(w, dev);
+    ckpt_put_uv(w, ino);
+    ckpt_put_uv(w, f ? f->gen : 0);
+    ckpt_put_uv(w, off);
+    ckpt_put_uv(w, line);
+}
+
+static int file_load_pos(struct io_source *s, struct ckpt_r *r)
+{
+    struct file_src *f = s->impl ? s->impl : file_new(s, false);
+    uint64_t dev = ckpt_get_uv(r), ino = ckpt_get_uv(r);
+    uint64_t gen = ckpt_get_uv_max(r, SRC_FILE_OFF_MASK, "file generation");
+    uint64_t off = ckpt_get_uv_max(r, SRC_FILE_OFF_MASK, "file offset");
+    uint64_t line = ckpt_get_uv(r);
+    if (r->err) {
+        cep_log(CEP_LOG_WARN, "source %s: saved position unreadable (%s); starting as configured",
+                s->cfg->name, r->err);
+        return CEP_ERR;
+    }
+    /* Lines of a file read afresh take the next generation, so their
+     * alert ids never repeat those of the file before. */
+    f->gen = gen;
+    f->opened_once = ino != 0;
+    struct stat st;
+    if (ino == 0)
+        return CEP_OK;
+    if (stat(s->cfg->path, &st) != 0 || (uint64_t)st.st_dev != dev ||
+        (uint64_t)st.st_ino != ino) {
+        cep_log(CEP_LOG_NOTICE,
+                "source %s: %s is not the file of the checkpoint (inode %" PRIu64
+                "): reading it from the start",
+                s->cfg->name, s->cfg->path, ino);
+        return CEP_ERR;
+    }
+    f->dev = (dev_t)dev;
+    f->ino = (ino_t)ino;
+    f->resume = true;
+    f->resume_off = off;
+    f->resume_line = line;
+    return CEP_OK;
+}
+
 static int file_start(struct io_source *s)
 {
     struct file_src *f = s->impl ? s->impl : file_new(s, false);
@@ -368,6 +461,8 @@ const struct io_source_ops io_src_file_ops = {
     .resume = file_resume,
     .stop = file_stop,
     .free = file_free,
+    .save_pos = file_save_pos,
+    .load_pos = file_load_pos,
 };
 
 const struct io_source_ops io_src_stdin_ops = {

@@ -9,7 +9,12 @@
  * items the pipeline dead-lettered).  A body over max_body_bytes gets 413
  * (from libevent, before the body is read); a paused source answers 503
  * with Retry-After and never takes a request it would have to drop.
- * Tested by: tests/unit/check_netsrc.c, tests/daemon/t_http.sh */
+ *
+ * With checkpoints on, the items go through the source's write-ahead log
+ * (src_net.h): a request waits until the group commit made its items
+ * durable and the pump handed them over, then gets its 202 (same body);
+ * when the log cannot be written it gets 503 with nothing taken.
+ * Tested by: tests/unit/check_netsrc.c, tests/daemon/t_http.sh, tests/daemon/t_wal.sh */
 #include "cepd/cep_common.h"
 #include "cepd/io.h"
 #include "src_net.h"
@@ -25,6 +30,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "cepd/json.h"
+#include "cepd/wal.h"
 
 #define SRC_HTTP_PATH          "/events"
 #define SRC_HTTP_TIMEOUT_S     30           /* idle or slow client */
@@ -37,6 +43,14 @@ struct http_item {
     uint64_t no; /* line number (blank lines count) or element number, 1-based */
 };
 
+/* A request whose items are in the write-ahead log [start, end), waiting
+ * to be answered until all of them are handed over. */
+struct http_wait {
+    struct evhttp_request *req;
+    uint64_t start, end;
+    uint64_t accepted, rejected;
+};
+
 struct http_src {
     struct io_source *s;
     struct evhttp *http;
@@ -44,6 +58,9 @@ struct http_src {
     uint64_t n_requests;
     struct http_item *items; /* reused from request to request */
     size_t n_items, cap_items;
+    struct src_wal wal;
+    struct http_wait *waits; /* FIFO in WAL order: waits[w_head .. n_waits) */
+    size_t w_head, n_waits, cap_waits;
 };
 
 /* Why a body was refused: the item (1-based) and a static reason. */
@@ -171,6 +188,82 @@ static void http_error(struct http_src *hs, struct evhttp_request *req, int code
     evbuffer_free(b);
 }
 
+static void http_accepted(struct evhttp_request *req, uint64_t accepted, uint64_t rejected)
+{
+    struct evbuffer *b = evbuffer_new();
+    CEP_ASSERT(b);
+    evbuffer_add_printf(b, "{\"accepted\":%" PRIu64 ",\"rejected\":%" PRIu64 "}\n", accepted,
+                        rejected);
+    http_reply(req, 202, "Accepted", b);
+    evbuffer_free(b);
+}
+
+/* A record was handed over: count it for its request, and answer the
+ * request once its last item is through.  Records before the first waiting
+ * request are a replay. */
+static void http_wal_handed(void *ud, const struct wal_rec *r, bool accepted)
+{
+    struct http_src *hs = ud;
+    if (hs->w_head == hs->n_waits)
+        return;
+    struct http_wait *w = &hs->waits[hs->w_head];
+    if (r->off < w->start)
+        return;
+    if (accepted)
+        w->accepted++;
+    else
+        w->rejected++;
+    if (r->off + WAL_REC_HDR + r->len < w->end)
+        return;
+    http_accepted(w->req, w->accepted, w->rejected);
+    if (++hs->w_head == hs->n_waits)
+        hs->w_head = hs->n_waits = 0;
+}
+
+/* Answer 503 to the waiting requests from the end back to index from. */
+static void http_waits_fail(struct http_src *hs, size_t from, const char *msg)
+{
+    while (hs->n_waits > from) {
+        struct evhttp_request *req = hs->waits[--hs->n_waits].req;
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+                          SRC_HTTP_RETRY_AFTER_S);
+        http_error(hs, req, 503, "Service Unavailable", msg);
+    }
+    if (hs->w_head >= hs->n_waits)
+        hs->w_head = hs->n_waits = 0;
+}
+
+/* After a group commit that failed: the requests whose items were dropped
+ * (past the durable end) are answered 503, nothing taken. */
+static void http_wal_synced(void *ud, bool ok)
+{
+    struct http_src *hs = ud;
+    if (ok)
+        return;
+    uint64_t end = wal_end(hs->wal.wal);
+    size_t from = hs->n_waits;
+    while (from > hs->w_head && hs->waits[from - 1].end > end)
+        from--;
+    http_waits_fail(hs, from, "write-ahead log error; retry later");
+}
+
+/* With a WAL: append the items; the answer comes from http_wal_handed. */
+static void http_post_wal(struct http_src *hs, struct evhttp_request *req, const char *body)
+{
+    uint64_t start = wal_tail(hs->wal.wal);
+    for (size_t i = 0; i < hs->n_items; i++) {
+        const struct http_item *it = &hs->items[i];
+        src_wal_append(&hs->wal, body + it->off, it->len, it->no, false);
+    }
+    if (hs->w_head > 0 && hs->w_head >= hs->n_waits / 2) {
+        memmove(hs->waits, hs->waits + hs->w_head, (hs->n_waits - hs->w_head) * sizeof(*hs->waits));
+        hs->n_waits -= hs->w_head;
+        hs->w_head = 0;
+    }
+    CEP_GROW(hs->waits, hs->cap_waits, hs->n_waits + 1);
+    hs->waits[hs->n_waits++] = (struct http_wait){req, start, wal_tail(hs->wal.wal), 0, 0};
+}
+
 /* POST /events: check the whole body, then hand every item over. */
 static void http_post(struct http_src *hs, struct evhttp_request *req)
 {
@@ -193,6 +286,10 @@ static void http_post(struct http_src *hs, struct evhttp_request *req)
         s->st.errors++;
         http_reply(req, 400, "Bad Request", b);
         evbuffer_free(b);
+        return;
+    }
+    if (hs->wal.wal && hs->n_items > 0) {
+        http_post_wal(hs, req, body);
         return;
     }
     uint64_t req_no = ++hs->n_requests, accepted = 0, rejected = 0;
@@ -220,12 +317,7 @@ static void http_post(struct http_src *hs, struct evhttp_request *req)
         if (s->on_batch)
             s->on_batch(s->ud, s);
     }
-    struct evbuffer *b = evbuffer_new();
-    CEP_ASSERT(b);
-    evbuffer_add_printf(b, "{\"accepted\":%" PRIu64 ",\"rejected\":%" PRIu64 "}\n", accepted,
-                        rejected);
-    http_reply(req, 202, "Accepted", b);
-    evbuffer_free(b);
+    http_accepted(req, accepted, rejected);
 }
 
 static void http_request_cb(struct evhttp_request *req, void *ud)
@@ -260,19 +352,32 @@ static struct bufferevent *http_bev_cb(struct event_base *base, void *ud)
     return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 }
 
-/* Bind and serve (allocating s->impl on first use: the ops table is the
- * only constructor).  CEP_ERR, after logging why, when the address cannot
- * be bound. */
-static int http_start(struct io_source *s)
+/* s->impl, allocated on first use (the ops table is the only constructor;
+ * load_pos may come before start). */
+static struct http_src *http_impl(struct io_source *s)
 {
     if (!s->impl) {
         struct http_src *hs = cep_calloc(1, sizeof(*hs));
         hs->s = s;
+        hs->wal.on_sync = http_wal_synced;
+        hs->wal.on_handed = http_wal_handed;
+        hs->wal.ud = hs;
         s->impl = hs;
     }
+    return s->impl;
+}
+
+/* Open the write-ahead log (its replay is scheduled first, so it comes
+ * before any request's items), then bind and serve.  CEP_ERR, after
+ * logging why, when the log cannot be opened or the address cannot be
+ * bound. */
+static int http_start(struct io_source *s)
+{
+    struct http_src *hs = http_impl(s);
     if (s->max_line == 0)
         s->max_line = CFG_MAX_LINE_BYTES_DEFAULT;
-    struct http_src *hs = s->impl;
+    if (src_wal_open(&hs->wal, s) != CEP_OK)
+        return CEP_ERR;
     hs->max_body = s->cfg->max_body_bytes ? s->cfg->max_body_bytes : CFG_MAX_BODY_BYTES_DEFAULT;
     int fd = src_net_listen(s);
     if (fd < 0)
@@ -312,14 +417,27 @@ static void http_pause(struct io_source *s)
 static void http_resume(struct io_source *s)
 {
     s->paused = false;
+    if (s->impl)
+        src_wal_resume(&((struct http_src *)s->impl)->wal);
+}
+
+/* Commit and hand over what the log holds, which answers the waiting
+ * requests, then close the server. */
+static void http_close(struct http_src *hs)
+{
+    http_waits_fail(hs, hs->w_head, "shutting down; retry later");
+    if (hs->http) {
+        evhttp_free(hs->http);
+        hs->http = NULL;
+    }
 }
 
 static void http_stop(struct io_source *s)
 {
     struct http_src *hs = s->impl;
-    if (hs && hs->http) {
-        evhttp_free(hs->http);
-        hs->http = NULL;
+    if (hs) {
+        src_wal_flush(&hs->wal);
+        http_close(hs);
     }
 }
 
@@ -328,10 +446,27 @@ static void http_free(struct io_source *s)
     struct http_src *hs = s->impl;
     if (!hs)
         return;
-    http_stop(s);
+    http_close(hs);
+    src_wal_close(&hs->wal);
+    cep_free(hs->waits);
     cep_free(hs->items);
     cep_free(hs);
     s->impl = NULL;
+}
+
+static void http_save_pos(struct io_source *s, uint64_t ckpt_seq, struct ckpt_w *w)
+{
+    src_wal_save_pos(&http_impl(s)->wal, ckpt_seq, w);
+}
+
+static int http_load_pos(struct io_source *s, struct ckpt_r *r)
+{
+    return src_wal_load_pos(&http_impl(s)->wal, s, r);
+}
+
+static void http_committed(struct io_source *s, uint64_t ckpt_seq)
+{
+    src_wal_committed(&http_impl(s)->wal, ckpt_seq);
 }
 
 const struct io_source_ops io_src_http_ops = {
@@ -341,4 +476,7 @@ const struct io_source_ops io_src_http_ops = {
     .resume = http_resume,
     .stop = http_stop,
     .free = http_free,
+    .save_pos = http_save_pos,
+    .load_pos = http_load_pos,
+    .committed = http_committed,
 };

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * What the tcp and http sources share: opening the listening socket named
- * by `listen: HOST:PORT` with a clear error, and naming a peer address.
- * Tested by: tests/unit/check_netsrc.c */
+ * by `listen: HOST:PORT` with a clear error, naming a peer address, and
+ * their write-ahead log when checkpoints are on.
+ * Tested by: tests/unit/check_netsrc.c, tests/unit/check_wal.c, tests/daemon/t_wal.sh */
 #ifndef CEPD_SRC_NET_H
 #define CEPD_SRC_NET_H
 
@@ -26,5 +27,63 @@ void src_net_peer(const struct sockaddr *sa, char *buf, size_t len);
 
 /* Wall-clock microseconds from the loop's cached time (for last_line_at). */
 int64_t src_net_now(const struct io_source *s);
+
+/* ---- the write-ahead log of a push source ------------------------------
+ * With checkpoints on (cfg wal_dir set), tcp and http append what they
+ * receive to a WAL (include/cepd/wal.h) instead of handing it over.  The
+ * first append of a loop iteration activates sync_ev, which runs after the
+ * iteration's other callbacks: one wal_sync for all of them (group commit),
+ * then the pump hands the durable records to on_line in WAL order (so
+ * io_line.offset is the record's WAL offset), then on_sync lets the source
+ * acknowledge.  The pump stops while the source is paused and goes on from
+ * resume; at start it first replays the WAL from the loaded position (or
+ * the WAL's start) to its end.  Everything runs on the daemon's loop. */
+struct event;
+struct wal;
+struct wal_rec;
+
+struct src_wal_mark {
+    uint64_t seq; /* checkpoint */
+    uint64_t pos; /* its saved position */
+};
+
+struct src_wal {
+    struct io_source *s;
+    struct wal *wal;           /* NULL: no WAL, the source hands lines over itself */
+    struct event *sync_ev;
+    struct event *pump_ev;
+    uint64_t next;             /* WAL offset of the next record to hand over */
+    bool pos_loaded;           /* next came from load_pos */
+    struct src_wal_mark *marks; /* saved, not yet committed */
+    size_t n_marks, cap_marks;
+    /* The source's part: after each group commit (ok false: the records
+     * appended since the last one were dropped, wal_end says where they
+     * began), and after each record handed over, with the verdict. */
+    void (*on_sync)(void *ud, bool ok);
+    void (*on_handed)(void *ud, const struct wal_rec *r, bool accepted);
+    void *ud;
+};
+
+/* At start: open s->cfg->wal_dir (nothing when unset: CEP_OK with
+ * sw->wal NULL) and schedule the replay from the loaded position.  The
+ * callbacks and ud must be set before.  CEP_ERR after logging when the log
+ * cannot be opened. */
+int src_wal_open(struct src_wal *sw, struct io_source *s);
+/* Append one line (borrowed) for the next group commit; returns its offset. */
+uint64_t src_wal_append(struct src_wal *sw, const char *data, size_t len, uint64_t line_no,
+                        bool too_long);
+/* The source was resumed: go on handing records over. */
+void src_wal_resume(struct src_wal *sw);
+/* Stop: commit what is pending and hand over everything durable, paused
+ * or not. */
+void src_wal_flush(struct src_wal *sw);
+/* Close the log and free the events (the marks too); sw can be opened
+ * again. */
+void src_wal_close(struct src_wal *sw);
+/* io_source_ops.save_pos / load_pos / committed for a WAL source.  The
+ * position is one varint: the offset of the next record to hand over. */
+void src_wal_save_pos(struct src_wal *sw, uint64_t ckpt_seq, struct ckpt_w *w);
+int src_wal_load_pos(struct src_wal *sw, const struct io_source *s, struct ckpt_r *r);
+void src_wal_committed(struct src_wal *sw, uint64_t ckpt_seq);
 
 #endif

@@ -7,17 +7,27 @@
  * stream's history.  An entry's `event` field is the line; an entry
  * without one becomes a JSON object of all its fields (as strings).  The
  * line's offset is the packed entry id, ms << 22 | seq.
- * Entries are acknowledged (XACK) only once processed: after on_line has
- * returned for each of them (so the alerts they produced are queued) and
- * on_batch has run.  The processed-but-unacknowledged ids are kept in a
- * list, acknowledged by src_redis_ack, so the acknowledgement can move
- * behind the checkpoint (issue 6).  After a (re)connection the consumer
+ * Without checkpoints, entries are acknowledged (XACK) once processed:
+ * after on_line has returned for each of them (so the alerts they produced
+ * are queued) and on_batch has run.  With checkpoints (cfg_source
+ * .checkpointed), an entry is acknowledged only once a durable checkpoint
+ * covers it: save_pos records the last processed id for the checkpoint,
+ * committed releases every entry up to it.  The processed-but-unacknowledged
+ * ids wait in a list, in stream order.  After a (re)connection the consumer
  * first re-reads its own pending entries (XREADGROUP ... 0), then new ones
- * (>).  A lost connection is reopened with back-off; pause stops issuing
- * XREADGROUP (a read already waiting on the server still delivers).
- * Tested by: tests/unit/check_sink.c, tests/daemon/t_redis_source.sh */
+ * (>); a pending entry at or before the last processed id (this run's, or
+ * the restored checkpoint's) is not processed again, so a restart resumes
+ * just after the checkpoint's position.  (A Redis that lost its data makes
+ * ids go back; entries are then acknowledged as soon as they are at or
+ * before the last committed position, until the next checkpoint commits:
+ * exactly-once cannot outlive the stream itself.)  A lost connection is
+ * reopened with back-off; pause stops issuing XREADGROUP (a read already
+ * waiting on the server still delivers).
+ * Tested by: tests/unit/check_sink.c, tests/daemon/t_redis_source.sh,
+ * tests/daemon/t_redis_ckpt.sh */
 #include "cepd/cep_common.h"
 #include "cepd/io.h"
+#include "cepd/ckpt.h"
 #include "../sinks/sink_redis.h"
 
 #include <inttypes.h>
@@ -40,6 +50,19 @@
 #define SRC_REDIS_BACKOFF_MIN (100 * 1000)
 #define SRC_REDIS_BACKOFF_MAX (30 * CEP_USEC_PER_SEC)
 #define SRC_REDIS_ID_MAX      48                       /* "ms-seq" with room to spare */
+#define SRC_REDIS_SAVES_MAX   64                       /* checkpoints awaiting commit */
+
+/* A stream entry id, ms-seq; {0, 0} sorts before every real entry. */
+struct src_redis_id {
+    uint64_t ms;
+    uint64_t seq;
+};
+
+/* The position save_pos recorded for checkpoint seq. */
+struct src_redis_save {
+    uint64_t ckpt_seq;
+    struct src_redis_id id;
+};
 
 struct src_redis {
     struct io_source *s;
@@ -56,9 +79,13 @@ struct src_redis {
     char cursor[SRC_REDIS_ID_MAX]; /* pending phase: last id re-read */
     uint32_t conn_failures;
     int64_t backoff;
-    /* Processed, not yet acknowledged. */
+    /* Processed, not yet acknowledged, in stream order. */
     char (*unacked)[SRC_REDIS_ID_MAX];
     size_t n_unacked, cap_unacked;
+    struct src_redis_id last;    /* last entry processed (or restored position) */
+    struct src_redis_id release; /* checkpointed: entries up to it may be acknowledged */
+    struct src_redis_save saves[SRC_REDIS_SAVES_MAX];
+    size_t n_saves;
     struct sbuf line;       /* an entry without `event`, as JSON */
 };
 
@@ -115,31 +142,67 @@ static void src_redis_read_soon(struct src_redis *r)
         event_active(r->read_ev, 0, 0);
 }
 
-/* Acknowledge every processed entry (one XACK); the answer is not waited
- * for: an entry whose XACK is lost stays pending and is re-read (and
- * deduplicated downstream by its alert ids) after a reconnection. */
+/* Parse "ms-seq" (or "ms"); false on anything else. */
+static bool src_redis_id_parse(const char *s, size_t len, struct src_redis_id *out)
+{
+    char buf[SRC_REDIS_ID_MAX], *end;
+    if (len == 0 || len >= sizeof(buf) || !(s[0] >= '0' && s[0] <= '9'))
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    out->ms = strtoull(buf, &end, 10);
+    out->seq = 0;
+    if (*end == '-') {
+        if (!(end[1] >= '0' && end[1] <= '9'))
+            return false;
+        out->seq = strtoull(end + 1, &end, 10);
+    }
+    return *end == '\0';
+}
+
+static bool src_redis_id_le(const struct src_redis_id *a, const struct src_redis_id *b)
+{
+    return a->ms < b->ms || (a->ms == b->ms && a->seq <= b->seq);
+}
+
+/* Acknowledge (one XACK) the processed entries that may be: all of them
+ * without checkpoints, those up to the last committed checkpoint's
+ * position with.  The answer is not waited for: an entry whose XACK is
+ * lost stays pending, is skipped when re-read (it is at or before the last
+ * processed id) and acknowledged then. */
 static void src_redis_ack(struct src_redis *r)
 {
     if (!r->n_unacked || !r->ready)
         return;
-    size_t argc = 3 + r->n_unacked;
+    size_t n = r->n_unacked;
+    if (r->s->cfg->checkpointed) {
+        struct src_redis_id id;
+        for (n = 0; n < r->n_unacked; n++)
+            if (src_redis_id_parse(r->unacked[n], strlen(r->unacked[n]), &id) &&
+                !src_redis_id_le(&id, &r->release))
+                break;
+        if (n == 0)
+            return;
+    }
+    size_t argc = 3 + n;
     const char **argv = cep_malloc(argc * sizeof(*argv));
     argv[0] = "XACK";
     argv[1] = r->s->cfg->key;
     argv[2] = r->group;
-    for (size_t i = 0; i < r->n_unacked; i++)
+    for (size_t i = 0; i < n; i++)
         argv[3 + i] = r->unacked[i];
-    if (redisAsyncCommandArgv(r->ac, NULL, NULL, (int)argc, argv, NULL) == REDIS_OK)
-        r->n_unacked = 0;
+    if (redisAsyncCommandArgv(r->ac, NULL, NULL, (int)argc, argv, NULL) == REDIS_OK) {
+        memmove(r->unacked, r->unacked + n, (r->n_unacked - n) * sizeof(*r->unacked));
+        r->n_unacked -= n;
+    }
     cep_free(argv);
 }
 
-static uint64_t src_redis_offset(const char *id)
+/* Remember id for acknowledgement. */
+static void src_redis_unacked_add(struct src_redis *r, const char *id, size_t len)
 {
-    char *end;
-    uint64_t ms = strtoull(id, &end, 10);
-    uint64_t seq = *end == '-' ? strtoull(end + 1, NULL, 10) : 0;
-    return ms << 22 | (seq & ((UINT64_C(1) << 22) - 1));
+    CEP_GROW(r->unacked, r->cap_unacked, r->n_unacked + 1);
+    memcpy(r->unacked[r->n_unacked++], id, len + 1);
 }
 
 /* One entry [id, [field, value, ...]] handed to the pipeline. */
@@ -152,11 +215,28 @@ static void src_redis_entry(struct src_redis *r, const redisReply *e)
         return;
     }
     const char *id = e->element[0]->str;
+    size_t id_len = e->element[0]->len;
     const redisReply *f = e->element[1];
-    CEP_GROW(r->unacked, r->cap_unacked, r->n_unacked + 1);
-    memcpy(r->unacked[r->n_unacked++], id, e->element[0]->len + 1);
+    struct src_redis_id eid;
+    if (!src_redis_id_parse(id, id_len, &eid)) {
+        s->st.errors++;
+        return;
+    }
     if (r->pending)
         snprintf(r->cursor, sizeof(r->cursor), "%s", id);
+    if (r->pending && src_redis_id_le(&eid, &r->last)) {
+        /* Re-read from the pending list but processed already (before the
+         * restored checkpoint, or in this run before a reconnection).  It
+         * is still waiting in the list unless its acknowledgement was
+         * released (and then perhaps lost with the connection).  Only the
+         * pending list is compared: new entries (>) were never delivered,
+         * even when ids went back (a Redis restarted without its data). */
+        if (!s->cfg->checkpointed || src_redis_id_le(&eid, &r->release))
+            src_redis_unacked_add(r, id, id_len);
+        return;
+    }
+    src_redis_unacked_add(r, id, id_len);
+    r->last = eid;
     if (f->type != REDIS_REPLY_ARRAY) {
         /* A pending entry deleted from the stream meanwhile: nothing to
          * process; acknowledged so it is not asked for again. */
@@ -190,7 +270,7 @@ static void src_redis_entry(struct src_redis *r, const redisReply *e)
     struct io_line l = {
         .data = data,
         .len = too_long ? s->max_line : len,
-        .offset = src_redis_offset(id),
+        .offset = eid.ms << 22 | (eid.seq & ((UINT64_C(1) << 22) - 1)),
         .line_no = s->st.lines + 1,
         .too_long = too_long,
     };
@@ -356,6 +436,17 @@ static void src_redis_connect(struct src_redis *r)
     evtimer_add(r->tm, &tv);
 }
 
+/* The source's state, made by load_pos (before start) or start. */
+static struct src_redis *src_redis_impl(struct io_source *s)
+{
+    if (!s->impl) {
+        struct src_redis *r = cep_calloc(1, sizeof(*r));
+        r->s = s;
+        s->impl = r;
+    }
+    return s->impl;
+}
+
 static int src_redis_start(struct io_source *s)
 {
     char err[160];
@@ -364,8 +455,7 @@ static int src_redis_start(struct io_source *s)
         cep_log(CEP_LOG_ERROR, "source %s: bad url %s", s->cfg->name, err);
         return CEP_ERR;
     }
-    struct src_redis *r = cep_calloc(1, sizeof(*r));
-    r->s = s;
+    struct src_redis *r = src_redis_impl(s);
     r->url = url;
     r->group = s->cfg->group ? s->cfg->group : "cepd";
     if (s->cfg->consumer) {
@@ -381,7 +471,6 @@ static int src_redis_start(struct io_source *s)
     r->tm = evtimer_new(s->base, src_redis_tm_cb, r);
     r->read_ev = event_new(s->base, -1, 0, src_redis_read, r);
     CEP_ASSERT(r->tm && r->read_ev);
-    s->impl = r;
     src_redis_connect(r);
     return CEP_OK;
 }
@@ -401,7 +490,7 @@ static void src_redis_resume(struct io_source *s)
 static void src_redis_stop(struct io_source *s)
 {
     struct src_redis *r = s->impl;
-    if (!r || r->stopping)
+    if (!r || !r->tm || r->stopping)
         return;
     src_redis_ack(r);
     r->stopping = true;
@@ -422,15 +511,82 @@ static void src_redis_free(struct io_source *s)
     struct src_redis *r = s->impl;
     if (!r)
         return;
-    src_redis_stop(s);
-    src_redis_drop(r, "stopping");
-    event_free(r->tm);
-    event_free(r->read_ev);
-    sink_redis_url_free(&r->url);
-    sbuf_free(&r->line);
+    if (r->tm) {
+        src_redis_stop(s);
+        src_redis_drop(r, "stopping");
+        event_free(r->tm);
+        event_free(r->read_ev);
+        sink_redis_url_free(&r->url);
+        sbuf_free(&r->line);
+    }
     cep_free(r->unacked);
     cep_free(r);
     s->impl = NULL;
+}
+
+/* The position record: stream key, group, last processed id ("" for none).
+ * `cepd checkpoint inspect` decodes it too. */
+static void src_redis_save_pos(struct io_source *s, uint64_t ckpt_seq, struct ckpt_w *w)
+{
+    struct src_redis *r = src_redis_impl(s);
+    const char *group = s->cfg->group ? s->cfg->group : "cepd";
+    char id[SRC_REDIS_ID_MAX] = "";
+    if (r->last.ms || r->last.seq)
+        snprintf(id, sizeof(id), "%" PRIu64 "-%" PRIu64, r->last.ms, r->last.seq);
+    ckpt_put_bytes(w, s->cfg->key, strlen(s->cfg->key));
+    ckpt_put_bytes(w, group, strlen(group));
+    ckpt_put_bytes(w, id, strlen(id));
+    /* Checkpoints normally commit in order, one at a time; should many
+     * fail in a row, the oldest record is forgotten (its entries are then
+     * acknowledged with a later checkpoint's). */
+    if (r->n_saves == SRC_REDIS_SAVES_MAX) {
+        memmove(r->saves, r->saves + 1, (r->n_saves - 1) * sizeof(*r->saves));
+        r->n_saves--;
+    }
+    r->saves[r->n_saves++] = (struct src_redis_save){.ckpt_seq = ckpt_seq, .id = r->last};
+}
+
+static int src_redis_load_pos(struct io_source *s, struct ckpt_r *rd)
+{
+    struct src_redis *r = src_redis_impl(s);
+    const char *group = s->cfg->group ? s->cfg->group : "cepd";
+    size_t key_len, group_len, id_len;
+    const char *key = ckpt_get_bytes(rd, &key_len);
+    const char *grp = ckpt_get_bytes(rd, &group_len);
+    const char *id = ckpt_get_bytes(rd, &id_len);
+    struct src_redis_id pos = {0, 0};
+    if (rd->err || (id_len && !src_redis_id_parse(id, id_len, &pos))) {
+        cep_log(CEP_LOG_WARN, "source %s: saved position unreadable (%s); reading as configured",
+                s->cfg->name, rd->err ? rd->err : "bad entry id");
+        return CEP_ERR;
+    }
+    if (key_len != strlen(s->cfg->key) || memcmp(key, s->cfg->key, key_len) != 0 ||
+        group_len != strlen(group) || memcmp(grp, group, group_len) != 0) {
+        cep_log(CEP_LOG_WARN, "source %s: saved position is for stream %.*s group %.*s, not %s "
+                "group %s; reading as configured", s->cfg->name, (int)key_len, key,
+                (int)group_len, grp, s->cfg->key, group);
+        return CEP_ERR;
+    }
+    r->last = pos;
+    r->release = pos;
+    cep_log(CEP_LOG_INFO, "source %s: resuming after entry %.*s", s->cfg->name,
+            (int)(id_len ? id_len : 6), id_len ? id : "(none)");
+    return CEP_OK;
+}
+
+/* Checkpoint ckpt_seq is durable: acknowledge what its position covers. */
+static void src_redis_committed(struct io_source *s, uint64_t ckpt_seq)
+{
+    struct src_redis *r = s->impl;
+    if (!r)
+        return;
+    size_t n = 0;
+    while (n < r->n_saves && r->saves[n].ckpt_seq <= ckpt_seq)
+        r->release = r->saves[n++].id;
+    memmove(r->saves, r->saves + n, (r->n_saves - n) * sizeof(*r->saves));
+    r->n_saves -= n;
+    if (n)
+        src_redis_ack(r);
 }
 
 const struct io_source_ops io_src_redis_ops = {
@@ -440,4 +596,7 @@ const struct io_source_ops io_src_redis_ops = {
     .resume = src_redis_resume,
     .stop = src_redis_stop,
     .free = src_redis_free,
+    .save_pos = src_redis_save_pos,
+    .load_pos = src_redis_load_pos,
+    .committed = src_redis_committed,
 };

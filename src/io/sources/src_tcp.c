@@ -8,7 +8,20 @@
  * every connection, so back-pressure reaches clients through TCP flow
  * control; lines already buffered wait for resume.  A client that
  * disconnects mid-line loses that partial line, which is counted.
- * Tested by: tests/unit/check_netsrc.c, tests/daemon/t_tcp.sh */
+ *
+ * With checkpoints on, lines go through the source's write-ahead log
+ * (src_net.h) and their offsets are WAL offsets.  With `ack: true` the
+ * server writes acknowledgements back, one ASCII line "ok N\n" where N is
+ * the number of lines of this connection (1-based, blank and oversized
+ * lines included) that are now durable in the WAL: cumulative, so "ok 7"
+ * covers lines 1..7, sent once per group commit for each connection that
+ * had new lines.  Without a WAL, N counts lines handed to the pipeline (not
+ * durable).  A partial line is never acknowledged.  A client may shut down
+ * its sending side and read until the server closes: the server closes
+ * after the last acknowledgement.  When the WAL cannot be written, the
+ * connections with unacknowledged lines are closed: resend from the last
+ * ack.
+ * Tested by: tests/unit/check_netsrc.c, tests/daemon/t_tcp.sh, tests/daemon/t_wal.sh */
 #include "cepd/cep_common.h"
 #include "cepd/io.h"
 #include "src_net.h"
@@ -28,6 +41,13 @@
 #define SRC_TCP_MAX_CONNS 1024
 /* After an accept error (out of file descriptors), accepting pauses this long. */
 #define SRC_TCP_ACCEPT_BACKOFF_MS 1000
+/* Unsent acknowledgements past this stop reading from a connection until
+ * the client reads them. */
+#define SRC_TCP_ACK_BACKLOG (64 * 1024)
+/* With a WAL, a connection's read callback takes up to this much of what
+ * the socket holds (libevent reads 4 KiB at a time), so that one group
+ * commit covers thousands of lines rather than dozens. */
+#define SRC_TCP_WAL_READ_MAX (256 * 1024)
 
 struct tcp_src;
 
@@ -40,6 +60,9 @@ struct tcp_conn {
     uint64_t line_no; /* lines handed over so far */
     size_t scanned;   /* leading input bytes known to hold no newline */
     bool skipping;    /* inside an oversized line, dropping bytes */
+    uint64_t acked;   /* ack: lines acknowledged so far */
+    bool eof;         /* ack: the client is done sending; close after the last ack */
+    bool ack_blocked; /* ack: reading stopped until the client reads its acks */
     uint64_t errors;
     char peer[64];
 };
@@ -50,12 +73,82 @@ struct tcp_src {
     struct event *backoff_ev;
     struct tcp_conn *conns;
     size_t n_conns;
+    struct src_wal wal;
 };
+
+static void tcp_conn_close(struct tcp_conn *c, const char *why);
+
+/* ack: tell the client how many of its lines are taken (durable with a
+ * WAL, handed over without). */
+static void tcp_ack(struct tcp_conn *c)
+{
+    if (!c->ts->s->cfg->ack || c->acked == c->line_no)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add_printf(out, "ok %" PRIu64 "\n", c->line_no);
+    c->acked = c->line_no;
+    if (evbuffer_get_length(out) > SRC_TCP_ACK_BACKLOG && !c->ack_blocked) {
+        c->ack_blocked = true;
+        bufferevent_disable(c->bev, EV_READ);
+    }
+}
+
+/* ack, after the client's end of stream: close once every line it sent is
+ * acknowledged and the acks are written. */
+static void tcp_conn_linger(struct tcp_conn *c)
+{
+    if (c->line_no == c->acked &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        tcp_conn_close(c, "end of stream");
+}
+
+/* ack: the output drained. */
+static void tcp_write_cb(struct bufferevent *bev, void *ud)
+{
+    struct tcp_conn *c = ud;
+    if (c->eof) {
+        tcp_conn_linger(c);
+        return;
+    }
+    if (c->ack_blocked) {
+        c->ack_blocked = false;
+        if (!c->ts->s->paused)
+            bufferevent_enable(bev, EV_READ);
+    }
+}
+
+/* After a group commit: acknowledge (ok), or drop the connections whose
+ * lines were lost with the failed write (they were never acknowledged). */
+static void tcp_wal_synced(void *ud, bool ok)
+{
+    struct tcp_src *ts = ud;
+    struct tcp_conn *next;
+    for (struct tcp_conn *c = ts->conns; c; c = next) {
+        next = c->next;
+        if (!ok && c->line_no > c->acked) {
+            ts->s->st.errors++;
+            c->errors++;
+            tcp_conn_close(c, "write-ahead log error");
+            continue;
+        }
+        tcp_ack(c);
+        if (c->eof)
+            tcp_conn_linger(c);
+    }
+}
 
 /* Hand one line (or the head of an oversized one) to the pipeline. */
 static void tcp_line(struct tcp_conn *c, const char *data, size_t len, bool too_long)
 {
     struct io_source *s = c->ts->s;
+    if (c->ts->wal.wal) {
+        src_wal_append(&c->ts->wal, data, len, ++c->line_no, too_long);
+        if (too_long) {
+            s->st.errors++;
+            c->errors++;
+        }
+        return;
+    }
     struct io_line l = {
         .data = data,
         .len = len,
@@ -119,14 +212,29 @@ static void tcp_drain(struct tcp_conn *c, bool force)
             tcp_consume(c, in, len + 1);
         }
     }
-    if (any && s->on_batch)
-        s->on_batch(s->ud, s);
+    if (any && !c->ts->wal.wal) {
+        tcp_ack(c);
+        if (s->on_batch)
+            s->on_batch(s->ud, s);
+    }
 }
 
 static void tcp_read_cb(struct bufferevent *bev, void *ud)
 {
-    CEP_UNUSED(bev);
-    tcp_drain(ud, false);
+    struct tcp_conn *c = ud;
+    if (c->ts->wal.wal) {
+        /* End of stream and errors are left for the bufferevent to find
+         * on its next read.  It keeps its input's end frozen outside its
+         * own reads, as we do. */
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evutil_socket_t fd = bufferevent_getfd(bev);
+        evbuffer_unfreeze(in, 0);
+        while (evbuffer_get_length(in) < SRC_TCP_WAL_READ_MAX &&
+               evbuffer_read(in, fd, SRC_TCP_WAL_READ_MAX) > 0)
+            continue;
+        evbuffer_freeze(in, 0);
+    }
+    tcp_drain(c, false);
 }
 
 /* Close c, counting a partial last line, and log its counters. */
@@ -165,7 +273,13 @@ static void tcp_event_cb(struct bufferevent *bev, short what, void *ud)
 {
     CEP_UNUSED(bev);
     struct tcp_conn *c = ud;
-    if (what & BEV_EVENT_EOF) {
+    if ((what & BEV_EVENT_EOF) && c->ts->s->cfg->ack && !c->eof) {
+        /* Take what was received, then wait for its acknowledgement. */
+        c->eof = true;
+        bufferevent_disable(c->bev, EV_READ);
+        tcp_drain(c, true);
+        tcp_conn_linger(c);
+    } else if (what & BEV_EVENT_EOF) {
         tcp_conn_close(c, "end of stream");
     } else if (what & BEV_EVENT_ERROR) {
         c->ts->s->st.errors++;
@@ -197,8 +311,11 @@ static void tcp_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct
     memcpy(c->peer, peer, sizeof(peer));
     c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     CEP_ASSERT(c->bev);
-    bufferevent_setcb(c->bev, tcp_read_cb, NULL, tcp_event_cb, c);
-    bufferevent_disable(c->bev, EV_WRITE);
+    bool ack = s->cfg->ack;
+    bufferevent_setcb(c->bev, tcp_read_cb, ack ? tcp_write_cb : NULL, tcp_event_cb, c);
+    if (!ack)
+        bufferevent_disable(c->bev, EV_WRITE);
+
     if (!s->paused)
         bufferevent_enable(c->bev, EV_READ);
     c->next = ts->conns;
@@ -233,19 +350,33 @@ static void tcp_accept_error_cb(struct evconnlistener *lis, void *ud)
     evtimer_add(ts->backoff_ev, &tv);
 }
 
-/* Bind and listen (allocating s->impl on first use: the ops table is the
- * only constructor).  CEP_ERR, after logging why, when the address cannot
- * be bound. */
-static int tcp_start(struct io_source *s)
+/* s->impl, allocated on first use (the ops table is the only constructor;
+ * load_pos may come before start). */
+static struct tcp_src *tcp_impl(struct io_source *s)
 {
     if (!s->impl) {
         struct tcp_src *ts = cep_calloc(1, sizeof(*ts));
         ts->s = s;
+        ts->wal.on_sync = tcp_wal_synced;
+        ts->wal.ud = ts;
         s->impl = ts;
     }
+    return s->impl;
+}
+
+/* Open the write-ahead log (replay is scheduled first, so it comes before
+ * any client's line), then bind and listen.  CEP_ERR, after logging why,
+ * when the log cannot be opened or the address cannot be bound. */
+static int tcp_start(struct io_source *s)
+{
+    struct tcp_src *ts = tcp_impl(s);
     if (s->max_line == 0)
         s->max_line = CFG_MAX_LINE_BYTES_DEFAULT;
-    struct tcp_src *ts = s->impl;
+    if (src_wal_open(&ts->wal, s) != CEP_OK)
+        return CEP_ERR;
+    if (s->cfg->ack && !ts->wal.wal)
+        cep_log(CEP_LOG_NOTICE, "tcp source %s: without checkpoint.dir there is no write-ahead "
+                "log: acknowledgements mean handed over, not durable", s->cfg->name);
     int fd = src_net_listen(s);
     if (fd < 0)
         return CEP_ERR;
@@ -280,11 +411,15 @@ static void tcp_resume(struct io_source *s)
     struct tcp_src *ts = s->impl;
     s->paused = false;
     for (struct tcp_conn *c = ts ? ts->conns : NULL; c; c = c->next) {
+        if (c->eof || c->ack_blocked)
+            continue;
         bufferevent_enable(c->bev, EV_READ);
         if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
             bufferevent_trigger(c->bev, EV_READ,
                                 BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
     }
+    if (ts)
+        src_wal_resume(&ts->wal);
 }
 
 /* Close the listener and every connection.  With deliver (stop), the
@@ -299,11 +434,13 @@ static void tcp_close_all(struct tcp_src *ts, bool deliver)
         event_free(ts->backoff_ev);
         ts->backoff_ev = NULL;
     }
-    while (ts->conns) {
-        if (deliver)
-            tcp_drain(ts->conns, true);
-        tcp_conn_close(ts->conns, "source stopped");
+    if (deliver) {
+        for (struct tcp_conn *c = ts->conns; c; c = c->next)
+            tcp_drain(c, true);
+        src_wal_flush(&ts->wal);
     }
+    while (ts->conns)
+        tcp_conn_close(ts->conns, "source stopped");
 }
 
 static void tcp_stop(struct io_source *s)
@@ -318,8 +455,24 @@ static void tcp_free(struct io_source *s)
     if (!ts)
         return;
     tcp_close_all(ts, false);
+    src_wal_close(&ts->wal);
     cep_free(ts);
     s->impl = NULL;
+}
+
+static void tcp_save_pos(struct io_source *s, uint64_t ckpt_seq, struct ckpt_w *w)
+{
+    src_wal_save_pos(&tcp_impl(s)->wal, ckpt_seq, w);
+}
+
+static int tcp_load_pos(struct io_source *s, struct ckpt_r *r)
+{
+    return src_wal_load_pos(&tcp_impl(s)->wal, s, r);
+}
+
+static void tcp_committed(struct io_source *s, uint64_t ckpt_seq)
+{
+    src_wal_committed(&tcp_impl(s)->wal, ckpt_seq);
 }
 
 const struct io_source_ops io_src_tcp_ops = {
@@ -329,4 +482,7 @@ const struct io_source_ops io_src_tcp_ops = {
     .resume = tcp_resume,
     .stop = tcp_stop,
     .free = tcp_free,
+    .save_pos = tcp_save_pos,
+    .load_pos = tcp_load_pos,
+    .committed = tcp_committed,
 };

@@ -1,0 +1,697 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Checkpoints of the running daemon (design §5.1): every checkpoint.interval
+ * a timer takes one between two input lines (the loop is single-threaded, so
+ * between two callbacks is a barrier), made of META, SOURCES (save_pos of
+ * every replayable source), ENGINE (eng_snapshot) and OUTBOX (alerts not yet
+ * acknowledged: those held here plus those still queued in a sink, each
+ * with the sinks that have not taken it).  delivery exactly_once holds every
+ * alert here until a checkpoint that contains it is durable, then releases
+ * it to its sinks and tells the sources (committed); past the smallest
+ * sink queue_size of held alerts the sources pause and a checkpoint is
+ * taken at once (never a drop).  at_least_once sends at once.  On start the newest valid checkpoint (or --from-savepoint) is
+ * restored: positions, engine state, and the outbox sent again (the redis
+ * and webhook sinks drop ids they have seen; file and stdout sinks may
+ * repeat those alerts).  A failed write is logged and counted; the daemon
+ * carries on from the last good checkpoint and keeps holding.
+ * Tested by: tests/daemon/t_ckpt.sh, tests/daemon/t_crash.sh */
+#include "cepd/cep_common.h"
+#include "dmn_int.h"
+
+#include "cepd/cfg.h"
+#include "cepd/ckpt.h"
+#include "cepd/eng.h"
+#include "cepd/sbuf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#define DMN_CKPT_MAX_SINKS 4096  /* per outbox alert, when reading */
+
+/* An alert in the outbox: its copy and the sinks still owed it, by their
+ * interned "sink:NAME" (stable across reloads, unlike indexes). */
+struct dmn_obx {
+    char id[33];
+    uint32_t rule_index;
+    int64_t time;
+    char *json;
+    size_t len;
+    const char **sinks;
+    size_t n_sinks;
+};
+
+struct dmn_ckpt {
+    char *dir;               /* NULL: restore (--from-savepoint) and savepoints only */
+    uint32_t retain;
+    bool exactly_once;       /* with a dir */
+    bool savepoint_on_stop;
+    uint64_t seq;            /* the last number used (checkpoints and savepoints) */
+    struct event *timer;
+    struct event *early;     /* a checkpoint as soon as the loop is back: the outbox is full */
+    struct sbuf body;
+    struct dmn_obx *held;    /* exactly_once: alerts no durable checkpoint holds yet */
+    size_t n_held, held_cap;
+    size_t held_max;         /* past it, the sources pause: the smallest sink queue */
+    bool full;
+    bool told_unreplayable;
+    struct dmn_ckpt_stats st;
+};
+
+static int64_t dmn_ckpt_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * CEP_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
+static void dmn_obx_free(struct dmn_obx *o)
+{
+    cep_free(o->json);
+    cep_free(o->sinks);
+}
+
+static const char *dmn_sink_key(struct dmn *d, const char *name, size_t len)
+{
+    char *k = cep_asprintf("sink:%.*s", (int)len, name);
+    const char *r = dmn_intern(d, k);
+    cep_free(k);
+    return r;
+}
+
+static struct dmn_snk *dmn_sink_by_key(struct dmn *d, const char *key)
+{
+    for (size_t i = 0; i < d->n_snks; i++)
+        if (d->snks[i]->loop_name == key)
+            return d->snks[i];
+    return NULL;
+}
+
+/* Hand an outbox alert to the sinks it names (taken: o is freed). */
+static void dmn_obx_send(struct dmn *d, struct dmn_obx *o)
+{
+    struct eng_alert a = {.rule_index = o->rule_index, .id = o->id, .time = o->time,
+                          .json = o->json, .len = o->len};
+    for (size_t i = 0; i < o->n_sinks; i++) {
+        struct dmn_snk *k = dmn_sink_by_key(d, o->sinks[i]);
+        if (k)
+            dmn_snk_enqueue(k, &a);
+        else
+            cep_log(CEP_LOG_WARN, "outbox: alert %s is for %s, which the config no longer has",
+                    o->id, o->sinks[i] + 5);
+    }
+    dmn_obx_free(o);
+}
+
+/* ---- outbox ---------------------------------------------------------------- */
+
+bool dmn_ckpt_hold(struct dmn *d, const struct eng_alert *a, const size_t *route)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    if (!c->exactly_once)
+        return false;
+    size_t n = 0;
+    while (route[n] != SIZE_MAX)
+        n++;
+    CEP_GROW(c->held, c->held_cap, c->n_held + 1);
+    struct dmn_obx *o = &c->held[c->n_held++];
+    size_t id_len = strnlen(a->id, sizeof(o->id) - 1);
+    memcpy(o->id, a->id, id_len);
+    o->id[id_len] = '\0';
+    o->rule_index = (uint32_t)a->rule_index;
+    o->time = a->time;
+    o->json = cep_malloc(a->len + 1);
+    memcpy(o->json, a->json, a->len);
+    o->json[a->len] = '\0';
+    o->len = a->len;
+    o->sinks = cep_malloc((n ? n : 1) * sizeof(*o->sinks));
+    o->n_sinks = n;
+    for (size_t i = 0; i < n; i++)
+        o->sinks[i] = d->snks[route[i]]->loop_name;
+    if (!c->full && c->n_held >= c->held_max) {
+        /* Pause the sources and take the next checkpoint now (from the
+         * loop: this runs inside the engine), instead of waiting for the
+         * timer with the input stopped. */
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "the outbox is full (%zu alerts held until the next checkpoint)", c->n_held);
+        dmn_pipe_set_full(d, &c->full, true, why);
+        event_active(c->early, 0, 0);
+    }
+    return true;
+}
+
+/* A checkpoint holding the held alerts is durable: send them. */
+static void dmn_ckpt_release(struct dmn *d)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    for (size_t i = 0; i < c->n_held; i++)
+        dmn_obx_send(d, &c->held[i]);
+    c->n_held = 0;
+    dmn_pipe_set_full(d, &c->full, false, NULL);
+}
+
+/* One (alert, sink) pair not yet acknowledged, for grouping by id. */
+struct dmn_ack {
+    const char *id;
+    const struct io_alert *a;   /* queued in a sink */
+    const struct dmn_obx *o;    /* or held */
+    const char *sink;           /* the sink's name */
+};
+
+static int dmn_ack_cmp(const void *x, const void *y)
+{
+    const struct dmn_ack *a = x, *b = y;
+    int r = strcmp(a->id, b->id);
+    if (r)
+        return r;
+    return (a->o != NULL) - (b->o != NULL);
+}
+
+/* OUTBOX: uv n, per alert bytes id, uv rule_index, sv time, bytes json,
+ * uv n sinks, per sink bytes name.  Alerts queued in a sink are owed to it
+ * until it delivers or dead-letters them (both pop the queue), so the
+ * queues are the acknowledgement record. */
+static size_t dmn_ckpt_put_outbox(struct dmn *d, struct ckpt_w *w)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    struct dmn_ack *v = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < c->n_held; i++) {
+        const struct dmn_obx *o = &c->held[i];
+        for (size_t j = 0; j < o->n_sinks; j++) {
+            CEP_GROW(v, cap, n + 1);
+            v[n++] = (struct dmn_ack){.id = o->id, .o = o, .sink = o->sinks[j] + 5};
+        }
+    }
+    for (size_t s = 0; s < d->n_snks; s++) {
+        struct io_sink *k = &d->snks[s]->io;
+        for (size_t i = 0; i < k->q_len; i++) {
+            const struct io_alert *a = io_sink_at(k, i);
+            CEP_GROW(v, cap, n + 1);
+            v[n++] = (struct dmn_ack){.id = a->id, .a = a, .sink = k->cfg->name};
+        }
+    }
+    if (n)
+        qsort(v, n, sizeof(*v), dmn_ack_cmp);
+    size_t alerts = 0;
+    for (size_t i = 0; i < n; i++)
+        alerts += i == 0 || strcmp(v[i].id, v[i - 1].id) != 0;
+    ckpt_put_uv(w, alerts);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && strcmp(v[j].id, v[i].id) == 0; j++)
+            ;
+        const struct dmn_ack *x = &v[i];
+        ckpt_put_bytes(w, x->id, strlen(x->id));
+        ckpt_put_uv(w, x->o ? x->o->rule_index : x->a->rule_index);
+        ckpt_put_sv(w, x->o ? x->o->time : x->a->time);
+        if (x->o)
+            ckpt_put_bytes(w, x->o->json, x->o->len);
+        else
+            ckpt_put_bytes(w, x->a->json, x->a->len);
+        ckpt_put_uv(w, j - i);
+        for (size_t k = i; k < j; k++)
+            ckpt_put_bytes(w, v[k].sink, strlen(v[k].sink));
+    }
+    cep_free(v);
+    return alerts;
+}
+
+/* Read an OUTBOX section into *out (owned).  CEP_ERR on a malformed one. */
+static int dmn_ckpt_get_outbox(struct dmn *d, struct ckpt_r *r, struct dmn_obx **out,
+                               size_t *n_out)
+{
+    uint64_t n = ckpt_get_uv_max(r, (uint64_t)(r->end - r->p), "outbox alerts");
+    struct dmn_obx *v = cep_calloc(n ? n : 1, sizeof(*v));
+    size_t k = 0;
+    for (; k < n && !r->err; k++) {
+        struct dmn_obx *o = &v[k];
+        size_t len;
+        const char *id = ckpt_get_bytes(r, &len);
+        if (len >= sizeof(o->id))
+            ckpt_r_fail(r, "alert id too long");
+        if (r->err)
+            break;
+        memcpy(o->id, id, len);
+        o->id[len] = '\0';
+        o->rule_index = (uint32_t)ckpt_get_uv_max(r, UINT32_MAX, "rule index");
+        o->time = ckpt_get_sv(r);
+        const char *json = ckpt_get_bytes(r, &len);
+        o->json = cep_strndup(json ? json : "", len);
+        o->len = len;
+        o->n_sinks = (size_t)ckpt_get_uv_max(r, DMN_CKPT_MAX_SINKS, "outbox sinks");
+        o->sinks = cep_calloc(o->n_sinks ? o->n_sinks : 1, sizeof(*o->sinks));
+        for (size_t i = 0; i < o->n_sinks && !r->err; i++) {
+            const char *name = ckpt_get_bytes(r, &len);
+            if (!r->err)
+                o->sinks[i] = dmn_sink_key(d, name, len);
+        }
+        if (r->err) {
+            k++;
+            break;
+        }
+    }
+    if (r->err) {
+        for (size_t i = 0; i < k; i++)
+            dmn_obx_free(&v[i]);
+        cep_free(v);
+        return CEP_ERR;
+    }
+    *out = v;
+    *n_out = k;
+    return CEP_OK;
+}
+
+/* ---- taking one ------------------------------------------------------------ */
+
+static void dmn_ckpt_put_meta(struct dmn *d, struct ckpt_w *w)
+{
+    const struct ruleset *rs = d->g.rs;
+    ckpt_put_bytes(w, PACKAGE_VERSION, strlen(PACKAGE_VERSION));
+    ckpt_put_bytes(w, d->config_path, strlen(d->config_path));
+    ckpt_put_uv(w, rs->n_rules);
+    for (size_t i = 0; i < rs->n_rules; i++) {
+        ckpt_put_bytes(w, rs->rules[i]->id, strlen(rs->rules[i]->id));
+        ckpt_put_uv(w, rs->rules[i]->hash);
+    }
+}
+
+static void dmn_ckpt_put_sources(struct dmn *d, uint64_t seq, struct ckpt_w *w)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_srcs; i++) {
+        struct dmn_src *s = d->srcs[i];
+        if (s->started && s->io.ops->save_pos)
+            n++;
+        else if (s->started && !c->told_unreplayable)
+            cep_log(CEP_LOG_WARN,
+                    "source %s (%s) cannot be replayed: what it delivered before a crash is "
+                    "not read again",
+                    s->name, s->io.ops->type);
+    }
+    c->told_unreplayable = true;
+    ckpt_put_uv(w, n);
+    for (size_t i = 0; i < d->n_srcs; i++) {
+        struct dmn_src *s = d->srcs[i];
+        if (!s->started || !s->io.ops->save_pos)
+            continue;
+        ckpt_put_bytes(w, s->name, strlen(s->name));
+        ckpt_put_bytes(w, s->io.ops->type, strlen(s->io.ops->type));
+        size_t m = ckpt_frame_begin(w);
+        s->io.ops->save_pos(&s->io, seq, w);
+        ckpt_frame_end(w, m);
+    }
+}
+
+int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *out_path,
+                  size_t out_len, char *err, size_t errlen)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    if (!c || (!c->dir && (kind == CKPT_KIND_CHECKPOINT || !path))) {
+        snprintf(err, errlen, "checkpoints are off (no checkpoint.dir)");
+        return CEP_ERR;
+    }
+    int64_t t0 = dmn_ckpt_mono();
+    uint64_t seq = ++c->seq;
+    sbuf_reset(&c->body);
+    struct ckpt_w w = {.sb = &c->body};
+    size_t m = ckpt_section_begin(&w, CKPT_SEC_META);
+    dmn_ckpt_put_meta(d, &w);
+    ckpt_section_end(&w, m);
+    m = ckpt_section_begin(&w, CKPT_SEC_SOURCES);
+    dmn_ckpt_put_sources(d, seq, &w);
+    ckpt_section_end(&w, m);
+    m = ckpt_section_begin(&w, CKPT_SEC_ENGINE);
+    size_t f = ckpt_frame_begin(&w);
+    eng_snapshot(d->g.eng, &w);
+    ckpt_frame_end(&w, f);
+    ckpt_section_end(&w, m);
+    m = ckpt_section_begin(&w, CKPT_SEC_OUTBOX);
+    size_t outbox = dmn_ckpt_put_outbox(d, &w);
+    ckpt_section_end(&w, m);
+
+    struct ckpt_header h = {.version = CKPT_FORMAT_VERSION, .kind = kind, .seq = seq,
+                            .wall_us = eng_now_us(), .body_len = c->body.len,
+                            .crc = ckpt_crc32c(0, c->body.buf, c->body.len)};
+    char *own = NULL;
+    if (kind == CKPT_KIND_CHECKPOINT)
+        path = own = cep_asprintf("%s/" CKPT_NAME_FMT, c->dir, seq);
+    else if (!path)
+        path = own = cep_asprintf("%s/savepoint-%010" PRIu64 ".ckpt", c->dir, seq);
+    char why[512];
+    int rc = ckpt_file_write(path, &h, c->body.buf, c->body.len, why, sizeof(why));
+    if (out_path)
+        snprintf(out_path, out_len, "%s", path);
+    if (rc != CEP_OK) {
+        c->st.failed++;
+        cep_log(CEP_LOG_ERROR, "%s %" PRIu64 " failed: %s; carrying on from the last good one%s",
+                kind == CKPT_KIND_CHECKPOINT ? "checkpoint" : "savepoint", seq, why,
+                c->n_held ? " (alerts stay held)" : "");
+        snprintf(err, errlen, "%s", why);
+        cep_free(own);
+        return CEP_ERR;
+    }
+    int64_t took = dmn_ckpt_mono() - t0;
+    c->st.ok++;
+    c->st.last_seconds = (double)took / CEP_USEC_PER_SEC;
+    c->st.last_bytes = c->body.len;
+    c->st.last_ok_at = h.wall_us;
+    cep_log(kind == CKPT_KIND_CHECKPOINT ? CEP_LOG_DEBUG : CEP_LOG_NOTICE,
+            "%s %" PRIu64 " written to %s: %zu bytes, %zu outbox alerts, %.3f s",
+            kind == CKPT_KIND_CHECKPOINT ? "checkpoint" : "savepoint", seq, path, c->body.len,
+            outbox, c->st.last_seconds);
+    cep_free(own);
+    if (kind == CKPT_KIND_CHECKPOINT) {
+        /* Sources and the outbox move on only with periodic checkpoints:
+         * a restart restores the newest of those, never a savepoint. */
+        ckpt_dir_prune(c->dir, c->retain);
+        dmn_ckpt_release(d);
+        for (size_t i = 0; i < d->n_srcs; i++) {
+            struct dmn_src *s = d->srcs[i];
+            if (s->started && s->io.ops->committed)
+                s->io.ops->committed(&s->io, seq);
+        }
+    }
+    return CEP_OK;
+}
+
+static void dmn_ckpt_timer_cb(evutil_socket_t fd, short what, void *ud)
+{
+    CEP_UNUSED(fd);
+    CEP_UNUSED(what);
+    struct dmn *d = ud;
+    char err[512];
+    if (!d->stopping)
+        dmn_ckpt_take(d, CKPT_KIND_CHECKPOINT, NULL, NULL, 0, err, sizeof(err));
+}
+
+bool dmn_ckpt_stop(struct dmn *d)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    if (!c->dir)
+        return false;
+    event_del(c->timer);
+    event_del(c->early);
+    char err[512];
+    if (c->n_held)
+        dmn_ckpt_take(d, CKPT_KIND_CHECKPOINT, NULL, NULL, 0, err, sizeof(err));
+    return true;
+}
+
+bool dmn_ckpt_final(struct dmn *d)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    if (!c->dir)
+        return false;
+    char err[512];
+    if (c->savepoint_on_stop)
+        dmn_ckpt_take(d, CKPT_KIND_SAVEPOINT, NULL, NULL, 0, err, sizeof(err));
+    if (dmn_ckpt_take(d, CKPT_KIND_CHECKPOINT, NULL, NULL, 0, err, sizeof(err)) != CEP_OK)
+        return false;
+    size_t left = 0;
+    for (size_t i = 0; i < d->n_snks; i++)
+        left += d->snks[i]->io.q_len;
+    if (left)
+        cep_log(CEP_LOG_WARN,
+                "%zu alerts undelivered at stop are kept in checkpoint %" PRIu64
+                " and sent again at the next start",
+                left, c->seq);
+    return true;
+}
+
+bool dmn_ckpt_stats(const struct dmn *d, struct dmn_ckpt_stats *st)
+{
+    const struct dmn_ckpt *c = d->ckpt;
+    memset(st, 0, sizeof(*st));
+    if (!c || !c->dir)
+        return false;
+    *st = c->st;
+    st->outbox = c->n_held;
+    for (size_t i = 0; i < d->n_snks; i++)
+        st->outbox += d->snks[i]->io.q_len;
+    return true;
+}
+
+/* ---- restoring --------------------------------------------------------- */
+
+static void dmn_ckpt_log_report(const struct eng_restore_report *rep)
+{
+    size_t n[ENG_RESTORE_FATE_COUNT] = {0};
+    for (size_t i = 0; i < rep->n_rules; i++) {
+        const struct eng_restore_rule *r = &rep->rules[i];
+        n[r->fate]++;
+        cep_log(r->fate == ENG_RESTORE_KEPT ? CEP_LOG_INFO : CEP_LOG_NOTICE,
+                "restore: rule %s: %s (%zu keys)", r->id, eng_restore_fate_name(r->fate),
+                r->keys);
+    }
+    cep_log(CEP_LOG_NOTICE,
+            "restore: %zu rules kept, %zu reset, %zu new, %zu dropped; %zu events decoded again",
+            n[ENG_RESTORE_KEPT], n[ENG_RESTORE_RESET], n[ENG_RESTORE_NEW],
+            n[ENG_RESTORE_DROPPED], rep->events);
+}
+
+/* Restore d from a verified body: the outbox is read first (nothing
+ * changes if it is malformed), then the engine (left as new on error),
+ * then the sources.  CEP_ERR with err filled when the checkpoint cannot be
+ * used; d is then as before. */
+static int dmn_ckpt_restore(struct dmn *d, const struct sbuf *body, char *err, size_t errlen)
+{
+    struct ckpt_r r, f;
+    struct dmn_obx *obx = NULL;
+    size_t n_obx = 0;
+    if (!ckpt_section_find(body->buf, body->len, CKPT_SEC_ENGINE, &r) ||
+        !ckpt_section_find(body->buf, body->len, CKPT_SEC_SOURCES, &f)) {
+        snprintf(err, errlen, "no engine or sources section");
+        return CEP_ERR;
+    }
+    struct ckpt_r ob;
+    if (ckpt_section_find(body->buf, body->len, CKPT_SEC_OUTBOX, &ob) &&
+        dmn_ckpt_get_outbox(d, &ob, &obx, &n_obx) != CEP_OK) {
+        snprintf(err, errlen, "outbox: %s", ob.err);
+        return CEP_ERR;
+    }
+    struct ckpt_r eng_r;
+    ckpt_get_frame(&r, &eng_r);
+    struct eng_restore_report rep = {0};
+    if (r.err || eng_restore(d->g.eng, &eng_r, NULL, &rep, err, errlen) != CEP_OK) {
+        if (r.err)
+            snprintf(err, errlen, "engine: %s", r.err);
+        eng_restore_report_free(&rep);
+        for (size_t i = 0; i < n_obx; i++)
+            dmn_obx_free(&obx[i]);
+        cep_free(obx);
+        return CEP_ERR;
+    }
+    dmn_ckpt_log_report(&rep);
+    eng_restore_report_free(&rep);
+
+    uint64_t n = ckpt_get_uv_max(&f, (uint64_t)(f.end - f.p), "sources");
+    for (uint64_t i = 0; i < n && !f.err; i++) {
+        size_t name_len, type_len;
+        const char *name = ckpt_get_bytes(&f, &name_len);
+        const char *type = ckpt_get_bytes(&f, &type_len);
+        struct ckpt_r pos;
+        ckpt_get_frame(&f, &pos);
+        if (f.err)
+            break;
+        struct dmn_src *s = NULL;
+        for (size_t j = 0; j < d->n_srcs && !s; j++)
+            if (strlen(d->srcs[j]->name) == name_len &&
+                memcmp(d->srcs[j]->name, name, name_len) == 0)
+                s = d->srcs[j];
+        if (!s) {
+            cep_log(CEP_LOG_NOTICE, "restore: source %.*s is no longer configured",
+                    (int)name_len, name);
+        } else if (!s->io.ops || !s->io.ops->load_pos || strlen(s->io.ops->type) != type_len ||
+                   memcmp(s->io.ops->type, type, type_len) != 0) {
+            cep_log(CEP_LOG_NOTICE,
+                    "restore: source %s is now of another type; it starts as configured",
+                    s->name);
+        } else if (s->io.ops->load_pos(&s->io, &pos) == CEP_OK) {
+            cep_log(CEP_LOG_INFO, "restore: source %s resumes from its saved position", s->name);
+        }
+    }
+    if (f.err)
+        cep_log(CEP_LOG_WARN, "restore: source positions: %s; the rest start as configured",
+                f.err);
+    if (n_obx)
+        cep_log(CEP_LOG_NOTICE, "restore: %zu outbox alerts sent again", n_obx);
+    for (size_t i = 0; i < n_obx; i++)
+        dmn_obx_send(d, &obx[i]);
+    cep_free(obx);
+    return CEP_OK;
+}
+
+/* Read and restore one checkpoint file.  CEP_ERR (logged) when unusable. */
+static int dmn_ckpt_restore_file(struct dmn *d, const char *path)
+{
+    struct sbuf body;
+    sbuf_init(&body);
+    struct ckpt_header h;
+    char err[512];
+    int rc = ckpt_file_read(path, &h, &body, err, sizeof(err));
+    if (rc == CEP_OK && (rc = dmn_ckpt_restore(d, &body, err, sizeof(err))) == CEP_OK)
+        cep_log(CEP_LOG_NOTICE, "restored %s %" PRIu64 " from %s",
+                h.kind == CKPT_KIND_SAVEPOINT ? "savepoint" : "checkpoint", h.seq, path);
+    else
+        cep_log(CEP_LOG_WARN, "checkpoint %s cannot be used: %s", path, err);
+    sbuf_free(&body);
+    return rc;
+}
+
+/* mkdir -p, mode 0700 for what it makes. */
+static int dmn_ckpt_mkdir(const char *dir)
+{
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p)) {
+        errno = ENAMETOOLONG;
+        return CEP_ERR;
+    }
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char was = *s;
+        *s = '\0';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST)
+            return CEP_ERR;
+        *s = was;
+        if (!was)
+            break;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return CEP_ERR;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return CEP_ERR;
+    }
+    return CEP_OK;
+}
+
+/* The largest number among dir's chk-N.ckpt and savepoint-N.ckpt, so new
+ * ones never take the name of an old one (a corrupt newest included). */
+static uint64_t dmn_ckpt_last_seq(const char *dir)
+{
+    uint64_t max = 0;
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(dh))) {
+        const char *p = e->d_name;
+        if (strncmp(p, "chk-", 4) == 0)
+            p += 4;
+        else if (strncmp(p, "savepoint-", 10) == 0)
+            p += 10;
+        else
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (end != p && errno == 0 && strncmp(end, ".ckpt", 5) == 0 && v > max)
+            max = v;
+    }
+    closedir(dh);
+    return max;
+}
+
+int dmn_ckpt_open(struct dmn *d, const char *from)
+{
+    const struct cfg *cfg = d->g.cfg;
+    if (!cfg->checkpoint.dir && !from)
+        return CEP_OK;
+    struct dmn_ckpt *c = cep_calloc(1, sizeof(*c));
+    d->ckpt = c;
+    sbuf_init(&c->body);
+    c->retain = cfg->checkpoint.retain;
+    c->savepoint_on_stop = cfg->checkpoint.savepoint_on_stop;
+    c->held_max = SIZE_MAX;
+    for (size_t i = 0; i < d->n_snks; i++)
+        if (d->snks[i]->io.capacity < c->held_max)
+            c->held_max = d->snks[i]->io.capacity;
+    if (cfg->checkpoint.dir) {
+        c->dir = cep_strdup(cfg->checkpoint.dir);
+        c->exactly_once = cfg->checkpoint.delivery == CFG_DELIVERY_EXACTLY_ONCE;
+        if (dmn_ckpt_mkdir(c->dir) != CEP_OK) {
+            cep_log(CEP_LOG_ERROR, "checkpoint.dir %s: %s", c->dir, strerror(errno));
+            return CEP_ERR;
+        }
+        c->seq = dmn_ckpt_last_seq(c->dir);
+        /* A redis sink must remember ids longer than a restore can reach
+         * back, or an alert sent again would be written twice. */
+        int64_t reach = (int64_t)(c->retain + 1) * cfg->checkpoint.interval;
+        for (size_t i = 0; i < cfg->n_sinks; i++) {
+            const struct cfg_sink *k = &cfg->sinks[i];
+            if (k->type == CFG_SINK_REDIS && k->ttl > 0 && k->ttl < reach)
+                cep_log(CEP_LOG_WARN,
+                        "sink %s: ttl %.0fs is shorter than the checkpoints kept (%.0fs): "
+                        "alerts sent again after a restore may be written twice",
+                        k->name, (double)k->ttl / CEP_USEC_PER_SEC,
+                        (double)reach / CEP_USEC_PER_SEC);
+        }
+#ifdef CEPD_FAULT_INJECTION
+        const char *fault = getenv("CEPD_FAULT");
+        if (fault)
+            cep_log(CEP_LOG_NOTICE, "checkpoint: fault injection armed: CEPD_FAULT=%s", fault);
+#endif
+    }
+    if (from) {
+        if (dmn_ckpt_restore_file(d, from) != CEP_OK) {
+            cep_log(CEP_LOG_ERROR, "--from-savepoint %s cannot be used", from);
+            return CEP_ERR;
+        }
+    } else {
+        char **names;
+        size_t n = ckpt_dir_list(c->dir, &names);
+        size_t i = 0;
+        for (; i < n; i++) {
+            char *p = cep_asprintf("%s/%s", c->dir, names[i]);
+            int rc = dmn_ckpt_restore_file(d, p);
+            cep_free(p);
+            if (rc == CEP_OK)
+                break;
+        }
+        if (n && i == n)
+            cep_log(CEP_LOG_WARN, "no usable checkpoint in %s: starting afresh", c->dir);
+        else if (!n)
+            cep_log(CEP_LOG_INFO, "no checkpoint in %s yet: starting afresh", c->dir);
+        ckpt_names_free(names, n);
+    }
+    if (c->dir) {
+        c->timer = event_new(d->base, -1, EV_PERSIST, dmn_ckpt_timer_cb, d);
+        c->early = event_new(d->base, -1, 0, dmn_ckpt_timer_cb, d);
+        CEP_ASSERT(c->timer && c->early);
+        struct timeval tv = {(time_t)(cfg->checkpoint.interval / CEP_USEC_PER_SEC),
+                             (suseconds_t)(cfg->checkpoint.interval % CEP_USEC_PER_SEC)};
+        event_add(c->timer, &tv);
+        cep_log(CEP_LOG_NOTICE, "checkpoints every %.3gs in %s (%s, %u kept)",
+                (double)cfg->checkpoint.interval / CEP_USEC_PER_SEC, c->dir,
+                c->exactly_once ? "exactly_once" : "at_least_once", c->retain);
+    }
+    return CEP_OK;
+}
+
+void dmn_ckpt_close(struct dmn *d)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    if (!c)
+        return;
+    if (c->timer)
+        event_free(c->timer);
+    if (c->early)
+        event_free(c->early);
+    for (size_t i = 0; i < c->n_held; i++)
+        dmn_obx_free(&c->held[i]);
+    cep_free(c->held);
+    sbuf_free(&c->body);
+    cep_free(c->dir);
+    cep_free(c);
+    d->ckpt = NULL;
+}
