@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Set up a fresh Debian/Ubuntu machine for cepd and build it, then either
 #   run   - run cepd on the bundled rules and sample events, printing alerts
-#   test  - pass the whole test suite, plain and under ASan+UBSan
+#   test  - pass the whole test suite, plain and under ASan+UBSan (the
+#           sanitized build also has checkpoint fault injection compiled in)
 # Installs only what is missing (with sudo when not root).  Builds out of
 # tree in build/plain and build/asan.
 set -euo pipefail
@@ -48,7 +49,7 @@ fi
 
 status=0
 make -s -C build/plain -j"$jobs" check || status=1
-build build/asan --enable-asan
+build build/asan --enable-asan --enable-fault-injection
 make -s -C build/asan -j"$jobs" check || status=1
 echo "plain:"; tests/summary.sh build/plain
 echo "asan+ubsan:"; tests/summary.sh build/asan

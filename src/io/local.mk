@@ -6,13 +6,8 @@ libcepd_a_SOURCES += src/io/io_source.c src/io/sources/src_file.c
 libcepd_a_SOURCES += src/io/format.c \
 	src/io/sources/src_net.c \
 	src/io/sources/src_tcp.c \
-	src/io/sources/src_http.c \
-	src/io/wal.c
+	src/io/sources/src_http.c
 noinst_HEADERS += src/io/io_format_int.h src/io/sources/src_net.h
-check_PROGRAMS += tests/unit/check_wal
-tests_unit_check_wal_SOURCES = tests/unit/check_wal.c
-tests_unit_check_wal_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_check_wal_LDADD = $(UNIT_LDADD)
 check_PROGRAMS += tests/unit/check_netsrc
 tests_unit_check_netsrc_SOURCES = tests/unit/check_netsrc.c
 tests_unit_check_netsrc_CFLAGS = $(UNIT_CFLAGS)

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Unit tests for src/ckpt: the encoding (round trips, extreme values,
+ * Unit tests for src/state: the encoding (round trips, extreme values,
  * truncation at every byte, sticky errors, frames), the event table, CRC-32C,
  * checkpoint files (round trip, corruption, truncation, versions), checkpoint
  * directories (listing, pruning) and injected write failures. */
@@ -8,7 +8,7 @@
 #include "cepd/evt.h"
 #include "cepd/sbuf.h"
 #include "cepd/val.h"
-#include "../../src/ckpt/ckpt_int.h"
+#include "../../src/state/ckpt_int.h"
 
 #include <check.h>
 #include <float.h>

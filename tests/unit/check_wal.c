@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Unit tests for the write-ahead log (src/io/wal.c) on a private temp
+ * Unit tests for the write-ahead log (src/state/wal.c) on a private temp
  * directory: append/sync/read round trip, nothing readable or kept before
  * a sync, reopen continues the offsets, a torn tail cut at every byte,
  * CRC corruption detected, segment roll-over (and a record larger than a
