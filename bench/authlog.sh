@@ -10,9 +10,9 @@
 # row is the median of RUNS runs (min, max) in lines/s, the peak RSS, the
 # alert count (min-max over the runs when it varies), the reference count
 # (bench/authlog/ref.py, on the log's timestamps) and, for Sagan, the lines
-# it dropped.  cepd decodes raw lines with `format: syslog` and a pattern
-# on msg (`cepd run`, stdin source, stdout sink: `cepd replay` reads JSON
-# lines only), JSON lines with `cepd replay`.  SEC and Sagan window on the
+# it dropped.  cepd reads both inputs with `cepd replay -c`: raw lines
+# with `--format syslog` and a `--pattern` on msg (the decoding of a
+# `format: syslog` source), JSON lines as they are.  SEC and Sagan window on the
 # wall clock, cepd and the reference on event time (see docs/performance.md).
 # Usage: bench/authlog.sh CEPD_BINARY [N_LINES [RUNS [PEER_RUNS]]]
 #   N_LINES default 1000000; RUNS default 5 (cepd); PEER_RUNS default RUNS.
@@ -77,8 +77,8 @@ python3 "$dir/ref.py" "$n" > "$tmp/ref"
 declare -A ref
 while read -r k v; do ref[$k]=$v; done < "$tmp/ref"
 
-# cepd configs: raw lines through `cepd run` (stdin, syslog + pattern on
-# msg), JSON lines through `cepd replay -c`; one per correlation (the
+# cepd configs for `cepd replay -c`: raw lines (stream time = the syslog
+# timestamp), JSON lines (stream time = ts); one per correlation (the
 # others disabled) and one with all three.
 pattern='^(?<outcome>Failed|Accepted) (?<method>\S+) for (?:invalid user )?(?<user>\S+) from (?<src_ip>\S+) port (?<port>\d+)'
 for c in all "${corrs[@]}"; do
@@ -87,16 +87,9 @@ for c in all "${corrs[@]}"; do
         for o in "${corrs[@]}"; do [ "$o" = "$c" ] || dis="$dis${dis:+, }${rule_id[$o]}"; done
     fi
     cat > "$tmp/raw-$c.yaml" <<EOF
-rules: [$dir/rules.yaml]
 disable_rules: [$dis]
 streams:
   auth: {time: {field: timestamp, max_out_of_orderness: 0s}}
-sources:
-  - {name: auth-log, type: stdin, stream: auth, format: syslog, pattern: '$pattern'}
-sinks:
-  - {name: out, type: stdout}
-default_sinks: [out]
-log: {level: warn, target: stderr}
 EOF
     cat > "$tmp/json-$c.yaml" <<EOF
 disable_rules: [$dis]
@@ -120,7 +113,8 @@ count_rule() { # FILE CORR: alerts of CORR's rule in cepd output
     if [ "$2" = all ]; then wc -l < "$1"; else grep -c "\"rule\":\"${rule_id[$2]}\"" "$1" || true; fi
 }
 run_cepd_raw() {
-    TZ=UTC timed "$tmp/out" "$cepd" run -c "$tmp/raw-$1.yaml" < "$tmp/auth.log"
+    TZ=UTC timed "$tmp/out" "$cepd" replay -c "$tmp/raw-$1.yaml" --rules "$dir/rules.yaml" \
+        --stream auth --format syslog --pattern "$pattern" "$tmp/auth.log"
     alerts=$(count_rule "$tmp/out" "$1") dropped=-
 }
 run_cepd_json() {

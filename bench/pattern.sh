@@ -60,7 +60,9 @@ bench_rate "3-step sequence, 10k keys" "$n" "$tmp/alerts" \
     "$cepd" replay --rules "$tmp/seq.yaml" --stream s "$tmp/seq.jsonl"
 /usr/bin/time -f '%M' -o "$tmp/rss" "$cepd" replay --rules "$tmp/partial.yaml" --stream s \
     --at-eof drain --stats "$tmp/partial.jsonl" > /dev/null 2> "$tmp/stats"
-partial=$(awk '$1 == "a-then-b" {print $NF}' "$tmp/stats")
+# The --stats column named "partial" (columns have been added after it).
+partial=$(awk '$1 == "rule" { for (i = 1; i <= NF; i++) if ($i == "partial") c = i }
+               $1 == "a-then-b" { print $c }' "$tmp/stats")
 /usr/bin/time -f '%M' -o "$tmp/rss0" "$cepd" replay --rules "$tmp/none.yaml" --stream s \
     "$tmp/partial.jsonl" > /dev/null
 printf '10k keys x 100 partial matches: %s partial matches held, peak RSS %s KiB (baseline %s KiB)\n' \

@@ -40,12 +40,20 @@ void *cep_realloc(void *p, size_t n);
 char *cep_strdup(const char *s);
 char *cep_strndup(const char *s, size_t n);
 void cep_free(void *p);
+/* Allocations (cep_malloc, cep_calloc, cep_realloc and what calls them)
+ * made so far by the calling thread: tests/unit/check_alloc.c proves the
+ * per-event path allocates nothing in steady state. */
+uint64_t cep_alloc_count(void);
 char *cep_asprintf(const char *fmt, ...) CEP_PRINTF(1, 2);
 
 /* Grow *p (an array of elem bytes each, capacity *cap) so it holds at least
  * need elements.  Doubles; never shrinks. */
 void cep_grow(void **p, size_t *cap, size_t need, size_t elem);
-#define CEP_GROW(p, cap, need) cep_grow((void **)&(p), &(cap), (need), sizeof(*(p)))
+#define CEP_GROW(p, cap, need)                                                                 \
+    do {                                                                                       \
+        if ((size_t)(need) > (cap)) /* the call only when it grows (hot paths) */              \
+            cep_grow((void **)&(p), &(cap), (need), sizeof(*(p)));                             \
+    } while (0)
 
 /* Logging.  Levels from most to least severe.  cep_log() checks the level
  * before evaluating anything else; debug adds file:line. */

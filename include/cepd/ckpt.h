@@ -134,7 +134,9 @@ struct evt *ckpt_get_evt(struct ckpt_r *r, struct ckpt_evtab *t);
  *            uv number of rules, then per rule: bytes id, uv compiled hash.
  *   SOURCES: uv n; per source: bytes name, bytes type, a frame holding
  *            that source's save_pos record.
- *   ENGINE:  a frame holding eng_snapshot's output.
+ *   ENGINE:  a frame holding eng_snapshot's output; with parallelism N > 1,
+ *            one per worker: the first frame, then uv N-1 and N-1 more
+ *            frames (a reader of one frame sees worker 0's).
  *   OUTBOX:  uv n alerts; per alert: bytes alert_id (32 hex digits),
  *            uv rule_index, sv time, bytes alert JSON, uv n sinks, then per
  *            sink bytes sink name (the sinks that have not acknowledged it). */
@@ -207,8 +209,9 @@ void ckpt_dir_prune(const char *dir, uint32_t retain);
 /* Fault injection (tests): with CEPD_FAULT=step:N[,step:N...] in the
  * environment (step one of open, write, fsync, rename, dirsync; N counts
  * calls from 1), the N-th such step of ckpt_file_write fails with EIO
- * (ENOSPC for write).  CEPD_FAULT is read at the first call, and again by
- * ckpt_fault_reset (which also zeroes the counts).  Compiled in only with
+ * (ENOSPC for write); steps wal_write and wal_sync fail the write-ahead
+ * log's group commit (wal.c) the same way.  CEPD_FAULT is read at the
+ * first call, and again by ckpt_fault_reset (which also zeroes the counts).  Compiled in only with
  * ./configure --enable-fault-injection; otherwise ckpt_fault is always
  * false and ckpt_fault_reset does nothing.  Not thread-safe. */
 bool ckpt_fault(const char *step);

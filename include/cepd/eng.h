@@ -79,6 +79,50 @@ void eng_free(struct eng *eng);
 int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len,
                   const char *src_name, uint64_t src_off, struct eng_reject *rej);
 
+/* A line that a line format (io_format_decode) already decoded: json, the
+ * JSON object it became (the event's raw bytes, for output and
+ * checkpoints), and where each field's value lies in it, so that the
+ * engine fills the event's slots without parsing the text.  Fields are
+ * named by the format's table (names), which eng_push_decoded maps to the
+ * stream's slots once per table (told apart by hash) and stream. */
+struct eng_fnames {
+    const char *const *names;
+    const size_t *lens;
+    uint32_t n;
+    uint64_t hash; /* of the names, in order */
+};
+enum eng_fval_kind {
+    ENG_FVAL_STR = 0, /* json[off, off + len) is the string's body, without escapes */
+    ENG_FVAL_ESC,     /* the same, with escapes */
+    ENG_FVAL_INT,     /* i */
+    ENG_FVAL_OBJ,     /* json[off, off + len) is an object */
+    ENG_FVAL_KIND_COUNT
+};
+struct eng_fval {
+    uint32_t field; /* index into names */
+    enum eng_fval_kind kind;
+    size_t off, len;
+    int64_t i;
+};
+struct eng_decoded {
+    const char *json;
+    size_t json_len;
+    const struct eng_fnames *names; /* NULL: decode json as a JSON line */
+    const struct eng_fval *fv;      /* in the order of the members in json */
+    size_t n_fv;
+    int32_t time_fv; /* fv[time_fv]'s event time is time_us; -1: not known */
+    int64_t time_us;
+};
+
+/* eng_push_line for a decoded line: the event's raw bytes are d->json and
+ * its slots are filled from d->fv (a later member of the same name wins,
+ * as in JSON); the result, counters and rejections are exactly those of
+ * eng_push_line(d->json).  Falls back to the JSON decoder when a field is
+ * an object whose members the rules read.  The first line of a new name
+ * table on a stream allocates its binding; then nothing. */
+int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded *d,
+                     const char *src_name, uint64_t src_off, struct eng_reject *rej);
+
 /* Count a line the caller rejected before offering it (too long, unreadable),
  * so the engine's counters cover every input line. */
 void eng_note_rejected(struct eng *eng);
@@ -180,6 +224,44 @@ struct eng_restore_report {
 void eng_snapshot(const struct eng *eng, struct ckpt_w *w);
 int eng_restore(struct eng *eng, struct ckpt_r *r, const bool *groups,
                 struct eng_restore_report *rep, char *err, size_t errlen);
+/* Rescale (eng_par.c): which part of each stream an engine takes.  ALL:
+ * every key group of the stream's rules and its whole reorder buffer;
+ * NONE: only its times; GROUPS: the key groups opt->groups selects, and the
+ * buffered events whose group (opt->group_of) it selects. */
+enum eng_restore_part {
+    ENG_RESTORE_ALL = 0,
+    ENG_RESTORE_NONE,
+    ENG_RESTORE_GROUPS,
+    ENG_RESTORE_PART_COUNT
+};
+struct eng_restore_opt {
+    const bool *groups;  /* ENG_KEY_GROUPS entries; NULL: all */
+    const uint8_t *part; /* per stream of the engine's rule set; NULL: groups for the
+                          * rules' state, reorder buffers whole (eng_restore) */
+    uint32_t (*group_of)(void *ud, const struct evt *ev); /* for GROUPS streams */
+    void *ud;
+    /* Add the saved engine and rule counters.  Otherwise only the line
+     * count adds up, as it numbers events (buffered events stay ahead of
+     * new ones): the caller discounts it (eng_par.c). */
+    bool counters;
+};
+/* eng_restore with opt, into an engine that has not run but may hold
+ * other snapshots of the same checkpoint (one per worker: rule state is
+ * merged, keys must not repeat; stream times take the latest; counters
+ * add up).  CEP_ERR leaves the engine as new (all snapshots lost). */
+int eng_restore_opt(struct eng *eng, struct ckpt_r *r, const struct eng_restore_opt *opt,
+                    struct eng_restore_report *rep, char *err, size_t errlen);
+/* The ENGINE section of a checkpoint holds one snapshot per worker: a
+ * frame, then, when there are several, uv n-1 and n-1 more frames (so a
+ * checkpoint of one engine is one frame, as before).  eng_restore_section
+ * restores every snapshot of section r into eng with opt (NULL: all of
+ * it, with counters), reporting like eng_restore (keys summed). */
+int eng_restore_section(struct eng *eng, struct ckpt_r *r, const struct eng_restore_opt *opt,
+                        struct eng_restore_report *rep, char *err, size_t errlen);
+/* Add src's keys and events to dst (reports of the same rule set and
+ * checkpoint); kept_only: only the rules whose state was kept. */
+void eng_restore_report_add(struct eng_restore_report *dst, const struct eng_restore_report *src,
+                            bool kept_only);
 void eng_restore_report_free(struct eng_restore_report *rep);
 /* `cepd checkpoint inspect`: a human-readable summary of a snapshot (per
  * rule: id, kind, hash, keys, partial matches, windows, bytes; per stream:

@@ -57,7 +57,8 @@ struct evt {
     uint64_t seq;       /* arrival order in this process (ties in time) */
     const char *src_name; /* identity: source name, borrowed (sources outlive events) */
     uint64_t src_off;   /* identity: byte offset of the line in its source */
-    char *raw;          /* the line as received, owned, NUL-terminated */
+    char *raw;          /* the line as received, NUL-terminated; raw, scratch
+                         * and slots share one block, owned, at slots */
     uint32_t raw_len;
     uint32_t raw_cap;
     char *scratch;      /* unescaped strings; cap >= raw_len before decoding */
@@ -74,12 +75,24 @@ struct evt *evt_new(void);
 /* A free list of events, so that an event whose last reference drops keeps
  * its buffers for the next line instead of going back to malloc.  One per
  * engine (single thread).  evt_pool_fini may run only once every event
- * taken from the pool has been released. */
-#define EVT_POOL_MAX 4096 /* events kept at most; more are freed */
+ * taken from the pool has been released.
+ * Bound: the pool keeps as many free events as were out at once at the
+ * peak of the current or the previous epoch (EVT_POOL_EPOCH gets), and at
+ * least EVT_POOL_MIN.  State that holds many events and lets them all go
+ * at one instant (10k keys' aligned windows closing together) takes them
+ * back without malloc; after a spike, two quiet epochs free the surplus,
+ * one event per get. */
+#define EVT_POOL_MIN   4096
+#define EVT_POOL_EPOCH (1u << 20)
 struct evt_pool {
     struct evt **free;
     size_t n;
     size_t cap;
+    size_t out;       /* events handed out and not back (approximate after
+                       * a reload moved events between pools) */
+    size_t peak;      /* most out at once, this epoch */
+    size_t peak_prev; /* the same, previous epoch */
+    uint32_t gets;    /* gets this epoch */
 };
 void evt_pool_init(struct evt_pool *p);
 void evt_pool_fini(struct evt_pool *p);

@@ -123,6 +123,42 @@ void expr_eval(const struct expr *e, struct expr_ctx *ctx, struct val *out);
 /* Evaluate as a condition: true only if the result is the boolean true. */
 bool expr_eval_bool(const struct expr *e, struct expr_ctx *ctx);
 
+/* Conjuncts and shared predicates, for the rule index (expr_split.c).
+ * expr_split_and: the top-level conjuncts of condition e as owned programs
+ * (*out, an owned array; free each with expr_free): evaluating them in
+ * order with expr_eval_bool until one is not true gives e's answer and
+ * bumps exactly the counters e would.  Always at least one. */
+size_t expr_split_and(const struct expr *e, struct expr ***out);
+/* Whether e reads only the current event (no pattern steps, no results). */
+bool expr_event_only(const struct expr *e);
+/* Whether a and b compute the same on every event; expr_shape_hash agrees
+ * with it (equal programs hash equal). */
+bool expr_same(const struct expr *a, const struct expr *b);
+uint64_t expr_shape_hash(const struct expr *e);
+/* If conjunct e is `field OP const` or `const OP field` for a comparison
+ * OP, the field's slot, with OP as seen from the field (`1 < x` is x > 1)
+ * in *op and the constant in *c; else -1. */
+enum expr_cmp {
+    EXPR_CMP_EQ = 0,
+    EXPR_CMP_NE,
+    EXPR_CMP_LT,
+    EXPR_CMP_LE,
+    EXPR_CMP_GT,
+    EXPR_CMP_GE,
+    EXPR_CMP_COUNT
+};
+int expr_cmp_const(const struct expr *e, enum expr_cmp *op, const struct val **c);
+/* If conjunct e is `field == const` (either side) or `field in [list]`,
+ * the field's slot, with the constant (a VAL_LIST for `in`) in *c; else -1. */
+int expr_eq_const(const struct expr *e, const struct val **c);
+/* If conjunct e is `field =~ "^literal..."`, a regex that matches only
+ * strings starting with that literal, the field's slot, with the literal
+ * (in the regex's pattern text) in *lit, *len; else -1. */
+int expr_match_prefix(const struct expr *e, const char **lit, size_t *len);
+/* Whether conjunct e can never bump a counter: exists(f), f == null,
+ * f != null, f in [list], f not in [list]. */
+bool expr_quiet(const struct expr *e);
+
 /* Human-readable disassembly (one instruction per line), for goldens. */
 void expr_dump(const struct expr *e, const struct evt_schema *schema, struct sbuf *sb);
 

@@ -40,6 +40,8 @@ struct json_scan {
  * byte's address or end. */
 static inline const char *json_ws_skip(const char *p, const char *end)
 {
+    if (CEP_LIKELY(p < end && (unsigned char)*p > ' ')) /* compact JSON: one test */
+        return p;
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     return p;

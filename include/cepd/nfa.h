@@ -4,10 +4,13 @@
  * it into a state table with take / ignore / proceed edges, and the runtime
  * keeps, per key, the partial matches over a shared versioned buffer of
  * events (each event stored once; runs share prefixes; an event is released
- * when no run needs it).  Time is pushed in by the caller: advance, then
- * process, exactly like FlinkCEP's NFA; nothing here reads a clock.
+ * when no run needs it), or, for a program that only counts its matches
+ * (emit COUNT), a summary per event in constant work per event.  Time is
+ * pushed in by the caller: advance, then process, exactly like FlinkCEP's
+ * NFA; nothing here reads a clock.
  * Compiler and runtime meet the rest of cepd only through this header.
- * Tested by: tests/unit/check_nfa.c, tests/flink/, tests/ref/ */
+ * Tested by: tests/unit/check_nfa.c, tests/unit/check_nfa_count.c,
+ * tests/flink/, tests/ref/ */
 #ifndef CEPD_NFA_H
 #define CEPD_NFA_H
 
@@ -58,6 +61,21 @@ struct nfa_step_spec {
     size_t n_group;
 };
 
+/* What the runtime reports.  ALL: every match with its events (on_match,
+ * FlinkCEP's output).  COUNT: per event, one summary of the matches it
+ * completes (on_count): their number and first / last events, without
+ * building them, in constant work per event and state however many
+ * partial matches are open (nfa_count.c).  COUNT is used only when
+ * nfa_spec_countable() holds; the caller also promises that no condition
+ * refers to a step (`count(b)`, `b.last.x`), so that a condition's value
+ * depends on the event alone.  A counting key has no max_partial cap and
+ * reports no timeouts. */
+enum nfa_emit {
+    NFA_EMIT_ALL = 0,
+    NFA_EMIT_COUNT,
+    NFA_EMIT_COUNT_MAX
+};
+
 struct nfa_pattern_spec {
     const struct nfa_step_spec *steps;
     size_t n_steps;
@@ -65,6 +83,7 @@ struct nfa_pattern_spec {
     int64_t within;           /* rule-level FIRST_AND_LAST bound in us, 0 = none */
     enum nfa_skip skip;
     int skip_step;            /* step index for TO_FIRST / TO_LAST, else -1 */
+    enum nfa_emit emit;       /* what a completed match reports */
 };
 
 struct nfa_prog;
@@ -76,6 +95,13 @@ struct nfa_prog;
  * references to later steps.  Never fails; returns an owned program. */
 struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec);
 void nfa_prog_free(struct nfa_prog *p);
+/* NULL if spec may run with emit COUNT, else why not: it needs a rule
+ * `within` and no skip strategy, negation or step `within`, and at most
+ * NFA_COUNT_MAX_STATES states. */
+#define NFA_COUNT_MAX_STATES 16
+const char *nfa_spec_countable(const struct nfa_pattern_spec *spec);
+/* True when p was compiled with emit COUNT (its keys call on_count). */
+bool nfa_prog_counting(const struct nfa_prog *p);
 /* Name of the step with this index (as in nfa_step_spec.index). */
 const char *nfa_prog_step_name(const struct nfa_prog *p, int index);
 size_t nfa_prog_n_indexes(const struct nfa_prog *p);
@@ -92,6 +118,16 @@ struct nfa_match {
     const int *steps;
 };
 
+/* The matches one event completed on a counting key (emit COUNT), in
+ * place of the n nfa_match views the same key would report with emit
+ * ALL.  Valid only during the callback. */
+struct nfa_count {
+    uint64_t n;          /* how many; UINT64_MAX means at least that many */
+    struct evt *first;   /* the earliest first event among them */
+    struct evt *latest;  /* the latest first event among them */
+    struct evt *last;    /* the event that completed them */
+};
+
 /* What the runtime needs from its caller, per call. */
 struct nfa_env {
     struct expr_rt *rt;             /* evaluation state of this thread */
@@ -104,6 +140,8 @@ struct nfa_env {
      * (first + within, or previous + step within).  NULL: expired runs are
      * dropped silently (the rule has no on_timeout). */
     void (*on_timeout)(void *ud, const struct nfa_match *m, int64_t timeout_ts);
+    /* Counting keys only: the matches an event completed (n >= 1). */
+    void (*on_count)(void *ud, const struct nfa_count *c);
 };
 
 /* The partial matches of one key, with their shared event buffer. */

@@ -66,6 +66,8 @@ struct rule_stream {
     struct rule_time time;
     uint32_t *rules;           /* indexes of enabled rules reading this stream */
     size_t n_rules;
+    struct rule_index *ix_now;   /* index of its simple and filter rules */
+    struct rule_index *ix_state; /* index of its pattern, aggregate, absence rules */
 };
 
 /* A named output value: `fields: {name: expr}`, `project: [f]`, `emit.fields`. */
@@ -77,6 +79,8 @@ struct rule_field {
 struct nfa_prog;
 struct win_prog;
 struct lookup_reg;
+
+#define RULE_PAT_RESULT_MATCHES 0 /* `matches` of a counting pattern rule */
 
 /* What a pattern rule does with a partial match that expires (on_timeout). */
 struct rule_timeout {
@@ -121,7 +125,9 @@ struct rule {
     struct rule_field *emit_fields; /* NULL with emit_stream >= 0: the whole event */
     size_t n_emit_fields;
     /* kind pattern: the compiled NFA, what expired partial matches do, and
-     * the per-key cap on partial matches (0 = 10000). */
+     * the per-key cap on partial matches (0 = 10000).  With `matches:
+     * count` (nfa_prog_counting) message and fields see the number of
+     * matches as result RULE_PAT_RESULT_MATCHES (expr_ctx.results). */
     struct nfa_prog *nfa;
     struct rule_timeout on_timeout;
     /* kind aggregate: the compiled windows and aggregates; results are
@@ -153,6 +159,56 @@ struct ruleset {
     uint32_t *stream_order;
     struct rule_priv *priv; /* loader-owned storage (list constants); opaque */
 };
+
+/* The rule index of a stream (rule_index.c): which rules an event can
+ * match, by equality constraints on their `when`, and their conditions as
+ * predicates shared between rules, evaluated once per event.  Built by the
+ * loader for every stream; read-only afterwards, so one index serves every
+ * engine on the ruleset.  Positions (pos) number the index's rules in rule
+ * order. */
+struct rule_index;
+#define RULE_INDEX_MAX_FIELDS 4
+#define RULE_INDEX_MAX_GUARDS 8
+#define RULE_INDEX_ITER_MAX   32 /* > 2 * fields + 1 + guards: room for groups */
+size_t rule_index_n_rules(const struct rule_index *ix);
+/* The rule (index into ruleset.rules) at position pos. */
+uint32_t rule_index_rule(const struct rule_index *ix, uint32_t pos);
+/* The slot the rule at pos is indexed on, or -1 (visited for every event). */
+int rule_index_field(const struct rule_index *ix, uint32_t pos);
+/* Distinct predicates (conjuncts) of the index's rules. */
+size_t rule_index_n_preds(const struct rule_index *ix);
+
+/* Per-event memo of predicate results, one per index and thread: call
+ * rule_index_memo_next for each event and pass its generation to
+ * rule_index_begin and rule_index_when. */
+struct rule_index_memo_ent;
+struct rule_index_memo {
+    struct rule_index_memo_ent *ents;
+    size_t n;
+    uint32_t gen;
+};
+void rule_index_memo_init(struct rule_index_memo *m, const struct rule_index *ix);
+void rule_index_memo_fini(struct rule_index_memo *m);
+uint32_t rule_index_memo_next(struct rule_index_memo *m);
+
+/* The positions an event (ctx->ev) visits, ascending: every rule that
+ * could match it.  Begin evaluates the groups' predicates into the memo.
+ * On the caller's stack; no allocation. */
+struct rule_index_iter {
+    const uint32_t *cur[RULE_INDEX_ITER_MAX];
+    const uint32_t *end[RULE_INDEX_ITER_MAX];
+    unsigned n;
+};
+void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
+                      struct rule_index_memo *m, uint32_t gen, struct rule_index_iter *it);
+bool rule_index_next(struct rule_index_iter *it, uint32_t *pos);
+/* The `when` of rule r (at pos) on ctx->ev (true without one): the same
+ * answer and the same counters (ctx->counters) as expr_eval_bool(r->when,
+ * ctx), predicates already evaluated for this generation taken from the
+ * memo. */
+bool rule_index_when(const struct rule_index *ix, uint32_t pos, const struct rule *r,
+                     struct expr_ctx *ctx, struct rule_index_memo *m, uint32_t gen);
+void rule_index_free(struct rule_index *ix);
 
 /* Options: stream settings from the config file win over rule files. */
 struct rule_load_opts {

@@ -60,7 +60,9 @@ uint64_t wal_append(struct wal *w, const void *data, size_t len, uint64_t line_n
  * CEP_OK, also when nothing was pending.  CEP_ERR with err filled when a
  * write, fsync or create failed: then every record appended since the last
  * good sync is dropped (the files are cut back, offsets are reused by the
- * next appends) and wal_end is unchanged. */
+ * next appends) and wal_end is unchanged.  Fault-injection builds fail
+ * it on demand: CEPD_FAULT steps wal_write (ENOSPC) and wal_sync (EIO),
+ * see ckpt_fault. */
 int wal_sync(struct wal *w, char *err, size_t errlen);
 /* True when records were appended and not yet synced. */
 bool wal_pending(const struct wal *w);

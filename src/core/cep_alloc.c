@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The aborting allocator: every allocation in cepd goes through here, so an
  * out-of-memory condition is one log line and an abort, never a NULL that a
- * caller forgot to test.
- * Tested by: tests/unit/check_core.c */
+ * caller forgot to test.  Each thread counts its allocations (one
+ * thread-local increment: no lock, no race between workers), so a test can
+ * prove that a code path allocates nothing.
+ * Tested by: tests/unit/check_core.c, tests/unit/check_alloc.c */
 #include "cepd/cep_common.h"
 
 #include <stdio.h>
@@ -15,8 +17,16 @@ static CEP_NORETURN void cep_oom(size_t n)
     abort();
 }
 
+static _Thread_local uint64_t cep_n_allocs;
+
+uint64_t cep_alloc_count(void)
+{
+    return cep_n_allocs;
+}
+
 void *cep_malloc(size_t n)
 {
+    cep_n_allocs++;
     void *p = malloc(n ? n : 1);
     if (!p)
         cep_oom(n);
@@ -25,6 +35,7 @@ void *cep_malloc(size_t n)
 
 void *cep_calloc(size_t n, size_t size)
 {
+    cep_n_allocs++;
     void *p = calloc(n ? n : 1, size ? size : 1);
     if (!p)
         cep_oom(n * size);
@@ -33,6 +44,7 @@ void *cep_calloc(size_t n, size_t size)
 
 void *cep_realloc(void *p, size_t n)
 {
+    cep_n_allocs++;
     void *q = realloc(p, n ? n : 1);
     if (!q)
         cep_oom(n);

@@ -128,10 +128,15 @@ struct evt *evt_new(void)
 
 static void evt_free(struct evt *e)
 {
-    cep_free(e->raw);
-    cep_free(e->scratch);
-    cep_free(e->slots);
+    cep_free(e->slots); /* the block: slots, raw and scratch (evt_reset) */
     cep_free(e);
+}
+
+/* Free events the pool keeps at most (see struct evt_pool). */
+static size_t evt_pool_keep(const struct evt_pool *p)
+{
+    size_t k = p->peak > p->peak_prev ? p->peak : p->peak_prev;
+    return k > EVT_POOL_MIN ? k : EVT_POOL_MIN;
 }
 
 void evt_unref(struct evt *e)
@@ -142,10 +147,14 @@ void evt_unref(struct evt *e)
     if (--e->refcnt)
         return;
     struct evt_pool *p = e->pool;
-    if (p && p->n < EVT_POOL_MAX) {
-        CEP_GROW(p->free, p->cap, p->n + 1);
-        p->free[p->n++] = e;
-        return;
+    if (p) {
+        if (p->out)
+            p->out--;
+        if (p->n < evt_pool_keep(p)) {
+            CEP_GROW(p->free, p->cap, p->n + 1);
+            p->free[p->n++] = e;
+            return;
+        }
     }
     evt_free(e);
 }
@@ -165,34 +174,54 @@ void evt_pool_fini(struct evt_pool *p)
 
 struct evt *evt_pool_get(struct evt_pool *p)
 {
+    if (++p->gets == EVT_POOL_EPOCH) {
+        p->peak_prev = p->peak;
+        p->peak = p->out;
+        p->gets = 0;
+    }
+    if (p->n > evt_pool_keep(p)) /* after a spike: shrink gradually */
+        evt_free(p->free[--p->n]);
     struct evt *e = p->n ? p->free[--p->n] : evt_new();
     e->refcnt = 1;
     e->pool = p;
+    if (++p->out > p->peak)
+        p->peak = p->out;
     return e;
+}
+
+/* The smallest power of two >= n, at least 8. */
+static uint32_t evt_cap(size_t n)
+{
+    uint32_t c = 8;
+    while (c < n)
+        c *= 2;
+    return c;
 }
 
 void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots)
 {
-    CEP_ASSERT(len < UINT32_MAX);
-    if (len + 1 > e->raw_cap) {
-        size_t cap = e->raw_cap;
-        CEP_GROW(e->raw, cap, len + 1);
-        e->raw_cap = (uint32_t)cap;
+    CEP_ASSERT(len < UINT32_MAX / 4);
+    void *old = NULL;
+    if (len + 1 > e->raw_cap || n_slots > e->slots_cap) {
+        /* One block holds the slots, then the line, then the scratch
+         * space (used only by strings with escapes): what decoding and the
+         * rules touch is contiguous, and an event is two allocations. */
+        uint32_t raw_cap = e->raw_cap > evt_cap(len + 1) ? e->raw_cap : evt_cap(len + 1);
+        uint32_t slots_cap = n_slots > e->slots_cap ? n_slots : e->slots_cap;
+        char *block = cep_malloc(slots_cap * sizeof(struct val) + 2 * (size_t)raw_cap);
+        old = e->slots; /* freed after the copy, in case line pointed into it */
+        e->slots = (struct val *)(void *)block;
+        e->slots_cap = slots_cap;
+        e->raw = block + slots_cap * sizeof(struct val);
+        e->raw_cap = raw_cap;
+        e->scratch = e->raw + raw_cap;
+        e->scratch_cap = raw_cap;
     }
     memcpy(e->raw, line, len);
     e->raw[len] = '\0';
     e->raw_len = (uint32_t)len;
-    if (len + 1 > e->scratch_cap) {
-        size_t cap = e->scratch_cap;
-        CEP_GROW(e->scratch, cap, len + 1);
-        e->scratch_cap = (uint32_t)cap;
-    }
+    cep_free(old);
     e->scratch_len = 0;
-    if (n_slots > e->slots_cap) {
-        size_t cap = e->slots_cap;
-        CEP_GROW(e->slots, cap, n_slots);
-        e->slots_cap = (uint32_t)cap;
-    }
     e->n_slots = n_slots;
     if (n_slots) /* a stream no rule reads a field of has no slot array */
         memset(e->slots, 0, n_slots * sizeof(*e->slots));

@@ -9,3 +9,7 @@ check_PROGRAMS += tests/unit/check_core
 tests_unit_check_core_SOURCES = tests/unit/check_core.c
 tests_unit_check_core_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_core_LDADD = $(UNIT_LDADD)
+check_PROGRAMS += tests/unit/check_alloc
+tests_unit_check_alloc_SOURCES = tests/unit/check_alloc.c
+tests_unit_check_alloc_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_alloc_LDADD = $(UNIT_LDADD)

@@ -2,7 +2,9 @@
  * Checkpoints of the running daemon (design §5.1): every checkpoint.interval
  * a timer takes one between two input lines (the loop is single-threaded, so
  * between two callbacks is a barrier), made of META, SOURCES (save_pos of
- * every replayable source), ENGINE (eng_snapshot) and OUTBOX (alerts not yet
+ * every replayable source), ENGINE (eng_snapshot; with parallelism > 1 a
+ * barrier through the workers' rings, eng_par_snapshot, one frame per
+ * worker, restored with any parallelism) and OUTBOX (alerts not yet
  * acknowledged: those held here plus those still queued in a sink, each
  * with the sinks that have not taken it).  delivery exactly_once holds every
  * alert here until a checkpoint that contains it is durable, then releases
@@ -13,13 +15,14 @@
  * and webhook sinks drop ids they have seen; file and stdout sinks may
  * repeat those alerts).  A failed write is logged and counted; the daemon
  * carries on from the last good checkpoint and keeps holding.
- * Tested by: tests/daemon/t_ckpt.sh, tests/daemon/t_crash.sh */
+ * Tested by: tests/daemon/t_ckpt.sh, tests/daemon/t_crash.sh, tests/daemon/t_parallel_ckpt.sh */
 #include "cepd/cep_common.h"
 #include "dmn_int.h"
 
 #include "cepd/cfg.h"
 #include "cepd/ckpt.h"
 #include "cepd/eng.h"
+#include "cepd/eng_par.h"
 #include "cepd/sbuf.h"
 
 #include <dirent.h>
@@ -329,9 +332,13 @@ int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *ou
     dmn_ckpt_put_sources(d, seq, &w);
     ckpt_section_end(&w, m);
     m = ckpt_section_begin(&w, CKPT_SEC_ENGINE);
-    size_t f = ckpt_frame_begin(&w);
-    eng_snapshot(d->g.eng, &w);
-    ckpt_frame_end(&w, f);
+    if (d->par) { /* a barrier through the workers' rings: one frame each */
+        eng_par_snapshot(d->par, &w);
+    } else {
+        size_t f = ckpt_frame_begin(&w);
+        eng_snapshot(d->g.eng, &w);
+        ckpt_frame_end(&w, f);
+    }
     ckpt_section_end(&w, m);
     m = ckpt_section_begin(&w, CKPT_SEC_OUTBOX);
     size_t outbox = dmn_ckpt_put_outbox(d, &w);
@@ -477,12 +484,11 @@ static int dmn_ckpt_restore(struct dmn *d, const struct sbuf *body, char *err, s
         snprintf(err, errlen, "outbox: %s", ob.err);
         return CEP_ERR;
     }
-    struct ckpt_r eng_r;
-    ckpt_get_frame(&r, &eng_r);
+    /* Snapshots of any number of workers, rescaled to those running now. */
     struct eng_restore_report rep = {0};
-    if (r.err || eng_restore(d->g.eng, &eng_r, NULL, &rep, err, errlen) != CEP_OK) {
-        if (r.err)
-            snprintf(err, errlen, "engine: %s", r.err);
+    int erc = d->par ? eng_par_restore(d->par, &r, &rep, err, errlen)
+                     : eng_restore_section(d->g.eng, &r, NULL, &rep, err, errlen);
+    if (erc != CEP_OK) {
         eng_restore_report_free(&rep);
         for (size_t i = 0; i < n_obx; i++)
             dmn_obx_free(&obx[i]);

@@ -73,6 +73,33 @@ static void dmn_print_indented(const char *text, size_t len)
     }
 }
 
+/* The ENGINE section: worker 0's frame, then (parallelism N > 1) uv N-1
+ * and the other workers' frames; each through eng_snapshot_inspect. */
+static int dmn_inspect_engines(struct ckpt_r *r, struct sbuf *out)
+{
+    uint64_t n = 1;
+    for (uint64_t w = 0; w < n; w++) {
+        struct ckpt_r eng = {0};
+        ckpt_get_frame(r, &eng);
+        sbuf_reset(out);
+        if (r->err || eng_snapshot_inspect(&eng, out) != CEP_OK) {
+            if (!r->err)
+                r->err = eng.err;
+            return CEP_ERR;
+        }
+        if (w == 0 && r->p < r->end)
+            n = 1 + ckpt_get_uv_max(r, 1024, "worker count out of range");
+        if (n > 1)
+            printf("engine (worker %" PRIu64 " of %" PRIu64 "):\n", w, n);
+        else
+            printf("engine:\n");
+        dmn_print_indented(out->buf, out->len);
+        if (r->err)
+            return CEP_ERR;
+    }
+    return CEP_OK;
+}
+
 static void dmn_print_time(int64_t us)
 {
     time_t t = (time_t)(us / CEP_USEC_PER_SEC);
@@ -234,7 +261,7 @@ static int dmn_inspect(const char *path)
         {CKPT_SEC_OUTBOX, "OUTBOX"},
     };
     for (size_t i = 0; i < CEP_ARRAY_LEN(secs); i++) {
-        struct ckpt_r r, eng = {0};
+        struct ckpt_r r;
         if (!ckpt_section_find(body.buf, body.len, secs[i].tag, &r)) {
             printf("%s: absent\n", secs[i].name);
             continue;
@@ -248,15 +275,7 @@ static int dmn_inspect(const char *path)
                 src = dmn_inspect_sources(&r);
                 break;
             case CKPT_SEC_ENGINE:
-                ckpt_get_frame(&r, &eng);
-                sbuf_reset(&out);
-                src = r.err ? CEP_ERR : eng_snapshot_inspect(&eng, &out);
-                if (src == CEP_OK) {
-                    printf("engine:\n");
-                    dmn_print_indented(out.buf, out.len);
-                } else if (eng.err) {
-                    r.err = eng.err;
-                }
+                src = dmn_inspect_engines(&r, &out);
                 break;
             default:
                 src = dmn_inspect_outbox(&r);

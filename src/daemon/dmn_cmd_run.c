@@ -188,9 +188,20 @@ int dmn_cmd_run(int argc, char **argv)
         cep_log(CEP_LOG_NOTICE, "stopped");
     }
     dmn_admin_free(&d);
+    /* From here on the daemon is exiting anyway: a late SIGTERM (say, one
+     * sent as the input ended) must not kill it with 143 once libevent has
+     * put the default handlers back.  Block, free, ignore, unblock. */
+    sigset_t stop_sigs, old_mask;
+    sigemptyset(&stop_sigs);
     for (size_t i = 0; i < CEP_ARRAY_LEN(dmn_signals); i++)
+        sigaddset(&stop_sigs, dmn_signals[i]);
+    sigprocmask(SIG_BLOCK, &stop_sigs, &old_mask);
+    for (size_t i = 0; i < CEP_ARRAY_LEN(dmn_signals); i++) {
         if (d.sig_ev[i])
             event_free(d.sig_ev[i]);
+        signal(dmn_signals[i], SIG_IGN);
+    }
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
     dmn_pipe_close(&d);
     event_base_free(d.base);
     dmn_proc_pidfile_remove();

@@ -126,6 +126,9 @@ struct dmn {
     bool input_ended;     /* every source ended (stdin at EOF) */
     int64_t drain_deadline; /* monotonic µs */
     struct dmn_ckpt *ckpt; /* checkpointing (dmn_ckpt.c), NULL when off */
+    struct eng_par *par;  /* parallelism > 1: the workers run the rules (g.eng idles) */
+    struct event *par_ev; /* with par: flushes batches, delivers alerts */
+    bool par_full;        /* with par: the workers' rings are full (counted in n_full) */
     const char *from_savepoint; /* --from-savepoint PATH (borrowed), or NULL */
 };
 

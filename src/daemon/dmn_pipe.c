@@ -12,14 +12,18 @@
  * the outbox of dmn_ckpt.c first (held until a checkpoint holds them, with
  * delivery exactly_once).  Stopping reads no more, drains the engine (or,
  * with checkpoints, keeps its state for the next start) and waits
- * (bounded) for the sinks to deliver what they hold.
+ * (bounded) for the sinks to deliver what they hold.  With parallelism > 1
+ * the lines go to worker threads instead (eng_par.h), whose alerts come
+ * back here from a short timer; the idle g.eng keeps the reload, metrics
+ * and checkpoint code working on a rule set.
  * Tested by: tests/daemon/t_core_*.sh, tests/daemon/t_ckpt.sh, tests/daemon/t_crash.sh,
- * tests/cli/run.sh */
+ * tests/cli/run.sh, tests/daemon/t_parallel.sh */
 #include "cepd/cep_common.h"
 #include "dmn_int.h"
 
 #include "cepd/cfg.h"
 #include "cepd/eng.h"
+#include "cepd/eng_par.h"
 #include "cepd/lookup.h"
 #include "cepd/src_lines.h"
 
@@ -36,6 +40,7 @@
 #define DMN_DRAIN_POLL_US (20 * 1000)
 #define DMN_DRAIN_MAX_US  (5 * CEP_USEC_PER_SEC)   /* bounded wait for sinks at stop */
 #define DMN_REJECT_LOG    10                       /* rejected lines logged without a file */
+#define DMN_PAR_POLL_US   (2 * 1000)               /* workers: flush batches, collect alerts */
 
 static int64_t dmn_mono_us(void)
 {
@@ -283,25 +288,47 @@ static void dmn_on_line(void *ud, struct io_source *io, const struct io_line *l,
     struct eng *eng = d->g.eng;
     out->accepted = true;
     if (l->too_long) {
-        eng_note_rejected(eng);
+        if (d->par)
+            eng_par_note_rejected(d->par);
+        else
+            eng_note_rejected(eng);
         dmn_reject(d, s->name, l, "line longer than max_line_bytes", l->len);
         out->accepted = false;
         return;
     }
     if (l->len == 0 || (l->len == 1 && l->data[0] == '\r') || s->stream < 0)
         return;
-    const char *line;
-    size_t len;
+    struct eng_decoded dec;
     struct eng_reject rej;
-    if (io_format_apply(s->fmt, l->data, l->len, &line, &len, &rej) != CEP_OK) {
-        eng_note_rejected(eng); /* the engine's counters cover every line */
+    if (io_format_decode(s->fmt, l->data, l->len, &dec, &rej) != CEP_OK) {
+        if (d->par)
+            eng_par_note_rejected(d->par);
+        else
+            eng_note_rejected(eng); /* the engine's counters cover every line */
         dmn_reject(d, s->name, l, rej.reason, rej.offset);
         out->accepted = false;
-    } else if (eng_push_line(eng, (uint32_t)s->stream, line, len, s->name, l->offset, &rej) !=
+    } else if (d->par) {
+        if (eng_par_push_line(d->par, (uint32_t)s->stream, dec.json, dec.json_len, s->name,
+                              l->offset, &rej) != CEP_OK) {
+            dmn_reject(d, s->name, l, rej.reason, rej.offset);
+            out->accepted = false;
+        }
+        eng_par_poll(d->par);
+    } else if (eng_push_decoded(eng, (uint32_t)s->stream, &dec, s->name, l->offset, &rej) !=
                CEP_OK) {
         dmn_reject(d, s->name, l, rej.reason, rej.offset);
         out->accepted = false;
     }
+}
+
+/* A source handed over a batch or ended: when it was the last source to
+ * end, stop now rather than at the next tick (dmn_tick_cb, in the next
+ * loop iteration: not from inside the source's callback). */
+static void dmn_on_batch(void *ud, struct io_source *io)
+{
+    struct dmn_src *s = ud;
+    if (io->ended && !s->d->stopping && s->d->tick_ev)
+        event_active(s->d->tick_ev, EV_TIMEOUT, 0);
 }
 
 struct dmn_src *dmn_src_new(struct dmn *d, const struct cfg_source *c)
@@ -312,6 +339,7 @@ struct dmn_src *dmn_src_new(struct dmn *d, const struct cfg_source *c)
     s->stream = -1;
     io_source_init(&s->io, c, d->base, 0); /* the config resolved max_line_bytes */
     s->io.on_line = dmn_on_line;
+    s->io.on_batch = dmn_on_batch;
     s->io.ud = s;
     return s;
 }
@@ -367,8 +395,11 @@ static void dmn_loopback(void *ud, struct io_sink *sink, const char *json, size_
         dmn_reject(d, k->loop_name, &l, "no rule reads the sink's stream", 0);
         return;
     }
-    if (eng_push_line(d->g.eng, (uint32_t)k->loop_stream, json, len, k->loop_name, l.offset,
-                      &rej) != CEP_OK) {
+    int rc = d->par ? eng_par_push_line(d->par, (uint32_t)k->loop_stream, json, len,
+                                        k->loop_name, l.offset, &rej)
+                    : eng_push_line(d->g.eng, (uint32_t)k->loop_stream, json, len, k->loop_name,
+                                    l.offset, &rej);
+    if (rc != CEP_OK) {
         k->loop_rejected++;
         dmn_reject(d, k->loop_name, &l, rej.reason, rej.offset);
     }
@@ -472,7 +503,10 @@ static void dmn_tick_cb(evutil_socket_t fd, short what, void *ud)
     struct dmn *d = ud;
     if (d->stopping)
         return;
-    eng_tick(d->g.eng, eng_now_us());
+    if (d->par)
+        eng_par_tick(d->par, eng_now_us());
+    else
+        eng_tick(d->g.eng, eng_now_us());
     if (dmn_sources_ended(d)) {
         cep_log(CEP_LOG_NOTICE, "every source has ended");
         d->input_ended = true;
@@ -524,11 +558,24 @@ void dmn_pipe_stop(struct dmn *d, bool end_of_input)
      * it; without, buffered events are released, but windows and timeouts
      * ahead of the last event stay open and are lost with the process.
      * When every source has ended, time ends as in replay. */
-    if (end_of_input)
-        eng_finish(d->g.eng, ENG_EOF_FLUSH);
-    if (!(d->ckpt && dmn_ckpt_stop(d)) && !end_of_input)
-        eng_finish(d->g.eng, ENG_EOF_DRAIN);
-    const struct eng_stats *st = eng_stats(d->g.eng);
+    struct eng_stats par_st;
+    const struct eng_stats *st = &par_st;
+    if (d->par) { /* as below, through the workers */
+        if (end_of_input)
+            eng_par_finish(d->par, ENG_EOF_FLUSH);
+        if (!(d->ckpt && dmn_ckpt_stop(d)) && !end_of_input)
+            eng_par_finish(d->par, ENG_EOF_DRAIN);
+        eng_par_stats(d->par, &par_st);
+        if (d->par_full)
+            dmn_pipe_set_full(d, &d->par_full, false, NULL);
+        event_del(d->par_ev);
+    } else {
+        if (end_of_input)
+            eng_finish(d->g.eng, ENG_EOF_FLUSH);
+        if (!(d->ckpt && dmn_ckpt_stop(d)) && !end_of_input)
+            eng_finish(d->g.eng, ENG_EOF_DRAIN);
+        st = eng_stats(d->g.eng);
+    }
     cep_log(CEP_LOG_NOTICE,
             "stopping: %" PRIu64 " events, %" PRIu64 " rejected, %" PRIu64 " late, %" PRIu64
             " alerts",
@@ -538,6 +585,49 @@ void dmn_pipe_stop(struct dmn *d, bool end_of_input)
     dmn_tv(&tv, DMN_DRAIN_POLL_US);
     evtimer_del(d->tick_ev);
     event_add(d->drain_ev, &tv);
+    if (dmn_sinks_idle(d)) /* nothing to wait for: leave at once */
+        event_active(d->drain_ev, EV_TIMEOUT, 0);
+}
+
+/* ---- worker threads ------------------------------------------------------- */
+
+/* With parallelism > 1, every few milliseconds: send what the batches hold
+ * (lines and watermarks reach the workers without more input), hand the
+ * workers' alerts to the sinks, and pause the sources while a worker's
+ * ring is full. */
+static void dmn_par_cb(evutil_socket_t fd, short what, void *ud)
+{
+    CEP_UNUSED(fd);
+    CEP_UNUSED(what);
+    struct dmn *d = ud;
+    eng_par_flush(d->par);
+    eng_par_poll(d->par);
+    bool full = eng_par_congested(d->par);
+    if (full != d->par_full)
+        dmn_pipe_set_full(d, &d->par_full, full, "the workers' rings are full");
+}
+
+/* Start the workers of parallelism > 1 (checkpoints restore into them
+ * afterwards, dmn_ckpt_open).  DMN_EXIT_OK. */
+static int dmn_par_open(struct dmn *d)
+{
+    const struct cfg *c = d->g.cfg;
+    if (c->parallelism <= 1)
+        return DMN_EXIT_OK;
+    struct eng_output out = {.ud = d, .alert = dmn_on_alert};
+    d->par = eng_par_new(d->g.rs, c->parallelism, &out);
+    for (uint32_t s = 0; s < d->g.rs->n_streams; s++) {
+        const char *why;
+        if (eng_par_stream_route(d->par, s, &why) == ENG_PAR_WORKER0)
+            cep_log(CEP_LOG_NOTICE, "parallelism %u: stream %s runs on one worker: %s",
+                    c->parallelism, d->g.rs->streams[s].name, why);
+    }
+    d->par_ev = event_new(d->base, -1, EV_PERSIST, dmn_par_cb, d);
+    CEP_ASSERT(d->par_ev);
+    struct timeval tv;
+    dmn_tv(&tv, DMN_PAR_POLL_US);
+    event_add(d->par_ev, &tv);
+    return DMN_EXIT_OK;
 }
 
 /* ---- open and close ------------------------------------------------------- */
@@ -569,6 +659,8 @@ int dmn_pipe_open(struct dmn *d)
     if (dmn_routes_build(&d->g, d->snks, d->n_snks) != CEP_OK)
         return DMN_EXIT_RULES;
     d->g.eng = dmn_eng_new(d, d->g.rs);
+    if ((rc = dmn_par_open(d)) != DMN_EXIT_OK)
+        return rc;
     d->srcs = cep_calloc(c->n_sources + 1, sizeof(*d->srcs));
     for (size_t i = 0; i < c->n_sources; i++)
         d->srcs[d->n_srcs++] = dmn_src_new(d, &c->sources[i]);
@@ -610,7 +702,12 @@ void dmn_pipe_close(struct dmn *d)
     cep_free(d->srcs);
     d->srcs = NULL;
     d->n_srcs = 0;
-    /* The engine before the sinks' queues go: nothing runs any more. */
+    /* The engines before the sinks' queues go: nothing runs any more. */
+    eng_par_free(d->par);
+    d->par = NULL;
+    if (d->par_ev)
+        event_free(d->par_ev);
+    d->par_ev = NULL;
     eng_free(d->g.eng);
     d->g.eng = NULL;
     for (size_t i = 0; i < d->n_snks; i++)

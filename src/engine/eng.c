@@ -6,13 +6,21 @@
  * that fires produces an alert and/or a derived event; derived events go
  * through a FIFO and are processed before push returns, so a chain of
  * rules sees them in order.
+ * Each stream's rule index (rule_index.c) picks the rules an event can
+ * match, in rule order, and evaluates simple and filter rules' conditions
+ * with predicates shared between rules computed once per event; alerts,
+ * derived events and counters are the same as visiting every rule.
  * Steady state allocates nothing for stateless rules: the input event,
- * derived events and output buffers are reused.
- * Tested by: tests/unit/check_eng.c, tests/rules/, tests/flink/ */
+ * derived events and output buffers are reused.  Lines a syslog or regex
+ * format decoded come in through eng_push_decoded, which fills the slots
+ * from the format's field list instead of parsing the JSON text again.
+ * Tested by: tests/unit/check_eng.c, tests/unit/check_rule_index.c, tests/rules/,
+ * tests/flink/ */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
 #include "cepd/dec.h"
+#include "cepd/json.h"
 #include "cepd/win.h"
 
 #include <string.h>
@@ -20,6 +28,17 @@
 /* A chain deeper than this many derived events per input line is a bug in
  * the cycle check; the excess is counted as rejected, never looped on. */
 #define ENG_MAX_DERIVED_PER_LINE 100000
+
+/* A format's field-name table bound to a stream's schema: per field its
+ * top-level slot (-1: no rule reads it) and whether rules read paths below
+ * it (an object value then needs the JSON decoder). */
+struct eng_fbind {
+    uint64_t hash;
+    uint32_t stream;
+    uint32_t n;
+    int32_t *slots;
+    bool *deep;
+};
 
 struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out)
 {
@@ -43,6 +62,16 @@ struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out)
     sbuf_init(&eng->val_json);
     sbuf_init(&eng->key);
     eng_streams_init(eng);
+    size_t n_streams = rs->n_streams ? rs->n_streams : 1;
+    eng->ix_now_n = cep_calloc(n_streams, sizeof(*eng->ix_now_n));
+    eng->ix_state_n = cep_calloc(n_streams, sizeof(*eng->ix_state_n));
+    eng->ix_seen = cep_calloc(n_rules, sizeof(*eng->ix_seen));
+    eng->ix_memo = cep_calloc(n_streams, sizeof(*eng->ix_memo));
+    eng->ix_smemo = cep_calloc(n_streams, sizeof(*eng->ix_smemo));
+    for (size_t i = 0; i < rs->n_streams; i++) {
+        rule_index_memo_init(&eng->ix_memo[i], rs->streams[i].ix_now);
+        rule_index_memo_init(&eng->ix_smemo[i], rs->streams[i].ix_state);
+    }
     return eng;
 }
 
@@ -72,6 +101,20 @@ void eng_free(struct eng *eng)
     sbuf_free(&eng->text);
     sbuf_free(&eng->val_json);
     sbuf_free(&eng->key);
+    for (size_t i = 0; i < eng->rs->n_streams; i++) {
+        rule_index_memo_fini(&eng->ix_memo[i]);
+        rule_index_memo_fini(&eng->ix_smemo[i]);
+    }
+    cep_free(eng->ix_memo);
+    cep_free(eng->ix_smemo);
+    cep_free(eng->ix_seen);
+    cep_free(eng->ix_now_n);
+    cep_free(eng->ix_state_n);
+    for (size_t i = 0; i < eng->n_fbind; i++) {
+        cep_free(eng->fbind[i].slots);
+        cep_free(eng->fbind[i].deep);
+    }
+    cep_free(eng->fbind);
     cep_free(eng);
 }
 
@@ -89,9 +132,28 @@ int64_t eng_watermark(const struct eng *eng, uint32_t stream)
     return s->now;
 }
 
+static bool eng_rule_on_arrival(const struct rule *r)
+{
+    return r->kind == RULE_SIMPLE || r->kind == RULE_FILTER;
+}
+
+/* Bring rule ri's `evaluated` up to date: every event its stream gave to
+ * its kind of rules counts, visited or skipped by the index (a stateful
+ * rule's visits are counted by eng_keyed_enter, see eng_dispatch_stateful). */
+static void eng_ix_sync(const struct eng *eng, size_t ri)
+{
+    const struct rule *r = eng->rs->rules[ri];
+    if (!r->enabled)
+        return;
+    uint64_t d = eng_rule_on_arrival(r) ? eng->ix_now_n[r->stream] : eng->ix_state_n[r->stream];
+    eng->rule_stats[ri].evaluated += d - eng->ix_seen[ri];
+    eng->ix_seen[ri] = d;
+}
+
 const struct eng_rule_stats *eng_rule_stats(const struct eng *eng, size_t rule_index)
 {
     CEP_ASSERT(rule_index < eng->rs->n_rules);
+    eng_ix_sync(eng, rule_index);
     /* Counted with the keyed state (which moves with it on reload). */
     eng->rule_stats[rule_index].expired = eng->keyed[rule_index].n_expired;
     return &eng->rule_stats[rule_index];
@@ -218,22 +280,65 @@ void eng_fire(struct eng *eng, size_t ri, const struct eng_view *v, struct expr_
     }
 }
 
+/* The simple and filter rules the index picks for ev, in rule order; the
+ * memo's generation is taken here, so a dispatch that ran inside this one
+ * would only make this one evaluate its predicates again.  Every event
+ * counts in every rule's `evaluated`, visited or not: eng_ix_sync adds
+ * them up when the stats are read. */
 void eng_dispatch_stateless(struct eng *eng, const struct evt *ev)
 {
-    const struct rule_stream *st = &eng->rs->streams[ev->stream];
-    for (size_t i = 0; i < st->n_rules; i++) {
-        size_t ri = st->rules[i];
+    const struct rule_index *ix = eng->rs->streams[ev->stream].ix_now;
+    if (!rule_index_n_rules(ix))
+        return;
+    eng->ix_now_n[ev->stream]++;
+    struct rule_index_memo *memo = &eng->ix_memo[ev->stream];
+    uint32_t gen = rule_index_memo_next(memo);
+    struct rule_index_iter it;
+    uint32_t pos;
+    struct expr_ctx ctx = {.ev = ev, .rt = eng->rt};
+    rule_index_begin(ix, &ctx, memo, gen, &it);
+    while (rule_index_next(&it, &pos)) {
+        size_t ri = rule_index_rule(ix, pos);
         const struct rule *r = eng->rs->rules[ri];
-        if (r->kind != RULE_SIMPLE && r->kind != RULE_FILTER)
-            continue;
-        struct eng_rule_stats *rst = &eng->rule_stats[ri];
-        struct expr_ctx ctx = {.ev = ev, .counters = &rst->expr, .rt = eng->rt};
-        rst->evaluated++;
-        if (r->when && !expr_eval_bool(r->when, &ctx))
+        ctx.counters = &eng->rule_stats[ri].expr; /* nothing else in ctx changes */
+        if (!rule_index_when(ix, pos, r, &ctx, memo, gen))
             continue;
         struct evt *one = (struct evt *)ev;
         struct eng_view v = {.n = 1, .events = &one, .time = ev->time};
         eng_fire(eng, ri, &v, &ctx);
+    }
+}
+
+/* A stateful rule does nothing with an event its `when` rejects
+ * (eng_keyed_enter evaluates it first, whole), so rules the index skips
+ * would have done nothing; their `evaluated` is counted lazily
+ * (eng_ix_sync), the visited ones' by eng_keyed_enter.  The memo serves
+ * only the index's groups here. */
+void eng_dispatch_stateful(struct eng *eng, struct evt *ev)
+{
+    const struct rule_index *ix = eng->rs->streams[ev->stream].ix_state;
+    uint64_t d = ++eng->ix_state_n[ev->stream];
+    struct rule_index_memo *memo = &eng->ix_smemo[ev->stream];
+    uint32_t gen = rule_index_memo_next(memo);
+    struct rule_index_iter it;
+    uint32_t pos;
+    struct expr_ctx ictx = {.ev = ev, .rt = eng->rt};
+    rule_index_begin(ix, &ictx, memo, gen, &it);
+    while (rule_index_next(&it, &pos)) {
+        uint32_t ri = rule_index_rule(ix, pos);
+        eng->rule_stats[ri].evaluated += d - 1 - eng->ix_seen[ri];
+        eng->ix_seen[ri] = d;
+        switch (eng->rs->rules[ri]->kind) {
+            case RULE_PATTERN:
+                eng_pattern_process(eng, ri, ev);
+                break;
+            case RULE_ABSENCE:
+                eng_absence_process(eng, ri, ev);
+                break;
+            default:
+                eng_window_process(eng, ri, ev);
+                break;
+        }
     }
 }
 
@@ -286,19 +391,13 @@ int eng_evt_decode(struct eng *eng, struct evt *ev, uint32_t stream, const char 
     return dec_json_line(schema, ev, &derr);
 }
 
-/* Decode ev (raw already set) for its stream and give it an event time.
- * Returns CEP_OK, CEP_AGAIN for a punctuation (watermark) line with the
- * watermark in *wm, or CEP_ERR. */
-static int eng_decode(struct eng *eng, struct evt *ev, int64_t *wm, struct eng_reject *rej)
+/* Give ev (decoded) an event time.  Returns CEP_OK, CEP_AGAIN for a
+ * punctuation (watermark) line with the watermark in *wm, or CEP_ERR.
+ * known_us, when not NULL, is the time the time field's value stands for. */
+static int eng_decode_time(struct eng *eng, struct evt *ev, const int64_t *known_us, int64_t *wm,
+                           struct eng_reject *rej)
 {
-    const struct rule_stream *st = &eng->rs->streams[ev->stream];
-    struct dec_err derr;
-    if (dec_json_line(st->schema, ev, &derr) != CEP_OK) {
-        rej->reason = derr.reason;
-        rej->offset = derr.offset;
-        return CEP_ERR;
-    }
-    const struct rule_time *t = &st->time;
+    const struct rule_time *t = &eng->rs->streams[ev->stream].time;
     if (!t->has_time) {
         ev->time = eng_now_us();
         return CEP_OK;
@@ -316,6 +415,10 @@ static int eng_decode(struct eng *eng, struct evt *ev, int64_t *wm, struct eng_r
         rej->reason = "missing event time field";
         return CEP_ERR;
     }
+    if (known_us) {
+        ev->time = *known_us;
+        return CEP_OK;
+    }
     if (eng_time_from_val(tv, t->unit, &ev->time) != CEP_OK) {
         rej->reason = "invalid event time";
         return CEP_ERR;
@@ -323,10 +426,10 @@ static int eng_decode(struct eng *eng, struct evt *ev, int64_t *wm, struct eng_r
     return CEP_OK;
 }
 
-int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len,
-                  const char *src_name, uint64_t src_off, struct eng_reject *rej)
+/* The input event, holding line, for stream `stream`, slots null. */
+static struct evt *eng_input_take(struct eng *eng, uint32_t stream, const char *line, size_t len,
+                                  const char *src_name, uint64_t src_off)
 {
-    CEP_ASSERT(stream < eng->rs->n_streams);
     const struct rule_stream *st = &eng->rs->streams[stream];
     struct evt *ev = eng->input;
     eng->stats.lines++;
@@ -339,8 +442,18 @@ int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len
     ev->seq = eng->stats.lines;
     ev->src_name = src_name;
     ev->src_off = src_off;
+    return ev;
+}
+
+/* The input event ev is decoded (rc CEP_OK, or CEP_ERR with rej set): its
+ * time, then the rules. */
+static int eng_input_run(struct eng *eng, struct evt *ev, int rc, const int64_t *known_us,
+                         struct eng_reject *rej)
+{
+    uint32_t stream = ev->stream;
     int64_t wm = 0;
-    int rc = eng_decode(eng, ev, &wm, rej);
+    if (rc == CEP_OK)
+        rc = eng_decode_time(eng, ev, known_us, &wm, rej);
     if (rc == CEP_ERR) {
         eng->stats.rejected++;
         return CEP_ERR;
@@ -349,12 +462,99 @@ int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len
         eng_stream_watermark(eng, stream, wm);
     } else {
         eng->stats.events++;
-        if (st->time.idle_timeout > 0)
+        if (eng->rs->streams[stream].time.idle_timeout > 0)
             eng->streams[stream].last_arrival = eng_now_us();
         eng_route(eng, ev);
     }
     eng_drain_queue(eng);
     return CEP_OK;
+}
+
+int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len,
+                  const char *src_name, uint64_t src_off, struct eng_reject *rej)
+{
+    CEP_ASSERT(stream < eng->rs->n_streams);
+    struct evt *ev = eng_input_take(eng, stream, line, len, src_name, src_off);
+    struct dec_err derr;
+    int rc = dec_json_line(eng->rs->streams[stream].schema, ev, &derr);
+    if (rc != CEP_OK) {
+        rej->reason = derr.reason;
+        rej->offset = derr.offset;
+    }
+    return eng_input_run(eng, ev, rc, NULL, rej);
+}
+
+/* The binding of names on stream `stream`, made on first use. */
+static const struct eng_fbind *eng_fbind_get(struct eng *eng, uint32_t stream,
+                                             const struct eng_fnames *names)
+{
+    for (size_t i = 0; i < eng->n_fbind; i++)
+        if (eng->fbind[i].hash == names->hash && eng->fbind[i].stream == stream &&
+            eng->fbind[i].n == names->n)
+            return &eng->fbind[i];
+    const struct evt_schema *schema = eng->rs->streams[stream].schema;
+    eng->fbind = cep_realloc(eng->fbind, (eng->n_fbind + 1) * sizeof(*eng->fbind));
+    struct eng_fbind *b = &eng->fbind[eng->n_fbind++];
+    b->hash = names->hash;
+    b->stream = stream;
+    b->n = names->n;
+    b->slots = cep_calloc(names->n ? names->n : 1, sizeof(*b->slots));
+    b->deep = cep_calloc(names->n ? names->n : 1, sizeof(*b->deep));
+    for (uint32_t i = 0; i < names->n; i++) {
+        const struct evt_schema_node *c =
+                evt_schema_child(&schema->root, names->names[i], names->lens[i]);
+        b->slots[i] = c ? c->slot : -1;
+        b->deep[i] = c && c->n_children > 0;
+    }
+    return b;
+}
+
+int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded *d,
+                     const char *src_name, uint64_t src_off, struct eng_reject *rej)
+{
+    CEP_ASSERT(stream < eng->rs->n_streams);
+    if (!d->names)
+        return eng_push_line(eng, stream, d->json, d->json_len, src_name, src_off, rej);
+    const struct eng_fbind *b = eng_fbind_get(eng, stream, d->names);
+    for (size_t i = 0; i < d->n_fv; i++)
+        if (CEP_UNLIKELY(d->fv[i].kind == ENG_FVAL_OBJ && b->deep[d->fv[i].field]))
+            return eng_push_line(eng, stream, d->json, d->json_len, src_name, src_off, rej);
+    struct evt *ev = eng_input_take(eng, stream, d->json, d->json_len, src_name, src_off);
+    struct val *slots = ev->slots;
+    const int32_t time_slot = eng->rs->streams[stream].time.time_slot;
+    bool time_known = false;
+    for (size_t i = 0; i < d->n_fv; i++) {
+        const struct eng_fval *v = &d->fv[i];
+        int32_t slot = b->slots[v->field];
+        if (slot < 0)
+            continue;
+        const char *s = ev->raw + v->off;
+        switch (v->kind) {
+            case ENG_FVAL_STR:
+                slots[slot] = val_str(s, v->len);
+                break;
+            case ENG_FVAL_ESC: {
+                char *dst = ev->scratch + ev->scratch_len;
+                size_t n = json_str_unescape(s, v->len, dst);
+                ev->scratch_len += (uint32_t)n;
+                slots[slot] = val_str(dst, n);
+                break;
+            }
+            case ENG_FVAL_INT:
+                slots[slot] = val_int(v->i);
+                break;
+            default:
+                slots[slot].type = VAL_OBJ;
+                slots[slot].flags = 0;
+                slots[slot].len = (uint32_t)v->len;
+                slots[slot].u.s = s;
+                break;
+        }
+        /* A later member of the same name replaces the time's value. */
+        if (slot == time_slot)
+            time_known = (int32_t)i == d->time_fv;
+    }
+    return eng_input_run(eng, ev, CEP_OK, time_known ? &d->time_us : NULL, rej);
 }
 
 void eng_note_rejected(struct eng *eng)

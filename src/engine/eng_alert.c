@@ -3,7 +3,9 @@
  * hash of the rule id, the key values and the identities (source name and
  * offset) of the matched events, so replaying the same input yields the
  * same ids.  A pattern match lists its events grouped by step; a timed-out
- * partial match is marked.  Buffers are the engine's, reused.
+ * partial match is marked.  A counting rule's summary (`matches: count`)
+ * carries "matches" (the count, saturated at 2^64-1) and the events first,
+ * latest and last; its id hashes those three events' identities.  Buffers are the engine's, reused.
  * Tested by: tests/unit/check_eng.c */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
@@ -22,23 +24,43 @@ int64_t eng_now_us(void)
     return (int64_t)ts.tv_sec * CEP_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
+/* Append the decimal digits of x (what printf's %llu writes). */
+static void eng_json_u64(struct sbuf *sb, uint64_t x)
+{
+    char d[20];
+    size_t n = sizeof(d);
+    do {
+        d[--n] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    sbuf_append(sb, d + n, sizeof(d) - n);
+}
+
 void eng_json_time(struct sbuf *sb, int64_t us)
 {
-    /* Seconds with up to 6 decimals, exact: avoids double rounding noise. */
+    /* Seconds with up to 6 decimals, exact: avoids double rounding noise.
+     * By hand, not printf: every alert writes two or four of these. */
     int64_t s = us / CEP_USEC_PER_SEC, frac = us % CEP_USEC_PER_SEC;
     if (frac < 0) {
         s -= 1;
         frac += CEP_USEC_PER_SEC;
     }
-    sbuf_printf(sb, "%lld", (long long)s);
+    if (s < 0) {
+        sbuf_putc(sb, '-');
+        eng_json_u64(sb, -(uint64_t)s);
+    } else {
+        eng_json_u64(sb, (uint64_t)s);
+    }
     if (frac) {
-        char digits[8];
-        snprintf(digits, sizeof(digits), "%06lld", (long long)frac);
+        char digits[7] = {'.'};
+        for (int i = 6; i > 0; i--) {
+            digits[i] = (char)('0' + frac % 10);
+            frac /= 10;
+        }
         size_t n = 6;
-        while (n > 0 && digits[n - 1] == '0')
+        while (n > 0 && digits[n] == '0')
             n--;
-        sbuf_putc(sb, '.');
-        sbuf_append(sb, digits, n);
+        sbuf_append(sb, digits, n + 1);
     }
 }
 
@@ -92,6 +114,18 @@ static void eng_json_events(struct sbuf *sb, const struct rule *r, const struct 
 {
     sbuf_putc(sb, '{');
     if (v->win) { /* a window's events are aggregated, not kept */
+        sbuf_putc(sb, '}');
+        return;
+    }
+    if (v->count) {
+        static const char *const role[3] = {"first", "latest", "last"};
+        for (size_t i = 0; i < 3; i++) {
+            sbuf_puts(sb, i ? ",\"" : "\"");
+            sbuf_puts(sb, role[i]);
+            sbuf_puts(sb, "\":[");
+            sbuf_append(sb, v->events[i]->raw, v->events[i]->raw_len);
+            sbuf_putc(sb, ']');
+        }
         sbuf_putc(sb, '}');
         return;
     }
@@ -174,6 +208,8 @@ uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
     }
     if (v->timed_out)
         cep_hasher_piece(&h, "timed_out", 9);
+    if (v->count)
+        cep_hasher_piece(&h, "matches", 7);
     cep_hasher_hex(&h, id_hex);
 
     sbuf_reset(sb);
@@ -196,6 +232,10 @@ uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
     eng_json_time(sb, eng_now_us());
     if (v->timed_out)
         sbuf_puts(sb, ",\"timed_out\":true");
+    if (v->count) {
+        sbuf_puts(sb, ",\"matches\":");
+        eng_json_u64(sb, v->count->n);
+    }
     if (v->win) {
         sbuf_puts(sb, ",\"window\":{\"start\":");
         if (v->win->by_count) {

@@ -28,6 +28,9 @@ struct eng_view {
     int64_t time;       /* the alert's time: last event, or the timeout */
     bool timed_out;
     const struct win_result *win; /* an aggregate window, or NULL */
+    /* A counting pattern rule's summary (events: first, latest, last), or
+     * NULL. */
+    const struct nfa_count *count;
 };
 
 /* Alerts folded under one throttle key (eng_throttle.c).  The latest
@@ -45,11 +48,15 @@ struct eng_thr {
 /* One key of a stateful rule (or of a rule's throttle table): its state and
  * its registered deadline, the earlier of the state's own deadline and the
  * next state_ttl check. */
+#define ENG_KEY_INLINE 24 /* key JSON up to this, NUL included, is kept inline */
 struct eng_key {
-    char *kjson;        /* the key values as a JSON array, owned; kept with
-                         * its capacity when the slot is freed, for reuse */
+    char *kjson;        /* the key values as a JSON array: kin when kcap is 0
+                         * (a short key, in the cache line the lookup reads
+                         * anyway), else owned and kept with its capacity
+                         * when the slot is freed, for reuse */
     uint32_t klen;
     uint32_t kcap;
+    char kin[ENG_KEY_INLINE];
     uint32_t gen;       /* bumped when the slot is freed (stale timers) */
     uint64_t khash;
     struct nfa_key *nfa; /* pattern rules */
@@ -79,7 +86,9 @@ struct eng_keyed {
     uint32_t *free_slots;
     size_t n_free;
     size_t free_cap;
-    uint32_t *index;    /* slot + 1; 0 empty; UINT32_MAX deleted */
+    uint64_t *index;    /* low 32 bits: slot + 1 (0 empty, UINT32_MAX deleted);
+                         * high 32: the key hash's high half, so a probe
+                         * rarely has to look at the key itself */
     size_t index_cap;   /* power of two */
     size_t index_used;  /* live + deleted */
     struct eng_timer *heap;
@@ -101,10 +110,11 @@ struct eng_keyed {
     struct eng_keyed *throttle;
 };
 
-/* Idle NFA states a pattern rule keeps for reuse: a key that goes idle and
- * comes back (most keys, most of the time) then costs no allocation.  An
- * aggregate rule keeps idle window keys up to this many more than its live
- * keys (aligned windows make every key idle at the same instant). */
+/* Idle NFA states and window keys a rule keeps for reuse: a key that goes
+ * idle and comes back (most keys, most of the time) then costs no
+ * allocation.  Live keys and spares together stay within the most keys
+ * ever live at once plus this many (aligned windows make every key idle at
+ * the same instant). */
 #define ENG_SPARE_KEYS 64
 
 /* Event time of one stream. */
@@ -151,6 +161,17 @@ struct eng {
     struct sbuf text;                  /* message, derived event JSON */
     struct sbuf val_json;              /* one value as JSON (ids, keys) */
     struct sbuf key;                   /* key of the event being routed */
+    /* Rule index (eng.c): per stream, events given to its simple/filter
+     * rules and to its stateful rules, and the memo of shared predicates;
+     * per rule, the event count its `evaluated` was last brought up to
+     * (events the index lets a rule skip are counted lazily). */
+    uint64_t *ix_now_n;
+    uint64_t *ix_state_n;
+    uint64_t *ix_seen;
+    struct rule_index_memo *ix_memo;
+    struct rule_index_memo *ix_smemo;  /* the stateful rules' (groups) */
+    struct eng_fbind *fbind;           /* eng_push_decoded's bindings (eng.c) */
+    size_t n_fbind;
 };
 
 /* eng.c */
@@ -161,6 +182,9 @@ void eng_fire(struct eng *eng, size_t rule_index, const struct eng_view *v, stru
 void eng_drain_queue(struct eng *eng);
 /* Dispatch an event to the rules of its stream that act on arrival. */
 void eng_dispatch_stateless(struct eng *eng, const struct evt *ev);
+/* Give an event, in event-time order, to the stateful rules of its stream
+ * whose `when` it can match (the others would reject it). */
+void eng_dispatch_stateful(struct eng *eng, struct evt *ev);
 /* Make ev hold the line (raw, len) of stream `stream`, decoded under its
  * schema (time and identity untouched): held events that move to another
  * engine (reload, restore).  raw must not point into ev.  CEP_ERR if the
@@ -175,6 +199,10 @@ void eng_streams_free(struct eng *eng);
 bool eng_stream_offer(struct eng *eng, struct evt *ev);
 /* A punctuation line: no event with time <= m will follow. */
 void eng_stream_watermark(struct eng *eng, uint32_t stream, int64_t m);
+/* Advance stream si (and the streams derived from it) to time t, never
+ * backwards: a parallel worker reaching the time one engine would have
+ * reached at `drain` (eng_par.c). */
+void eng_stream_advance_to(struct eng *eng, uint32_t si, int64_t t);
 /* Process an event on the stateful rules of its stream now, in order. */
 void eng_stream_process_now(struct eng *eng, struct evt *ev);
 /* Advance derived streams to their producers' time (deferred while derived
@@ -211,6 +239,17 @@ void eng_keyed_arm(struct eng_keyed *kd, uint32_t slot);
  * the state and settles it).  Sets kd->now = t and handles state_ttl
  * checks due by t on the way: keys idle for state_ttl are dropped. */
 bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot);
+/* Whether a deadline is due by t (eng_keyed_due would pop one); when none
+ * is, sets kd->now as eng_keyed_due would.  The cheap test before setting
+ * up a rule's callbacks: time advances twice per event. */
+static inline bool eng_keyed_pending(struct eng_keyed *kd, int64_t t)
+{
+    if (kd->heap_n && kd->heap[0].at <= t)
+        return true;
+    if (t > kd->now)
+        kd->now = t;
+    return false;
+}
 /* Call fn on every event the live keys hold (NFA buffers, windows' held
  * events, absence rules' last events); an event may come more than once,
  * and fn gets NULL for a window that holds none. */

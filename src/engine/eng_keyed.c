@@ -61,7 +61,8 @@ void eng_keyed_free(struct eng_keyed *kd)
             sbuf_free(&k->thr->kept);
             cep_free(k->thr);
         }
-        cep_free(k->kjson);
+        if (k->kcap)
+            cep_free(k->kjson);
     }
     if (kd->throttle) {
         eng_keyed_free(kd->throttle); /* one level: a throttle table has none */
@@ -123,17 +124,29 @@ static struct eng_timer eng_timer_pop(struct eng_keyed *kd)
     return top;
 }
 
+/* An index entry: the key hash's high half above the slot + 1, so a probe
+ * compares hashes without touching the key slab (a cache miss per key). */
+static uint64_t eng_index_entry(uint64_t h, uint32_t slot)
+{
+    return (h & 0xffffffff00000000u) | ((uint64_t)slot + 1);
+}
+
+static uint32_t eng_index_mark(uint64_t e)
+{
+    return (uint32_t)e;
+}
+
 /* Rebuild the index at a new capacity (drops deleted marks). */
 static void eng_index_resize(struct eng_keyed *kd, size_t cap)
 {
-    uint32_t *idx = cep_calloc(cap, sizeof(*idx));
+    uint64_t *idx = cep_calloc(cap, sizeof(*idx));
     for (size_t i = 0; i < kd->n_keys; i++) {
         if (!kd->keys[i].live)
             continue;
         size_t p = kd->keys[i].khash & (cap - 1);
         while (idx[p] != ENG_INDEX_EMPTY)
             p = (p + 1) & (cap - 1);
-        idx[p] = (uint32_t)i + 1;
+        idx[p] = eng_index_entry(kd->keys[i].khash, (uint32_t)i);
     }
     cep_free(kd->index);
     kd->index = idx;
@@ -141,33 +154,58 @@ static void eng_index_resize(struct eng_keyed *kd, size_t cap)
     kd->index_used = kd->n_live;
 }
 
+/* Make room for one more key: at 70 % of live and deleted entries, rebuild
+ * at twice the size if live keys alone fill 35 %, else at the same size
+ * (keys that all go idle together, as aligned windows make them, leave
+ * mostly deleted marks: those are dropped, not doubled). */
+static void eng_index_reserve(struct eng_keyed *kd)
+{
+    if ((kd->index_used + 1) * 10 < kd->index_cap * 7)
+        return;
+    size_t cap = kd->index_cap ? kd->index_cap : 64;
+    if ((kd->n_live + 1) * 20 >= cap * 7)
+        cap *= 2;
+    eng_index_resize(kd, cap);
+}
+
 uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *kjson, size_t len)
 {
     uint64_t h = cep_hash64(kjson, len, 0);
     if (kd->index_cap) {
-        size_t p = h & (kd->index_cap - 1);
-        for (; kd->index[p] != ENG_INDEX_EMPTY; p = (p + 1) & (kd->index_cap - 1)) {
-            uint32_t v = kd->index[p];
-            if (v == ENG_INDEX_DELETED)
+        uint64_t tag = h & 0xffffffff00000000u;
+        size_t mask = kd->index_cap - 1;
+        for (size_t p = h & mask; kd->index[p] != ENG_INDEX_EMPTY; p = (p + 1) & mask) {
+            uint64_t e = kd->index[p];
+            uint32_t v = eng_index_mark(e);
+            if ((e & 0xffffffff00000000u) != tag || v == ENG_INDEX_DELETED)
                 continue;
             const struct eng_key *k = &kd->keys[v - 1];
             if (k->khash == h && k->klen == len && memcmp(k->kjson, kjson, len) == 0)
                 return v - 1;
         }
     }
-    if ((kd->index_used + 1) * 10 >= kd->index_cap * 7)
-        eng_index_resize(kd, kd->index_cap ? kd->index_cap * 2 : 64);
+    eng_index_reserve(kd);
     uint32_t slot;
     if (kd->n_free) {
         slot = kd->free_slots[--kd->n_free];
     } else {
+        struct eng_key *old = kd->keys;
         CEP_GROW(kd->keys, kd->keys_cap, kd->n_keys + 1);
+        if (kd->keys != old) /* the slab moved: inline keys with it */
+            for (size_t i = 0; i < kd->n_keys; i++)
+                if (!kd->keys[i].kcap && kd->keys[i].kjson)
+                    kd->keys[i].kjson = kd->keys[i].kin;
         slot = (uint32_t)kd->n_keys++;
         memset(&kd->keys[slot], 0, sizeof(kd->keys[slot]));
     }
     struct eng_key *k = &kd->keys[slot];
-    if (len + 1 > k->kcap) {
+    /* A slot keeps a heap buffer it once needed; else short keys go inline. */
+    if (!k->kcap && len + 1 <= ENG_KEY_INLINE) {
+        k->kjson = k->kin;
+    } else if (len + 1 > k->kcap) {
         size_t cap = k->kcap;
+        if (!cap)
+            k->kjson = NULL; /* was kin */
         CEP_GROW(k->kjson, cap, len + 1);
         k->kcap = (uint32_t)cap;
     }
@@ -189,11 +227,11 @@ uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *k
     k->last_seen = CEP_TIME_MIN;
     k->live = true;
     size_t p = h & (kd->index_cap - 1);
-    while (kd->index[p] != ENG_INDEX_EMPTY && kd->index[p] != ENG_INDEX_DELETED)
+    while (kd->index[p] != ENG_INDEX_EMPTY && eng_index_mark(kd->index[p]) != ENG_INDEX_DELETED)
         p = (p + 1) & (kd->index_cap - 1);
     if (kd->index[p] == ENG_INDEX_EMPTY)
         kd->index_used++;
-    kd->index[p] = slot + 1;
+    kd->index[p] = eng_index_entry(h, slot);
     kd->n_live++;
     return slot;
 }
@@ -201,19 +239,34 @@ uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *k
 void eng_keyed_drop(struct eng_keyed *kd, uint32_t slot)
 {
     struct eng_key *k = &kd->keys[slot];
-    size_t p = k->khash & (kd->index_cap - 1);
-    while (kd->index[p] != slot + 1)
-        p = (p + 1) & (kd->index_cap - 1);
-    kd->index[p] = ENG_INDEX_DELETED;
+    size_t mask = kd->index_cap - 1;
+    size_t p = k->khash & mask;
+    while (eng_index_mark(kd->index[p]) != slot + 1)
+        p = (p + 1) & mask;
+    /* The end of a probe run needs no deleted mark: it and the marks
+     * before it become empty again. */
+    if (kd->index[(p + 1) & mask] == ENG_INDEX_EMPTY) {
+        do {
+            kd->index[p] = ENG_INDEX_EMPTY;
+            kd->index_used--;
+            p = (p - 1) & mask;
+        } while (kd->index[p] == ENG_INDEX_DELETED);
+    } else {
+        kd->index[p] = ENG_INDEX_DELETED;
+    }
     /* Only idle states are kept for reuse (a key dropped by state_ttl
      * still holds partial matches or windows: it is freed). */
-    if (k->nfa && kd->n_spare < ENG_SPARE_KEYS && nfa_key_idle(k->nfa)) {
+    /* Spares, with the live keys, stay within the slab's high-water mark
+     * (n_keys) plus ENG_SPARE_KEYS: keys that all go idle at one instant
+     * (aligned windows) come back without allocating. */
+    bool keep = kd->n_live + kd->n_spare + kd->n_win_spare <= kd->n_keys + ENG_SPARE_KEYS;
+    if (k->nfa && keep && nfa_key_idle(k->nfa)) {
         CEP_GROW(kd->spare, kd->spare_cap, kd->n_spare + 1);
         kd->spare[kd->n_spare++] = k->nfa;
     } else {
         nfa_key_free(k->nfa);
     }
-    if (k->win && kd->n_win_spare < ENG_SPARE_KEYS + kd->n_live && win_key_idle(k->win)) {
+    if (k->win && keep && win_key_idle(k->win)) {
         win_key_reset(k->win);
         CEP_GROW(kd->win_spare, kd->win_spare_cap, kd->n_win_spare + 1);
         kd->win_spare[kd->n_win_spare++] = k->win;
@@ -331,19 +384,49 @@ size_t eng_keyed_bytes(const struct eng_keyed *kd)
     return b;
 }
 
+/* Append v as JSON: a string that needs no escape (the common key: a host,
+ * an address, a user) is copied as is; the rest goes through val_to_json,
+ * which gives the same bytes. */
+static void eng_key_val_json(struct sbuf *sb, const struct val *v)
+{
+    if (v->type == VAL_STR) {
+        const unsigned char *s = (const unsigned char *)v->u.s;
+        size_t i = 0;
+        while (i < v->len && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+            i++;
+        if (i == v->len) {
+            sbuf_reserve(sb, v->len + 3); /* and the ',' or ']' that follows */
+            sb->buf[sb->len++] = '"';
+            memcpy(sb->buf + sb->len, s, v->len);
+            sb->len += v->len;
+            sb->buf[sb->len++] = '"';
+            sb->buf[sb->len] = '\0';
+            return;
+        }
+    }
+    val_to_json(v, sb);
+}
+
 void eng_keyed_fields_json(struct sbuf *sb, const struct rule_field *f, size_t n,
                            struct expr_ctx *ctx)
 {
     sbuf_reset(sb);
-    sbuf_putc(sb, '[');
+    sbuf_reserve(sb, 1);
+    sb->buf[sb->len++] = '[';
     for (size_t i = 0; i < n; i++) {
         struct val v;
-        expr_eval(f[i].expr, ctx, &v);
+        int slot = expr_field_slot(f[i].expr);
+        if (slot >= 0 && ctx->ev && (uint32_t)slot < ctx->ev->n_slots)
+            v = ctx->ev->slots[slot]; /* a bare field: what expr_eval would load */
+        else
+            expr_eval(f[i].expr, ctx, &v);
         if (i)
             sbuf_putc(sb, ',');
-        val_to_json(&v, sb);
+        eng_key_val_json(sb, &v);
     }
-    sbuf_putc(sb, ']');
+    sbuf_reserve(sb, 1);
+    sb->buf[sb->len++] = ']';
+    sb->buf[sb->len] = '\0';
 }
 
 void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *ctx)

@@ -2,7 +2,10 @@
  * Pattern rules in the engine: each key's NFA (in the rule's keyed state,
  * eng_keyed.c) gets the events of its key in time order and time advances
  * at its deadlines; matches and expired partial matches come back as views
- * and become alerts.
+ * and become alerts.  A counting rule (`matches: count`) gets one summary
+ * per completing event instead: one alert whose events are the earliest
+ * first, the latest first and the completing event, with the number of
+ * matches as the result `matches` of its message and fields.
  * Tested by: tests/flink/, tests/rules/engine/, tests/unit/check_eng.c */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
@@ -45,6 +48,23 @@ static void eng_pattern_on_timeout(void *ud, const struct nfa_match *m, int64_t 
     eng_pattern_emit(ud, m, timeout_ts, true);
 }
 
+static void eng_pattern_on_count(void *ud, const struct nfa_count *nc)
+{
+    struct eng_pat_call *c = ud;
+    struct eng *eng = c->eng;
+    struct evt *evs[3] = {nc->first, nc->latest, nc->last};
+    /* Expressions see at most INT64_MAX; the alert's "matches" is exact. */
+    struct val res[RULE_PAT_RESULT_MATCHES + 1];
+    res[RULE_PAT_RESULT_MATCHES] =
+            val_int(nc->n > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)nc->n);
+    struct eng_view v = {.n = 3, .events = evs, .time = nc->last->time, .count = nc};
+    struct expr_ctx ctx = {.ev = nc->last,
+                           .results = res,
+                           .counters = &eng->rule_stats[c->ri].expr,
+                           .rt = eng->rt};
+    eng_fire(eng, c->ri, &v, &ctx);
+}
+
 static void eng_pattern_env(struct eng *eng, size_t ri, struct eng_pat_call *call,
                             struct nfa_env *env)
 {
@@ -59,6 +79,7 @@ static void eng_pattern_env(struct eng *eng, size_t ri, struct eng_pat_call *cal
     env->ud = call;
     env->on_match = eng_pattern_on_match;
     env->on_timeout = r->on_timeout.enabled ? eng_pattern_on_timeout : NULL;
+    env->on_count = eng_pattern_on_count;
 }
 
 void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
@@ -83,6 +104,8 @@ void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
 void eng_pattern_advance(struct eng *eng, size_t ri, int64_t t)
 {
     struct eng_keyed *kd = &eng->keyed[ri];
+    if (!eng_keyed_pending(kd, t))
+        return;
     struct eng_pat_call call;
     struct nfa_env env;
     eng_pattern_env(eng, ri, &call, &env);

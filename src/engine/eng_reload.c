@@ -228,7 +228,7 @@ void eng_adopt(struct eng *neu, struct eng *old, struct eng_adopt_stats *st)
         eng_adopt_rebind(&neu->keyed[ni], nr);
         if (neu->keyed[ni].throttle)
             eng_adopt_rebind(neu->keyed[ni].throttle, nr);
-        neu->rule_stats[ni] = old->rule_stats[oi];
+        neu->rule_stats[ni] = *eng_rule_stats(old, oi); /* brought up to date */
         eng_keyed_each_event(&neu->keyed[ni], eng_adopt_event, &c);
         if (neu->keyed[ni].throttle)
             eng_keyed_each_event(neu->keyed[ni].throttle, eng_adopt_event, &c);

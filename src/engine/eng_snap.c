@@ -14,7 +14,11 @@
  * whole), and registers each key's deadline afresh; timers fire in (time, key hash) order (eng_keyed.c), so
  * a restored engine produces the alerts, in the order and with the ids, of
  * the engine it was taken from.
- * Tested by: tests/unit/check_eng_snap.c */
+ * Rescale (eng_restore_opt, eng_restore_section): one engine may take
+ * several snapshots of one checkpoint (one per worker), each stream's
+ * part of them (all, none, or by key group, buffered events by the group
+ * of their key); stream times take the latest, counters add up.
+ * Tested by: tests/unit/check_eng_snap.c, tests/unit/check_par.c */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
@@ -50,6 +54,7 @@ enum {
     X(expired) X(expr.type_mismatch) X(expr.regex_limit)
 #define ENG_SNAP_PUT(f) ckpt_put_uv(w, s->f);
 #define ENG_SNAP_GET(f) s->f = ckpt_get_uv(r);
+#define ENG_SNAP_ADD(f) d->f += s->f;
 
 static void eng_snap_put_stats(struct ckpt_w *w, const struct eng_stats *s)
 {
@@ -69,6 +74,16 @@ static void eng_snap_put_rule_stats(struct ckpt_w *w, const struct eng_rule_stat
 static void eng_snap_get_rule_stats(struct ckpt_r *r, struct eng_rule_stats *s)
 {
     ENG_SNAP_RULE_STATS(ENG_SNAP_GET)
+}
+
+static void eng_snap_add_stats(struct eng_stats *d, const struct eng_stats *s)
+{
+    ENG_SNAP_STATS(ENG_SNAP_ADD)
+}
+
+static void eng_snap_add_rule_stats(struct eng_rule_stats *d, const struct eng_rule_stats *s)
+{
+    ENG_SNAP_RULE_STATS(ENG_SNAP_ADD)
 }
 
 struct eng_snap_wr {
@@ -279,7 +294,8 @@ static void eng_snap_get_rule(struct ckpt_r *r, struct eng_snap_rule *s)
 /* Restore in progress. */
 struct eng_snap_rd {
     struct eng *eng;
-    const bool *groups;
+    const struct eng_restore_opt *opt;
+    const bool *groups;    /* of the rule being read; NULL: all */
     struct ckpt_evtab *t;
     int32_t *stream_map;   /* saved stream index -> new, -1: gone */
     size_t n_streams;      /* saved */
@@ -421,8 +437,12 @@ static void eng_snap_get_key(struct eng_snap_rd *c, struct ckpt_r *f, struct eng
 static void eng_snap_get_keyed(struct eng_snap_rd *c, struct ckpt_r *r, struct eng_keyed *kd,
                                const struct rule *rule, size_t *n_keys)
 {
-    kd->now = ckpt_get_sv(r);
-    kd->n_expired = ckpt_get_uv(r);
+    int64_t now = ckpt_get_sv(r);
+    uint64_t n_expired = ckpt_get_uv(r);
+    if (now > kd->now) /* the latest of the snapshots restored */
+        kd->now = now;
+    if (c->opt->counters)
+        kd->n_expired += n_expired;
     uint64_t n_groups = ckpt_get_uv_max(r, ENG_KEY_GROUPS, "too many key groups");
     for (uint64_t i = 0; i < n_groups && !r->err; i++) {
         uint64_t g = ckpt_get_uv_max(r, ENG_KEY_GROUPS - 1, "key group out of range");
@@ -502,22 +522,57 @@ static void eng_snap_get_streams(struct eng_snap_rd *c, struct ckpt_r *r,
         struct eng_stream *ns = &eng->streams[j];
         if (s->has_time != eng->rs->streams[j].time.has_time || s->derived != ns->derived)
             continue; /* another kind of time: it starts afresh */
-        ns->wm_excl = s->wm_excl;
-        ns->max_ts = s->max_ts;
-        ns->now = s->now;
-        ns->last_ts = s->last_ts;
-        ns->last_arrival = s->last_arrival;
+        /* Several snapshots (workers): the latest of each time. */
+        ns->wm_excl = s->wm_excl > ns->wm_excl ? s->wm_excl : ns->wm_excl;
+        ns->max_ts = s->max_ts > ns->max_ts ? s->max_ts : ns->max_ts;
+        ns->now = s->now > ns->now ? s->now : ns->now;
+        ns->last_ts = s->last_ts > ns->last_ts ? s->last_ts : ns->last_ts;
+        ns->last_arrival = s->last_arrival > ns->last_arrival ? s->last_arrival
+                                                              : ns->last_arrival;
         time_moved[i] = true;
     }
+}
+
+/* What stream j (of the engine's rule set) takes under opt. */
+static enum eng_restore_part eng_snap_part(const struct eng_restore_opt *opt, uint32_t j)
+{
+    if (!opt->part)
+        return opt->groups ? ENG_RESTORE_GROUPS : ENG_RESTORE_ALL;
+    return (enum eng_restore_part)opt->part[j];
+}
+
+/* Does the engine take buffered event ev of its stream j? */
+static bool eng_snap_take_buffered(const struct eng_restore_opt *opt, uint32_t j,
+                                   const struct evt *ev)
+{
+    if (!opt->part) /* eng_restore: reorder buffers whole */
+        return true;
+    switch (eng_snap_part(opt, j)) {
+        case ENG_RESTORE_ALL:
+            return true;
+        case ENG_RESTORE_GROUPS:
+            return !opt->groups || opt->groups[opt->group_of(opt->ud, ev) % ENG_KEY_GROUPS];
+        case ENG_RESTORE_NONE:
+        case ENG_RESTORE_PART_COUNT:
+            break;
+    }
+    return false;
 }
 
 int eng_restore(struct eng *eng, struct ckpt_r *r, const bool *groups,
                 struct eng_restore_report *rep, char *err, size_t errlen)
 {
+    struct eng_restore_opt opt = {.groups = groups, .counters = true};
+    return eng_restore_opt(eng, r, &opt, rep, err, errlen);
+}
+
+int eng_restore_opt(struct eng *eng, struct ckpt_r *r, const struct eng_restore_opt *opt,
+                    struct eng_restore_report *rep, char *err, size_t errlen)
+{
     const struct ruleset *rs = eng->rs;
-    CEP_ASSERT(eng->stats.lines == 0 && eng->q_len == 0 && !eng->draining);
+    CEP_ASSERT(eng->q_len == 0 && !eng->draining);
     memset(rep, 0, sizeof(*rep));
-    struct eng_snap_rd c = {.eng = eng, .groups = groups};
+    struct eng_snap_rd c = {.eng = eng, .opt = opt};
     struct eng_snap_stream *saved = NULL;
     bool *time_moved = NULL;
     struct eng_snap_rule *dropped = NULL;
@@ -563,7 +618,7 @@ int eng_restore(struct eng *eng, struct ckpt_r *r, const bool *groups,
         bool keep = ns && ns->stateful && !ns->derived && time_moved[i];
         for (uint64_t k = 0; k < saved[i].buf_n && !f.err; k++) {
             struct evt *ev = ckpt_get_evt(&f, c.t);
-            if (ev && keep)
+            if (ev && keep && eng_snap_take_buffered(opt, (uint32_t)j, ev))
                 eng_stream_buffer_take(ns, ev);
             else
                 evt_unref(ev);
@@ -599,7 +654,12 @@ int eng_restore(struct eng *eng, struct ckpt_r *r, const bool *groups,
             continue;
         }
         fate[ni] = ENG_RESTORE_KEPT;
-        eng->rule_stats[ni] = s.stats;
+        if (opt->counters)
+            eng_snap_add_rule_stats(&eng->rule_stats[ni], &s.stats);
+        enum eng_restore_part part = eng_snap_part(opt, nr->stream);
+        if (part == ENG_RESTORE_NONE)
+            continue; /* another engine takes this rule's state */
+        c.groups = part == ENG_RESTORE_GROUPS ? opt->groups : NULL;
         struct eng_keyed *kd = &eng->keyed[ni];
         eng_snap_get_keyed(&c, &s.frame, kd, nr, &keys[ni]);
         bool thr = ckpt_get_bool(&s.frame);
@@ -617,7 +677,10 @@ int eng_restore(struct eng *eng, struct ckpt_r *r, const bool *groups,
         ckpt_r_fail(r, "trailing bytes after the rules");
     if (r->err)
         goto fail;
-    eng->stats = stats;
+    if (opt->counters)
+        eng_snap_add_stats(&eng->stats, &stats);
+    else /* lines number events (seq): restored ones stay ahead of new ones */
+        eng->stats.lines += stats.lines;
     eng_snap_report(eng, rep, fate, keys, dropped, n_dropped, c.n_made);
     ckpt_evtab_free(c.t);
     cep_free(idx.slots);
@@ -649,6 +712,54 @@ void eng_restore_report_free(struct eng_restore_report *rep)
         return;
     cep_free(rep->rules);
     memset(rep, 0, sizeof(*rep));
+}
+
+void eng_restore_report_add(struct eng_restore_report *dst, const struct eng_restore_report *src,
+                            bool kept_only)
+{
+    size_t n = dst->n_rules < src->n_rules ? dst->n_rules : src->n_rules;
+    for (size_t i = 0; i < n; i++)
+        if (!kept_only || src->rules[i].fate == ENG_RESTORE_KEPT)
+            dst->rules[i].keys += src->rules[i].keys;
+    dst->events += src->events;
+}
+
+int eng_restore_section(struct eng *eng, struct ckpt_r *r, const struct eng_restore_opt *opt,
+                        struct eng_restore_report *rep, char *err, size_t errlen)
+{
+    struct eng_restore_opt all = {.counters = true};
+    memset(rep, 0, sizeof(*rep));
+    uint64_t n = 1;
+    for (uint64_t i = 0; i < n; i++) {
+        struct ckpt_r f;
+        ckpt_get_frame(r, &f);
+        if (i == 0 && !r->err && r->p != r->end)
+            n += ckpt_get_uv_max(r, ENG_KEY_GROUPS, "too many engine snapshots");
+        if (r->err) {
+            snprintf(err, errlen, "engine: %s", r->err);
+            eng_snap_reset(eng);
+            eng_restore_report_free(rep);
+            return CEP_ERR;
+        }
+        struct eng_restore_report one;
+        if (eng_restore_opt(eng, &f, opt ? opt : &all, &one, err, errlen) != CEP_OK) {
+            eng_restore_report_free(rep);
+            return CEP_ERR;
+        }
+        if (i == 0) {
+            *rep = one;
+        } else {
+            eng_restore_report_add(rep, &one, false);
+            eng_restore_report_free(&one);
+        }
+    }
+    if (r->p != r->end) {
+        snprintf(err, errlen, "engine: trailing bytes after the snapshots");
+        eng_snap_reset(eng);
+        eng_restore_report_free(rep);
+        return CEP_ERR;
+    }
+    return CEP_OK;
 }
 
 const char *eng_restore_fate_name(enum eng_restore_fate f)

@@ -7,8 +7,11 @@
  * advances to M.  An event behind the watermark by more than
  * allowed_lateness is late: counted and sent to the late output, never
  * dropped silently.  Derived streams (fed by emit) follow the slowest of
- * their producers.  Only streams read by stateful rules buffer events.
- * Tested by: tests/flink/, tests/rules/engine/, tests/unit/check_eng.c */
+ * their producers.  Only streams read by stateful rules buffer events, and
+ * not in-order events of a stream that allows no reordering at all: they
+ * run at once, through the same time advances.
+ * Tested by: tests/flink/, tests/rules/engine/ (inorder.test.yaml: the
+ * bypass), tests/unit/check_eng.c */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
@@ -179,19 +182,16 @@ static void eng_stream_advance(struct eng *eng, uint32_t si, int64_t t)
         eng_streams_follow(eng);
 }
 
+void eng_stream_advance_to(struct eng *eng, uint32_t si, int64_t t)
+{
+    eng_stream_advance(eng, si, t);
+    eng_drain_queue(eng);
+}
+
 static void eng_stream_run_stateful(struct eng *eng, struct evt *ev)
 {
-    const struct eng_stream *s = &eng->streams[ev->stream];
     eng->streams[ev->stream].last_ts = ev->time;
-    for (size_t k = 0; k < s->n_stateful; k++) {
-        uint32_t ri = s->stateful_rules[k];
-        if (eng->rs->rules[ri]->kind == RULE_PATTERN)
-            eng_pattern_process(eng, ri, ev);
-        else if (eng->rs->rules[ri]->kind == RULE_ABSENCE)
-            eng_absence_process(eng, ri, ev);
-        else
-            eng_window_process(eng, ri, ev);
-    }
+    eng_dispatch_stateful(eng, ev);
 }
 
 void eng_stream_process_now(struct eng *eng, struct evt *ev)
@@ -231,6 +231,23 @@ bool eng_stream_offer(struct eng *eng, struct evt *ev)
         if (eng->out.late)
             eng->out.late(eng->out.ud, ev);
         return false;
+    }
+    if (s->stateful && !s->buf_n && t->watermark == RULE_WM_BOUNDED &&
+        t->max_out_of_orderness == 0 && t->allowed_lateness == 0) {
+        /* In order, no reordering allowed: the event would be released
+         * by the next later one with nothing before it, and nothing that
+         * arrives after it may go before it (that would be late).  So it
+         * runs now, through the same advances, without the buffer. */
+        if (ev->time > s->max_ts)
+            s->max_ts = ev->time;
+        if (ev->time > s->wm_excl) {
+            s->wm_excl = ev->time;
+            eng_stream_advance(eng, ev->stream, ev->time - 1);
+        }
+        eng_stream_advance(eng, ev->stream, ev->time);
+        eng_stream_run_stateful(eng, ev);
+        eng_drain_queue(eng);
+        return true;
     }
     if (s->stateful)
         eng_buf_push(s, evt_ref(ev));

@@ -74,6 +74,8 @@ void eng_window_process(struct eng *eng, size_t ri, struct evt *ev)
 void eng_window_advance(struct eng *eng, size_t ri, int64_t t)
 {
     struct eng_keyed *kd = &eng->keyed[ri];
+    if (!eng_keyed_pending(kd, t))
+        return;
     struct eng_win_call call;
     struct win_env env;
     eng_window_env(eng, ri, &call, &env);

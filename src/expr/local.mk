@@ -9,7 +9,8 @@ libcepd_a_SOURCES += \
 	src/expr/expr_re.c \
 	src/expr/expr_tmpl.c \
 	src/expr/expr_dump.c \
-	src/expr/expr_duration.c
+	src/expr/expr_duration.c \
+	src/expr/expr_split.c
 noinst_HEADERS += \
 	src/expr/expr_int.h \
 	src/expr/expr_ops.h

@@ -7,7 +7,11 @@
  * data, and may run a pattern over the message for more fields.  The output
  * is written into one buffer reused line after line, so the steady state
  * allocates nothing.  Strings are always emitted as valid JSON: a byte that
- * is not part of well-formed UTF-8 becomes U+FFFD.
+ * is not part of well-formed UTF-8 becomes U+FFFD.  Beside the JSON text,
+ * io_format_decode lists where each field's value lies in it (and the event
+ * time of an RFC 3164 timestamp), so that the engine fills the event's
+ * slots without parsing the text again (eng_push_decoded); the text stays
+ * the event's raw bytes, for alerts and checkpoints.
  * Tested by: tests/unit/check_format.c, tests/fuzz/fuzz_syslog.c,
  * tests/fuzz/fuzz_format_regex.c, bench/bench_syslog.c */
 #include "cepd/cep_common.h"
@@ -26,10 +30,28 @@
  * gives the field. */
 struct fmt_group {
     char *name;
-    size_t name_len;
     uint32_t num;
+    uint32_t field; /* its index in the field-name table */
     bool same_as_prev;
 };
+
+/* The fields a format can produce: the syslog ones, then one per distinct
+ * group name.  Their order is the field-name table's. */
+enum fmt_field {
+    FMT_F_FACILITY = 0,
+    FMT_F_SEVERITY,
+    FMT_F_TIMESTAMP,
+    FMT_F_HOST,
+    FMT_F_APP,
+    FMT_F_PID,
+    FMT_F_MSGID,
+    FMT_F_SD,
+    FMT_F_MSG,
+    FMT_F_COUNT
+};
+
+static const char *const fmt_syslog_names[FMT_F_COUNT] = {
+        "facility", "severity", "timestamp", "host", "app", "pid", "msgid", "sd", "msg"};
 
 struct io_format {
     enum cfg_format kind;
@@ -39,6 +61,22 @@ struct io_format {
     struct fmt_group *groups;
     size_t n_groups;
     struct sbuf out;
+    /* The field-name table (names point into fmt_syslog_names and groups),
+     * and the values of the last line (at most one per emitted member). */
+    const char **names;
+    size_t *name_lens;
+    char *keys;       /* per field, its member start as JSON text: "name": */
+    size_t *key_off;  /* field i's is keys[key_off[i], key_off[i + 1]) */
+    struct eng_fnames fnames;
+    struct eng_fval *fv;
+    size_t n_fv;
+    int32_t time_fv; /* the fv holding an RFC 3164 time, time_us; -1: none */
+    int64_t time_us;
+    /* Prefilter of an anchored pattern (fmt_prefilter_load): the bytes a
+     * match can start with, and the shortest subject it can match. */
+    bool pre;
+    uint8_t pre_first[32];
+    uint32_t pre_min_len;
     /* RFC 3164 timestamps: the local date now (refreshed when the second
      * changes) and the UTC offset of the last local hour seen. */
     int64_t fixed_now; /* seconds; 0 = wall clock */
@@ -106,6 +144,42 @@ int io_format_pattern_check(const char *pattern, size_t *err_off, char *err, siz
     return code ? CEP_OK : CEP_ERR;
 }
 
+/* An anchored pattern (`^...`) can only match a subject whose first byte
+ * PCRE2 lists as a possible start (a first code unit, or a bitmap of
+ * them) and that is at least its minimum length long: most lines of a log
+ * fail there, without the cost of a call into PCRE2 (JIT or not).  The
+ * first code unit is reported without its caseless flag, so a letter
+ * admits both cases (patterns match bytes, and only ASCII letters have
+ * another case without UTF).  f->pre stays false when PCRE2 knows no
+ * start set (the pattern can match an empty string, or starts with a
+ * class it did not reduce). */
+static void fmt_prefilter_load(struct io_format *f)
+{
+    uint32_t opts = 0, type = 0, min_len = 0;
+    const uint8_t *bitmap = NULL;
+    pcre2_pattern_info(f->re, PCRE2_INFO_ALLOPTIONS, &opts);
+    pcre2_pattern_info(f->re, PCRE2_INFO_FIRSTCODETYPE, &type);
+    pcre2_pattern_info(f->re, PCRE2_INFO_FIRSTBITMAP, &bitmap);
+    pcre2_pattern_info(f->re, PCRE2_INFO_MINLENGTH, &min_len);
+    if (!(opts & PCRE2_ANCHORED))
+        return;
+    if (type == 1) {
+        uint32_t cu = 0;
+        pcre2_pattern_info(f->re, PCRE2_INFO_FIRSTCODEUNIT, &cu);
+        uint8_t c = (uint8_t)cu;
+        f->pre_first[c >> 3] |= (uint8_t)(1u << (c & 7));
+        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+            c ^= 0x20;
+        f->pre_first[c >> 3] |= (uint8_t)(1u << (c & 7));
+    } else if (bitmap) {
+        memcpy(f->pre_first, bitmap, sizeof(f->pre_first));
+    } else {
+        return;
+    }
+    f->pre = true;
+    f->pre_min_len = min_len;
+}
+
 /* The named-group table of f->re. */
 static void fmt_groups_load(struct io_format *f)
 {
@@ -121,9 +195,54 @@ static void fmt_groups_load(struct io_format *f)
         struct fmt_group *g = &f->groups[i];
         g->num = (uint32_t)(e[0] << 8 | e[1]);
         g->name = cep_strdup((const char *)e + 2);
-        g->name_len = strlen(g->name);
         g->same_as_prev = i > 0 && strcmp(g->name, f->groups[i - 1].name) == 0;
     }
+}
+
+static char *fmt_esc(char *w, const char *s, size_t len);
+
+/* The field-name table: the syslog fields, then each distinct group name;
+ * its hash identifies it to the engine (eng_push_decoded binds names to
+ * slots once per table and stream). */
+static void fmt_fields_load(struct io_format *f)
+{
+    size_t cap = FMT_F_COUNT + f->n_groups, n = 0;
+    f->names = cep_calloc(cap, sizeof(*f->names));
+    f->name_lens = cep_calloc(cap, sizeof(*f->name_lens));
+    f->fv = cep_calloc(cap, sizeof(*f->fv));
+    for (; n < FMT_F_COUNT; n++)
+        f->names[n] = fmt_syslog_names[n];
+    for (size_t i = 0; i < f->n_groups; i++) {
+        struct fmt_group *g = &f->groups[i];
+        if (!g->same_as_prev)
+            f->names[n++] = g->name;
+        g->field = (uint32_t)(n - 1);
+    }
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (size_t i = 0; i < n; i++) {
+        f->name_lens[i] = strlen(f->names[i]);
+        for (size_t k = 0; k <= f->name_lens[i]; k++) /* the NUL separates names */
+            h = (h ^ (unsigned char)f->names[i][k]) * UINT64_C(1099511628211);
+    }
+    struct sbuf k;
+    sbuf_init(&k);
+    f->key_off = cep_calloc(n + 1, sizeof(*f->key_off));
+    for (size_t i = 0; i < n; i++) {
+        f->key_off[i] = k.len;
+        sbuf_reserve(&k, 6 * f->name_lens[i] + 3);
+        char *w = k.buf + k.len;
+        *w++ = '"';
+        w = fmt_esc(w, f->names[i], f->name_lens[i]);
+        *w++ = '"';
+        *w++ = ':';
+        k.len = (size_t)(w - k.buf);
+    }
+    f->key_off[n] = k.len;
+    f->keys = sbuf_steal(&k);
+    f->fnames.names = f->names;
+    f->fnames.lens = f->name_lens;
+    f->fnames.n = (uint32_t)n;
+    f->fnames.hash = h;
 }
 
 struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size_t errlen)
@@ -131,8 +250,12 @@ struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size
     struct io_format *f = cep_calloc(1, sizeof(*f));
     f->kind = cfg->format;
     sbuf_init(&f->out);
-    if (f->kind == CFG_FMT_JSON || !cfg->pattern)
+    if (f->kind == CFG_FMT_JSON)
         return f;
+    if (!cfg->pattern) {
+        fmt_fields_load(f);
+        return f;
+    }
     pcre2_general_context *gc =
             pcre2_general_context_create(fmt_pcre_malloc, fmt_pcre_free, NULL);
     CEP_ASSERT(gc);
@@ -157,6 +280,8 @@ struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size
     CEP_ASSERT(f->md);
     pcre2_general_context_free(gc);
     fmt_groups_load(f);
+    fmt_fields_load(f);
+    fmt_prefilter_load(f);
     return f;
 }
 
@@ -167,6 +292,11 @@ void io_format_free(struct io_format *f)
     for (size_t i = 0; i < f->n_groups; i++)
         cep_free(f->groups[i].name);
     cep_free(f->groups);
+    cep_free(f->names);
+    cep_free(f->name_lens);
+    cep_free(f->keys);
+    cep_free(f->key_off);
+    cep_free(f->fv);
     pcre2_match_data_free(f->md);
     pcre2_match_context_free(f->mctx);
     pcre2_code_free(f->re);
@@ -189,20 +319,52 @@ void io_format_set_match_limit(struct io_format *f, uint32_t limit)
 
 /* ---- JSON output ------------------------------------------------------- */
 
+/* Bytes that go into a JSON string as they are: printable ASCII other
+ * than '"' and '\\'. */
+static bool fmt_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
 /* Write s[0..len) as the body of a JSON string at w, which has room for
  * 6 * len bytes; returns the end.  Well-formed UTF-8 is copied, any other
- * non-ASCII byte becomes U+FFFD, controls are escaped. */
+ * non-ASCII byte becomes U+FFFD, controls are escaped.  Most bytes need
+ * nothing: 16 at a time are copied while checked (SSE2), the copy running
+ * ahead of a byte that needs care is simply overwritten. */
 static char *fmt_esc(char *w, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const char *p = s, *end = s + len;
     for (;;) {
-        const char *q = json_str_stop(p, end);
-        memcpy(w, p, (size_t)(q - p));
-        w += q - p;
-        p = q;
+#ifdef __SSE2__
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+        const __m128i space = _mm_set1_epi8(0x20);
+        while (end - p >= 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+            _mm_storeu_si128((__m128i *)(void *)w, x);
+            /* Signed compare: bytes >= 0x80 are negative, so "< 0x20"
+             * flags them as well as control characters. */
+            __m128i m = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                    _mm_cmplt_epi8(x, space));
+            unsigned bits = (unsigned)_mm_movemask_epi8(m);
+            if (bits) {
+                unsigned n = (unsigned)__builtin_ctz(bits);
+                p += n;
+                w += n;
+                goto special;
+            }
+            p += 16;
+            w += 16;
+        }
+#endif
+        while (p < end && fmt_plain((unsigned char)*p))
+            *w++ = *p++;
         if (p == end)
             return w;
+#ifdef __SSE2__
+    special:;
+#endif
         unsigned char c = (unsigned char)*p;
         if (c >= 0x80) {
             size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
@@ -259,35 +421,74 @@ static char *fmt_key(struct sbuf *o, const char *key, size_t key_len, size_t val
     return w;
 }
 
-static void fmt_str(struct sbuf *o, const char *key, size_t key_len, const char *s, size_t len)
+/* Start the member of field (its key prepared by fmt_fields_load) with
+ * room for a value of val_room bytes; returns where the value goes. */
+static char *fmt_fkey(struct io_format *f, uint32_t field, size_t val_room)
 {
-    char *w = fmt_key(o, key, key_len, 6 * len + 2);
+    struct sbuf *o = &f->out;
+    size_t klen = f->key_off[field + 1] - f->key_off[field];
+    sbuf_reserve(o, klen + val_room + 4);
+    char *w = o->buf + o->len;
+    if (o->buf[o->len - 1] != '{')
+        *w++ = ',';
+    memcpy(w, f->keys + f->key_off[field], klen);
+    return w + klen;
+}
+
+/* Note the value of field just written: kind, and where it lies in out
+ * (a string's body, an object's text) or its integer. */
+static void fmt_fv_add(struct io_format *f, uint32_t field, enum eng_fval_kind kind, size_t off,
+                       size_t len, int64_t i)
+{
+    struct eng_fval *v = &f->fv[f->n_fv++];
+    v->field = field;
+    v->kind = kind;
+    v->off = off;
+    v->len = len;
+    v->i = i;
+}
+
+/* Append field = the string s[0..len). */
+static void fmt_str(struct io_format *f, uint32_t field, const char *s, size_t len)
+{
+    struct sbuf *o = &f->out;
+    char *w = fmt_fkey(f, field, 6 * len + 2);
     *w++ = '"';
+    char *body = w;
     w = fmt_esc(w, s, len);
+    /* Escaping and U+FFFD only ever grow a string: the same length means
+     * the body is the value itself. */
+    size_t body_len = (size_t)(w - body);
+    fmt_fv_add(f, field, body_len == len ? ENG_FVAL_STR : ENG_FVAL_ESC, (size_t)(body - o->buf),
+               body_len, 0);
     *w++ = '"';
     o->len = (size_t)(w - o->buf);
 }
 
-static void fmt_int(struct sbuf *o, const char *key, size_t key_len, uint64_t v)
+static void fmt_int(struct io_format *f, uint32_t field, uint64_t v)
 {
     char digits[20];
     size_t n = 0;
+    int64_t iv = (int64_t)v; /* callers pass at most 18 digits */
     do {
         digits[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    char *w = fmt_key(o, key, key_len, n);
+    struct sbuf *o = &f->out;
+    char *w = fmt_fkey(f, field, n);
     while (n)
         *w++ = digits[--n];
     o->len = (size_t)(w - o->buf);
+    fmt_fv_add(f, field, ENG_FVAL_INT, 0, 0, iv);
 }
 
-#define FMT_KEY(k) k, sizeof(k) - 1
 
-static void fmt_open(struct sbuf *o)
+static void fmt_open(struct io_format *f)
 {
-    sbuf_reset(o);
-    sbuf_putc(o, '{');
+    sbuf_reset(&f->out);
+    sbuf_putc(&f->out, '{');
+    f->n_fv = 0;
+    f->time_fv = -1;
 }
 
 static void fmt_close(struct sbuf *o)
@@ -301,6 +502,9 @@ static void fmt_close(struct sbuf *o)
  * PCRE2 error, with rej->reason set. */
 static int fmt_match(struct io_format *f, const char *s, size_t len, struct eng_reject *rej)
 {
+    if (f->pre && (len < f->pre_min_len || len == 0 ||
+                   !(f->pre_first[(unsigned char)s[0] >> 3] & (1u << (s[0] & 7)))))
+        return 0;
     int rc = pcre2_match(f->re, (PCRE2_SPTR)s, len, 0, 0, f->md, f->mctx);
     if (rc >= 0)
         return 1;
@@ -327,8 +531,7 @@ static void fmt_groups_emit(struct io_format *f, const char *s)
             emitted = false;
         if (emitted || g->num >= n_ov || ov[2 * g->num] == PCRE2_UNSET)
             continue;
-        fmt_str(&f->out, g->name, g->name_len, s + ov[2 * g->num],
-                ov[2 * g->num + 1] - ov[2 * g->num]);
+        fmt_str(f, g->field, s + ov[2 * g->num], ov[2 * g->num + 1] - ov[2 * g->num]);
         emitted = true;
     }
 }
@@ -342,7 +545,7 @@ static int fmt_regex(struct io_format *f, const char *line, size_t len, struct e
     }
     if (rc != 1)
         return CEP_ERR;
-    fmt_open(&f->out);
+    fmt_open(f);
     fmt_groups_emit(f, line);
     fmt_close(&f->out);
     return CEP_OK;
@@ -501,12 +704,26 @@ static char *fmt_2d(char *w, int v)
     return w + 2;
 }
 
-/* "timestamp": the RFC 3164 time as local RFC 3339 with its UTC offset. */
+/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian). */
+static int64_t fmt_days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* "timestamp": the RFC 3164 time as local RFC 3339 with its UTC offset,
+ * and its event time (what the engine would read from that text: the
+ * printed year and offset) for eng_push_decoded. */
 static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
 {
     long off = fmt_bsd_gmtoff(f, sl);
-    char *w = fmt_key(&f->out, FMT_KEY("timestamp"), 32);
+    char *w = fmt_fkey(f, FMT_F_TIMESTAMP, 32);
     *w++ = '"';
+    char *body = w;
     w = fmt_2d(w, sl->year / 100 % 100);
     w = fmt_2d(w, sl->year % 100);
     *w++ = '-';
@@ -519,22 +736,35 @@ static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
     w = fmt_2d(w, sl->min);
     *w++ = ':';
     w = fmt_2d(w, sl->sec);
+    int sign = off < 0 ? -1 : 1;
     *w++ = off < 0 ? '-' : '+';
     if (off < 0)
         off = -off;
-    w = fmt_2d(w, (int)(off / 3600 % 100));
+    int oh = (int)(off / 3600 % 100), om = (int)(off / 60 % 60);
+    w = fmt_2d(w, oh);
     *w++ = ':';
-    w = fmt_2d(w, (int)(off / 60 % 60));
+    w = fmt_2d(w, om);
+    fmt_fv_add(f, FMT_F_TIMESTAMP, ENG_FVAL_STR, (size_t)(body - f->out.buf), (size_t)(w - body),
+               0);
     *w++ = '"';
     f->out.len = (size_t)(w - f->out.buf);
+    if (oh <= 23) { /* else the engine rejects the text, and must */
+        int64_t secs = fmt_days_from_civil(sl->year % 10000, sl->mon, sl->mday) * 86400 +
+                       sl->hour * 3600 + sl->min * 60 + sl->sec - sign * (oh * 3600 + om * 60);
+        f->time_fv = (int32_t)(f->n_fv - 1);
+        f->time_us = secs * CEP_USEC_PER_SEC;
+    }
 }
 
-/* The token at *pp up to the next space or end; advances to the space. */
+/* The token at *pp up to the next space or end; advances to the space.
+ * Header tokens are short: a plain loop beats a call to memchr. */
 static size_t fmt_token(const char **pp, const char *end)
 {
-    const char *p = *pp, *sp = memchr(p, ' ', (size_t)(end - p));
-    *pp = sp ? sp : end;
-    return (size_t)(*pp - p);
+    const char *p = *pp, *q = p;
+    while (q < end && *q != ' ')
+        q++;
+    *pp = q;
+    return (size_t)(q - p);
 }
 
 /* RFC 3164 after the PRI: TIMESTAMP [HOST] [TAG[PID]:] MSG.  The host is
@@ -569,7 +799,10 @@ static int fmt_bsd(struct io_format *f, const char *p, const char *end, struct f
         p++;
     const char *tok = p;
     n = fmt_token(&p, end);
-    if (n > 0 && tok[n - 1] != ':' && !memchr(tok, '[', n)) {
+    bool has_bracket = false;
+    for (size_t i = 0; i < n && !has_bracket; i++)
+        has_bracket = tok[i] == '[';
+    if (n > 0 && tok[n - 1] != ':' && !has_bracket) {
         sl->host = tok;
         sl->host_len = n;
         while (p < end && *p == ' ')
@@ -622,7 +855,8 @@ static size_t fmt_sd_name(const char **pp, const char *end)
 static void fmt_sd_emit(struct io_format *f, const char *p, const char *end)
 {
     struct sbuf *o = &f->out;
-    char *w = fmt_key(o, FMT_KEY("sd"), 1);
+    char *w = fmt_fkey(f, FMT_F_SD, 1);
+    size_t start = (size_t)(w - o->buf);
     *w++ = '{';
     o->len = (size_t)(w - o->buf);
     while (p < end && *p == '[') {
@@ -662,6 +896,7 @@ static void fmt_sd_emit(struct io_format *f, const char *p, const char *end)
         sbuf_putc(o, '}');
     }
     sbuf_putc(o, '}');
+    fmt_fv_add(f, FMT_F_SD, ENG_FVAL_OBJ, start, o->len - start, 0);
 }
 
 /* Check the structured data at p: "-" or one or more [ID *( NAME="VALUE")].
@@ -749,16 +984,16 @@ static int fmt_5424(const char *p, const char *end, struct fmt_syslog *sl, const
 }
 
 /* A PROCID of up to 18 digits is a number, anything else a string. */
-static void fmt_pid(struct sbuf *o, const char *s, size_t len)
+static void fmt_pid(struct io_format *f, const char *s, size_t len)
 {
     uint64_t v = 0;
     size_t i = 0;
     while (i < len && len <= 18 && fmt_digit(s[i]))
         v = v * 10 + (uint64_t)(s[i++] - '0');
     if (len > 0 && i == len)
-        fmt_int(o, FMT_KEY("pid"), v);
+        fmt_int(f, FMT_F_PID, v);
     else
-        fmt_str(o, FMT_KEY("pid"), s, len);
+        fmt_str(f, FMT_F_PID, s, len);
 }
 
 static int fmt_syslog(struct io_format *f, const char *line, size_t len, struct eng_reject *rej)
@@ -794,28 +1029,27 @@ static int fmt_syslog(struct io_format *f, const char *line, size_t len, struct 
     int rc = is_5424 ? fmt_5424(p, end, &sl, line, rej) : fmt_bsd(f, p, end, &sl, line, rej);
     if (rc != CEP_OK)
         return rc;
-    struct sbuf *o = &f->out;
-    fmt_open(o);
+    fmt_open(f);
     if (sl.pri >= 0) {
-        fmt_int(o, FMT_KEY("facility"), (uint64_t)(sl.pri >> 3));
-        fmt_int(o, FMT_KEY("severity"), (uint64_t)(sl.pri & 7));
+        fmt_int(f, FMT_F_FACILITY, (uint64_t)(sl.pri >> 3));
+        fmt_int(f, FMT_F_SEVERITY, (uint64_t)(sl.pri & 7));
     }
     if (sl.ts)
-        fmt_str(o, FMT_KEY("timestamp"), sl.ts, sl.ts_len);
+        fmt_str(f, FMT_F_TIMESTAMP, sl.ts, sl.ts_len);
     else if (sl.year)
         fmt_bsd_ts(f, &sl);
     if (sl.host)
-        fmt_str(o, FMT_KEY("host"), sl.host, sl.host_len);
+        fmt_str(f, FMT_F_HOST, sl.host, sl.host_len);
     if (sl.app)
-        fmt_str(o, FMT_KEY("app"), sl.app, sl.app_len);
+        fmt_str(f, FMT_F_APP, sl.app, sl.app_len);
     if (sl.pid)
-        fmt_pid(o, sl.pid, sl.pid_len);
+        fmt_pid(f, sl.pid, sl.pid_len);
     if (sl.msgid)
-        fmt_str(o, FMT_KEY("msgid"), sl.msgid, sl.msgid_len);
+        fmt_str(f, FMT_F_MSGID, sl.msgid, sl.msgid_len);
     if (sl.sd)
         fmt_sd_emit(f, sl.sd, sl.sd + sl.sd_len);
     if (sl.msg)
-        fmt_str(o, FMT_KEY("msg"), sl.msg, sl.msg_len);
+        fmt_str(f, FMT_F_MSG, sl.msg, sl.msg_len);
     if (f->re && sl.msg) {
         rc = fmt_match(f, sl.msg, sl.msg_len, rej);
         if (rc == CEP_ERR) {
@@ -825,18 +1059,20 @@ static int fmt_syslog(struct io_format *f, const char *line, size_t len, struct 
         if (rc == 1)
             fmt_groups_emit(f, sl.msg);
     }
-    fmt_close(o);
+    fmt_close(&f->out);
     return CEP_OK;
 }
 
 /* ---- entry point --------------------------------------------------------- */
 
-int io_format_apply(struct io_format *f, const char *line, size_t len, const char **out,
-                    size_t *out_len, struct eng_reject *rej)
+int io_format_decode(struct io_format *f, const char *line, size_t len, struct eng_decoded *out,
+                     struct eng_reject *rej)
 {
+    memset(out, 0, sizeof(*out));
     if (f->kind == CFG_FMT_JSON) {
-        *out = line;
-        *out_len = len;
+        out->json = line;
+        out->json_len = len;
+        out->time_fv = -1;
         return CEP_OK;
     }
     if (len > 0 && line[len - 1] == '\r')
@@ -845,7 +1081,24 @@ int io_format_apply(struct io_format *f, const char *line, size_t len, const cha
                                       : fmt_syslog(f, line, len, rej);
     if (rc != CEP_OK)
         return rc;
-    *out = f->out.buf;
-    *out_len = f->out.len;
+    out->json = f->out.buf;
+    out->json_len = f->out.len;
+    out->names = &f->fnames;
+    out->fv = f->fv;
+    out->n_fv = f->n_fv;
+    out->time_fv = f->time_fv;
+    out->time_us = f->time_us;
+    return CEP_OK;
+}
+
+int io_format_apply(struct io_format *f, const char *line, size_t len, const char **out,
+                    size_t *out_len, struct eng_reject *rej)
+{
+    struct eng_decoded d;
+    int rc = io_format_decode(f, line, len, &d, rej);
+    if (rc != CEP_OK)
+        return rc;
+    *out = d.json;
+    *out_len = d.json_len;
     return CEP_OK;
 }

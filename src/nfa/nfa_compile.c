@@ -723,6 +723,29 @@ static void collect_names(struct nfa_prog *p, const struct nfa_step_spec *steps,
 /* Compile a validated pattern into an owned program (see nfa.h).  Never
  * fails.  Runs on the loading thread; the result is immutable and may be
  * shared by every worker. */
+/* Why keys of p cannot count their matches instead of building them
+ * (nfa_count.c), or NULL.  Counting treats runs as interchangeable apart
+ * from their first event: that holds without per-run decisions (skip
+ * strategies prune by a match's events, negations kill sibling runs, a
+ * step `within` expires runs by their last event), and it needs a window
+ * to bound what is kept. */
+static const char *prog_why_not_count(const struct nfa_prog *p)
+{
+    if (p->within <= 0)
+        return "counting matches needs a `within`";
+    if (p->skip != NFA_SKIP_NO_SKIP)
+        return "counting matches needs `skip: no_skip`";
+    if (p->has_pc)
+        return "counting matches cannot use a step `within`";
+    if (p->n_states > NFA_COUNT_MAX_STATES)
+        return "the pattern is too large to count its matches";
+    for (uint32_t i = 0; i < p->n_states; i++) {
+        if (p->states[i].kind == NFA_ST_STOP || p->states[i].kind == NFA_ST_PENDING)
+            return "counting matches cannot use a negated step";
+    }
+    return NULL;
+}
+
 struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
 {
     struct comp c;
@@ -789,6 +812,10 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
     p->n_indexes = spec->n_indexes;
     p->step_names = cep_calloc(n_idx, sizeof(*p->step_names));
     collect_names(p, spec->steps, spec->n_steps);
+    if (spec->emit == NFA_EMIT_COUNT) {
+        CEP_ASSERT(prog_why_not_count(p) == NULL);
+        p->counting = true;
+    }
 
     cep_free(c.st);
     cep_free(c.orig_map);
@@ -818,6 +845,23 @@ void nfa_prog_free(struct nfa_prog *p)
     cep_free(p->expr_labels);
     cep_free(p->exprs);
     cep_free(p);
+}
+
+/* NULL if spec may be compiled with emit COUNT, else the reason (a
+ * static string).  Compiles the pattern once to look at its states. */
+const char *nfa_spec_countable(const struct nfa_pattern_spec *spec)
+{
+    struct nfa_pattern_spec all = *spec;
+    all.emit = NFA_EMIT_ALL;
+    struct nfa_prog *p = nfa_compile(&all);
+    const char *why = prog_why_not_count(p);
+    nfa_prog_free(p);
+    return why;
+}
+
+bool nfa_prog_counting(const struct nfa_prog *p)
+{
+    return p->counting;
 }
 
 /* Name of the step with this index, or NULL for an unknown index. */

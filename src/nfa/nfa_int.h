@@ -4,8 +4,11 @@
  * buffer (refcounted nodes, each naming its parent, so forked runs share
  * their common prefix) and the computation states ("runs").  Invariant: a
  * buffer node's refcount is the number of runs, completed matches and child
- * nodes that point at it; it holds one reference on its event.
- * Tested by: tests/unit/check_nfa.c, tests/unit/check_nfa_snap.c */
+ * nodes that point at it; it holds one reference on its event.  A key of
+ * a counting program (emit COUNT) keeps its whole state in cnt instead
+ * (nfa_count.c); its runs, buffer and match arrays stay empty.
+ * Tested by: tests/unit/check_nfa.c, tests/unit/check_nfa_snap.c,
+ * tests/unit/check_nfa_count.c */
 #ifndef CEPD_NFA_INT_H
 #define CEPD_NFA_INT_H
 
@@ -82,6 +85,7 @@ struct nfa_prog {
     int skip_step;
     size_t n_indexes;
     char **step_names;         /* by step index */
+    bool counting;             /* emit COUNT: keys run nfa_count.c */
 };
 
 /* A node of the shared buffer: one event taken by one step, and the node
@@ -163,6 +167,28 @@ struct nfa_key {
     size_t cap_m;
     struct evt **c_ev;
     size_t cap_c;
+    struct nfa_cnt *cnt;   /* counting programs: the whole state (nfa_count.c) */
 };
+
+/* Counting keys (nfa_count.c; nfa_run.c's public functions hand over). */
+struct nfa_cnt *nfa_cnt_new(const struct nfa_prog *p);
+void nfa_cnt_free(struct nfa_cnt *c);
+void nfa_cnt_reset(struct nfa_cnt *c);
+bool nfa_cnt_idle(const struct nfa_key *k);
+void nfa_cnt_advance(struct nfa_key *k, int64_t now);
+void nfa_cnt_process(struct nfa_key *k, struct evt *ev, const struct nfa_env *env);
+int64_t nfa_cnt_deadline(const struct nfa_key *k);
+size_t nfa_cnt_n_partial(const struct nfa_key *k);
+size_t nfa_cnt_bytes(const struct nfa_key *k);
+void nfa_cnt_each_event(const struct nfa_key *k, void (*fn)(void *ud, struct evt *ev), void *ud);
+void nfa_cnt_save(const struct nfa_key *k, struct ckpt_w *w, struct ckpt_evtab *t);
+int nfa_cnt_load(struct nfa_key *k, struct ckpt_r *r, struct ckpt_evtab *t);
+/* Conditions (nfa_run.c, shared with nfa_count.c): evaluate against
+ * k->ev in the context of the run ending at node (NFA_NONE: an empty
+ * run), memoized per expression until the next nfa_ctx_set. */
+void nfa_ctx_set(struct nfa_key *k, uint32_t node);
+bool nfa_expr_true(struct nfa_key *k, uint16_t idx);
+bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e);
+bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state);
 
 #endif

@@ -94,7 +94,7 @@ static int match_cmp(struct nfa_key *k, const struct nfa_run *a, const struct nf
 
 /* ---- condition context --------------------------------------------- */
 
-static void ctx_set(struct nfa_key *k, uint32_t node)
+void nfa_ctx_set(struct nfa_key *k, uint32_t node)
 {
     k->ctx_node = node;
     k->ctx_ready = false;
@@ -159,7 +159,7 @@ static const struct evt *pat_event(void *ud, int step, int64_t i)
 
 static const struct expr_pat_ops nfa_pat_ops = {pat_count, pat_event};
 
-static bool expr_true(struct nfa_key *k, uint16_t idx)
+bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
 {
     if (k->memo_gen[idx] == k->gen)
         return k->memo_val[idx];
@@ -176,7 +176,7 @@ static bool expr_true(struct nfa_key *k, uint16_t idx)
     return r;
 }
 
-static bool edge_ok(struct nfa_key *k, const struct nfa_edge *e)
+bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e)
 {
     if (e->cond_len == 0)
         return true;
@@ -189,7 +189,7 @@ static bool edge_ok(struct nfa_key *k, const struct nfa_edge *e)
                 stk[sp++] = true;
                 break;
             case NFA_COP_EXPR:
-                stk[sp++] = expr_true(k, code[i].arg);
+                stk[sp++] = nfa_expr_true(k, code[i].arg);
                 break;
             case NFA_COP_NOT:
                 stk[sp - 1] = !stk[sp - 1];
@@ -220,7 +220,7 @@ static void stack_push(struct nfa_key *k, size_t *n, uint32_t v)
 /* True if a chain of proceed edges whose conditions hold leads from state
  * to a final state (FlinkCEP findFinalStateAfterProceed).  The context is
  * still the run before the take. */
-static bool final_after_proceed(struct nfa_key *k, uint32_t state)
+bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state)
 {
     const struct nfa_prog *p = k->p;
     size_t n = 0, budget = 4 * (size_t)p->n_edges + 16;
@@ -230,7 +230,7 @@ static bool final_after_proceed(struct nfa_key *k, uint32_t state)
         const struct nfa_state *st = &p->states[s];
         for (uint32_t i = 0; i < st->n_edges; i++) {
             const struct nfa_edge *e = &p->edges[st->first_edge + i];
-            if (e->action != NFA_ACT_PROCEED || !edge_ok(k, e))
+            if (e->action != NFA_ACT_PROCEED || !nfa_edge_ok(k, e))
                 continue;
             if (p->states[e->target].kind == NFA_ST_FINAL)
                 return true;
@@ -251,7 +251,7 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
 {
     const struct nfa_prog *p = k->p;
     struct evt *ev = k->ev;
-    ctx_set(k, r->node);
+    nfa_ctx_set(k, r->node);
 
     /* Decision graph: take / ignore edges reachable through proceeds. */
     size_t n_out = 0, n = 0, budget = 4 * (size_t)p->n_edges + 16;
@@ -262,7 +262,7 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
         for (uint32_t i = 0; i < st->n_edges; i++) {
             uint32_t eid = st->first_edge + i;
             const struct nfa_edge *e = &p->edges[eid];
-            if (!edge_ok(k, e))
+            if (!nfa_edge_ok(k, e))
                 continue;
             if (e->action == NFA_ACT_PROCEED) {
                 if (budget) {
@@ -314,7 +314,7 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
             push_run(&k->pot, &k->n_pot, &k->cap_pot, &nr);
         else
             push_run(&k->next, &k->n_next, &k->cap_next, &nr);
-        if (tkind != NFA_ST_FINAL && final_after_proceed(k, e->target)) {
+        if (tkind != NFA_ST_FINAL && nfa_final_after_proceed(k, e->target)) {
             nfa_buf_lock(&k->buf, node);
             push_run(&k->pot, &k->n_pot, &k->cap_pot, &nr);
         }
@@ -452,6 +452,8 @@ struct nfa_key *nfa_key_new(const struct nfa_prog *p)
     k->ctx_off = cep_calloc(p->n_indexes + 1, sizeof(*k->ctx_off));
     k->memo_gen = cep_calloc(p->n_exprs ? p->n_exprs : 1, sizeof(*k->memo_gen));
     k->memo_val = cep_calloc(p->n_exprs ? p->n_exprs : 1, sizeof(*k->memo_val));
+    if (p->counting)
+        k->cnt = nfa_cnt_new(p);
     return k;
 }
 
@@ -474,6 +476,7 @@ void nfa_key_free(struct nfa_key *k)
     cep_free(k->m_ev);
     cep_free(k->m_step);
     cep_free(k->c_ev);
+    nfa_cnt_free(k->cnt);
     cep_free(k);
 }
 
@@ -500,6 +503,10 @@ static int64_t sat_add(int64_t a, int64_t b)
 void nfa_key_advance(struct nfa_key *k, int64_t now, const struct nfa_env *env)
 {
     const struct nfa_prog *p = k->p;
+    if (k->cnt) {
+        nfa_cnt_advance(k, now);
+        return;
+    }
     if (now < k->now)
         return;
     k->now = now;
@@ -554,6 +561,10 @@ static void resort_tail(struct nfa_key *k, size_t from)
  * references on ev for every buffer node that keeps it. */
 void nfa_key_process(struct nfa_key *k, struct evt *ev, const struct nfa_env *env)
 {
+    if (k->cnt) {
+        nfa_cnt_process(k, ev, env);
+        return;
+    }
     k->env = env;
     k->ev = ev;
     k->n_next = 0;
@@ -594,6 +605,8 @@ int64_t nfa_key_deadline(const struct nfa_key *k)
 {
     const struct nfa_prog *p = k->p;
     int64_t best = CEP_TIME_MAX;
+    if (k->cnt)
+        return nfa_cnt_deadline(k);
     if (p->within <= 0 && !p->has_pc)
         return best;
     for (size_t i = 0; i < k->n_runs; i++) {
@@ -618,27 +631,37 @@ void nfa_key_reset(struct nfa_key *k)
     CEP_ASSERT(nfa_key_idle(k));
     CEP_DASSERT(k->buf.n_live == 0);
     k->now = CEP_TIME_MIN;
+    if (k->cnt)
+        nfa_cnt_reset(k->cnt);
 }
 
 bool nfa_key_idle(const struct nfa_key *k)
 {
+    if (k->cnt)
+        return nfa_cnt_idle(k);
     return k->n_runs == 0 && k->n_done == 0;
 }
 
 size_t nfa_key_n_partial(const struct nfa_key *k)
 {
+    if (k->cnt)
+        return nfa_cnt_n_partial(k);
     return k->n_runs;
 }
 
 void nfa_key_rebind(struct nfa_key *k, const struct nfa_prog *p)
 {
     CEP_ASSERT(p->n_exprs == k->p->n_exprs && p->n_indexes == k->p->n_indexes &&
-               p->n_states == k->p->n_states);
+               p->n_states == k->p->n_states && p->counting == k->p->counting);
     k->p = p;
 }
 
 void nfa_key_each_event(const struct nfa_key *k, void (*fn)(void *ud, struct evt *ev), void *ud)
 {
+    if (k->cnt) {
+        nfa_cnt_each_event(k, fn, ud);
+        return;
+    }
     for (uint32_t i = 0; i < k->buf.n_used; i++)
         if (k->buf.nodes[i].refcnt)
             fn(ud, k->buf.nodes[i].ev);
@@ -654,5 +677,7 @@ size_t nfa_key_bytes(const struct nfa_key *k)
     b += k->buf.cap * sizeof(struct nfa_node) + k->buf.ev_bytes;
     b += (k->cap_stack + k->cap_out) * sizeof(uint32_t);
     b += (k->cap_ctx + k->cap_m + k->cap_c) * sizeof(void *) + k->cap_m * sizeof(int);
+    if (k->cnt)
+        b += nfa_cnt_bytes(k);
     return b;
 }

@@ -7,7 +7,8 @@
  * every reference is a distance back in that numbering.  Reference counts
  * are not stored; loading rebuilds them from the references, so a record
  * cannot describe a buffer that the runtime's invariant forbids.
- * Tested by: tests/unit/check_nfa_snap.c */
+ * Counting keys (emit COUNT) have their own record, in nfa_count.c.
+ * Tested by: tests/unit/check_nfa_snap.c, tests/unit/check_nfa_count.c */
 #include "cepd/cep_common.h"
 #include "cepd/nfa.h"
 
@@ -97,6 +98,10 @@ static void save_entry(struct snap_w *s, const struct nfa_run *r)
  * on_match callback).  Cannot fail; allocates scratch only. */
 void nfa_key_save(const struct nfa_key *k, struct ckpt_w *w, struct ckpt_evtab *t)
 {
+    if (k->cnt) {
+        nfa_cnt_save(k, w, t);
+        return;
+    }
     CEP_ASSERT(k->n_pot == 0 && k->n_next == 0);
     size_t n_used = k->buf.n_used ? k->buf.n_used : 1;
     struct snap_w s = {
@@ -211,6 +216,8 @@ static bool in_order(const struct nfa_run *a, const struct nfa_run *b)
  * malformed record; CEP_OK otherwise. */
 int nfa_key_load(struct nfa_key *k, struct ckpt_r *r, struct ckpt_evtab *t)
 {
+    if (k->cnt)
+        return nfa_cnt_load(k, r, t);
     CEP_ASSERT(nfa_key_idle(k) && k->buf.n_live == 0);
     struct snap_r s = {.r = r, .t = t, .k = k, .root = NULL, .cap_root = 0};
     nfa_buf_fini(&k->buf);

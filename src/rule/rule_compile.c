@@ -204,7 +204,9 @@ static int rule_cc_find_step(void *ud, const char *name, size_t len)
 
 static int rule_cc_find_result(void *ud, const char *name, size_t len)
 {
-    return rule_aggregate_find_result(ud, name, len);
+    const struct rule_cc *cc = ud;
+    return cc->agg ? rule_aggregate_find_result(ud, name, len)
+                   : rule_pattern_find_result(cc, name, len);
 }
 
 static void rule_cc_env(struct rule_cc *cc, struct evt_schema *schema, struct expr_env *env)
@@ -220,7 +222,7 @@ static void rule_cc_env(struct rule_cc *cc, struct evt_schema *schema, struct ex
         env->find_step = rule_cc_find_step;
         env->current_step = cc->current_step;
     }
-    if (cc->agg && cc->results)
+    if (cc->results)
         env->find_result = rule_cc_find_result;
 }
 
@@ -585,6 +587,7 @@ static enum rule_kind rule_key_kind(size_t k)
     case RK_SKIP:
     case RK_ON_TIMEOUT:
     case RK_MAX_PARTIAL:
+    case RK_MATCHES:
         return RULE_PATTERN;
     case RK_WINDOW:
     case RK_AGGREGATE:
@@ -636,6 +639,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     bool aggregate = supported && r->kind == RULE_AGGREGATE;
     if (supported && r->kind == RULE_PATTERN)
         rule_pattern_names(cc, def);
+    bool counting = cc->pat && cc->pat->spec.emit == NFA_EMIT_COUNT;
     if (aggregate)
         rule_aggregate_names(cc, def);
     if (v[RK_DESCRIPTION])
@@ -665,8 +669,9 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
         cep_free(ex);
     }
     /* message, fields and emit fields of an aggregate rule name its results
-     * (a bare other name is a field of the window's last event). */
-    cc->results = aggregate;
+     * (a bare other name is a field of the window's last event), those of
+     * a counting pattern rule its `matches`. */
+    cc->results = aggregate || counting;
     if (v[RK_MESSAGE])
         r->message = rule_cc_tmpl(cc, schema, v[RK_MESSAGE]);
     cc->results = false;
@@ -683,7 +688,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
         rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[RK_PROJECT]),
                        "use either 'fields' or 'project', not both");
     } else if (v[RK_FIELDS]) {
-        cc->results = aggregate;
+        cc->results = aggregate || counting;
         rule_compile_fields(cc, schema, v[RK_FIELDS], &r->fields, &r->n_fields);
         cc->results = false;
     } else if (v[RK_PROJECT]) {
@@ -703,7 +708,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
             rule_yaml_diag(ld->dl, DIAG_ERROR, e[RE_STREAM], "empty stream name");
         else if (!rule_yaml_map_get(emit, "stream") && !mode_only)
             rule_yaml_diag(ld->dl, DIAG_ERROR, emit, "emit needs a 'stream'");
-        cc->results = aggregate;
+        cc->results = aggregate || counting;
         if (e[RE_FIELDS])
             rule_compile_fields(cc, schema, e[RE_FIELDS], &r->emit_fields, &r->n_emit_fields);
         cc->results = false;
@@ -715,7 +720,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     if (supported && r->kind == RULE_ABSENCE)
         rule_absence_compile(cc, def, r);
     if (supported && v[RK_THROTTLE]) {
-        cc->results = aggregate;
+        cc->results = aggregate || counting;
         rule_throttle_compile(cc, schema, def, r);
         cc->results = false;
     }
@@ -906,6 +911,8 @@ void rule_compile_all(struct rule_ld *ld)
         CEP_GROW(st->rules, cap, st->n_rules + 1);
         st->rules[st->n_rules++] = (uint32_t)i;
     }
+    for (size_t s = 0; s < rs->n_streams; s++)
+        rule_index_build_stream(rs, &rs->streams[s]);
     rule_check_cycles(ld, defs);
     cep_free(defs);
     cep_free(tmp.time_field);

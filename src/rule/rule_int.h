@@ -43,6 +43,7 @@ enum rule_key {
     RK_THROTTLE,
     RK_MAX_PARTIAL,
     RK_STATE_TTL,
+    RK_MATCHES,
     RK_COUNT
 };
 
@@ -242,6 +243,9 @@ void rule_pattern_names(struct rule_cc *cc, const struct rule_def *def);
 void rule_pattern_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r,
                           struct evt_schema *schema, size_t errors_before);
 void rule_pat_free(struct rule_pat *p);
+/* With `matches: count` (read by rule_pattern_names), message and fields
+ * name the count `matches`: its result index, else -1. */
+int rule_pattern_find_result(const struct rule_cc *cc, const char *name, size_t len);
 /* The spec a pattern rule was compiled from (tests and debugging), or NULL. */
 const struct nfa_pattern_spec *rule_pattern_spec(const struct ruleset *rs, const struct rule *r);
 
@@ -271,6 +275,9 @@ void rule_absence_compile(struct rule_cc *cc, const struct rule_def *def, struct
 void rule_throttle_compile(struct rule_cc *cc, struct evt_schema *schema,
                            const struct rule_def *def, struct rule *r);
 void rule_state_ttl_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r);
+
+/* rule_index.c: build st->ix_now and st->ix_state over st->rules. */
+void rule_index_build_stream(const struct ruleset *rs, struct rule_stream *st);
 
 /* rule_hash.c: the compiled-form hash of one rule.  used_* are the macros
  * and lists its expressions referenced. */

@@ -63,6 +63,7 @@ const struct rule_yaml_key rule_keys[RK_COUNT] = {
     [RK_THROTTLE] = {"throttle", RULE_YAML_WANT_ANY},
     [RK_MAX_PARTIAL] = {"max_partial_matches", RULE_YAML_WANT_ANY},
     [RK_STATE_TTL] = {"state_ttl", RULE_YAML_WANT_ANY},
+    [RK_MATCHES] = {"matches", RULE_YAML_WANT_STR},
 };
 
 static const char *const rule_kind_names[RULE_KIND_COUNT] = {
@@ -700,6 +701,8 @@ void ruleset_free(struct ruleset *rs)
         cep_free(rs->streams[i].name);
         evt_schema_free(rs->streams[i].schema);
         cep_free(rs->streams[i].rules);
+        rule_index_free(rs->streams[i].ix_now);
+        rule_index_free(rs->streams[i].ix_state);
     }
     cep_free(rs->streams);
     cep_free(rs->stream_order);

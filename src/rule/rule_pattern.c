@@ -6,6 +6,10 @@
  * its members), so "a later step" is simply a larger index.  Everything
  * the program borrows (spec arrays, names, expressions) lives in a
  * struct rule_pat that the ruleset frees after the program.
+ * `matches: count` (emit COUNT, nfa_count.c) is accepted only where the
+ * counting runtime is exact: nfa_spec_countable() holds, no step condition
+ * refers to a step, and there is no on_timeout; its message and fields see
+ * the count as the result `matches` (rule_pattern_find_result).
  * Tested by: tests/unit/check_rule.c, tests/errors/, tests/golden/graph/ */
 #include "cepd/cep_common.h"
 #include "rule_int.h"
@@ -74,6 +78,11 @@ static const char *const rule_skip_names[NFA_SKIP_COUNT] = {
     [NFA_SKIP_PAST_LAST_EVENT] = "past_last_event",
     [NFA_SKIP_TO_FIRST] = "to_first",
     [NFA_SKIP_TO_LAST] = "to_last",
+};
+
+static const char *const rule_emit_names[NFA_EMIT_COUNT_MAX] = {
+    [NFA_EMIT_ALL] = "all",
+    [NFA_EMIT_COUNT] = "count",
 };
 
 static const char *const rule_expr_keywords[] = {
@@ -185,6 +194,12 @@ void rule_pattern_names(struct rule_cc *cc, const struct rule_def *def)
     const struct rule_yaml_node *seq = def->v[RK_PATTERN];
     struct rule_pat *pat = cep_calloc(1, sizeof(*pat));
     cc->pat = pat;
+    if (def->v[RK_MATCHES]) {
+        int e = rule_yaml_get_enum(def->v[RK_MATCHES], "matches", rule_emit_names,
+                                   NFA_EMIT_COUNT_MAX, dl);
+        if (e >= 0)
+            pat->spec.emit = (enum nfa_emit)e;
+    }
     if (!seq) {
         if (!rule_yaml_map_get(def->node, "pattern"))
             rule_yaml_diag(dl, DIAG_ERROR, def->v[RK_KIND],
@@ -332,6 +347,11 @@ static const struct expr *rule_pat_expr(struct rule_pat_cc *pc, const struct rul
     e = rule_cc_expr(pc->cc, pc->schema, n, what);
     pc->cc->current_step = -1;
     rule_pat_keep(pc->pat, e);
+    if (e && pc->pat->spec.emit == NFA_EMIT_COUNT && !expr_event_only(e))
+        rule_yaml_diag(pc->cc->ld->dl, DIAG_ERROR, n,
+                       "with 'matches: count', a step's '%s' may read only the current event, "
+                       "not other steps",
+                       what);
     return e;
 }
 
@@ -639,6 +659,26 @@ static void rule_pat_timeout(struct rule_pat_cc *pc, const struct rule_def *def,
                        "'on_timeout' never fires: the pattern has no 'within'");
 }
 
+/* `matches: count`: what the counting runtime cannot do exactly.  Step
+ * conditions were checked as they compiled (rule_pat_expr). */
+static void rule_pat_counting(struct rule_pat_cc *pc, const struct rule_def *def,
+                              size_t errors_before)
+{
+    struct diag_list *dl = pc->cc->ld->dl;
+    const struct rule_yaml_node *m = def->v[RK_MATCHES];
+    if (def->v[RK_ON_TIMEOUT]) {
+        rule_yaml_diag(dl, DIAG_ERROR, rule_key_of(def, def->v[RK_ON_TIMEOUT]),
+                       "'on_timeout' cannot be combined with 'matches: count' (a counting rule "
+                       "keeps no partial matches to report)");
+        return;
+    }
+    if (dl->n_errors != errors_before || pc->pat->spec.n_steps == 0)
+        return; /* the spec may be incomplete: nfa_spec_countable compiles it */
+    const char *why = nfa_spec_countable(&pc->pat->spec);
+    if (why)
+        rule_yaml_diag(dl, DIAG_ERROR, m, "'matches: count' is not possible here: %s", why);
+}
+
 void rule_pattern_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r,
                           struct evt_schema *schema, size_t errors_before)
 {
@@ -678,6 +718,15 @@ void rule_pattern_compile(struct rule_cc *cc, const struct rule_def *def, struct
     cep_free(pat->items);
     pat->items = NULL;
     pat->n_items = pat->cap_items = 0;
+    if (pat->spec.emit == NFA_EMIT_COUNT)
+        rule_pat_counting(&pc, def, errors_before);
     if (dl->n_errors == errors_before && pat->spec.n_steps > 0)
         r->nfa = nfa_compile(&pat->spec);
+}
+
+int rule_pattern_find_result(const struct rule_cc *cc, const char *name, size_t len)
+{
+    if (!cc->pat || cc->pat->spec.emit != NFA_EMIT_COUNT)
+        return -1;
+    return len == 7 && memcmp(name, "matches", 7) == 0 ? RULE_PAT_RESULT_MATCHES : -1;
 }

@@ -5,6 +5,8 @@
  * over), fdatasyncs, and only then moves the durable end, so a reader never
  * sees a record that a crash could take back.  A failed sync cuts the
  * files back to the last durable end: nothing half-written survives.
+ * Fault injection (ckpt_fault, include/cepd/ckpt.h) fails the steps
+ * wal_write (ENOSPC) and wal_sync (EIO) of wal_sync.
  * Tested by: tests/unit/check_wal.c, tests/daemon/t_wal.sh */
 #include "cepd/cep_common.h"
 #include "cepd/wal.h"
@@ -112,6 +114,31 @@ static int wal_pwrite(int fd, const void *p, size_t len, uint64_t at)
         len -= (size_t)n;
         at += (uint64_t)n;
     }
+    return CEP_OK;
+}
+
+/* True (with errno set to e) when the injected fault of step is due. */
+static bool wal_inject(const char *step, int e)
+{
+    if (!ckpt_fault(step))
+        return false;
+    errno = e;
+    return true;
+}
+
+/* Write what wal_sync writes, through the wal_write fault. */
+static int wal_write_at(int fd, const void *p, size_t len, uint64_t at)
+{
+    if (wal_inject("wal_write", ENOSPC))
+        return CEP_ERR;
+    return wal_pwrite(fd, p, len, at);
+}
+
+/* fdatasync, through the wal_sync fault; CEP_ERR with errno set. */
+static int wal_datasync(int fd)
+{
+    if (wal_inject("wal_sync", EIO) || fdatasync(fd) != 0)
+        return CEP_ERR;
     return CEP_OK;
 }
 
@@ -549,15 +576,15 @@ int wal_sync(struct wal *w, char *err, size_t errlen)
     for (size_t r = 0; r <= w->n_rolls; r++) {
         uint64_t upto = r < w->n_rolls ? w->rolls[r] : end;
         struct wal_seg *last = &w->segs[w->n_segs - 1];
-        if (wal_pwrite(w->fd, w->pend + (pos - w->durable), (size_t)(upto - pos),
-                       WAL_SEG_HDR + last->len) != CEP_OK)
+        if (wal_write_at(w->fd, w->pend + (pos - w->durable), (size_t)(upto - pos),
+                         WAL_SEG_HDR + last->len) != CEP_OK)
             goto fail;
         last->len += upto - pos;
         pos = upto;
         if (r == w->n_rolls)
             break;
         step = "fdatasync";
-        if (fdatasync(w->fd) != 0)
+        if (wal_datasync(w->fd) != CEP_OK)
             goto fail;
         step = "create a segment";
         int fd = wal_seg_create(w, upto);
@@ -571,7 +598,7 @@ int wal_sync(struct wal *w, char *err, size_t errlen)
         step = "write";
     }
     step = "fdatasync";
-    if (fdatasync(w->fd) != 0)
+    if (wal_datasync(w->fd) != CEP_OK)
         goto fail;
     step = "fsync the directory";
     if (made && fsync(w->dir_fd) != 0)

@@ -10,7 +10,11 @@
 # acknowledged line's alert comes out exactly once.  A torn record appended
 # to the WAL is cut at open with a log line.  After a checkpoint and a
 # clean stop, a restart resumes at the saved position (nothing replayed
-# twice).  Only 127.0.0.1; every wait bounded (CEPD_TEST_TIMEOUT scales).
+# twice).  A reload that changes the tcp and file sources (max_line_bytes)
+# restarts them from the old ones' positions: the WAL is not replayed into
+# the running engine, the file not read again (no line processed twice),
+# and new lines flow.  Only 127.0.0.1;
+# every wait bounded (CEPD_TEST_TIMEOUT scales).
 # Tested by: tests/daemon/run.sh (make check)
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -22,13 +26,15 @@ rules:
     message: "root ${tag}"
 YAML
 
-# config INTERVAL: write the config for ports $tp (tcp) and $hp (http)
+# config INTERVAL [TCP_EXTRA]: write the config for ports $tp (tcp) and $hp
+# (http), TCP_EXTRA added to the settings of the tcp and the file source
 config() {
     cat > "$T_DIR/cepd.yaml" <<YAML
 rules: [$T_DIR/rules.yaml]
 sources:
-  - {name: ingest, type: tcp, listen: "127.0.0.1:$tp", ack: true}
+  - {name: ingest, type: tcp, listen: "127.0.0.1:$tp", ack: true${2:+, $2}}
   - {name: web, type: http, listen: "127.0.0.1:$hp"}
+  - {name: log, type: file, path: $T_DIR/in.log${2:+, $2}}
 sinks:
   - {name: out, type: file, path: $T_DIR/alerts.jsonl}
 default_sinks: [out]
@@ -86,6 +92,7 @@ all_once() {
     done
 }
 
+printf '{"user":"root","tag":"f1"}\n{"user":"root","tag":"f2"}\n' > "$T_DIR/in.log"
 start 1h
 check "the tcp and http sources open their write-ahead logs" \
     log_has "source ingest: write-ahead log .*/ckpt/wal/ingest: 1 segments, replaying 0 bytes"
@@ -134,5 +141,27 @@ acks=$(tcp_send '{"user":"root","tag":"t6"}\n')
 wait_for all_once t6 && ok "new lines alert after the restart" || bad "new lines alert after the restart"
 all_once t1 t2 t3 t4 t5 h1 h2 && ok "old alerts are not released again" \
     || bad "old alerts are not released again"
+
+# A reload that changes the tcp and the file source: both restart from
+# where they were.
+replays() { grep -c "source ingest: write-ahead log .* replaying $1 bytes" "$DAEMON_LOG"; }
+zero0=$(replays 0)
+config 1s "max_line_bytes: 4096"
+kill -HUP "$DAEMON_PID"
+check "the reload restarts the changed sources and keeps the http one" \
+    wait_for log_has 'reloaded: .*3 sources running \(1 unchanged\)'
+check "the old tcp source's position is handed to the new one" \
+    log_has "reload: source ingest continues from the position of the one it replaces"
+check "the old file source's position is handed to the new one" \
+    log_has "reload: source log continues from the position of the one it replaces"
+printf '{"user":"root","tag":"f3"}\n' >> "$T_DIR/in.log"
+check "the new tcp source replays nothing of its write-ahead log" \
+    test "$(replays 0)" -eq $((zero0 + 1)) -a "$(replays '[1-9][0-9]*')" -eq 0
+wait_for port_open "$tp" && acks=$(tcp_send '{"user":"root","tag":"t7"}\n')
+[ "${acks:-}" = "ok 1" ] && ok "the new tcp source acknowledges" || bad "the new tcp source acknowledges (${acks:-})"
+wait_for all_once t7 f3 && ok "new lines alert after the reload" || bad "new lines alert after the reload"
+all_once t1 t2 t3 t4 t5 t6 h1 h2 f1 f2 && ok "no line is processed twice across the reload" \
+    || bad "no line is processed twice across the reload ($(cat "$T_DIR/alerts.jsonl"))"
 daemon_stop TERM
+check "SIGTERM exits 0 after the reload" test "$?" -eq 0
 finish

@@ -4,16 +4,26 @@
  * PRI, host, tag, pid; RFC 3339 timestamps; the inferred year; local UTC
  * offsets) and RFC 5424 (nil fields, structured data and its escapes, BOM),
  * syslog with a pattern on msg, invalid UTF-8 always giving valid JSON, the
- * match limit, pattern checks, and garbage rejected with a reason. */
+ * match limit, pattern checks, the prefilter of anchored patterns, and
+ * garbage rejected with a reason.  The
+ * direct decode (io_format_decode + eng_push_decoded) is checked against
+ * the JSON path (the same text through eng_push_line): same verdicts,
+ * alerts, field values and event times; and the escaper against a
+ * byte-at-a-time reference on random strings. */
 #include "cepd/cep_common.h"
 #include "cepd/io.h"
 #include "../../src/io/io_format_int.h"
+
+#include "cepd/eng.h"
+#include "cepd/rule.h"
+#include "cepd/sbuf.h"
 
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cepd/json.h"
 
@@ -391,6 +401,316 @@ START_TEST(test_syslog_prefixes)
 }
 END_TEST
 
+/* The prefilter of anchored patterns never hides a line that matches:
+ * caseless first letters, alternations, classes, bytes above 0x7F,
+ * patterns that match the empty string, the minimum length. */
+START_TEST(test_regex_prefilter)
+{
+    struct io_format *f = fmt_make(CFG_FMT_REGEX, "(?i)^failed (?<u>\\w+)");
+    OK(f, "FAILED bob", "{\"u\":\"bob\"}");
+    OK(f, "failed bob", "{\"u\":\"bob\"}");
+    REJ(f, "xfailed bob", "line does not match the pattern");
+    io_format_free(f);
+    f = fmt_make(CFG_FMT_REGEX, "^f(?i:ailed) (?<u>\\w+)");
+    OK(f, "fAILED bob", "{\"u\":\"bob\"}");
+    io_format_free(f);
+    f = fmt_make(CFG_FMT_REGEX, "^(?:Failed|Accepted|[x-z]\\d) (?<u>\\w+)");
+    OK(f, "Accepted al", "{\"u\":\"al\"}");
+    OK(f, "y7 al", "{\"u\":\"al\"}");
+    REJ(f, "Invalid al", "line does not match the pattern");
+    REJ(f, "accepted al", "line does not match the pattern");
+    io_format_free(f);
+    f = fmt_make(CFG_FMT_REGEX, "^[\\x80-\\xff](?<u>.)");
+    OK(f, "\xc3\xa9", "{\"u\":\"\xef\xbf\xbd\"}");
+    io_format_free(f);
+    f = fmt_make(CFG_FMT_REGEX, "^(?<u>a*)");
+    OK(f, "", "{\"u\":\"\"}");
+    OK(f, "b", "{\"u\":\"\"}");
+    io_format_free(f);
+    f = fmt_make(CFG_FMT_REGEX, "^ab(?<u>cd)");
+    REJ(f, "ab", "line does not match the pattern");
+    REJ(f, "abc", "line does not match the pattern");
+    OK(f, "abcd", "{\"u\":\"cd\"}");
+    io_format_free(f);
+    f = fmt_make(CFG_FMT_SYSLOG, "^(?:Failed|Accepted) password for (?<user>\\S+)");
+    OK(f, "Nov  1 11:59:58 h sshd: Accepted password for al",
+       "{\"timestamp\":\"2024-11-01T11:59:58+00:00\",\"host\":\"h\",\"app\":\"sshd\","
+       "\"msg\":\"Accepted password for al\",\"user\":\"al\"}");
+    OK(f, "Nov  1 11:59:58 h sshd: Invalid password for al",
+       "{\"timestamp\":\"2024-11-01T11:59:58+00:00\",\"host\":\"h\",\"app\":\"sshd\","
+       "\"msg\":\"Invalid password for al\"}");
+    io_format_free(f);
+}
+END_TEST
+
+/* ---- direct decode against the JSON path ------------------------------- */
+
+/* Rules that copy every field into the alert (`fields`), so that an alert
+ * shows each slot's value and type, the event time and the raw event.
+ * Stream sysd reads below sd, which makes the engine fall back to the JSON
+ * decoder for lines with structured data. */
+static const char direct_rules[] =
+        "streams:\n"
+        "  sys: {time: {field: timestamp}}\n"
+        "  sysd: {time: {field: timestamp}}\n"
+        "  rx: {time: {field: ts}}\n"
+        "rules:\n"
+        "  - id: sys-all\n"
+        "    kind: simple\n"
+        "    stream: sys\n"
+        "    when: \"true\"\n"
+        "    message: \"m\"\n"
+        "    fields: {facility: facility, severity: severity, ts: timestamp, host: host,\n"
+        "             app: app, pid: pid, msgid: msgid, sd: sd, msg: msg, user: user,\n"
+        "             ip: ip, len: len(msg)}\n"
+        "  - id: sysd-all\n"
+        "    kind: simple\n"
+        "    stream: sysd\n"
+        "    when: \"true\"\n"
+        "    message: \"m\"\n"
+        "    fields: {sd: sd, origin: sd.origin.ip, meta: sd.meta, msg: msg, host: host}\n"
+        "  - id: rx-all\n"
+        "    kind: simple\n"
+        "    stream: rx\n"
+        "    when: \"true\"\n"
+        "    message: \"m\"\n"
+        "    fields: {a: a, b: b, ts: ts}\n";
+
+struct direct_fx {
+    char path[64];
+    struct ruleset *rs;
+    struct eng *json_eng, *direct_eng;
+    struct sbuf json_out, direct_out;
+};
+
+/* Alerts without detected_at (wall clock), one per line. */
+static void direct_on_alert(void *ud, const struct eng_alert *a)
+{
+    struct sbuf *o = ud;
+    const char *d = strstr(a->json, "\"detected_at\":");
+    const char *e = d ? strchr(d, ',') : NULL;
+    if (d && e) {
+        sbuf_append(o, a->json, (size_t)(d - a->json));
+        sbuf_append(o, e + 1, a->len - (size_t)(e + 1 - a->json));
+    } else {
+        sbuf_append(o, a->json, a->len);
+    }
+    sbuf_putc(o, '\n');
+}
+
+static void direct_load(struct direct_fx *fx)
+{
+    memset(fx, 0, sizeof(*fx));
+    snprintf(fx->path, sizeof(fx->path), "/tmp/cepd-fmt-XXXXXX.yaml");
+    int fd = mkstemps(fx->path, 5);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, direct_rules, strlen(direct_rules)),
+                     (ssize_t)strlen(direct_rules));
+    close(fd);
+    struct diag_list dl;
+    diag_list_init(&dl);
+    const char *paths[] = {fx->path};
+    fx->rs = rule_load(paths, 1, NULL, &dl);
+    if (!fx->rs)
+        diag_print(&dl, stderr);
+    ck_assert_ptr_nonnull(fx->rs);
+    diag_list_free(&dl);
+    sbuf_init(&fx->json_out);
+    sbuf_init(&fx->direct_out);
+    struct eng_output jo = {.ud = &fx->json_out, .alert = direct_on_alert};
+    struct eng_output dout = {.ud = &fx->direct_out, .alert = direct_on_alert};
+    fx->json_eng = eng_new(fx->rs, &jo);
+    fx->direct_eng = eng_new(fx->rs, &dout);
+}
+
+static void direct_free(struct direct_fx *fx)
+{
+    eng_free(fx->json_eng);
+    eng_free(fx->direct_eng);
+    ruleset_free(fx->rs);
+    sbuf_free(&fx->json_out);
+    sbuf_free(&fx->direct_out);
+    unlink(fx->path);
+}
+
+/* Push line (len bytes) through f into stream both ways; the verdicts and
+ * the alerts must be the same.  Returns the verdict. */
+static int direct_push(struct direct_fx *fx, struct io_format *f, const char *stream,
+                       const char *line, size_t len, uint64_t off)
+{
+    int si = ruleset_find_stream(fx->rs, stream);
+    ck_assert_int_ge(si, 0);
+    struct eng_decoded d;
+    struct eng_reject rej = {0}, jrej = {0};
+    if (io_format_decode(f, line, len, &d, &rej) != CEP_OK)
+        return CEP_ERR;
+    size_t jn0 = fx->json_out.len, dn0 = fx->direct_out.len;
+    int jrc = eng_push_line(fx->json_eng, (uint32_t)si, d.json, d.json_len, "in", off, &jrej);
+    int drc = eng_push_decoded(fx->direct_eng, (uint32_t)si, &d, "in", off, &rej);
+    ck_assert_int_eq(jrc, drc);
+    if (jrc != CEP_OK)
+        ck_assert_str_eq(jrej.reason, rej.reason);
+    ck_assert_msg(fx->json_out.len - jn0 == fx->direct_out.len - dn0 &&
+                          memcmp(fx->json_out.buf + jn0, fx->direct_out.buf + dn0,
+                                 fx->json_out.len - jn0) == 0,
+                  "line %.*s\n json: %.*s\n direct: %.*s", (int)len, line,
+                  (int)(fx->json_out.len - jn0), fx->json_out.buf + jn0,
+                  (int)(fx->direct_out.len - dn0), fx->direct_out.buf + dn0);
+    return drc;
+}
+
+/* Lines for the syslog streams: RFC 3164 and 5424 shapes, escapes in every
+ * field, invalid UTF-8, numbers and strings as PROCID, structured data
+ * with escapes, the pattern's groups (one of them named like a syslog
+ * field), lines the engine rejects (no time in a 5424 line). */
+static const char *const direct_syslog_lines[] = {
+        "Nov  1 11:59:58 web-1 sshd[1234]: Failed password for root from 10.0.0.1 port 22 ssh2",
+        "<38>Nov 22 10:00:00 web-1 sshd[99]: Accepted password for bob from 1.2.3.4",
+        "Nov  1 11:59:58 su: pam_unix(su:session): session opened for user \"r\\o\"t\"",
+        "Nov  1 11:59:58 web-1 cron[abc]: tab\there \x01\x1f ctrl and a \"quote\" \\ slash, "
+        "long enough for two SSE blocks",
+        "Nov  1 11:59:58 h\"ost app: caf\xc3\xa9 \xf0\x9f\x98\x80 and bad \xff\xc3( bytes "
+        "\xed\xa0\x80 after sixteen bytes \xe2\x82",
+        "2024-11-01T11:59:58.123+01:00 web-1 sshd[1]: rfc 3339 in 3164",
+        "<165>1 2024-11-01T12:00:00.5Z mymachine.example.com evntslog - ID47 "
+        "[exampleSDID@32473 iut=\"3\" eventSource=\"Appl\\\"ic\\]ation\" x=\"a\\\\b\\c\"]"
+        "[origin ip=\"192.0.2.1\"] \xEF\xBB\xBF" "An application event log entry",
+        "<165>1 2024-11-01T12:00:00Z host app 123456789012345678 - [meta seq=\"1\"] msg",
+        "<165>1 2024-11-01T12:00:00Z host app 1234567890123456789 - - pid too long",
+        "<165>1 - host app - - - no time at all",
+        "<13>1 2024-11-01T12:00:00Z - - - - -",
+        "Nov  1 11:59:58 web-1 sshd[7]: user=al\"ice ip=\"10.0.0.9 tail",
+        "Nov  1 11:59:58 web-1 sshd[7]: timestamp=not-a-time",
+};
+
+START_TEST(test_direct_syslog)
+{
+    struct direct_fx fx;
+    direct_load(&fx);
+    /* The group named timestamp replaces the header's (last member wins):
+     * then the event time comes from the group's text, and fails. */
+    static const char *const patterns[] = {
+            NULL, "user=(?<user>\\S+) ip=(?<ip>\\S+)",
+            "^(?:Failed|Accepted) password for (?<user>\\S+) from (?<ip>\\S+)",
+            "timestamp=(?<timestamp>\\S+)"};
+    static const char *const streams[] = {"sys", "sysd"};
+    size_t n_alerts = 0, n_rejected = 0;
+    uint64_t off = 0;
+    for (size_t p = 0; p < CEP_ARRAY_LEN(patterns); p++) {
+        struct io_format *f = fmt_make(CFG_FMT_SYSLOG, patterns[p]);
+        for (size_t s = 0; s < CEP_ARRAY_LEN(streams); s++) {
+            for (size_t i = 0; i < CEP_ARRAY_LEN(direct_syslog_lines); i++) {
+                const char *l = direct_syslog_lines[i];
+                if (direct_push(&fx, f, streams[s], l, strlen(l), off++) == CEP_OK)
+                    n_alerts++;
+                else
+                    n_rejected++;
+            }
+        }
+        io_format_free(f);
+    }
+    /* Both kinds happened, and every accepted line alerted in both. */
+    ck_assert_uint_gt(n_alerts, 80);
+    ck_assert_uint_gt(n_rejected, 8);
+    ck_assert_uint_eq(eng_stats(fx.direct_eng)->alerts, n_alerts);
+    ck_assert_uint_eq(eng_stats(fx.json_eng)->alerts, n_alerts);
+    /* The values really are there: a pid as a number, an unescaped sd
+     * member, the header's event time. */
+    ck_assert_ptr_nonnull(strstr(fx.direct_out.buf, "\"pid\":1234,"));
+    ck_assert_ptr_nonnull(strstr(fx.direct_out.buf, "\"origin\":\"192.0.2.1\""));
+    ck_assert_ptr_nonnull(strstr(fx.direct_out.buf, "\"time\":1730462398,"));
+    direct_free(&fx);
+}
+END_TEST
+
+START_TEST(test_direct_regex)
+{
+    struct direct_fx fx;
+    direct_load(&fx);
+    struct io_format *f =
+            fmt_make(CFG_FMT_REGEX, "(?J)^(?<ts>\\S+) (?<a>[^|]*)(?:\\|(?<b>.*))?$|^(?<a>x)(?<b>y)$");
+    static const char *const lines[] = {
+            "2024-11-01T12:00:00Z plain|text",
+            "2024-11-01T12:00:00.25-02:30 only a",
+            "2024-11-01T12:00:00Z q\"uo\\te|tab\tctl\x02 \xff\xfe",
+            "2024-11-01T12:00:00Z \xc3\xa9t\xc3\xa9 and a long value beyond 16 bytes|\"",
+            "not-a-time a|b",
+            "xy",
+    };
+    size_t ok = 0;
+    for (size_t i = 0; i < CEP_ARRAY_LEN(lines); i++)
+        ok += direct_push(&fx, f, "rx", lines[i], strlen(lines[i]), i) == CEP_OK;
+    ck_assert_uint_eq(ok, 4);
+    ck_assert_ptr_nonnull(strstr(fx.direct_out.buf, "\"a\":\"q\\\"uo\\\\te\""));
+    io_format_free(f);
+    direct_free(&fx);
+}
+END_TEST
+
+/* The escaper against a byte-at-a-time reference (the rules of fmt_esc,
+ * spelled out), on random strings mixing plain text, specials and bytes
+ * of every kind at every position of the 16-byte blocks. */
+static void ref_esc(struct sbuf *o, const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        if (c >= 0x80) {
+            size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (len - i >= n && json_utf8_valid((const char *)s + i, n)) {
+                sbuf_append(o, s + i, n);
+                i += n;
+            } else {
+                sbuf_append(o, "\xEF\xBF\xBD", 3);
+                i++;
+            }
+            continue;
+        }
+        if (c == '"' || c == '\\')
+            sbuf_printf(o, "\\%c", c);
+        else if (c == '\n')
+            sbuf_puts(o, "\\n");
+        else if (c == '\r')
+            sbuf_puts(o, "\\r");
+        else if (c == '\t')
+            sbuf_puts(o, "\\t");
+        else if (c < 0x20)
+            sbuf_printf(o, "\\u%04x", c);
+        else
+            sbuf_putc(o, (char)c);
+        i++;
+    }
+}
+
+START_TEST(test_escape_random)
+{
+    struct io_format *f = fmt_make(CFG_FMT_REGEX, "(?s)^(?<v>.*)$");
+    static const unsigned char alphabet[] = "abcdefgh \"\\\t\n\r\x01\x1f\x7f\xc3\xa9\xe2\x82\xac"
+                                            "\xf0\x9f\x98\x80\xff\x80\xed\xa0";
+    struct sbuf want;
+    sbuf_init(&want);
+    uint64_t x = 88172645463325252u; /* xorshift64: a fixed sequence */
+    for (int round = 0; round < 3000; round++) {
+        unsigned char line[80];
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = x % sizeof(line);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            line[i] = x % 4 ? (unsigned char)('a' + x % 26) : alphabet[x % (sizeof(alphabet) - 1)];
+        }
+        if (len && line[len - 1] == '\r') /* a trailing CR is cut as a line end */
+            line[len - 1] = 'z';
+        sbuf_reset(&want);
+        sbuf_puts(&want, "{\"v\":\"");
+        ref_esc(&want, line, len);
+        sbuf_puts(&want, "\"}");
+        sbuf_putc(&want, '\0');
+        expect_ok(f, (const char *)line, len, want.buf);
+    }
+    sbuf_free(&want);
+    io_format_free(f);
+}
+END_TEST
+
 static Suite *format_suite(void)
 {
     Suite *s = suite_create("format");
@@ -404,6 +724,7 @@ static Suite *format_suite(void)
     tcase_add_test(tc, test_regex_dup_names);
     tcase_add_test(tc, test_regex_limit);
     tcase_add_test(tc, test_regex_bad_pattern);
+    tcase_add_test(tc, test_regex_prefilter);
     suite_add_tcase(s, tc);
     tc = tcase_create("rfc3164");
     tcase_add_test(tc, test_3164_basic);
@@ -419,6 +740,11 @@ static Suite *format_suite(void)
     tc = tcase_create("garbage");
     tcase_add_loop_test(tc, test_syslog_garbage, 0, (int)CEP_ARRAY_LEN(rej_cases));
     tcase_add_test(tc, test_syslog_prefixes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("direct");
+    tcase_add_test(tc, test_direct_syslog);
+    tcase_add_test(tc, test_direct_regex);
+    tcase_add_test(tc, test_escape_random);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1088,6 +1088,9 @@ START_TEST(test_pattern_hash)
                                     "    pattern:\n      - {step: a, when: x == 1, times: 2+}\n"
                                     "      - {step: b, after: strict}\n"
                                     "    on_timeout: {message: late}\n";
+    static const char b_count[] = "rules:\n  - id: r\n    kind: pattern\n    within: 2m\n"
+                                  "    pattern:\n      - {step: a, when: x == 1, times: 2+}\n"
+                                  "      - {step: b, after: strict}\n    matches: count\n";
     uint64_t h = hash_of(a, "r");
     ck_assert_uint_eq(h, hash_of(a_ws, "r"));
     ck_assert_uint_ne(h, hash_of(b_times, "r"));
@@ -1095,6 +1098,7 @@ START_TEST(test_pattern_hash)
     ck_assert_uint_ne(h, hash_of(b_within, "r"));
     ck_assert_uint_ne(h, hash_of(b_skip, "r"));
     ck_assert_uint_ne(h, hash_of(b_timeout, "r"));
+    ck_assert_uint_ne(h, hash_of(b_count, "r")); /* matches: count */
 }
 END_TEST
 

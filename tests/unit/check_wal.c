@@ -3,7 +3,8 @@
  * directory: append/sync/read round trip, nothing readable or kept before
  * a sync, reopen continues the offsets, a torn tail cut at every byte,
  * CRC corruption detected, segment roll-over (and a record larger than a
- * segment), trimming, a failed write (RLIMIT_FSIZE) cut back cleanly, and
+ * segment), trimming, a failed write (RLIMIT_FSIZE) cut back cleanly,
+ * injected write and fdatasync failures (fault-injection builds), and
  * one writer per directory.  Then the tcp source over it, on the test's own
  * event_base and a loopback socket: lines handed over with their WAL
  * offsets and acknowledged "ok N", replayed by the next start before any
@@ -401,6 +402,43 @@ START_TEST(failed_sync_cut_back)
 }
 END_TEST
 
+#ifdef CEPD_FAULT_INJECTION
+/* CEPD_FAULT=wal_write:2,wal_sync:3: the second group commit fails at its
+ * write, the fourth at its fdatasync (the third one called); both drop
+ * only their own records, and the commits around them stay readable. */
+START_TEST(injected_faults)
+{
+    setenv("CEPD_FAULT", "wal_write:2,wal_sync:3", 1);
+    ckpt_fault_reset();
+    struct wal *w = open_ok(0);
+    char err[512];
+    int want[5] = {CEP_OK, CEP_ERR, CEP_OK, CEP_ERR, CEP_OK};
+    const char *why[5] = {NULL, "write", NULL, "fdatasync", NULL};
+    size_t next = 0;
+    for (size_t k = 0; k < 5; k++) {
+        uint64_t end = wal_end(w);
+        append_line(w, next);
+        append_line(w, next + 1);
+        err[0] = '\0';
+        ck_assert_msg(wal_sync(w, err, sizeof(err)) == want[k], "commit %zu: %s", k, err);
+        if (why[k]) {
+            ck_assert_msg(strstr(err, why[k]) != NULL, "commit %zu: %s", k, err);
+            ck_assert_uint_eq(wal_end(w), end);
+        } else {
+            next += 2;
+        }
+    }
+    unsetenv("CEPD_FAULT");
+    ckpt_fault_reset();
+    ck_assert_uint_eq(read_all(w, 0, 0), 6);
+    wal_close(w);
+    w = open_ok(0);
+    ck_assert_uint_eq(read_all(w, 0, 0), 6);
+    wal_close(w);
+}
+END_TEST
+#endif
+
 START_TEST(one_writer)
 {
     struct wal *w = open_ok(0);
@@ -591,6 +629,9 @@ static Suite *wal_suite(void)
     tcase_add_test(tc, segment_rollover);
     tcase_add_test(tc, trim);
     tcase_add_test(tc, failed_sync_cut_back);
+#ifdef CEPD_FAULT_INJECTION
+    tcase_add_test(tc, injected_faults);
+#endif
     tcase_add_test(tc, one_writer);
     tcase_add_test(tc, foreign_file_refused);
     suite_add_tcase(s, tc);

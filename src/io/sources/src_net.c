@@ -196,8 +196,10 @@ static void src_wal_commit(struct src_wal *sw, bool force)
         cep_log(CEP_LOG_ERROR, "source %s: write-ahead log %s; input not yet acknowledged is "
                 "dropped", sw->s->cfg->name, err);
     }
+    if (sw->ack_first && sw->on_sync)
+        sw->on_sync(sw->ud, ok);
     src_wal_pump(sw, force);
-    if (sw->on_sync)
+    if (!sw->ack_first && sw->on_sync)
         sw->on_sync(sw->ud, ok);
 }
 

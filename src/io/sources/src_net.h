@@ -35,9 +35,12 @@ int64_t src_net_now(const struct io_source *s);
  * iteration's other callbacks: one wal_sync for all of them (group commit),
  * then the pump hands the durable records to on_line in WAL order (so
  * io_line.offset is the record's WAL offset), then on_sync lets the source
- * acknowledge.  The pump stops while the source is paused and goes on from
- * resume; at start it first replays the WAL from the loaded position (or
- * the WAL's start) to its end.  Everything runs on the daemon's loop. */
+ * acknowledge (with ack_first, on_sync comes before the pump: tcp's acks
+ * need no verdicts, and the sooner an ack leaves, the fewer a crash loses,
+ * each a line the client will send again).  The pump stops while the
+ * source is paused and goes on from resume; at start it first replays the
+ * WAL from the loaded position (or the WAL's start) to its end.
+ * Everything runs on the daemon's loop. */
 struct event;
 struct wal;
 struct wal_rec;
@@ -62,6 +65,7 @@ struct src_wal {
     void (*on_sync)(void *ud, bool ok);
     void (*on_handed)(void *ud, const struct wal_rec *r, bool accepted);
     void *ud;
+    bool ack_first;            /* on_sync before the pump, not after */
 };
 
 /* At start: open s->cfg->wal_dir (nothing when unset: CEP_OK with

@@ -20,7 +20,18 @@
  * its sending side and read until the server closes: the server closes
  * after the last acknowledgement.  When the WAL cannot be written, the
  * connections with unacknowledged lines are closed: resend from the last
- * ack.
+ * ack.  An ack leaves as soon as its group commit is done (before the
+ * lines are handed over), written straight to the socket.
+ *
+ * The guarantee with a WAL: a line acknowledged is processed exactly once,
+ * across crashes.  A client that resends from its last ack after a lost
+ * connection gets at-least-once for the lines it had sent past that ack:
+ * those that were already in the WAL when the daemon died (written, the
+ * ack not yet out, the fdatasync being the longest part) are taken again,
+ * as new lines with new offsets, so their alerts may repeat with other
+ * ids.  Nothing in "ok N" tells such a resend from a new line; a client
+ * that needs exactly-once end to end carries its own id in each line and
+ * dedups downstream (tests/daemon/t_crash_tcp.sh asserts both halves).
  * Tested by: tests/unit/check_netsrc.c, tests/daemon/t_tcp.sh, tests/daemon/t_wal.sh */
 #include "cepd/cep_common.h"
 #include "cepd/io.h"
@@ -29,6 +40,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -85,7 +97,19 @@ static void tcp_ack(struct tcp_conn *c)
     if (!c->ts->s->cfg->ack || c->acked == c->line_no)
         return;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out, "ok %" PRIu64 "\n", c->line_no);
+    char ack[32];
+    int n = snprintf(ack, sizeof(ack), "ok %" PRIu64 "\n", c->line_no);
+    ssize_t sent = 0;
+    if (c->ts->wal.wal && evbuffer_get_length(out) == 0) {
+        /* Durable now: say so at once rather than on the next loop
+         * iteration, after the records were handed over; an ack a crash
+         * loses is a line the client sends again. */
+        sent = send(bufferevent_getfd(c->bev), ack, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent < 0)
+            sent = 0;
+    }
+    if (sent < n)
+        evbuffer_add(out, ack + sent, (size_t)(n - sent));
     c->acked = c->line_no;
     if (evbuffer_get_length(out) > SRC_TCP_ACK_BACKLOG && !c->ack_blocked) {
         c->ack_blocked = true;
@@ -359,6 +383,7 @@ static struct tcp_src *tcp_impl(struct io_source *s)
         ts->s = s;
         ts->wal.on_sync = tcp_wal_synced;
         ts->wal.ud = ts;
+        ts->wal.ack_first = true;
         s->impl = ts;
     }
     return s->impl;

@@ -1,0 +1,870 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * `parallelism: N` (design §5): the caller's thread dispatches, N worker
+ * threads each run a full engine (eng_new on the same rule set) and own the
+ * key groups g with g % N == their index.
+ *
+ * Routing, per stream, decided once from the rule set:
+ * - BY_KEY: every stateful rule (pattern, aggregate, absence) and every
+ *   throttle table of the stream is keyed by the same list of bare fields
+ *   and no rule of it emits.  A line goes to worker
+ *   (cep_hash64(key JSON) % ENG_KEY_GROUPS) % N, the group the engine files
+ *   the key under, so a key's whole history meets one engine; stateless
+ *   rules run where the line goes (each line goes to one worker).
+ * - SPREAD: no stateful or throttled rule and no emit: lines go to the
+ *   workers in turns, 64 at a time.
+ * - WORKER0: anything else (a global key, different keys, derived events,
+ *   a stream fed by emit): worker 0 sees every line of the stream, so it
+ *   is exactly one engine for it.
+ * Event time: a worker of a BY_KEY stream sees only some of its lines, so
+ * its own bounded watermark would lag and its late check differ.  The
+ * dispatcher therefore keeps the stream's watermark over ALL lines, as
+ * eng_stream_offer would (late events do not move it, punctuation raises
+ * it), and sends each line with the watermark before it and after it; the
+ * worker raises its stream to the first (eng_stream_watermark) before the
+ * line, so its late check is the single engine's, and to the second after
+ * it.  Between, the worker's own bounded release can only go as far as the
+ * global one.  Per key this gives the same sequence of events, releases
+ * and time advances as one engine; alert ids hash the rule, key and event
+ * identities (source, offset), never the worker, so the workers together
+ * produce the same multiset of alerts (ids and JSON) as one engine, in an
+ * order that may differ between workers.  Batches carry the current
+ * watermark to every worker at each flush, so windows close without input.
+ * At a `drain` (stop without end of input) every worker advances to the
+ * stream's last event, as one engine does, not just to its own.  Known
+ * differences: idle_timeout and processing time follow each worker's clock.
+ *
+ * Transport: per worker two SPSC rings of batch pointers each way (full
+ * and free), ENG_PAR_BATCHES batches allocated at start: a full input
+ * ring (no free batch) makes the dispatcher wait, draining alerts, which is
+ * the back-pressure; nothing on the per-line path allocates once batches
+ * have grown to the longest line.  Alerts come back in batches of copies.
+ * A worker sleeps on a condition variable when its ring is empty.
+ *
+ * Checkpoints (design §5.1): eng_par_snapshot flushes every batch with the
+ * current watermarks, then sends a barrier through every ring; a worker
+ * that reaches it sends back the alerts it has made (all of them made
+ * before the barrier), writes eng_snapshot of its engine into its own
+ * buffer and answers.  The dispatcher sends nothing more until every
+ * worker has answered, and delivers their alerts meanwhile, so the alerts
+ * before the barrier are exactly those delivered before the snapshot is
+ * complete.  The snapshot is one frame per worker (eng.h, ENGINE section);
+ * lines the dispatcher rejected go into worker 0's counters at the
+ * barrier.  eng_par_restore (before any line) rescales: worker w takes,
+ * from every saved frame, the key groups it owns now for BY_KEY streams
+ * (their rules' state, and the buffered events whose key falls in them),
+ * and worker 0 everything of the other streams; all take the streams'
+ * times (the latest of the frames); worker 0 takes the counters, so that
+ * they add up (the others only number their events past the saved ones).
+ * Tested by: tests/unit/check_par.c, tests/daemon/t_parallel.sh,
+ * tests/daemon/t_parallel_ckpt.sh */
+#include "cepd/cep_common.h"
+#include "cepd/eng_par.h"
+
+#include "eng_int.h"
+#include "eng_par_int.h"
+
+#include "cepd/ckpt.h"
+#include "cepd/dec.h"
+#include "cepd/hash.h"
+#include "cepd/sbuf.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#define ENG_PAR_BATCHES      8         /* per worker and direction; a power of two */
+#define ENG_PAR_BATCH_RECS   256
+#define ENG_PAR_BATCH_BYTES  (64 * 1024)
+#define ENG_PAR_SPREAD_RUN   64        /* SPREAD lines to one worker before the next */
+#define ENG_PAR_WAIT_NS      20000     /* a waiting side sleeps this long between looks */
+
+enum eng_par_kind {
+    ENG_PAR_LINE = 0, /* a: watermark (exclusive) before, b: after; CEP_TIME_MIN: none */
+    ENG_PAR_WM,       /* a: watermark (exclusive) */
+    ENG_PAR_TICK,     /* a: now */
+    ENG_PAR_FINISH,   /* a: enum eng_eof */
+    ENG_PAR_ADVANCE,  /* a: time the stream advances to (after a drain) */
+    ENG_PAR_SYNC,     /* a: sequence number to publish */
+    ENG_PAR_BARRIER,  /* SYNC after a snapshot; b: lines the dispatcher rejected */
+    ENG_PAR_KIND_COUNT
+};
+
+struct eng_par_rec {
+    enum eng_par_kind kind;
+    uint32_t stream;
+    uint32_t len;
+    size_t off;               /* LINE: offset of its bytes in the batch */
+    const char *src_name;
+    uint64_t src_off;
+    int64_t a, b;
+};
+
+struct eng_par_batch {
+    struct eng_par_rec recs[ENG_PAR_BATCH_RECS];
+    size_t n;
+    char *bytes;
+    size_t len, cap;
+};
+
+struct eng_par_out {
+    size_t rule_index;
+    int64_t time;
+    size_t off;
+    size_t len;
+    char id[33];
+};
+
+struct eng_par_obatch {
+    struct eng_par_out recs[ENG_PAR_BATCH_RECS];
+    size_t n;
+    char *bytes;
+    size_t len, cap;
+};
+
+struct eng_par_worker {
+    struct eng_par *p;
+    struct eng *eng;
+    pthread_t thread;
+    struct eng_par_ring in, in_free;   /* dispatcher -> worker; worker returns */
+    struct eng_par_ring out, out_free; /* worker -> dispatcher; dispatcher returns */
+    struct eng_par_batch *batches;     /* ENG_PAR_BATCHES */
+    struct eng_par_obatch *obatches;
+    struct eng_par_batch *cur;         /* dispatcher: being filled */
+    struct eng_par_obatch *ocur;       /* worker: being filled */
+    int64_t *wm_sent;                  /* dispatcher: per stream, last watermark sent */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    _Atomic bool sleeping;
+    _Atomic bool exited;
+    _Atomic uint64_t synced;
+    struct eng_stats stats;            /* copied at SYNC, before synced */
+    struct sbuf snap;                  /* written at BARRIER, before synced */
+    uint64_t base_lines;               /* restored lines another worker counts */
+};
+
+struct eng_par_stream {
+    enum eng_par_route route;
+    const char *why;
+    const struct rule_field *key;
+    size_t n_key;
+    bool ext;                 /* the watermark is kept here (BY_KEY, event time) */
+    bool stateful;            /* it has stateful rules (late events are dropped) */
+    int64_t wm_excl, max_ts, last_arrival;
+    int64_t max_ev;           /* latest time of an event that was not late */
+};
+
+struct eng_par {
+    const struct ruleset *rs;
+    struct eng_output out;
+    uint32_t n;
+    struct eng_par_worker *w;
+    struct eng_par_stream *streams;
+    struct evt *ev;           /* the line being validated */
+    struct expr_rt *rt;
+    struct expr_counters counters;
+    struct sbuf key;
+    uint64_t spread;          /* SPREAD lines so far */
+    uint64_t sync_seq;
+    uint64_t lines, rejected; /* lines that never reached a worker */
+    _Atomic bool stop;
+};
+
+static void eng_par_nap(void)
+{
+    struct timespec ts = {0, ENG_PAR_WAIT_NS};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+/* Does key (f, n) agree with the stream's key so far (taken if first)? */
+static bool eng_par_key_agrees(struct eng_par_stream *ps, const struct rule_field *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (expr_field_slot(f[i].expr) < 0)
+            return false;
+    if (!ps->key) {
+        ps->key = f;
+        ps->n_key = n;
+        return true;
+    }
+    if (n != ps->n_key)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (expr_field_slot(f[i].expr) != expr_field_slot(ps->key[i].expr))
+            return false;
+    return true;
+}
+
+static void eng_par_classify(const struct ruleset *rs, uint32_t s, struct eng_par_stream *ps)
+{
+    const struct rule_stream *st = &rs->streams[s];
+    ps->route = ENG_PAR_WORKER0;
+    for (size_t r = 0; r < rs->n_rules; r++) {
+        const struct rule *rule = rs->rules[r];
+        if (rule->enabled && (rule->emit_stream == (int32_t)s ||
+                              (rule->on_timeout.enabled && rule->on_timeout.emit_stream == (int32_t)s))) {
+            ps->why = "rules emit into it";
+            return;
+        }
+    }
+    for (size_t i = 0; i < st->n_rules; i++) {
+        const struct rule *r = rs->rules[st->rules[i]];
+        if (r->emit_stream >= 0 || (r->on_timeout.enabled && r->on_timeout.emit_stream >= 0)) {
+            ps->why = "a rule of it emits derived events";
+            return;
+        }
+        bool stateful = r->kind == RULE_PATTERN || r->kind == RULE_AGGREGATE ||
+                        r->kind == RULE_ABSENCE;
+        ps->stateful = ps->stateful || stateful;
+        const struct rule_field *f[2] = {NULL, NULL};
+        size_t n[2] = {0, 0};
+        bool want[2] = {stateful, r->throttle.period > 0};
+        f[0] = r->key;
+        n[0] = r->n_key;
+        f[1] = r->throttle.rule_key ? r->key : r->throttle.key;
+        n[1] = r->throttle.rule_key ? r->n_key : r->throttle.n_key;
+        for (int k = 0; k < 2; k++) {
+            if (!want[k])
+                continue;
+            if (n[k] == 0) {
+                ps->why = "a rule of it keeps one global key";
+                return;
+            }
+            if (!eng_par_key_agrees(ps, f[k], n[k])) {
+                ps->why = "its rules are keyed by different fields (or expressions)";
+                return;
+            }
+        }
+    }
+    ps->why = NULL;
+    ps->route = ps->key ? ENG_PAR_BY_KEY : ENG_PAR_SPREAD;
+    ps->ext = ps->route == ENG_PAR_BY_KEY && st->time.has_time;
+}
+
+enum eng_par_route eng_par_stream_route(const struct eng_par *p, uint32_t stream,
+                                        const char **why)
+{
+    CEP_ASSERT(stream < p->rs->n_streams);
+    if (why)
+        *why = p->streams[stream].why;
+    return p->streams[stream].route;
+}
+
+/* ---- the worker thread --------------------------------------------------- */
+
+/* Worker: the batch alerts go into, waiting for the dispatcher to return
+ * one when all are in flight. */
+static struct eng_par_obatch *eng_par_obatch(struct eng_par_worker *w)
+{
+    while (!w->ocur && !(w->ocur = eng_par_ring_pop(&w->out_free)))
+        eng_par_nap();
+    return w->ocur;
+}
+
+static void eng_par_publish(struct eng_par_worker *w)
+{
+    if (w->ocur && w->ocur->n) {
+        bool ok = eng_par_ring_push(&w->out, w->ocur); /* only ENG_PAR_BATCHES exist */
+        CEP_ASSERT(ok);
+        w->ocur = NULL;
+    }
+}
+
+/* The workers' engines' alert callback (worker thread): copy it out. */
+static void eng_par_on_alert(void *ud, const struct eng_alert *a)
+{
+    struct eng_par_worker *w = ud;
+    struct eng_par_obatch *ob = eng_par_obatch(w);
+    if (ob->n == ENG_PAR_BATCH_RECS || (ob->n && ob->len + a->len > ob->cap)) {
+        eng_par_publish(w);
+        ob = eng_par_obatch(w);
+    }
+    if (a->len > ob->cap) {
+        ob->cap = a->len;
+        ob->bytes = cep_realloc(ob->bytes, ob->cap);
+    }
+    struct eng_par_out *o = &ob->recs[ob->n++];
+    o->rule_index = a->rule_index;
+    o->time = a->time;
+    o->off = ob->len;
+    o->len = a->len;
+    memcpy(o->id, a->id, sizeof(o->id));
+    memcpy(ob->bytes + ob->len, a->json, a->len);
+    ob->len += a->len;
+}
+
+/* Raise the worker's stream to the dispatcher's watermark excl. */
+static void eng_par_raise(struct eng *eng, uint32_t s, int64_t excl)
+{
+    if (excl == CEP_TIME_MIN || excl <= eng->streams[s].wm_excl)
+        return;
+    eng_stream_watermark(eng, s, excl == CEP_TIME_MAX ? CEP_TIME_MAX : excl - 1);
+}
+
+static void eng_par_run(struct eng_par_worker *w, struct eng_par_batch *b)
+{
+    struct eng *eng = w->eng;
+    for (size_t i = 0; i < b->n; i++) {
+        const struct eng_par_rec *r = &b->recs[i];
+        struct eng_reject rej;
+        switch (r->kind) {
+            case ENG_PAR_LINE:
+                eng_par_raise(eng, r->stream, r->a);
+                /* Validated by the dispatcher with the same decoder. */
+                if (NEVER(eng_push_line(eng, r->stream, b->bytes + r->off, r->len, r->src_name,
+                                        r->src_off, &rej) != CEP_OK))
+                    break;
+                eng_par_raise(eng, r->stream, r->b);
+                break;
+            case ENG_PAR_WM:
+                eng_par_raise(eng, r->stream, r->a);
+                break;
+            case ENG_PAR_TICK:
+                eng_tick(eng, r->a);
+                break;
+            case ENG_PAR_FINISH:
+                eng_finish(eng, (enum eng_eof)r->a);
+                break;
+            case ENG_PAR_ADVANCE:
+                eng_stream_advance_to(eng, r->stream, r->a);
+                break;
+            case ENG_PAR_BARRIER:
+                for (int64_t k = 0; k < r->b; k++)
+                    eng_note_rejected(eng);
+                eng_par_publish(w);
+                sbuf_reset(&w->snap);
+                eng->stats.lines -= w->base_lines; /* counted by worker 0 */
+                eng_snapshot(eng, &(struct ckpt_w){.sb = &w->snap});
+                eng->stats.lines += w->base_lines;
+                w->stats = *eng_stats(eng);
+                atomic_store_explicit(&w->synced, (uint64_t)r->a, memory_order_release);
+                break;
+            case ENG_PAR_SYNC:
+                eng_par_publish(w);
+                w->stats = *eng_stats(eng);
+                atomic_store_explicit(&w->synced, (uint64_t)r->a, memory_order_release);
+                break;
+            case ENG_PAR_KIND_COUNT:
+                CEP_ASSERT(!"record kind");
+        }
+    }
+}
+
+static void *eng_par_main(void *arg)
+{
+    struct eng_par_worker *w = arg;
+    for (;;) {
+        struct eng_par_batch *b = eng_par_ring_pop(&w->in);
+        if (b) {
+            eng_par_run(w, b);
+            b->n = 0;
+            b->len = 0;
+            bool ok = eng_par_ring_push(&w->in_free, b);
+            CEP_ASSERT(ok);
+            continue;
+        }
+        eng_par_publish(w); /* idle: what it made goes out now */
+        if (atomic_load(&w->p->stop))
+            break;
+        pthread_mutex_lock(&w->mu);
+        atomic_store(&w->sleeping, true);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (!eng_par_ring_count(&w->in) && !atomic_load(&w->p->stop))
+            pthread_cond_wait(&w->cv, &w->mu);
+        atomic_store(&w->sleeping, false);
+        pthread_mutex_unlock(&w->mu);
+    }
+    atomic_store(&w->exited, true);
+    return NULL;
+}
+
+static void eng_par_wake(struct eng_par_worker *w)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&w->sleeping)) {
+        pthread_mutex_lock(&w->mu);
+        pthread_cond_signal(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+    }
+}
+
+/* ---- the dispatcher ------------------------------------------------------ */
+
+size_t eng_par_poll(struct eng_par *p)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < p->n; i++) {
+        struct eng_par_worker *w = &p->w[i];
+        struct eng_par_obatch *ob;
+        while ((ob = eng_par_ring_pop(&w->out)) != NULL) {
+            for (size_t k = 0; k < ob->n && p->out.alert; k++) {
+                const struct eng_par_out *o = &ob->recs[k];
+                struct eng_alert a = {.rule_index = o->rule_index,
+                                      .rule = p->rs->rules[o->rule_index], .id = o->id,
+                                      .time = o->time, .json = ob->bytes + o->off,
+                                      .len = o->len};
+                p->out.alert(p->out.ud, &a);
+            }
+            n += ob->n;
+            ob->n = 0;
+            ob->len = 0;
+            bool ok = eng_par_ring_push(&w->out_free, ob);
+            CEP_ASSERT(ok);
+        }
+    }
+    return n;
+}
+
+static void eng_par_send(struct eng_par_worker *w)
+{
+    if (!w->cur)
+        return;
+    bool ok = eng_par_ring_push(&w->in, w->cur);
+    CEP_ASSERT(ok);
+    w->cur = NULL;
+    eng_par_wake(w);
+}
+
+/* A record slot in worker w's batch, with room for len line bytes:
+ * sends a full batch and waits (draining alerts) for a free one. */
+static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker *w, size_t len)
+{
+    if (w->cur && w->cur->n &&
+        (w->cur->n == ENG_PAR_BATCH_RECS || w->cur->len + len > w->cur->cap))
+        eng_par_send(w);
+    while (!w->cur && !(w->cur = eng_par_ring_pop(&w->in_free))) {
+        eng_par_poll(p);
+        eng_par_nap();
+    }
+    struct eng_par_batch *b = w->cur;
+    if (len > b->cap) { /* a line longer than any before: an empty batch grows */
+        b->cap = len;
+        b->bytes = cep_realloc(b->bytes, b->cap);
+    }
+    struct eng_par_rec *r = &b->recs[b->n++];
+    r->off = b->len;
+    r->len = (uint32_t)len;
+    b->len += len;
+    return r;
+}
+
+/* Validate a line as eng.c's eng_decode does: CEP_OK with ev->time set
+ * (event-time streams), CEP_AGAIN for a punctuation line (*m),
+ * CEP_ERR with *rej. */
+static int eng_par_validate(struct eng_par *p, uint32_t stream, int64_t *m,
+                            struct eng_reject *rej)
+{
+    const struct rule_stream *st = &p->rs->streams[stream];
+    struct evt *ev = p->ev;
+    struct dec_err derr;
+    if (dec_json_line(st->schema, ev, &derr) != CEP_OK) {
+        rej->reason = derr.reason;
+        rej->offset = derr.offset;
+        return CEP_ERR;
+    }
+    const struct rule_time *t = &st->time;
+    if (!t->has_time)
+        return CEP_OK;
+    rej->offset = 0;
+    if (t->watermark_slot >= 0 && ev->slots[t->watermark_slot].type != VAL_NULL) {
+        if (eng_time_from_val(&ev->slots[t->watermark_slot], t->unit, m) != CEP_OK) {
+            rej->reason = "invalid $watermark value";
+            return CEP_ERR;
+        }
+        return CEP_AGAIN;
+    }
+    const struct val *tv = &ev->slots[t->time_slot];
+    if (tv->type == VAL_NULL) {
+        rej->reason = "missing event time field";
+        return CEP_ERR;
+    }
+    if (eng_time_from_val(tv, t->unit, &ev->time) != CEP_OK) {
+        rej->reason = "invalid event time";
+        return CEP_ERR;
+    }
+    return CEP_OK;
+}
+
+/* The stream's watermark after an event at time t, as eng_stream_offer
+ * moves it (a late event does not). */
+static void eng_par_offer(struct eng_par_stream *ps, const struct rule_time *t, bool stateful,
+                          int64_t time)
+{
+    if (stateful && ps->wm_excl != CEP_TIME_MIN && time < ps->wm_excl &&
+        ps->wm_excl - time > t->allowed_lateness)
+        return;
+    if (time > ps->max_ev)
+        ps->max_ev = time;
+    if (t->watermark == RULE_WM_BOUNDED && time > ps->max_ts) {
+        ps->max_ts = time;
+        int64_t w = time - t->max_out_of_orderness;
+        if (w > ps->wm_excl)
+            ps->wm_excl = w;
+    }
+}
+
+/* The key group of event ev of a BY_KEY stream: the group the engine files
+ * its key under. */
+static uint32_t eng_par_group(struct eng_par *p, const struct evt *ev)
+{
+    const struct eng_par_stream *ps = &p->streams[ev->stream];
+    struct expr_ctx ctx = {.ev = ev, .counters = &p->counters, .rt = p->rt};
+    eng_keyed_fields_json(&p->key, ps->key, ps->n_key, &ctx);
+    return (uint32_t)(cep_hash64(p->key.buf, p->key.len, 0) % ENG_KEY_GROUPS);
+}
+
+int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size_t len,
+                      const char *src_name, uint64_t src_off, struct eng_reject *rej)
+{
+    CEP_ASSERT(stream < p->rs->n_streams);
+    const struct rule_stream *st = &p->rs->streams[stream];
+    struct eng_par_stream *ps = &p->streams[stream];
+    evt_reset(p->ev, line, len, st->schema->n_slots);
+    p->ev->stream = stream;
+    int64_t m = 0;
+    int rc = eng_par_validate(p, stream, &m, rej);
+    if (rc == CEP_ERR) {
+        p->lines++;
+        p->rejected++;
+        return CEP_ERR;
+    }
+    uint32_t wi = 0;
+    if (ps->route == ENG_PAR_SPREAD) {
+        wi = (uint32_t)((p->spread++ / ENG_PAR_SPREAD_RUN) % p->n);
+    } else if (ps->route == ENG_PAR_BY_KEY && rc == CEP_OK) {
+        wi = eng_par_group(p, p->ev) % p->n;
+    }
+    int64_t before = CEP_TIME_MIN, after = CEP_TIME_MIN;
+    if (ps->ext) {
+        before = ps->wm_excl;
+        if (rc == CEP_AGAIN) {
+            int64_t excl = m == CEP_TIME_MAX ? CEP_TIME_MAX : m + 1;
+            if (excl > ps->wm_excl)
+                ps->wm_excl = excl;
+        } else {
+            eng_par_offer(ps, &st->time, ps->stateful, p->ev->time);
+            if (st->time.idle_timeout > 0)
+                ps->last_arrival = eng_now_us();
+        }
+        after = ps->wm_excl;
+    }
+    struct eng_par_worker *w = &p->w[wi];
+    struct eng_par_rec *r = eng_par_rec(p, w, len);
+    memcpy(w->cur->bytes + r->off, line, len);
+    r->kind = ENG_PAR_LINE;
+    r->stream = stream;
+    r->src_name = src_name;
+    r->src_off = src_off;
+    r->a = before;
+    r->b = after;
+    if (ps->ext)
+        w->wm_sent[stream] = after;
+    return CEP_OK;
+}
+
+void eng_par_note_rejected(struct eng_par *p)
+{
+    p->lines++;
+    p->rejected++;
+}
+
+void eng_par_flush(struct eng_par *p)
+{
+    for (uint32_t i = 0; i < p->n; i++) {
+        struct eng_par_worker *w = &p->w[i];
+        for (uint32_t s = 0; s < p->rs->n_streams; s++) {
+            if (!p->streams[s].ext || w->wm_sent[s] >= p->streams[s].wm_excl)
+                continue;
+            struct eng_par_rec *r = eng_par_rec(p, w, 0);
+            r->kind = ENG_PAR_WM;
+            r->stream = s;
+            r->a = p->streams[s].wm_excl;
+            w->wm_sent[s] = r->a;
+        }
+        if (w->cur && w->cur->n)
+            eng_par_send(w);
+    }
+}
+
+bool eng_par_congested(const struct eng_par *p)
+{
+    for (uint32_t i = 0; i < p->n; i++)
+        if (eng_par_ring_count(&p->w[i].in_free) == 0)
+            return true;
+    return false;
+}
+
+/* Send a record of kind (argument a) to every worker. */
+static void eng_par_broadcast(struct eng_par *p, enum eng_par_kind kind, int64_t a)
+{
+    for (uint32_t i = 0; i < p->n; i++) {
+        struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0);
+        r->kind = kind;
+        r->stream = 0;
+        r->a = a;
+        r->b = 0;
+    }
+}
+
+void eng_par_tick(struct eng_par *p, int64_t now)
+{
+    for (uint32_t s = 0; s < p->rs->n_streams; s++) {
+        struct eng_par_stream *ps = &p->streams[s];
+        const struct rule_time *t = &p->rs->streams[s].time;
+        if (ps->ext && t->idle_timeout > 0 && ps->last_arrival != 0 &&
+            now - ps->last_arrival >= t->idle_timeout && ps->max_ts != CEP_TIME_MIN &&
+            ps->max_ts >= ps->wm_excl)
+            ps->wm_excl = ps->max_ts + 1;
+    }
+    eng_par_broadcast(p, ENG_PAR_TICK, now);
+    eng_par_flush(p);
+}
+
+/* Wait until every worker has processed everything sent so far (up to a
+ * record of kind, SYNC or BARRIER) and sent back its alerts; deliver them. */
+static void eng_par_sync_kind(struct eng_par *p, enum eng_par_kind kind)
+{
+    uint64_t seq = ++p->sync_seq;
+    eng_par_broadcast(p, kind, (int64_t)seq);
+    if (kind == ENG_PAR_BARRIER) { /* worker 0 counts the lines rejected here */
+        p->w[0].cur->recs[p->w[0].cur->n - 1].b = (int64_t)p->rejected;
+        p->lines = 0;
+        p->rejected = 0;
+    }
+    eng_par_flush(p);
+    for (uint32_t i = 0; i < p->n; i++) {
+        while (atomic_load_explicit(&p->w[i].synced, memory_order_acquire) != seq) {
+            if (!eng_par_poll(p))
+                eng_par_nap();
+        }
+    }
+    eng_par_poll(p);
+}
+
+static void eng_par_sync(struct eng_par *p)
+{
+    eng_par_sync_kind(p, ENG_PAR_SYNC);
+}
+
+void eng_par_snapshot(struct eng_par *p, struct ckpt_w *cw)
+{
+    eng_par_flush(p); /* every worker has the same watermarks at the barrier */
+    eng_par_sync_kind(p, ENG_PAR_BARRIER);
+    ckpt_put_bytes(cw, p->w[0].snap.buf, p->w[0].snap.len); /* a frame */
+    ckpt_put_uv(cw, p->n - 1);
+    for (uint32_t i = 1; i < p->n; i++)
+        ckpt_put_bytes(cw, p->w[i].snap.buf, p->w[i].snap.len);
+    for (uint32_t i = 0; i < p->n; i++)
+        sbuf_reset(&p->w[i].snap);
+}
+
+static uint32_t eng_par_group_of(void *ud, const struct evt *ev)
+{
+    return eng_par_group(ud, ev);
+}
+
+int eng_par_restore(struct eng_par *p, struct ckpt_r *sec, struct eng_restore_report *rep,
+                    char *err, size_t errlen)
+{
+    CEP_ASSERT(p->sync_seq == 0 && p->lines == 0);
+    const struct ruleset *rs = p->rs;
+    bool groups[ENG_KEY_GROUPS];
+    uint8_t *part = cep_calloc(rs->n_streams + 1, sizeof(*part));
+    memset(rep, 0, sizeof(*rep));
+    /* The workers wait for their first batch: their engines are the
+     * caller's to change until then (the ring's release/acquire orders it). */
+    for (uint32_t i = 0; i < p->n; i++) {
+        struct eng_par_worker *w = &p->w[i];
+        for (uint32_t g = 0; g < ENG_KEY_GROUPS; g++)
+            groups[g] = g % p->n == i;
+        for (uint32_t s = 0; s < rs->n_streams; s++)
+            part[s] = p->streams[s].route == ENG_PAR_BY_KEY ? ENG_RESTORE_GROUPS
+                      : i == 0                            ? ENG_RESTORE_ALL
+                                                          : ENG_RESTORE_NONE;
+        struct eng_restore_opt opt = {.groups = groups, .part = part,
+                                      .group_of = eng_par_group_of, .ud = p,
+                                      .counters = i == 0};
+        struct ckpt_r r = *sec;
+        struct eng_restore_report one;
+        if (eng_restore_section(w->eng, &r, &opt, &one, err, errlen) != CEP_OK) {
+            for (uint32_t k = 0; k < i; k++) { /* back to new engines */
+                struct eng_output wo = {.ud = &p->w[k], .alert = eng_par_on_alert};
+                eng_free(p->w[k].eng);
+                p->w[k].eng = eng_new(rs, &wo);
+                p->w[k].base_lines = 0;
+            }
+            eng_restore_report_free(rep);
+            cep_free(part);
+            return CEP_ERR;
+        }
+        w->base_lines = i == 0 ? 0 : eng_stats(w->eng)->lines;
+        if (i == 0) {
+            *rep = one;
+        } else {
+            eng_restore_report_add(rep, &one, true);
+            eng_restore_report_free(&one);
+        }
+    }
+    cep_free(part);
+    /* The dispatcher's watermarks carry on from the restored ones. */
+    const struct eng *e0 = p->w[0].eng;
+    for (uint32_t s = 0; s < rs->n_streams; s++) {
+        struct eng_par_stream *ps = &p->streams[s];
+        const struct eng_stream *es = &e0->streams[s];
+        if (!ps->ext)
+            continue;
+        ps->wm_excl = es->wm_excl;
+        ps->max_ts = es->max_ts;
+        ps->max_ev = es->max_ts > es->last_ts ? es->max_ts : es->last_ts;
+        ps->last_arrival = es->last_arrival;
+    }
+    return CEP_OK;
+}
+
+void eng_par_finish(struct eng_par *p, enum eng_eof mode)
+{
+    eng_par_flush(p); /* the last watermarks first */
+    eng_par_broadcast(p, ENG_PAR_FINISH, (int64_t)mode);
+    /* A drain takes one engine to its last event: each worker's buffer
+     * ends at its own, so every worker then goes to the stream's. */
+    for (uint32_t s = 0; mode == ENG_EOF_DRAIN && s < p->rs->n_streams; s++) {
+        const struct eng_par_stream *ps = &p->streams[s];
+        if (!ps->ext || !ps->stateful || ps->max_ev == CEP_TIME_MIN)
+            continue;
+        for (uint32_t i = 0; i < p->n; i++) {
+            struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0);
+            r->kind = ENG_PAR_ADVANCE;
+            r->stream = s;
+            r->a = ps->max_ev;
+        }
+    }
+    eng_par_sync(p);
+}
+
+void eng_par_stats(struct eng_par *p, struct eng_stats *out)
+{
+    eng_par_sync(p);
+    memset(out, 0, sizeof(*out));
+    out->lines = p->lines;
+    out->rejected = p->rejected;
+    for (uint32_t i = 0; i < p->n; i++) {
+        const struct eng_stats *s = &p->w[i].stats;
+        out->lines += s->lines - p->w[i].base_lines;
+        out->events += s->events;
+        out->rejected += s->rejected;
+        out->derived += s->derived;
+        out->alerts += s->alerts;
+        out->late += s->late;
+    }
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct eng_output *out)
+{
+    CEP_ASSERT(n >= 2 && n <= ENG_KEY_GROUPS);
+    struct eng_par *p = cep_calloc(1, sizeof(*p));
+    p->rs = rs;
+    if (out)
+        p->out = *out;
+    p->n = n;
+    p->ev = evt_new();
+    p->rt = expr_rt_new();
+    sbuf_init(&p->key);
+    atomic_init(&p->stop, false);
+    p->streams = cep_calloc(rs->n_streams + 1, sizeof(*p->streams));
+    for (uint32_t s = 0; s < rs->n_streams; s++) {
+        struct eng_par_stream *ps = &p->streams[s];
+        eng_par_classify(rs, s, ps);
+        ps->wm_excl = CEP_TIME_MIN;
+        ps->max_ts = CEP_TIME_MIN;
+        ps->max_ev = CEP_TIME_MIN;
+    }
+    p->w = cep_calloc(n, sizeof(*p->w));
+    for (uint32_t i = 0; i < n; i++) {
+        struct eng_par_worker *w = &p->w[i];
+        w->p = p;
+        struct eng_output wo = {.ud = w, .alert = eng_par_on_alert};
+        w->eng = eng_new(rs, &wo);
+        eng_par_ring_init(&w->in, ENG_PAR_BATCHES);
+        eng_par_ring_init(&w->in_free, ENG_PAR_BATCHES);
+        eng_par_ring_init(&w->out, ENG_PAR_BATCHES);
+        eng_par_ring_init(&w->out_free, ENG_PAR_BATCHES);
+        w->batches = cep_calloc(ENG_PAR_BATCHES, sizeof(*w->batches));
+        w->obatches = cep_calloc(ENG_PAR_BATCHES, sizeof(*w->obatches));
+        for (size_t k = 0; k < ENG_PAR_BATCHES; k++) {
+            w->batches[k].cap = ENG_PAR_BATCH_BYTES;
+            w->batches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
+            w->obatches[k].cap = ENG_PAR_BATCH_BYTES;
+            w->obatches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
+            bool ok = eng_par_ring_push(&w->in_free, &w->batches[k]) &&
+                      eng_par_ring_push(&w->out_free, &w->obatches[k]);
+            CEP_ASSERT(ok);
+        }
+        sbuf_init(&w->snap);
+        w->wm_sent = cep_calloc(rs->n_streams + 1, sizeof(*w->wm_sent));
+        for (uint32_t s = 0; s < rs->n_streams; s++)
+            w->wm_sent[s] = CEP_TIME_MIN;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        atomic_init(&w->sleeping, false);
+        atomic_init(&w->exited, false);
+        atomic_init(&w->synced, 0);
+    }
+    /* Workers start with every signal blocked (the mask is inherited), so
+     * signals reach the loop thread, which owns their handling. */
+    sigset_t all, old_mask;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = pthread_create(&p->w[i].thread, NULL, eng_par_main, &p->w[i]);
+        CEP_ASSERT(rc == 0);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    return p;
+}
+
+void eng_par_free(struct eng_par *p)
+{
+    if (!p)
+        return;
+    eng_par_flush(p);
+    atomic_store(&p->stop, true);
+    for (uint32_t i = 0; i < p->n; i++) {
+        struct eng_par_worker *w = &p->w[i];
+        /* A worker may wait for an alert batch: keep taking them back. */
+        while (!atomic_load(&w->exited)) {
+            eng_par_wake(w);
+            eng_par_poll(p);
+            eng_par_nap();
+        }
+        pthread_join(w->thread, NULL);
+    }
+    eng_par_poll(p);
+    for (uint32_t i = 0; i < p->n; i++) {
+        struct eng_par_worker *w = &p->w[i];
+        eng_free(w->eng);
+        for (size_t k = 0; k < ENG_PAR_BATCHES; k++) {
+            cep_free(w->batches[k].bytes);
+            cep_free(w->obatches[k].bytes);
+        }
+        cep_free(w->batches);
+        cep_free(w->obatches);
+        eng_par_ring_fini(&w->in);
+        eng_par_ring_fini(&w->in_free);
+        eng_par_ring_fini(&w->out);
+        eng_par_ring_fini(&w->out_free);
+        cep_free(w->wm_sent);
+        sbuf_free(&w->snap);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
+    cep_free(p->w);
+    cep_free(p->streams);
+    evt_unref(p->ev);
+    expr_rt_free(p->rt);
+    sbuf_free(&p->key);
+    cep_free(p);
+}

@@ -1,0 +1,925 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * The rule index of a stream (issue 7): each rule's `when` is split into
+ * its top-level conjuncts, identical conjuncts of different rules become
+ * one predicate (evaluated once per event through a memo).  A rule with a
+ * conjunct `field == const` or `field in [...]` is listed under that
+ * constant (of its candidates, the one on the field with the most distinct
+ * constants; the conjuncts before it must be quiet, or guarded: a field
+ * compared with a constant bumps a counter only for a value of another
+ * type, and such a value makes the event visit the rules it guards).  The
+ * other rules are grouped by their first conjunct, visited only when it
+ * holds.  An event visits, in rule order, the rules listed under its
+ * values, the groups whose predicate held and the rules without a `when`.
+ * Exactness: a skipped rule's `when` would have been false and bumped no
+ * counter; a visited rule's `when` is evaluated whole (conjuncts through
+ * the memo, counters replayed), so lists only need to over-approximate.
+ * Tested by: tests/unit/check_rule_index.c, tests/rules/ */
+#include "cepd/cep_common.h"
+#include "rule_int.h"
+
+#include "cepd/hash.h"
+
+#include <string.h>
+
+/* Constants as keys: strings by bytes; numbers by their value as a double
+ * (int 1 and float 1.0 are equal under ==; two ints a double cannot tell
+ * apart share a list, which over-approximates). */
+enum rule_ix_cls {
+    RULE_IX_NONE = 0,
+    RULE_IX_STR,
+    RULE_IX_NUM,
+    RULE_IX_CLS_COUNT
+};
+
+struct rule_ix_key {
+    uint8_t cls;      /* RULE_IX_NONE: empty slot */
+    uint32_t len;
+    const char *s;    /* into a predicate's constants */
+    double d;
+    uint64_t h;
+    uint32_t off, n;  /* the rules' positions: pool[off..off+n) */
+    uint32_t fill;    /* while building */
+    uint32_t last;    /* while building: last position + 1 */
+};
+
+/* One indexed field: its constants, and the lists for values of another
+ * class (an == of a string constant counts a mismatch on a number, so such
+ * rules are visited) and for values of no indexed class (every rule). */
+struct rule_ix_field {
+    int32_t slot;
+    struct rule_ix_key *tab; /* open addressing, cap a power of two */
+    size_t cap;
+    size_t n_keys;
+    uint32_t nonstr_off, nonstr_n; /* == a number: visited for string values */
+    uint32_t nonnum_off, nonnum_n; /* == a string: visited for number values */
+    uint32_t all_off, all_n;       /* every rule of the field: other values */
+};
+
+struct rule_ix_rule {
+    uint32_t ri;
+    uint32_t first, n; /* predicates: conj[first..first+n) */
+    int32_t field;     /* index into fields, or -1 */
+    uint32_t pick;     /* with a field: its conjunct (conj[first + pick]) */
+    bool opaque;       /* `when` reads more than the event: evaluated whole */
+};
+
+/* Rules indexed on a later conjunct, behind a conjunct comparing `slot`
+ * with a constant of class cls: visited when the value has another class. */
+struct rule_ix_guard {
+    int32_t slot;
+    uint8_t cls;
+    uint32_t off, n;
+};
+
+/* Rules (not indexed) whose first conjunct is predicate pred. */
+struct rule_ix_group {
+    uint32_t pred;
+    uint32_t off, n;
+};
+
+/* Predicates decided without the VM for the common values: `field OP
+ * const` (OP ==, !=, <, <=, >, >=; const a string or an int) when the value
+ * has the constant's type or is null; `field =~ "^lit..."` when the value
+ * is null or a string not starting with lit; `field in [...]` always (it
+ * never counts).  Other values go through expr_eval_bool (which counts
+ * mismatches). */
+enum rule_ix_fast_kind {
+    RULE_IX_FAST_NONE = 0,
+    RULE_IX_FAST_CMP,
+    RULE_IX_FAST_PREFIX,
+    RULE_IX_FAST_IN,
+    RULE_IX_FAST_COUNT
+};
+
+struct rule_ix_fast {
+    uint8_t kind;
+    uint8_t op;       /* CMP: enum expr_cmp, as seen from the field */
+    int32_t slot;
+    struct val c;     /* CMP, IN: into the predicate's constants; PREFIX: lit */
+};
+
+
+struct rule_index {
+    struct rule_ix_rule *rules;
+    size_t n_rules;
+    uint32_t *conj;
+    size_t n_conj, cap_conj;
+    struct expr **preds;
+    uint64_t *pred_hash;
+    struct rule_ix_fast *fast;
+    size_t n_preds, cap_preds;
+    struct rule_ix_field fields[RULE_INDEX_MAX_FIELDS];
+    size_t n_fields;
+    struct rule_ix_guard guards[RULE_INDEX_MAX_GUARDS];
+    size_t n_guards;
+    struct rule_ix_group *groups;
+    size_t n_groups;
+    uint32_t *pool;
+    size_t n_pool, cap_pool;
+    uint32_t always_off, always_n;       /* no `when`, or an opaque one */
+    uint32_t grouped_off, grouped_n;     /* every grouped rule */
+};
+
+struct rule_index_memo_ent {
+    uint32_t gen;
+    bool val;
+    uint32_t mismatch;
+    uint32_t re_limit;
+};
+
+/* FNV-1a: keys are short (event types, user names) and only this process
+ * sees the hash, so the cheapest good-enough one. */
+static uint64_t key_hash_str(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+    return h ^ (h >> 29);
+}
+
+static uint64_t key_hash_num(double d)
+{
+    return cep_hash64(&d, sizeof(d), 0x2545f4914f6cdd1dull);
+}
+
+/* The class of a value: what a string or number constant compares with
+ * without bumping a counter (besides null). */
+static uint8_t val_cls(const struct val *v)
+{
+    if (v->type == VAL_STR)
+        return RULE_IX_STR;
+    if (v->type == VAL_INT || v->type == VAL_FLOAT)
+        return RULE_IX_NUM;
+    return RULE_IX_NONE;
+}
+
+/* A constant's class and key, or RULE_IX_NONE if it cannot be a key. */
+static enum rule_ix_cls key_of(const struct val *v, struct rule_ix_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    if (v->type == VAL_STR) {
+        k->cls = RULE_IX_STR;
+        k->s = v->u.s;
+        k->len = v->len;
+        k->h = key_hash_str(v->u.s, v->len);
+    } else if (val_is_num(v) && val_num(v) == val_num(v)) {
+        k->cls = RULE_IX_NUM;
+        k->d = val_num(v) == 0.0 ? 0.0 : val_num(v); /* -0.0 == 0.0 */
+        k->h = key_hash_num(k->d);
+    }
+    return (enum rule_ix_cls)k->cls;
+}
+
+/* Whether c (the constant of `==`, or the list of `in`) can index a rule. */
+static bool indexable(const struct val *c)
+{
+    struct rule_ix_key k;
+    if (c->type != VAL_LIST)
+        return key_of(c, &k) != RULE_IX_NONE;
+    if (c->len == 0)
+        return false;
+    for (uint32_t i = 0; i < c->len; i++)
+        if (key_of(&c->u.items[i], &k) == RULE_IX_NONE)
+            return false;
+    return true;
+}
+
+static bool key_eq(const struct rule_ix_key *a, const struct rule_ix_key *b)
+{
+    if (a->cls != b->cls || a->h != b->h)
+        return false;
+    if (a->cls == RULE_IX_STR)
+        return a->len == b->len && (a->len == 0 || memcmp(a->s, b->s, a->len) == 0);
+    return a->d == b->d;
+}
+
+static const struct rule_ix_key *field_find(const struct rule_ix_field *f,
+                                            const struct rule_ix_key *k)
+{
+    size_t mask = f->cap - 1;
+    for (size_t i = k->h & mask;; i = (i + 1) & mask) {
+        const struct rule_ix_key *e = &f->tab[i];
+        if (e->cls == RULE_IX_NONE)
+            return NULL;
+        if (key_eq(e, k))
+            return e;
+    }
+}
+
+static struct rule_ix_key *field_get(struct rule_ix_field *f, const struct rule_ix_key *k)
+{
+    if ((f->n_keys + 1) * 2 > f->cap) {
+        struct rule_ix_key *old = f->tab;
+        size_t old_cap = f->cap;
+        f->cap = old_cap ? old_cap * 2 : 16;
+        f->tab = cep_calloc(f->cap, sizeof(*f->tab));
+        for (size_t i = 0; i < old_cap; i++) {
+            if (old[i].cls == RULE_IX_NONE)
+                continue;
+            size_t mask = f->cap - 1, j = old[i].h & mask;
+            while (f->tab[j].cls != RULE_IX_NONE)
+                j = (j + 1) & mask;
+            f->tab[j] = old[i];
+        }
+        cep_free(old);
+    }
+    size_t mask = f->cap - 1;
+    size_t i = k->h & mask;
+    for (; f->tab[i].cls != RULE_IX_NONE; i = (i + 1) & mask)
+        if (key_eq(&f->tab[i], k))
+            return &f->tab[i];
+    f->tab[i] = *k;
+    f->n_keys++;
+    return &f->tab[i];
+}
+
+/* The predicate id of conjunct e, which the index takes (freed if an equal
+ * one is already there). */
+static uint32_t pred_take(struct rule_index *ix, struct expr *e)
+{
+    uint64_t h = expr_shape_hash(e);
+    for (size_t p = 0; p < ix->n_preds; p++) {
+        if (ix->pred_hash[p] == h && expr_same(ix->preds[p], e)) {
+            expr_free(e);
+            return (uint32_t)p;
+        }
+    }
+    size_t cap = ix->cap_preds, cap2 = ix->cap_preds;
+    CEP_GROW(ix->preds, ix->cap_preds, ix->n_preds + 1);
+    CEP_GROW(ix->pred_hash, cap, ix->n_preds + 1);
+    CEP_GROW(ix->fast, cap2, ix->n_preds + 1);
+    ix->preds[ix->n_preds] = e;
+    ix->pred_hash[ix->n_preds] = h;
+    struct rule_ix_fast *f = &ix->fast[ix->n_preds];
+    memset(f, 0, sizeof(*f));
+    enum expr_cmp op;
+    const struct val *c;
+    int slot = expr_cmp_const(e, &op, &c);
+    const char *lit;
+    size_t lit_len;
+    if (slot >= 0 && (c->type == VAL_STR || c->type == VAL_INT)) {
+        f->kind = RULE_IX_FAST_CMP;
+        f->op = (uint8_t)op;
+        f->slot = slot;
+        f->c = *c;
+    } else if ((slot = expr_eq_const(e, &c)) >= 0 && c->type == VAL_LIST) {
+        f->kind = RULE_IX_FAST_IN;
+        f->slot = slot;
+        f->c = *c;
+    } else if ((slot = expr_match_prefix(e, &lit, &lit_len)) >= 0) {
+        f->kind = RULE_IX_FAST_PREFIX;
+        f->slot = slot;
+        f->c = val_str(lit, lit_len);
+    }
+    return (uint32_t)ix->n_preds++;
+}
+
+/* A conjunct a rule can be indexed on: `field == const` or `field in
+ * [...]` at conjunct pick, with the guards of the conjuncts before it. */
+struct rule_ix_cand {
+    int32_t slot;
+    uint32_t pred;
+    uint32_t pick;
+    uint32_t n_guards;
+    struct rule_ix_guard g[RULE_INDEX_MAX_GUARDS];
+};
+
+#define RULE_IX_MAX_CANDS 4
+
+/* What rule_split found for one rule; slot is the chosen candidate's. */
+struct rule_ix_need {
+    int32_t slot;
+    uint32_t chosen;
+    uint32_t n_cands;
+    struct rule_ix_cand c[RULE_IX_MAX_CANDS];
+};
+
+/* Split rule x's `when` into predicates and collect the conjuncts it can
+ * be indexed on: each `field == const` or `field in [...]` reached through
+ * conjuncts that are quiet or compare a field with a string or number
+ * constant (a guard each; an indexable == is one too). */
+static void rule_split(struct rule_index *ix, struct rule_ix_rule *x, const struct rule *r,
+                       struct rule_ix_need *need)
+{
+    x->first = (uint32_t)ix->n_conj;
+    need->slot = -1;
+    need->n_cands = 0;
+    if (!r->when)
+        return;
+    if (!expr_event_only(r->when)) {
+        x->opaque = true;
+        return;
+    }
+    struct expr **parts;
+    size_t n = expr_split_and(r->when, &parts);
+    bool looking = true;
+    struct rule_ix_guard g[RULE_INDEX_MAX_GUARDS];
+    uint32_t n_g = 0;
+    for (size_t k = 0; k < n; k++) {
+        uint32_t p = pred_take(ix, parts[k]);
+        CEP_GROW(ix->conj, ix->cap_conj, ix->n_conj + 1);
+        ix->conj[ix->n_conj++] = p;
+        if (!looking)
+            continue;
+        const struct val *c;
+        int s = expr_eq_const(ix->preds[p], &c);
+        if (s >= 0 && indexable(c) && need->n_cands < RULE_IX_MAX_CANDS) {
+            struct rule_ix_cand *cd = &need->c[need->n_cands++];
+            cd->slot = s;
+            cd->pred = p;
+            cd->pick = (uint32_t)k;
+            cd->n_guards = n_g;
+            memcpy(cd->g, g, n_g * sizeof(g[0]));
+        }
+        if (expr_quiet(ix->preds[p]))
+            continue;
+        enum expr_cmp op;
+        int gs = expr_cmp_const(ix->preds[p], &op, &c);
+        uint8_t cls = gs >= 0 ? val_cls(c) : RULE_IX_NONE;
+        if (cls == RULE_IX_NONE) {
+            looking = false;
+            continue;
+        }
+        bool have = false;
+        for (uint32_t i = 0; i < n_g; i++)
+            have |= g[i].slot == gs && g[i].cls == cls;
+        if (have)
+            continue;
+        if (n_g == RULE_INDEX_MAX_GUARDS) {
+            looking = false;
+            continue;
+        }
+        g[n_g].slot = gs;
+        g[n_g].cls = cls;
+        n_g++;
+    }
+    cep_free(parts);
+    x->n = (uint32_t)(ix->n_conj - x->first);
+}
+
+/* Pick each rule's candidate: the one on the field with the most distinct
+ * constants over the whole index (`user == "u1"` narrows more than
+ * `event == "login"`), the earliest on ties. */
+static void cands_choose(struct rule_index *ix, struct rule_ix_need *need)
+{
+    int32_t max_slot = -1;
+    for (size_t pos = 0; pos < ix->n_rules; pos++)
+        for (uint32_t i = 0; i < need[pos].n_cands; i++)
+            if (need[pos].c[i].slot > max_slot)
+                max_slot = need[pos].c[i].slot;
+    if (max_slot < 0)
+        return;
+    size_t *distinct = cep_calloc((size_t)max_slot + 1, sizeof(*distinct));
+    bool *seen = cep_calloc(ix->n_preds + 1, sizeof(*seen));
+    for (size_t pos = 0; pos < ix->n_rules; pos++) {
+        for (uint32_t i = 0; i < need[pos].n_cands; i++) {
+            const struct rule_ix_cand *cd = &need[pos].c[i];
+            if (!seen[cd->pred]) {
+                seen[cd->pred] = true;
+                distinct[cd->slot]++;
+            }
+        }
+    }
+    for (size_t pos = 0; pos < ix->n_rules; pos++) {
+        struct rule_ix_need *nd = &need[pos];
+        for (uint32_t i = 0; i < nd->n_cands; i++) {
+            if (nd->slot < 0 || distinct[nd->c[i].slot] > distinct[nd->slot]) {
+                nd->slot = nd->c[i].slot;
+                nd->chosen = i;
+            }
+        }
+        if (nd->slot >= 0)
+            ix->rules[pos].pick = nd->c[nd->chosen].pick;
+    }
+    cep_free(seen);
+    cep_free(distinct);
+}
+
+/* Register the guards of candidate cd; false (nothing registered) if the
+ * index has no room for them. */
+static bool guards_add(struct rule_index *ix, const struct rule_ix_cand *cd)
+{
+    size_t n_new = 0;
+    for (uint32_t i = 0; i < cd->n_guards; i++) {
+        bool have = false;
+        for (size_t j = 0; j < ix->n_guards; j++)
+            have |= ix->guards[j].slot == cd->g[i].slot && ix->guards[j].cls == cd->g[i].cls;
+        n_new += !have;
+    }
+    if (ix->n_guards + n_new > RULE_INDEX_MAX_GUARDS)
+        return false;
+    for (uint32_t i = 0; i < cd->n_guards; i++) {
+        size_t j = 0;
+        while (j < ix->n_guards &&
+               !(ix->guards[j].slot == cd->g[i].slot && ix->guards[j].cls == cd->g[i].cls))
+            j++;
+        if (j == ix->n_guards) {
+            ix->guards[j] = cd->g[i];
+            ix->guards[j].n = 0;
+            ix->n_guards++;
+        }
+        ix->guards[j].n++; /* counted here, filled by fields_choose */
+    }
+    return true;
+}
+
+static uint32_t pool_reserve(struct rule_index *ix, size_t n)
+{
+    uint32_t off = (uint32_t)ix->n_pool;
+    CEP_GROW(ix->pool, ix->cap_pool, ix->n_pool + n + 1);
+    ix->n_pool += n;
+    return off;
+}
+
+/* Visit every key of rule pos's indexed constant: pass 0 counts, pass 1
+ * fills. */
+static void field_add_rule(struct rule_index *ix, struct rule_ix_field *f, uint32_t pos,
+                           int pass)
+{
+    const struct rule_ix_rule *x = &ix->rules[pos];
+    const struct val *c;
+    expr_eq_const(ix->preds[ix->conj[x->first + x->pick]], &c);
+    bool is_eq = c->type != VAL_LIST;
+    uint32_t n_items = is_eq ? 1 : c->len;
+    for (uint32_t i = 0; i < n_items; i++) {
+        struct rule_ix_key k;
+        key_of(is_eq ? c : &c->u.items[i], &k);
+        struct rule_ix_key *e = field_get(f, &k);
+        if (e->last == pos + 1)
+            continue; /* the same key twice in one list */
+        e->last = pos + 1;
+        if (pass == 0)
+            e->n++;
+        else
+            ix->pool[e->off + e->fill++] = pos;
+    }
+    if (pass == 0)
+        return;
+    if (is_eq && c->type == VAL_STR)
+        ix->pool[f->nonnum_off + f->nonnum_n++] = pos;
+    else if (is_eq)
+        ix->pool[f->nonstr_off + f->nonstr_n++] = pos;
+    ix->pool[f->all_off + f->all_n++] = pos;
+}
+
+static void field_build(struct rule_index *ix, size_t fi)
+{
+    struct rule_ix_field *f = &ix->fields[fi];
+    size_t n_all = 0;
+    for (uint32_t pos = 0; pos < ix->n_rules; pos++) {
+        if (ix->rules[pos].field == (int32_t)fi) {
+            field_add_rule(ix, f, pos, 0);
+            n_all++;
+        }
+    }
+    for (size_t i = 0; i < f->cap; i++) {
+        if (f->tab[i].cls != RULE_IX_NONE) {
+            f->tab[i].off = pool_reserve(ix, f->tab[i].n);
+            f->tab[i].last = 0;
+        }
+    }
+    f->nonstr_off = pool_reserve(ix, n_all);
+    f->nonnum_off = pool_reserve(ix, n_all);
+    f->all_off = pool_reserve(ix, n_all);
+    for (uint32_t pos = 0; pos < ix->n_rules; pos++)
+        if (ix->rules[pos].field == (int32_t)fi)
+            field_add_rule(ix, f, pos, 1);
+}
+
+/* Choose the fields (the slot most rules chose, then the next, up to
+ * RULE_INDEX_MAX_FIELDS) and register the guards of the rules indexed. */
+static void fields_choose(struct rule_index *ix, struct rule_ix_need *need)
+{
+    size_t n = ix->n_rules;
+    while (ix->n_fields < RULE_INDEX_MAX_FIELDS) {
+        int32_t best = -1;
+        size_t best_n = 0;
+        for (size_t pos = 0; pos < n; pos++) {
+            if (need[pos].slot < 0)
+                continue;
+            size_t cnt = 0;
+            for (size_t q = 0; q < n; q++)
+                cnt += need[q].slot == need[pos].slot;
+            if (cnt > best_n || (cnt == best_n && need[pos].slot < best)) {
+                best = need[pos].slot;
+                best_n = cnt;
+            }
+        }
+        if (best < 0)
+            break;
+        ix->fields[ix->n_fields].slot = best;
+        for (size_t pos = 0; pos < n; pos++) {
+            if (need[pos].slot != best)
+                continue;
+            need[pos].slot = -1;
+            if (guards_add(ix, &need[pos].c[need[pos].chosen]))
+                ix->rules[pos].field = (int32_t)ix->n_fields;
+        }
+        ix->n_fields++;
+    }
+    for (size_t j = 0; j < ix->n_guards; j++) {
+        ix->guards[j].off = pool_reserve(ix, ix->guards[j].n);
+        ix->guards[j].n = 0;
+    }
+    for (uint32_t pos = 0; pos < n; pos++) {
+        if (ix->rules[pos].field < 0)
+            continue;
+        const struct rule_ix_cand *cd = &need[pos].c[need[pos].chosen];
+        for (uint32_t i = 0; i < cd->n_guards; i++) {
+            for (size_t j = 0; j < ix->n_guards; j++) {
+                struct rule_ix_guard *g = &ix->guards[j];
+                if (g->slot == cd->g[i].slot && g->cls == cd->g[i].cls)
+                    ix->pool[g->off + g->n++] = pos;
+            }
+        }
+    }
+}
+
+/* Group the rules not indexed by their first predicate; the rules without
+ * a `when` or with an opaque one are visited always. */
+static void groups_build(struct rule_index *ix)
+{
+    int32_t *group_of = cep_malloc((ix->n_preds + 1) * sizeof(*group_of));
+    for (size_t p = 0; p < ix->n_preds; p++)
+        group_of[p] = -1;
+    size_t n_always = 0, n_grouped = 0;
+    for (size_t pos = 0; pos < ix->n_rules; pos++) {
+        const struct rule_ix_rule *x = &ix->rules[pos];
+        if (x->field >= 0)
+            continue;
+        if (x->opaque || x->n == 0) {
+            n_always++;
+            continue;
+        }
+        uint32_t p = ix->conj[x->first];
+        if (group_of[p] < 0) {
+            group_of[p] = (int32_t)ix->n_groups;
+            ix->groups = cep_realloc(ix->groups, (ix->n_groups + 1) * sizeof(*ix->groups));
+            ix->groups[ix->n_groups].pred = p;
+            ix->groups[ix->n_groups].n = 0;
+            ix->n_groups++;
+        }
+        ix->groups[group_of[p]].n++;
+        n_grouped++;
+    }
+    for (size_t g = 0; g < ix->n_groups; g++) {
+        ix->groups[g].off = pool_reserve(ix, ix->groups[g].n);
+        ix->groups[g].n = 0;
+    }
+    ix->always_off = pool_reserve(ix, n_always);
+    ix->grouped_off = pool_reserve(ix, n_grouped);
+    for (uint32_t pos = 0; pos < ix->n_rules; pos++) {
+        const struct rule_ix_rule *x = &ix->rules[pos];
+        if (x->field >= 0)
+            continue;
+        if (x->opaque || x->n == 0) {
+            ix->pool[ix->always_off + ix->always_n++] = pos;
+            continue;
+        }
+        struct rule_ix_group *g = &ix->groups[group_of[ix->conj[x->first]]];
+        ix->pool[g->off + g->n++] = pos;
+        ix->pool[ix->grouped_off + ix->grouped_n++] = pos;
+    }
+    cep_free(group_of);
+}
+
+/* Index the rules of `rules` (indexes into rs->rules, in rule order). */
+static struct rule_index *rule_index_build(const struct ruleset *rs, const uint32_t *rules,
+                                           size_t n)
+{
+    struct rule_index *ix = cep_calloc(1, sizeof(*ix));
+    ix->rules = cep_calloc(n ? n : 1, sizeof(*ix->rules));
+    ix->n_rules = n;
+    struct rule_ix_need *need = cep_calloc(n ? n : 1, sizeof(*need));
+    for (size_t pos = 0; pos < n; pos++) {
+        ix->rules[pos].ri = rules[pos];
+        ix->rules[pos].field = -1;
+        rule_split(ix, &ix->rules[pos], rs->rules[rules[pos]], &need[pos]);
+    }
+    cands_choose(ix, need);
+    fields_choose(ix, need);
+    cep_free(need);
+    for (size_t fi = 0; fi < ix->n_fields; fi++)
+        field_build(ix, fi);
+    groups_build(ix);
+    return ix;
+}
+
+static bool rule_index_stateful(const struct rule *r)
+{
+    return r->kind == RULE_PATTERN || r->kind == RULE_AGGREGATE || r->kind == RULE_ABSENCE;
+}
+
+void rule_index_build_stream(const struct ruleset *rs, struct rule_stream *st)
+{
+    uint32_t *v = cep_calloc(st->n_rules + 1, sizeof(*v));
+    for (int stateful = 0; stateful < 2; stateful++) {
+        size_t n = 0;
+        for (size_t i = 0; i < st->n_rules; i++) {
+            const struct rule *r = rs->rules[st->rules[i]];
+            if (rule_index_stateful(r) == (stateful != 0))
+                v[n++] = st->rules[i];
+        }
+        if (stateful)
+            st->ix_state = rule_index_build(rs, v, n);
+        else
+            st->ix_now = rule_index_build(rs, v, n);
+    }
+    cep_free(v);
+}
+
+void rule_index_free(struct rule_index *ix)
+{
+    if (!ix)
+        return;
+    for (size_t p = 0; p < ix->n_preds; p++)
+        expr_free(ix->preds[p]);
+    cep_free(ix->preds);
+    cep_free(ix->pred_hash);
+    cep_free(ix->fast);
+    for (size_t fi = 0; fi < ix->n_fields; fi++)
+        cep_free(ix->fields[fi].tab);
+    cep_free(ix->groups);
+    cep_free(ix->rules);
+    cep_free(ix->conj);
+    cep_free(ix->pool);
+    cep_free(ix);
+}
+
+size_t rule_index_n_rules(const struct rule_index *ix)
+{
+    return ix->n_rules;
+}
+
+uint32_t rule_index_rule(const struct rule_index *ix, uint32_t pos)
+{
+    return ix->rules[pos].ri;
+}
+
+int rule_index_field(const struct rule_index *ix, uint32_t pos)
+{
+    int32_t f = ix->rules[pos].field;
+    return f < 0 ? -1 : ix->fields[f].slot;
+}
+
+size_t rule_index_n_preds(const struct rule_index *ix)
+{
+    return ix->n_preds;
+}
+
+static inline struct val slot_val(const struct evt *ev, int32_t slot)
+{
+    return (uint32_t)slot < ev->n_slots ? ev->slots[slot] : val_null();
+}
+
+/* `field OP const` on value v without the VM, exactly as the VM would
+ * (null is false; strings bytewise; ints as ints); false when v needs the
+ * VM (another type: it may count a mismatch; floats). */
+static bool fast_cmp(const struct rule_ix_fast *f, const struct val *v, bool *res)
+{
+    const struct val *c = &f->c;
+    int r;
+    if (v->type == VAL_NULL) {
+        *res = false;
+        return true;
+    }
+    if (c->type == VAL_STR && v->type == VAL_STR) {
+        if (f->op == EXPR_CMP_EQ || f->op == EXPR_CMP_NE) {
+            *res = (v->len == c->len && (c->len == 0 || memcmp(v->u.s, c->u.s, c->len) == 0)) ==
+                   (f->op == EXPR_CMP_EQ);
+            return true;
+        }
+        size_t n = v->len < c->len ? v->len : c->len;
+        r = n ? memcmp(v->u.s, c->u.s, n) : 0;
+        r = r ? (r < 0 ? -1 : 1) : (v->len > c->len) - (v->len < c->len);
+    } else if (c->type == VAL_INT && v->type == VAL_INT) {
+        r = (v->u.i > c->u.i) - (v->u.i < c->u.i);
+    } else {
+        return false;
+    }
+    switch ((enum expr_cmp)f->op) {
+        case EXPR_CMP_EQ:
+            *res = r == 0;
+            break;
+        case EXPR_CMP_NE:
+            *res = r != 0;
+            break;
+        case EXPR_CMP_LT:
+            *res = r < 0;
+            break;
+        case EXPR_CMP_LE:
+            *res = r <= 0;
+            break;
+        case EXPR_CMP_GT:
+            *res = r > 0;
+            break;
+        default:
+            *res = r >= 0;
+            break;
+    }
+    return true;
+}
+
+/* `v in list` as the VM's IN computes it. */
+static bool fast_in(const struct val *v, const struct val *list)
+{
+    if (v->type == VAL_NULL)
+        return false;
+    for (uint32_t i = 0; i < list->len; i++) {
+        const struct val *it = &list->u.items[i];
+        if (v->type == VAL_STR && it->type == VAL_STR) {
+            if (v->len == it->len && (v->len == 0 || memcmp(v->u.s, it->u.s, v->len) == 0))
+                return true;
+        } else if (val_equal(v, it)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Predicate p on ctx->ev, from the memo when this generation has it.
+ * Inlined: it runs for every conjunct of every rule an event visits. */
+static inline __attribute__((always_inline)) const struct rule_index_memo_ent *pred_eval(const struct rule_index *ix, uint32_t p,
+                                                   struct expr_ctx *ctx,
+                                                   struct rule_index_memo *m, uint32_t gen)
+{
+    struct rule_index_memo_ent *e = &m->ents[p];
+    if (e->gen == gen)
+        return e;
+    e->gen = gen;
+    e->mismatch = 0;
+    e->re_limit = 0;
+    const struct rule_ix_fast *f = &ix->fast[p];
+    if (f->kind == RULE_IX_FAST_CMP) {
+        struct val v = slot_val(ctx->ev, f->slot);
+        if (fast_cmp(f, &v, &e->val))
+            return e;
+    } else if (f->kind == RULE_IX_FAST_IN) {
+        struct val v = slot_val(ctx->ev, f->slot);
+        e->val = fast_in(&v, &f->c);
+        return e;
+    } else if (f->kind == RULE_IX_FAST_PREFIX) {
+        struct val v = slot_val(ctx->ev, f->slot);
+        if (v.type == VAL_NULL ||
+            (v.type == VAL_STR &&
+             (v.len < f->c.len || memcmp(v.u.s, f->c.u.s, f->c.len) != 0))) {
+            e->val = false;
+            return e;
+        }
+    }
+    struct expr_counters c = {0};
+    struct expr_counters *keep = ctx->counters;
+    ctx->counters = &c;
+    e->val = expr_eval_bool(ix->preds[p], ctx);
+    ctx->counters = keep;
+    e->mismatch = (uint32_t)c.type_mismatch;
+    e->re_limit = (uint32_t)c.regex_limit;
+    return e;
+}
+
+static void iter_add(struct rule_index_iter *it, const uint32_t *v, uint32_t n)
+{
+    if (!n)
+        return;
+    CEP_ASSERT(it->n < RULE_INDEX_ITER_MAX);
+    it->cur[it->n] = v;
+    it->end[it->n] = v + n;
+    it->n++;
+}
+
+void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
+                      struct rule_index_memo *m, uint32_t gen, struct rule_index_iter *it)
+{
+    const struct evt *ev = ctx->ev;
+    const uint32_t *pool = ix->pool;
+    it->n = 0;
+    iter_add(it, pool + ix->always_off, ix->always_n);
+    for (size_t fi = 0; fi < ix->n_fields; fi++) {
+        const struct rule_ix_field *f = &ix->fields[fi];
+        struct val v = slot_val(ev, f->slot);
+        struct rule_ix_key k;
+        const struct rule_ix_key *e = NULL;
+        switch (v.type) {
+            case VAL_NULL: /* == and in are false, quietly */
+                break;
+            case VAL_STR:
+                k.cls = RULE_IX_STR;
+                k.s = v.u.s;
+                k.len = v.len;
+                k.h = key_hash_str(v.u.s, v.len);
+                e = field_find(f, &k);
+                iter_add(it, pool + f->nonstr_off, f->nonstr_n);
+                break;
+            case VAL_INT:
+            case VAL_FLOAT:
+                k.cls = RULE_IX_NUM;
+                k.d = val_num(&v);
+                if (k.d == k.d) { /* NaN equals nothing */
+                    if (k.d == 0.0)
+                        k.d = 0.0;
+                    k.h = key_hash_num(k.d);
+                    e = field_find(f, &k);
+                }
+                iter_add(it, pool + f->nonnum_off, f->nonnum_n);
+                break;
+            default: /* bool, raw JSON: every rule, evaluated as before */
+                iter_add(it, pool + f->all_off, f->all_n);
+                break;
+        }
+        if (e)
+            iter_add(it, pool + e->off, e->n);
+    }
+    for (size_t j = 0; j < ix->n_guards; j++) {
+        const struct rule_ix_guard *g = &ix->guards[j];
+        struct val v = slot_val(ev, g->slot);
+        if (v.type != VAL_NULL && val_cls(&v) != g->cls)
+            iter_add(it, pool + g->off, g->n);
+    }
+    if (!ix->n_groups)
+        return;
+    /* A group is visited when its predicate held, or counted something
+     * (its rules are credited when visited). */
+    size_t want = 0;
+    for (size_t g = 0; g < ix->n_groups; g++) {
+        const struct rule_index_memo_ent *e = pred_eval(ix, ix->groups[g].pred, ctx, m, gen);
+        want += e->val || e->mismatch || e->re_limit;
+    }
+    if (want > RULE_INDEX_ITER_MAX - it->n) {
+        iter_add(it, pool + ix->grouped_off, ix->grouped_n);
+        return;
+    }
+    for (size_t g = 0; g < ix->n_groups && want; g++) {
+        const struct rule_index_memo_ent *e = &m->ents[ix->groups[g].pred];
+        if (e->val || e->mismatch || e->re_limit) {
+            iter_add(it, pool + ix->groups[g].off, ix->groups[g].n);
+            want--;
+        }
+    }
+}
+
+bool rule_index_next(struct rule_index_iter *it, uint32_t *pos)
+{
+    if (it->n == 1) {
+        *pos = *it->cur[0]++;
+        it->n = it->cur[0] != it->end[0];
+        return true;
+    }
+    if (!it->n)
+        return false;
+    uint32_t best = *it->cur[0];
+    for (unsigned i = 1; i < it->n; i++)
+        if (*it->cur[i] < best)
+            best = *it->cur[i];
+    /* A rule can be in a guard's list and in its field's: visit it once. */
+    for (unsigned i = 0; i < it->n;) {
+        if (*it->cur[i] == best && ++it->cur[i] == it->end[i]) {
+            it->n--;
+            it->cur[i] = it->cur[it->n];
+            it->end[i] = it->end[it->n];
+            continue;
+        }
+        i++;
+    }
+    *pos = best;
+    return true;
+}
+
+void rule_index_memo_init(struct rule_index_memo *m, const struct rule_index *ix)
+{
+    m->n = ix->n_preds;
+    m->ents = cep_calloc(m->n ? m->n : 1, sizeof(*m->ents));
+    m->gen = 0;
+}
+
+void rule_index_memo_fini(struct rule_index_memo *m)
+{
+    cep_free(m->ents);
+    m->ents = NULL;
+}
+
+uint32_t rule_index_memo_next(struct rule_index_memo *m)
+{
+    if (CEP_UNLIKELY(++m->gen == 0)) {
+        memset(m->ents, 0, (m->n ? m->n : 1) * sizeof(*m->ents));
+        m->gen = 1;
+    }
+    return m->gen;
+}
+
+bool rule_index_when(const struct rule_index *ix, uint32_t pos, const struct rule *r,
+                     struct expr_ctx *ctx, struct rule_index_memo *m, uint32_t gen)
+{
+    const struct rule_ix_rule *x = &ix->rules[pos];
+    if (x->opaque)
+        return expr_eval_bool(r->when, ctx);
+    for (uint32_t k = 0; k < x->n; k++) {
+        const struct rule_index_memo_ent *e = pred_eval(ix, ix->conj[x->first + k], ctx, m, gen);
+        if (CEP_UNLIKELY(e->mismatch | e->re_limit) && ctx->counters) {
+            ctx->counters->type_mismatch += e->mismatch;
+            ctx->counters->regex_limit += e->re_limit;
+        }
+        if (!e->val)
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: Apache-2.0
+ * Unit tests of the rule index and shared predicates: which conjunct
+ * indexes a rule (==, in, and/or mixes, negations, quiet and noisy
+ * prefixes), conjunct splitting, predicate sharing, and a differential
+ * check against evaluating every rule's `when` whole: an event visits
+ * every rule that matches, in order, a skipped rule would have been false
+ * without bumping a counter, and the memoized answer and counters equal
+ * expr_eval_bool's, across value types (the `x == "1"` vs 1 mismatch
+ * included).  Then the engine: alerts and `evaluated` as without an index.
+ * Tested by: itself (make check) */
+#include "cepd/cep_common.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cepd/dec.h"
+#include "cepd/eng.h"
+#include "cepd/evt.h"
+#include "cepd/expr.h"
+#include "cepd/rule.h"
+
+static struct ruleset *load(const char *text)
+{
+    struct diag_list dl;
+    diag_list_init(&dl);
+    struct ruleset *rs = rule_load_mem("t.yaml", text, strlen(text), NULL, &dl);
+    if (!rs)
+        diag_print(&dl, stderr);
+    ck_assert_ptr_nonnull(rs);
+    diag_list_free(&dl);
+    return rs;
+}
+
+static int slot_of(struct ruleset *rs, const char *path)
+{
+    return evt_schema_slot_dotted(rs->streams[0].schema, path);
+}
+
+static const char *const shape_yaml =
+        "streams:\n"
+        "  s: {}\n"
+        "rules:\n"
+        "  - {id: r0, stream: s, when: 'event == \"login\" and user == \"root\"'}\n"
+        "  - {id: r1, stream: s, when: '\"logout\" == event'}\n"
+        "  - {id: r2, stream: s, when: 'event in [\"a\", \"b\"] and n > 1'}\n"
+        "  - {id: r3, stream: s, when: 'event == \"login\" or user == \"root\"'}\n"
+        "  - {id: r4, stream: s, when: 'not (event == \"login\")'}\n"
+        "  - {id: r5, stream: s, when: 'event != \"login\"'}\n"
+        "  - {id: r6, stream: s, when: 'exists(user) and event == \"x\"'}\n"
+        "  - {id: r7, stream: s, when: 'n > 1 and event == \"x\"'}\n"
+        "  - {id: r8, stream: s}\n"
+        "  - {id: r9, stream: s, when: 'user == \"root\" and n > 2'}\n"
+        "  - {id: r10, stream: s, when: 'n == 1'}\n"
+        "  - {id: r11, stream: s, when: 'event not in [\"a\"] and event == \"b\"'}\n"
+        "  - {id: r12, stream: s, when: 'event == \"a\" and (n > 1 or user == \"x\")'}\n"
+        "  - {id: r13, stream: s, when: 'event =~ \"^l\" and event == \"login\"'}\n"
+        "  - {id: r14, stream: s, when: 'event in [\"a\", true]'}\n"
+        "  - {id: r15, stream: s, when: 'event == null and n == 3'}\n";
+
+/* The slot each rule is indexed on ("" = none, visited for every event). */
+static const char *const shape_field[] = {
+        "event", "event", "event", "", "", "", "event", "event", "", "user", "n", "event",
+        "event", "", "", "n",
+};
+
+START_TEST(test_index_shape)
+{
+    struct ruleset *rs = load(shape_yaml);
+    const struct rule_index *ix = rs->streams[0].ix_now;
+    ck_assert_uint_eq(rule_index_n_rules(ix), 16);
+    ck_assert_ptr_nonnull(rs->streams[0].ix_state);
+    ck_assert_uint_eq(rule_index_n_rules(rs->streams[0].ix_state), 0);
+    for (uint32_t pos = 0; pos < 16; pos++) {
+        ck_assert_uint_eq(rule_index_rule(ix, pos), pos);
+        int want = shape_field[pos][0] ? slot_of(rs, shape_field[pos]) : -1;
+        ck_assert_msg(rule_index_field(ix, pos) == want, "rule r%u: field %d, want %d", pos,
+                      rule_index_field(ix, pos), want);
+    }
+    ruleset_free(rs);
+}
+END_TEST
+
+/* A rule is indexed on its most selective field: the one with the most
+ * distinct constants, behind a guard on the others. */
+START_TEST(test_index_selective)
+{
+    struct ruleset *rs = load("streams:\n  s: {}\nrules:\n"
+                              "  - {id: a, stream: s, when: 'event == \"a\" and user == \"u1\"'}\n"
+                              "  - {id: b, stream: s, when: 'event == \"a\" and user == \"u2\"'}\n"
+                              "  - {id: c, stream: s, when: 'event == \"b\" and user == \"u3\"'}\n"
+                              "  - {id: d, stream: s, when: 'event == \"b\"'}\n");
+    const struct rule_index *ix = rs->streams[0].ix_now;
+    for (uint32_t pos = 0; pos < 3; pos++)
+        ck_assert_int_eq(rule_index_field(ix, pos), slot_of(rs, "user"));
+    ck_assert_int_eq(rule_index_field(ix, 3), slot_of(rs, "event"));
+    ruleset_free(rs);
+}
+END_TEST
+
+START_TEST(test_split_and_share)
+{
+    struct ruleset *rs = load("streams:\n  s: {}\nrules:\n"
+                              "  - {id: a, stream: s, when: 'event == \"login\" and user == \"root\"'}\n"
+                              "  - {id: b, stream: s, when: 'event == \"login\" and user == \"bob\"'}\n"
+                              "  - {id: c, stream: s, when: 'user =~ \"^r\" and event == \"login\"'}\n"
+                              "  - {id: d, stream: s, when: 'user =~ \"^r\" or event == \"x\"'}\n");
+    /* event == "login", user == "root", user == "bob", user =~ "^r", and d whole. */
+    ck_assert_uint_eq(rule_index_n_preds(rs->streams[0].ix_now), 5);
+    struct expr **parts;
+    size_t n = expr_split_and(rs->rules[0]->when, &parts);
+    ck_assert_uint_eq(n, 2);
+    const struct val *c;
+    ck_assert_int_eq(expr_eq_const(parts[0], &c), slot_of(rs, "event"));
+    ck_assert_uint_eq(c->type, VAL_STR);
+    ck_assert_int_eq(expr_eq_const(parts[1], &c), slot_of(rs, "user"));
+    ck_assert(!expr_quiet(parts[0]));
+    for (size_t i = 0; i < n; i++)
+        expr_free(parts[i]);
+    cep_free(parts);
+    n = expr_split_and(rs->rules[3]->when, &parts);
+    ck_assert_uint_eq(n, 1); /* an or stays whole */
+    ck_assert_int_eq(expr_eq_const(parts[0], &c), -1);
+    expr_free(parts[0]);
+    cep_free(parts);
+    ruleset_free(rs);
+}
+END_TEST
+
+/* Rules over every shape of condition the index treats differently, and
+ * events with every type of value in the indexed fields. */
+static const char *const diff_yaml =
+        "streams:\n"
+        "  s: {}\n"
+        "rules:\n"
+        "  - {id: r0, stream: s, when: 'event == \"login\" and user == \"root\"'}\n"
+        "  - {id: r1, stream: s, when: 'event == \"1\"'}\n"
+        "  - {id: r2, stream: s, when: 'event == 1'}\n"
+        "  - {id: r3, stream: s, when: 'event in [\"a\", 2, 1.5] and user != \"x\"'}\n"
+        "  - {id: r4, stream: s, when: 'event == \"login\" or n > 0'}\n"
+        "  - {id: r5, stream: s, when: 'exists(user) and event == 2.0'}\n"
+        "  - {id: r6, stream: s, when: 'user and event == \"a\"'}\n"
+        "  - {id: r7, stream: s, when: 'event == \"login\" and user =~ \"^r\"'}\n"
+        "  - {id: r8, stream: s, when: 'n == 3 and event == \"a\"'}\n"
+        "  - {id: r9, stream: s, when: 'n in [3, \"3\"] and user == \"root\"'}\n"
+        "  - {id: r10, stream: s, when: 'user == \"root\" and n + 1 > 2'}\n"
+        "  - {id: r11, stream: s, when: 'event == \"a\" and event == \"b\"'}\n"
+        "  - {id: r12, stream: s}\n"
+        "  - {id: r13, stream: s, when: 'not (event == \"login\") and n == 3'}\n"
+        "  - {id: r14, stream: s, when: 'lower(user) == \"root\" and event == \"login\"'}\n"
+        "  - {id: r15, stream: s, when: 'n > 1 and event == \"b\"'}\n"
+        "  - {id: r16, stream: s, when: 'n >= 1 and user < \"m\" and event == \"login\"'}\n"
+        "  - {id: r17, stream: s, when: 'user =~ \"^r\" and n > 1'}\n"
+        "  - {id: r18, stream: s, when: 'user =~ \"^r\" and event == \"x\"'}\n"
+        "  - {id: r19, stream: s, when: 'n != 3 and user != \"root\"'}\n"
+        "  - {id: r20, stream: s, when: '2 < n and n <= 3.5'}\n"
+        "  - {id: r21, stream: s, when: 'user >= \"r\" and user < \"s\"'}\n"
+        "  - {id: r22, stream: s, when: 'user'}\n"
+        "  - {id: r23, stream: s, when: 'n and user'}\n";
+
+static const char *const diff_events[] = {
+        "{\"event\":\"login\",\"user\":\"root\",\"n\":3}",
+        "{\"event\":\"login\",\"user\":\"bob\"}",
+        "{\"event\":\"1\",\"user\":5}",
+        "{\"event\":1,\"user\":\"root\",\"n\":\"3\"}",
+        "{\"event\":1.0,\"n\":3.0}",
+        "{\"event\":2,\"user\":\"x\"}",
+        "{\"event\":2.0,\"user\":true}",
+        "{\"event\":1.5,\"user\":\"y\",\"n\":-0.0}",
+        "{\"event\":\"a\",\"user\":true,\"n\":3}",
+        "{\"event\":\"b\",\"user\":false}",
+        "{\"event\":true,\"user\":\"root\",\"n\":1}",
+        "{\"event\":null,\"user\":\"root\"}",
+        "{\"user\":\"ROOT\",\"n\":2}",
+        "{\"event\":[\"login\"],\"user\":{\"a\":1},\"n\":[3]}",
+        "{\"event\":{},\"n\":true}",
+        "{\"event\":\"\",\"user\":\"\"}",
+        "{}",
+        "{\"event\":\"b\",\"n\":\"x\"}",
+        "{\"event\":\"login\",\"n\":true,\"user\":\"a\"}",
+        "{\"event\":\"login\",\"n\":2,\"user\":1}",
+        "{\"event\":\"login\",\"n\":2.5,\"user\":\"rz\"}",
+        "{\"event\":\"x\",\"n\":3,\"user\":\"root\"}",
+        "{\"event\":\"b\",\"n\":2,\"user\":\"r\"}",
+};
+
+START_TEST(test_differential)
+{
+    struct ruleset *rs = load(diff_yaml);
+    const struct rule_index *ix = rs->streams[0].ix_now;
+    size_t n_rules = rule_index_n_rules(ix);
+    ck_assert_uint_eq(n_rules, 24);
+    struct expr_rt *rt = expr_rt_new();
+    struct rule_index_memo memo;
+    rule_index_memo_init(&memo, ix);
+    struct evt *ev = evt_new();
+    size_t n_skipped = 0;
+    for (size_t e = 0; e < sizeof(diff_events) / sizeof(diff_events[0]); e++) {
+        const char *line = diff_events[e];
+        evt_reset(ev, line, strlen(line), rs->streams[0].schema->n_slots);
+        struct dec_err derr;
+        ck_assert_int_eq(dec_json_line(rs->streams[0].schema, ev, &derr), CEP_OK);
+        bool visited[24] = {false};
+        struct rule_index_iter it;
+        uint32_t pos;
+        int64_t prev = -1;
+        uint32_t gen = rule_index_memo_next(&memo);
+        struct expr_ctx ictx = {.ev = ev, .rt = rt};
+        rule_index_begin(ix, &ictx, &memo, gen, &it);
+        while (rule_index_next(&it, &pos)) {
+            ck_assert_int_gt((int64_t)pos, prev); /* rule order, each once */
+            prev = pos;
+            visited[pos] = true;
+            const struct rule *r = rs->rules[rule_index_rule(ix, pos)];
+            struct expr_counters want = {0}, got = {0};
+            struct expr_ctx c1 = {.ev = ev, .counters = &want, .rt = rt};
+            struct expr_ctx c2 = {.ev = ev, .counters = &got, .rt = rt};
+            bool w = !r->when || expr_eval_bool(r->when, &c1);
+            bool g = !r->when || rule_index_when(ix, pos, r, &c2, &memo, gen);
+            ck_assert_msg(w == g, "event %zu rule %s: %d vs %d", e, r->id, w, g);
+            ck_assert_msg(want.type_mismatch == got.type_mismatch,
+                          "event %zu rule %s: mismatches %llu vs %llu", e, r->id,
+                          (unsigned long long)want.type_mismatch,
+                          (unsigned long long)got.type_mismatch);
+            ck_assert_uint_eq(want.regex_limit, got.regex_limit);
+        }
+        for (uint32_t p = 0; p < n_rules; p++) {
+            if (visited[p])
+                continue;
+            n_skipped++;
+            const struct rule *r = rs->rules[rule_index_rule(ix, p)];
+            struct expr_counters want = {0};
+            struct expr_ctx c1 = {.ev = ev, .counters = &want, .rt = rt};
+            ck_assert_ptr_nonnull(r->when);
+            ck_assert_msg(!expr_eval_bool(r->when, &c1), "event %zu: %s skipped", e, r->id);
+            ck_assert_msg(want.type_mismatch == 0, "event %zu: %s skipped, counted", e, r->id);
+        }
+    }
+    ck_assert_uint_gt(n_skipped, 50); /* the index does skip rules */
+    evt_unref(ev);
+    rule_index_memo_fini(&memo);
+    expr_rt_free(rt);
+    ruleset_free(rs);
+}
+END_TEST
+
+/* A shared predicate's counters go to every rule that uses it, as if each
+ * had evaluated it: x == "1" on an int counts one mismatch per rule. */
+START_TEST(test_memo_counters)
+{
+    struct ruleset *rs = load("streams:\n  s: {}\nrules:\n"
+                              "  - {id: a, stream: s, when: 'x == \"1\" or y'}\n"
+                              "  - {id: b, stream: s, when: 'x == \"1\" or y'}\n");
+    const struct rule_index *ix = rs->streams[0].ix_now;
+    ck_assert_uint_eq(rule_index_n_preds(ix), 1);
+    struct expr_rt *rt = expr_rt_new();
+    struct rule_index_memo memo;
+    rule_index_memo_init(&memo, ix);
+    struct evt *ev = evt_new();
+    const char *line = "{\"x\":1,\"y\":\"s\"}";
+    evt_reset(ev, line, strlen(line), rs->streams[0].schema->n_slots);
+    struct dec_err derr;
+    ck_assert_int_eq(dec_json_line(rs->streams[0].schema, ev, &derr), CEP_OK);
+    uint32_t gen = rule_index_memo_next(&memo);
+    for (uint32_t pos = 0; pos < 2; pos++) {
+        struct expr_counters c = {0};
+        struct expr_ctx ctx = {.ev = ev, .counters = &c, .rt = rt};
+        ck_assert(!rule_index_when(ix, pos, rs->rules[pos], &ctx, &memo, gen));
+        ck_assert_uint_eq(c.type_mismatch, 2); /* x == "1", then y not a bool */
+    }
+    evt_unref(ev);
+    rule_index_memo_fini(&memo);
+    expr_rt_free(rt);
+    ruleset_free(rs);
+}
+END_TEST
+
+struct sink {
+    char buf[4096];
+    size_t len;
+};
+
+static void on_alert(void *ud, const struct eng_alert *a)
+{
+    struct sink *s = ud;
+    int n = snprintf(s->buf + s->len, sizeof(s->buf) - s->len, "%s;", a->rule->id);
+    ck_assert_int_gt(n, 0);
+    s->len += (size_t)n;
+}
+
+/* Through the engine: alerts in rule order whatever list a rule came from,
+ * and every rule's `evaluated` counts every event of its kind, skipped or
+ * not (stateless and stateful). */
+START_TEST(test_engine)
+{
+    struct ruleset *rs = load("streams:\n  s: {}\nrules:\n"
+                              "  - {id: any, stream: s, when: 'n > 0'}\n"
+                              "  - {id: in, stream: s, when: 'event in [\"a\", \"b\"]'}\n"
+                              "  - {id: eqa, stream: s, when: 'event == \"a\"'}\n"
+                              "  - {id: eq1, stream: s, when: 'event == 1'}\n"
+                              "  - {id: agg, kind: aggregate, stream: s, when: 'event == \"b\"',\n"
+                              "     window: {type: count, size: 2},\n"
+                              "     aggregate: {c: count()}, having: 'c >= 2'}\n");
+    struct sink s = {{0}, 0};
+    struct eng_output out = {.ud = &s, .alert = on_alert};
+    struct eng *eng = eng_new(rs, &out);
+    const char *lines[] = {
+            "{\"event\":\"a\",\"n\":1}", "{\"event\":\"b\"}", "{\"event\":1}",
+            "{\"event\":\"c\",\"n\":2}", "{\"event\":\"b\"}",
+    };
+    struct eng_reject rej;
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_int_eq(eng_push_line(eng, 0, lines[i], strlen(lines[i]), "t", i, &rej), CEP_OK);
+    eng_finish(eng, ENG_EOF_FLUSH);
+    ck_assert_str_eq(s.buf, "any;in;eqa;in;eq1;any;in;agg;");
+    for (size_t ri = 0; ri < rs->n_rules; ri++)
+        ck_assert_msg(eng_rule_stats(eng, ri)->evaluated == 5, "%s: %llu", rs->rules[ri]->id,
+                      (unsigned long long)eng_rule_stats(eng, ri)->evaluated);
+    ck_assert_uint_eq(eng_rule_stats(eng, 3)->expr.type_mismatch, 4);
+    eng_free(eng);
+    ruleset_free(rs);
+}
+END_TEST
+
+static Suite *rule_index_suite(void)
+{
+    Suite *s = suite_create("rule_index");
+    TCase *tc = tcase_create("shape");
+    tcase_add_test(tc, test_index_shape);
+    tcase_add_test(tc, test_index_selective);
+    tcase_add_test(tc, test_split_and_share);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("exact");
+    tcase_add_test(tc, test_differential);
+    tcase_add_test(tc, test_memo_counters);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("engine");
+    tcase_add_test(tc, test_engine);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(rule_index_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
