@@ -188,9 +188,9 @@ struct io_sink {
     FILE *dead;              /* dead-letter file (cfg dead_letter), may be NULL */
     /* The pipeline: the queue went from full to below capacity. */
     void (*on_space)(void *ud, struct io_sink *s);
-    /* Sink "stream": a line for the named stream, delivered by the pipeline
-     * outside the engine's call stack. */
-    void (*loopback)(void *ud, struct io_sink *s, const char *json, size_t len);
+    /* Sink "stream": an alert to go back in as a line of the named stream,
+     * delivered by the pipeline outside the engine's call stack. */
+    void (*loopback)(void *ud, struct io_sink *s, const struct io_alert *a);
     void *ud;
     void *impl;
 };

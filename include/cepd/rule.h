@@ -192,12 +192,17 @@ void rule_index_memo_fini(struct rule_index_memo *m);
 uint32_t rule_index_memo_next(struct rule_index_memo *m);
 
 /* The positions an event (ctx->ev) visits, ascending: every rule that
- * could match it.  Begin evaluates the groups' predicates into the memo.
+ * could match it (a rule whose numeric range pre-check fails is passed
+ * over by next).  Begin evaluates the groups' predicates into the memo.
  * On the caller's stack; no allocation. */
+struct rule_ix_pre;
 struct rule_index_iter {
     const uint32_t *cur[RULE_INDEX_ITER_MAX];
     const uint32_t *end[RULE_INDEX_ITER_MAX];
     unsigned n;
+    uint32_t pbad;                 /* pre-check guards the event fails */
+    const struct rule_ix_pre *pre; /* by position */
+    const struct evt *ev;
 };
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                       struct rule_index_memo *m, uint32_t gen, struct rule_index_iter *it);

@@ -83,7 +83,8 @@ struct dmn_src {
 };
 
 /* A configured sink.  A stream sink pushes its alerts back into the engine
- * as lines of loop_stream, named loop_name with a running line number. */
+ * as lines of loop_stream, named loop_name, each identified by its alert id
+ * (loop_lines counts them, for line numbers in dead letters). */
 struct dmn_snk {
     struct io_sink io;
     int32_t loop_stream;  /* stream sinks: target stream; -1: none reads it */

@@ -24,6 +24,7 @@
 #include "cepd/cfg.h"
 #include "cepd/eng.h"
 #include "cepd/eng_par.h"
+#include "cepd/json.h"
 #include "cepd/lookup.h"
 #include "cepd/src_lines.h"
 
@@ -380,14 +381,30 @@ void dmn_src_free(struct dmn_src *s)
 
 /* ---- sinks --------------------------------------------------------------- */
 
+/* The identity of a looped-back alert as an input line: the first 64 bits
+ * of its alert id, so that the events (and alerts) it leads to get the
+ * same ids after a restart, whatever else the sink carried before. */
+static uint64_t dmn_loop_offset(const char *id)
+{
+    uint64_t off = 0;
+    for (int i = 0; i < 16; i++) {
+        int v = json_hex_digit((unsigned char)id[i]);
+        off = (off << 4) | (uint64_t)(v < 0 ? 0 : v);
+    }
+    return off;
+}
+
 /* A stream sink's alert, back into the engine (from the sink's deferred
  * kick: never inside the engine). */
-static void dmn_loopback(void *ud, struct io_sink *sink, const char *json, size_t len)
+static void dmn_loopback(void *ud, struct io_sink *sink, const struct io_alert *a)
 {
     CEP_UNUSED(sink);
     struct dmn_snk *k = ud;
     struct dmn *d = k->d;
-    struct io_line l = {.data = json, .len = len, .offset = ++k->loop_lines,
+    const char *json = a->json;
+    size_t len = a->len;
+    ++k->loop_lines;
+    struct io_line l = {.data = json, .len = len, .offset = dmn_loop_offset(a->id),
                         .line_no = k->loop_lines};
     struct eng_reject rej;
     if (k->loop_stream < 0) {

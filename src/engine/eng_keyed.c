@@ -336,6 +336,11 @@ bool eng_keyed_due(struct eng_keyed *kd, int64_t t, uint32_t *slot)
             /* The state's own timers run first, so a key the rule cleans
              * up at this instant anyway is never counted as expired. */
             *slot = tm.slot;
+            /* Keys due together (aligned windows: all of them) are cache
+             * misses in hash order: start loading the next candidates'
+             * slots (the root's children) while this one is handled. */
+            for (size_t c = 0; c < 3 && c < kd->heap_n; c++)
+                __builtin_prefetch(&kd->keys[kd->heap[c].slot]);
             return true;
         }
         eng_keyed_settle(kd, tm.slot, false, k->sdl); /* a state_ttl check alone */

@@ -82,6 +82,10 @@ void eng_window_advance(struct eng *eng, size_t ri, int64_t t)
     uint32_t slot;
     while (eng_keyed_due(kd, t, &slot)) {
         struct win_key *wk = kd->keys[slot].win;
+        /* The next key due: its slot was prefetched a key ago, its
+         * windows are the next miss. */
+        if (kd->heap_n && kd->heap[0].at <= t)
+            __builtin_prefetch(kd->keys[kd->heap[0].slot].win);
         win_key_advance(wk, t, &env);
         eng_keyed_settle(kd, slot, win_key_idle(wk), win_key_deadline(wk));
     }

@@ -9,7 +9,12 @@
  * type, and such a value makes the event visit the rules it guards).  The
  * other rules are grouped by their first conjunct, visited only when it
  * holds.  An event visits, in rule order, the rules listed under its
- * values, the groups whose predicate held and the rules without a `when`.
+ * values, the groups whose predicate held and the rules without a `when`,
+ * less the rules whose range pre-check fails: `field OP int` conjuncts
+ * (OP <, <=, >, >=, ==) reached through quiet or guarded conjuncts give a
+ * rule an interval of its field, and an int (or null) value outside it
+ * means the `when` is false without a counter, unless a guard before it
+ * sees a value of another class.
  * Exactness: a skipped rule's `when` would have been false and bumped no
  * counter; a visited rule's `when` is evaluated whole (conjuncts through
  * the memo, counters replayed), so lists only need to over-approximate.
@@ -71,6 +76,15 @@ struct rule_ix_guard {
     uint32_t off, n;
 };
 
+/* A rule's range pre-check: skipped when the value of slot is null or an
+ * int outside [lo, hi], and no pre-check guard in mask (bits into
+ * rule_index.pguards) sees a value of another class. */
+struct rule_ix_pre {
+    int32_t slot; /* -1: none */
+    uint32_t mask;
+    int64_t lo, hi;
+};
+
 /* Rules (not indexed) whose first conjunct is predicate pred. */
 struct rule_ix_group {
     uint32_t pred;
@@ -112,6 +126,9 @@ struct rule_index {
     size_t n_fields;
     struct rule_ix_guard guards[RULE_INDEX_MAX_GUARDS];
     size_t n_guards;
+    struct rule_ix_pre *pre;           /* by position */
+    struct rule_ix_guard pguards[RULE_INDEX_MAX_GUARDS]; /* slot, cls only */
+    size_t n_pguards;
     struct rule_ix_group *groups;
     size_t n_groups;
     uint32_t *pool;
@@ -272,6 +289,82 @@ static uint32_t pred_take(struct rule_index *ix, struct expr *e)
         f->c = val_str(lit, lit_len);
     }
     return (uint32_t)ix->n_preds++;
+}
+
+/* Bit of pre-check guard (slot, cls), registered if new; 0 if no room. */
+static uint32_t pguard_bit(struct rule_index *ix, int32_t slot, uint8_t cls)
+{
+    size_t j = 0;
+    while (j < ix->n_pguards && !(ix->pguards[j].slot == slot && ix->pguards[j].cls == cls))
+        j++;
+    if (j == RULE_INDEX_MAX_GUARDS)
+        return 0;
+    if (j == ix->n_pguards) {
+        ix->pguards[j].slot = slot;
+        ix->pguards[j].cls = cls;
+        ix->n_pguards++;
+    }
+    return 1u << j;
+}
+
+/* Rule pos's range pre-check from its conjuncts: the first `field OP int`
+ * (OP not !=) reached through quiet conjuncts and comparisons of a field
+ * with a string or number (guards), narrowed by later ones on the same
+ * field reached the same way. */
+static void pre_build(struct rule_index *ix, uint32_t pos)
+{
+    const struct rule_ix_rule *x = &ix->rules[pos];
+    struct rule_ix_pre *pre = &ix->pre[pos];
+    pre->slot = -1;
+    uint32_t mask = 0;
+    for (uint32_t k = 0; k < x->n; k++) {
+        const struct expr *e = ix->preds[ix->conj[x->first + k]];
+        enum expr_cmp op;
+        const struct val *c;
+        int s = expr_cmp_const(e, &op, &c);
+        if (s >= 0 && c->type == VAL_INT && op != EXPR_CMP_NE &&
+            (pre->slot < 0 || pre->slot == s)) {
+            int64_t lo = INT64_MIN, hi = INT64_MAX, n = c->u.i;
+            switch (op) {
+                case EXPR_CMP_LT:
+                    if (n == INT64_MIN)
+                        return; /* never true: leave it to the VM */
+                    hi = n - 1;
+                    break;
+                case EXPR_CMP_LE:
+                    hi = n;
+                    break;
+                case EXPR_CMP_GT:
+                    if (n == INT64_MAX)
+                        return;
+                    lo = n + 1;
+                    break;
+                case EXPR_CMP_GE:
+                    lo = n;
+                    break;
+                default:
+                    lo = hi = n;
+                    break;
+            }
+            if (pre->slot < 0) {
+                pre->slot = s;
+                pre->lo = lo;
+                pre->hi = hi;
+            } else {
+                pre->lo = lo > pre->lo ? lo : pre->lo;
+                pre->hi = hi < pre->hi ? hi : pre->hi;
+            }
+            pre->mask = mask;
+            continue;
+        }
+        if (expr_quiet(e))
+            continue;
+        uint8_t cls = s >= 0 ? val_cls(c) : RULE_IX_NONE;
+        uint32_t bit = cls != RULE_IX_NONE ? pguard_bit(ix, s, cls) : 0;
+        if (!bit)
+            return;
+        mask |= bit;
+    }
 }
 
 /* A conjunct a rule can be indexed on: `field == const` or `field in
@@ -599,6 +692,9 @@ static struct rule_index *rule_index_build(const struct ruleset *rs, const uint3
     cands_choose(ix, need);
     fields_choose(ix, need);
     cep_free(need);
+    ix->pre = cep_calloc(n ? n : 1, sizeof(*ix->pre));
+    for (uint32_t pos = 0; pos < n; pos++)
+        pre_build(ix, pos);
     for (size_t fi = 0; fi < ix->n_fields; fi++)
         field_build(ix, fi);
     groups_build(ix);
@@ -640,6 +736,7 @@ void rule_index_free(struct rule_index *ix)
     for (size_t fi = 0; fi < ix->n_fields; fi++)
         cep_free(ix->fields[fi].tab);
     cep_free(ix->groups);
+    cep_free(ix->pre);
     cep_free(ix->rules);
     cep_free(ix->conj);
     cep_free(ix->pool);
@@ -793,6 +890,14 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
     const struct evt *ev = ctx->ev;
     const uint32_t *pool = ix->pool;
     it->n = 0;
+    it->pre = ix->pre;
+    it->ev = ev;
+    it->pbad = 0;
+    for (size_t j = 0; j < ix->n_pguards; j++) {
+        struct val v = slot_val(ev, ix->pguards[j].slot);
+        if (v.type != VAL_NULL && val_cls(&v) != ix->pguards[j].cls)
+            it->pbad |= 1u << j;
+    }
     iter_add(it, pool + ix->always_off, ix->always_n);
     for (size_t fi = 0; fi < ix->n_fields; fi++) {
         const struct rule_ix_field *f = &ix->fields[fi];
@@ -857,7 +962,20 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
     }
 }
 
-bool rule_index_next(struct rule_index_iter *it, uint32_t *pos)
+/* Whether the rule at pos fails its range pre-check on it->ev. */
+static inline bool pre_fails(const struct rule_index_iter *it, uint32_t pos)
+{
+    const struct rule_ix_pre *x = &it->pre[pos];
+    if (x->slot < 0 || (x->mask & it->pbad))
+        return false;
+    struct val v = slot_val(it->ev, x->slot);
+    if (v.type == VAL_INT)
+        return v.u.i < x->lo || v.u.i > x->hi;
+    return v.type == VAL_NULL;
+}
+
+/* The next position of the merged lists, pre-check or not. */
+static inline bool iter_pick(struct rule_index_iter *it, uint32_t *pos)
 {
     if (it->n == 1) {
         *pos = *it->cur[0]++;
@@ -882,6 +1000,18 @@ bool rule_index_next(struct rule_index_iter *it, uint32_t *pos)
     }
     *pos = best;
     return true;
+}
+
+bool rule_index_next(struct rule_index_iter *it, uint32_t *pos)
+{
+    uint32_t p;
+    while (iter_pick(it, &p)) {
+        if (!pre_fails(it, p)) {
+            *pos = p;
+            return true;
+        }
+    }
+    return false;
 }
 
 void rule_index_memo_init(struct rule_index_memo *m, const struct rule_index *ix)

@@ -486,9 +486,9 @@ START_TEST(test_stdout_sink)
 }
 END_TEST
 
-static void loop_collect(void *ud, struct io_sink *s, const char *json, size_t len)
+static void loop_collect(void *ud, struct io_sink *s, const struct io_alert *a)
 {
-    sbuf_append(ud, json, len);
+    sbuf_append(ud, a->json, a->len);
     sbuf_putc(ud, '\n');
 }
 

@@ -22,7 +22,7 @@ static void sink_stream_kick(struct io_sink *s)
     size_t n = s->q_len;
     for (size_t i = 0; i < n; i++) {
         const struct io_alert *a = io_sink_at(s, i);
-        s->loopback(s->ud, s, a->json, a->len);
+        s->loopback(s->ud, s, a);
     }
     io_sink_delivered(s, n);
 }
