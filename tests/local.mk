@@ -15,3 +15,11 @@ check_PROGRAMS += tests/unit/check_sink
 tests_unit_check_sink_SOURCES = tests/unit/check_sink.c
 tests_unit_check_sink_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_sink_LDADD = $(UNIT_LDADD)
+# The pattern-matcher test harness shared by check_nfa and check_nfa_snap
+# (their programs are declared in src/nfa/local.mk).
+tests_unit_check_nfa_SOURCES += tests/unit/nfa_harness.c tests/unit/nfa_harness.h
+tests_unit_check_nfa_snap_SOURCES += tests/unit/nfa_harness.c tests/unit/nfa_harness.h
+# The window test fixture shared by check_win and check_win_snap (their
+# programs are declared in src/window/local.mk).
+tests_unit_check_win_SOURCES += tests/unit/win_fx.c tests/unit/win_fx.h
+tests_unit_check_win_snap_SOURCES += tests/unit/win_fx.c tests/unit/win_fx.h

@@ -276,4 +276,8 @@ int64_t eng_now_us(void);
  * microseconds.  Returns CEP_ERR if v is neither. */
 int eng_time_from_val(const struct val *v, enum rule_time_unit unit, int64_t *out_us);
 
+/* Days from 1970-01-01 to the civil date y-m-d in the proleptic Gregorian
+ * calendar (also used by the syslog format, io/format.c). */
+int64_t eng_days_from_civil(int64_t y, int m, int d);
+
 #endif

@@ -123,6 +123,10 @@ void expr_eval(const struct expr *e, struct expr_ctx *ctx, struct val *out);
 /* Evaluate as a condition: true only if the result is the boolean true. */
 bool expr_eval_bool(const struct expr *e, struct expr_ctx *ctx);
 
+/* Whether s can be used bare in expressions as a name: [A-Za-z_][A-Za-z0-9_]*
+ * (lookup tables, aggregate results, lists and macros). */
+bool expr_name_valid(const char *s);
+
 /* Conjuncts and shared predicates, for the rule index (expr_split.c).
  * expr_split_and: the top-level conjuncts of condition e as owned programs
  * (*out, an owned array; free each with expr_free): evaluating them in

@@ -51,11 +51,7 @@ int dmn_cmd_check(int argc, char **argv)
     struct lookup_reg *lookups = NULL;
     struct rule_load_opts opts = {0};
     if (config) {
-        struct diag_list dl;
-        diag_list_init(&dl);
-        cfg = cfg_load(config, &dl);
-        diag_print(&dl, stderr);
-        diag_list_free(&dl);
+        cfg = dmn_load_cfg(config, stderr);
         if (!cfg) {
             dmn_paths_free(&files);
             return DMN_EXIT_RULES;
@@ -64,6 +60,7 @@ int dmn_cmd_check(int argc, char **argv)
             if (dmn_expand_rules(cfg->rules[i], &files) != CEP_OK)
                 rc = DMN_EXIT_RULES;
         cfg_rule_load_opts(cfg, &opts);
+        struct diag_list dl;
         diag_list_init(&dl);
         lookups = lookup_reg_load(cfg->lookups, cfg->n_lookups, &dl);
         diag_print(&dl, stderr);

@@ -501,11 +501,7 @@ int dmn_cmd_savepoint(int argc, char **argv)
         }
         path = abs;
     }
-    struct diag_list dl;
-    diag_list_init(&dl);
-    struct cfg *cfg = cfg_load(config, &dl);
-    diag_print(&dl, stderr);
-    diag_list_free(&dl);
+    struct cfg *cfg = dmn_load_cfg(config, stderr);
     if (!cfg)
         return DMN_EXIT_RULES;
     int rc = DMN_EXIT_RULES;

@@ -295,11 +295,7 @@ int dmn_cmd_replay(int argc, char **argv)
     CEP_ASSERT(fmt); /* the pattern compiled above */
 
     if (config) {
-        struct diag_list dl;
-        diag_list_init(&dl);
-        cfg = cfg_load(config, &dl);
-        diag_print(&dl, stderr);
-        diag_list_free(&dl);
+        cfg = dmn_load_cfg(config, stderr);
         if (!cfg) {
             rc = DMN_EXIT_RULES;
             goto done;

@@ -465,11 +465,7 @@ int dmn_cmd_test(int argc, char **argv)
             verbose = true;
         } else if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && has_arg &&
                    !cfg) {
-            struct diag_list dl;
-            diag_list_init(&dl);
-            cfg = cfg_load(argv[++i], &dl);
-            diag_print(&dl, stderr);
-            diag_list_free(&dl);
+            cfg = dmn_load_cfg(argv[++i], stderr);
             if (!cfg) {
                 rc = DMN_EXIT_RULES;
                 goto done;

@@ -54,6 +54,11 @@ void dmn_dead_letter_json(struct sbuf *sb, const char *src, const struct src_lin
 /* Load rule files, printing every diagnostic to stderr.  NULL on errors. */
 struct ruleset *dmn_load_rules(const struct dmn_paths *files, const struct rule_load_opts *opts);
 
+/* Load the config file at path, printing every diagnostic to out.  NULL on
+ * errors. */
+struct cfg;
+struct cfg *dmn_load_cfg(const char *path, FILE *out);
+
 /* ---- `cepd run`: the daemon (dmn_pipe.c, dmn_reload.c, dmn_admin.c) ---- */
 
 struct lookup_reg;

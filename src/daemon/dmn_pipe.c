@@ -71,11 +71,7 @@ const char *dmn_intern(struct dmn *d, const char *s)
 int dmn_gen_load(const char *path, struct dmn_gen *g, FILE *diag_out)
 {
     memset(g, 0, sizeof(*g));
-    struct diag_list dl;
-    diag_list_init(&dl);
-    g->cfg = cfg_load(path, &dl);
-    diag_print(&dl, diag_out);
-    diag_list_free(&dl);
+    g->cfg = dmn_load_cfg(path, diag_out);
     if (!g->cfg)
         return DMN_EXIT_RULES;
     struct dmn_paths files = {0};
@@ -83,6 +79,7 @@ int dmn_gen_load(const char *path, struct dmn_gen *g, FILE *diag_out)
     for (size_t i = 0; i < g->cfg->n_rules; i++)
         if (dmn_expand_rules(g->cfg->rules[i], &files) != CEP_OK)
             rc = DMN_EXIT_RULES;
+    struct diag_list dl;
     diag_list_init(&dl);
     g->lookups = lookup_reg_load(g->cfg->lookups, g->cfg->n_lookups, &dl);
     diag_print(&dl, diag_out);

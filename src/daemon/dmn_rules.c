@@ -6,6 +6,7 @@
 #include "cepd/cep_common.h"
 #include "dmn_int.h"
 
+#include "cepd/cfg.h"
 #include "cepd/sbuf.h"
 #include "cepd/src_lines.h"
 
@@ -79,6 +80,16 @@ struct ruleset *dmn_load_rules(const struct dmn_paths *files, const struct rule_
         fprintf(stderr, "cepd: rules failed to load\n");
     diag_list_free(&dl);
     return rs;
+}
+
+struct cfg *dmn_load_cfg(const char *path, FILE *out)
+{
+    struct diag_list dl;
+    diag_list_init(&dl);
+    struct cfg *cfg = cfg_load(path, &dl);
+    diag_print(&dl, out);
+    diag_list_free(&dl);
+    return cfg;
 }
 
 void dmn_dead_letter_json(struct sbuf *sb, const char *src, const struct src_line *l,

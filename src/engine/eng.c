@@ -402,6 +402,12 @@ static int eng_decode_time(struct eng *eng, struct evt *ev, const int64_t *known
         ev->time = eng_now_us();
         return CEP_OK;
     }
+    return eng_evt_time(t, ev, known_us, wm, rej);
+}
+
+int eng_evt_time(const struct rule_time *t, struct evt *ev, const int64_t *known_us, int64_t *wm,
+                 struct eng_reject *rej)
+{
     rej->offset = 0;
     if (t->watermark_slot >= 0 && ev->slots[t->watermark_slot].type != VAL_NULL) {
         if (eng_time_from_val(&ev->slots[t->watermark_slot], t->unit, wm) != CEP_OK) {

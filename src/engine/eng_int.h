@@ -190,6 +190,13 @@ void eng_dispatch_stateful(struct eng *eng, struct evt *ev);
  * engine (reload, restore).  raw must not point into ev.  CEP_ERR if the
  * line does not decode. */
 int eng_evt_decode(struct eng *eng, struct evt *ev, uint32_t stream, const char *raw, size_t len);
+/* Event time of ev (decoded) on a stream with an event-time field (t has
+ * has_time): CEP_OK with ev->time set (to *known_us when not NULL, the time
+ * the time field's value stands for), CEP_AGAIN for a punctuation line with
+ * the watermark in *wm, or CEP_ERR with *rej.  Shared by the engine's
+ * decode and eng_par.c's validation. */
+int eng_evt_time(const struct rule_time *t, struct evt *ev, const int64_t *known_us, int64_t *wm,
+                 struct eng_reject *rej);
 
 /* eng_stream.c */
 void eng_streams_init(struct eng *eng);

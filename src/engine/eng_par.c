@@ -467,24 +467,7 @@ static int eng_par_validate(struct eng_par *p, uint32_t stream, int64_t *m,
     const struct rule_time *t = &st->time;
     if (!t->has_time)
         return CEP_OK;
-    rej->offset = 0;
-    if (t->watermark_slot >= 0 && ev->slots[t->watermark_slot].type != VAL_NULL) {
-        if (eng_time_from_val(&ev->slots[t->watermark_slot], t->unit, m) != CEP_OK) {
-            rej->reason = "invalid $watermark value";
-            return CEP_ERR;
-        }
-        return CEP_AGAIN;
-    }
-    const struct val *tv = &ev->slots[t->time_slot];
-    if (tv->type == VAL_NULL) {
-        rej->reason = "missing event time field";
-        return CEP_ERR;
-    }
-    if (eng_time_from_val(tv, t->unit, &ev->time) != CEP_OK) {
-        rej->reason = "invalid event time";
-        return CEP_ERR;
-    }
-    return CEP_OK;
+    return eng_evt_time(t, ev, NULL, m, rej);
 }
 
 /* The stream's watermark after an event at time t, as eng_stream_offer

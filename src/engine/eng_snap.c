@@ -572,6 +572,7 @@ int eng_restore_opt(struct eng *eng, struct ckpt_r *r, const struct eng_restore_
     const struct ruleset *rs = eng->rs;
     CEP_ASSERT(eng->q_len == 0 && !eng->draining);
     memset(rep, 0, sizeof(*rep));
+    int rc = CEP_ERR;
     struct eng_snap_rd c = {.eng = eng, .opt = opt};
     struct eng_snap_stream *saved = NULL;
     bool *time_moved = NULL;
@@ -682,20 +683,14 @@ int eng_restore_opt(struct eng *eng, struct ckpt_r *r, const struct eng_restore_
     else /* lines number events (seq): restored ones stay ahead of new ones */
         eng->stats.lines += stats.lines;
     eng_snap_report(eng, rep, fate, keys, dropped, n_dropped, c.n_made);
-    ckpt_evtab_free(c.t);
-    cep_free(idx.slots);
-    cep_free(fate);
-    cep_free(keys);
-    cep_free(dropped);
-    cep_free(saved);
-    cep_free(time_moved);
-    cep_free(c.stream_map);
-    return CEP_OK;
+    rc = CEP_OK;
 
-fail:
-    snprintf(err, errlen, "engine snapshot: %s", r->err ? r->err : "malformed");
+fail: /* success falls through here too */
+    if (rc != CEP_OK)
+        snprintf(err, errlen, "engine snapshot: %s", r->err ? r->err : "malformed");
     ckpt_evtab_free(c.t);
-    eng_snap_reset(eng);
+    if (rc != CEP_OK)
+        eng_snap_reset(eng);
     cep_free(idx.slots);
     cep_free(fate);
     cep_free(keys);
@@ -703,7 +698,7 @@ fail:
     cep_free(saved);
     cep_free(time_moved);
     cep_free(c.stream_map);
-    return CEP_ERR;
+    return rc;
 }
 
 void eng_restore_report_free(struct eng_restore_report *rep)

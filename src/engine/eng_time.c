@@ -23,8 +23,7 @@ static bool eng_time_digits(const char **p, const char *end, int n, int *out)
     return true;
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar. */
-static int64_t eng_days_from_civil(int64_t y, int m, int d)
+int64_t eng_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;

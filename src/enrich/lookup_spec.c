@@ -8,6 +8,7 @@
 #include "cepd/cep_common.h"
 #include "lookup_int.h"
 
+#include "cepd/expr.h"
 #include "cepd/rule_yaml.h"
 
 #include <stdio.h>
@@ -28,19 +29,6 @@ static const struct rule_yaml_key lookup_keys[LK_COUNT] = {
     [LK_DATA] = {"data", RULE_YAML_WANT_STR},   [LK_KEY] = {"key", RULE_YAML_WANT_STR},
     [LK_VALUE] = {"value", RULE_YAML_WANT_STR}, [LK_DELIM] = {"delimiter", RULE_YAML_WANT_STR},
 };
-
-/* Table names are identifiers, so that `ip in NAME` can name them. */
-static bool lookup_name_ok(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-        return false;
-    for (s++; *s; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    }
-    return true;
-}
 
 static char *lookup_path(const char *dir, const char *p)
 {
@@ -87,7 +75,7 @@ int lookup_specs_parse(const struct rule_yaml_node *map, const char *dir,
             errors += e;
             continue;
         }
-        if (!lookup_name_ok(name->str)) {
+        if (!expr_name_valid(name->str)) {
             rule_yaml_diag(dl, DIAG_ERROR, name,
                            "lookup table names are identifiers (letters, digits, _), not '%s'",
                            name->str);
@@ -170,7 +158,7 @@ int lookup_spec_parse_arg(const char *arg, struct lookup_spec *out, char *err, s
         return CEP_ERR;
     }
     char *name = cep_strndup(arg, (size_t)(eq - arg));
-    if (!lookup_name_ok(name)) {
+    if (!expr_name_valid(name)) {
         snprintf(err, err_len, "'%s' is not a table name (letters, digits, _)", name);
         cep_free(name);
         return CEP_ERR;

@@ -70,12 +70,16 @@ static struct val val_copy(struct expr *p, const struct val *v)
     return out;
 }
 
-static int32_t add_const(struct compiler *c, const struct val *v)
+int32_t expr_prog_const_add(struct expr *p, const struct val *v)
 {
-    struct expr *p = c->prog;
     CEP_GROW(p->consts, p->consts_cap, (size_t)p->n_consts + 1);
     p->consts[p->n_consts] = val_copy(p, v);
     return (int32_t)p->n_consts++;
+}
+
+static int32_t add_const(struct compiler *c, const struct val *v)
+{
+    return expr_prog_const_add(c->prog, v);
 }
 
 static int32_t add_regex(struct compiler *c, const struct expr_node *lit)

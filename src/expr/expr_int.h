@@ -285,6 +285,11 @@ struct expr *expr_compile_range(const struct expr_src *src, size_t start, size_t
                                 bool allow_rbrace, size_t *stop, const struct expr_env *env,
                                 struct diag_list *dl);
 
+/* Append a copy of v (strings and list items in p's arena; a list inside
+ * a list becomes null) to p's constants; returns its index.  Shared by the
+ * compiler and the conjunct splitter (expr_split.c). */
+int32_t expr_prog_const_add(struct expr *p, const struct val *v);
+
 /* Test hook: the program's i-th regex. */
 struct expr_re *expr_prog_regex(const struct expr *e, uint32_t i);
 

@@ -33,35 +33,6 @@ static bool self_contained(const struct expr *e, uint32_t start, uint32_t end)
     return true;
 }
 
-static struct val split_val_copy(struct expr *p, const struct val *v)
-{
-    struct val out = *v;
-    switch (v->type) {
-        case VAL_STR:
-        case VAL_ARR:
-        case VAL_OBJ:
-            out.u.s = expr_arena_strndup(&p->arena, v->u.s, v->len);
-            break;
-        case VAL_LIST: {
-            struct val *items = expr_arena_alloc(&p->arena, sizeof(*items) * (v->len ? v->len : 1));
-            for (uint32_t i = 0; i < v->len; i++)
-                items[i] = split_val_copy(p, &v->u.items[i]);
-            out.u.items = items;
-            break;
-        }
-        default:
-            break;
-    }
-    return out;
-}
-
-static int32_t split_const(struct expr *p, const struct val *v)
-{
-    CEP_GROW(p->consts, p->consts_cap, (size_t)p->n_consts + 1);
-    p->consts[p->n_consts] = split_val_copy(p, v);
-    return (int32_t)p->n_consts++;
-}
-
 static int32_t split_table(struct expr *p, const struct lookup_table *t)
 {
     CEP_GROW(p->tables, p->tables_cap, (size_t)p->n_tables + 1);
@@ -124,7 +95,7 @@ static struct expr *split_segment(const struct expr *e, uint32_t start, uint32_t
             case EXPR_OP_CONST:
             case EXPR_OP_IN:
             case EXPR_OP_NOT_IN:
-                in.a = split_const(p, &e->consts[in.a]);
+                in.a = expr_prog_const_add(p, &e->consts[in.a]);
                 break;
             case EXPR_OP_MATCH:
             case EXPR_OP_NOT_MATCH: {
@@ -146,7 +117,7 @@ static struct expr *split_segment(const struct expr *e, uint32_t start, uint32_t
             case EXPR_OP_LOOKUP:
                 in.a = split_table(p, e->tables[in.a]);
                 if (in.c >= 0)
-                    in.c = split_const(p, &e->consts[in.c]);
+                    in.c = expr_prog_const_add(p, &e->consts[in.c]);
                 break;
             case EXPR_OP_IN_TABLE:
             case EXPR_OP_NOT_IN_TABLE:

@@ -704,17 +704,6 @@ static char *fmt_2d(char *w, int v)
     return w + 2;
 }
 
-/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian). */
-static int64_t fmt_days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* "timestamp": the RFC 3164 time as local RFC 3339 with its UTC offset,
  * and its event time (what the engine would read from that text: the
  * printed year and offset) for eng_push_decoded. */
@@ -749,7 +738,7 @@ static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
     *w++ = '"';
     f->out.len = (size_t)(w - f->out.buf);
     if (oh <= 23) { /* else the engine rejects the text, and must */
-        int64_t secs = fmt_days_from_civil(sl->year % 10000, sl->mon, sl->mday) * 86400 +
+        int64_t secs = eng_days_from_civil(sl->year % 10000, sl->mon, sl->mday) * 86400 +
                        sl->hour * 3600 + sl->min * 60 + sl->sec - sign * (oh * 3600 + om * 60);
         f->time_fv = (int32_t)(f->n_fv - 1);
         f->time_us = secs * CEP_USEC_PER_SEC;

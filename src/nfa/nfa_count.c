@@ -396,28 +396,7 @@ static void state_edges(struct nfa_key *k, struct nfa_cnt *c, struct cnt_evmap *
 {
     const struct nfa_prog *p = k->p;
     uint32_t S = c->S;
-    size_t n_out = 0, n = 0, budget = 4 * (size_t)p->n_edges + 16;
-    CEP_GROW(k->stack, k->cap_stack, 1);
-    k->stack[n++] = s;
-    while (n) {
-        const struct nfa_state *st = &p->states[k->stack[--n]];
-        for (uint32_t i = 0; i < st->n_edges; i++) {
-            uint32_t eid = st->first_edge + i;
-            const struct nfa_edge *e = &p->edges[eid];
-            if (!nfa_edge_ok(k, e))
-                continue;
-            if (e->action == NFA_ACT_PROCEED) {
-                if (budget) {
-                    budget--;
-                    CEP_GROW(k->stack, k->cap_stack, n + 1);
-                    k->stack[n++] = e->target;
-                }
-            } else if (e->action == NFA_ACT_TAKE || !is_start) {
-                CEP_GROW(k->out, k->cap_out, n_out + 1);
-                k->out[n_out++] = eid;
-            }
-        }
-    }
+    size_t n_out = nfa_decision_edges(k, s, is_start);
     for (size_t i = 0; i < n_out; i++) {
         const struct nfa_edge *e = &p->edges[k->out[i]];
         bool final = p->states[e->target].kind == NFA_ST_FINAL;

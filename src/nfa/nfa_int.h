@@ -190,5 +190,10 @@ void nfa_ctx_set(struct nfa_key *k, uint32_t node);
 bool nfa_expr_true(struct nfa_key *k, uint16_t idx);
 bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e);
 bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state);
+/* The decision graph of state on k->ev: the take / ignore edges (takes
+ * only, when takes_only) reachable through proceed edges whose conditions
+ * hold, as edge ids in k->out[0..return).  Uses k->stack.  Shared by
+ * run_step (nfa_run.c) and the counting runner (nfa_count.c). */
+size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only);
 
 #endif

@@ -243,6 +243,32 @@ bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state)
     return false;
 }
 
+size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only)
+{
+    const struct nfa_prog *p = k->p;
+    size_t n_out = 0, n = 0, budget = 4 * (size_t)p->n_edges + 16;
+    stack_push(k, &n, state);
+    while (n) {
+        const struct nfa_state *st = &p->states[k->stack[--n]];
+        for (uint32_t i = 0; i < st->n_edges; i++) {
+            uint32_t eid = st->first_edge + i;
+            const struct nfa_edge *e = &p->edges[eid];
+            if (!nfa_edge_ok(k, e))
+                continue;
+            if (e->action == NFA_ACT_PROCEED) {
+                if (budget) {
+                    budget--;
+                    stack_push(k, &n, e->target);
+                }
+            } else if (e->action == NFA_ACT_TAKE || !takes_only) {
+                CEP_GROW(k->out, k->cap_out, n_out + 1);
+                k->out[n_out++] = eid;
+            }
+        }
+    }
+    return n_out;
+}
+
 /* Follow run r over event ev (FlinkCEP computeNextStates plus the stop /
  * final classification of doProcess).  Surviving runs are appended to
  * k->next, completed ones to k->pot.  Releases r's reference on its node
@@ -254,27 +280,7 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
     nfa_ctx_set(k, r->node);
 
     /* Decision graph: take / ignore edges reachable through proceeds. */
-    size_t n_out = 0, n = 0, budget = 4 * (size_t)p->n_edges + 16;
-    stack_push(k, &n, r->state);
-    while (n) {
-        uint32_t s = k->stack[--n];
-        const struct nfa_state *st = &p->states[s];
-        for (uint32_t i = 0; i < st->n_edges; i++) {
-            uint32_t eid = st->first_edge + i;
-            const struct nfa_edge *e = &p->edges[eid];
-            if (!nfa_edge_ok(k, e))
-                continue;
-            if (e->action == NFA_ACT_PROCEED) {
-                if (budget) {
-                    budget--;
-                    stack_push(k, &n, e->target);
-                }
-            } else {
-                CEP_GROW(k->out, k->cap_out, n_out + 1);
-                k->out[n_out++] = eid;
-            }
-        }
-    }
+    size_t n_out = nfa_decision_edges(k, r->state, false);
 
     size_t keep_from = k->n_next;
     bool discard = false;

@@ -64,19 +64,6 @@ static void rule_agg_keep(struct rule_agg *a, struct expr *e)
 
 /* ---- names ------------------------------------------------------------------ */
 
-/* Result names are used bare in expressions: [A-Za-z_][A-Za-z0-9_]*. */
-static bool rule_agg_name_valid(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-        return false;
-    for (s++; *s; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    }
-    return true;
-}
-
 void rule_aggregate_names(struct rule_cc *cc, const struct rule_def *def)
 {
     struct diag_list *dl = cc->ld->dl;
@@ -111,7 +98,7 @@ void rule_aggregate_names(struct rule_cc *cc, const struct rule_def *def)
         a->name_nodes[i] = k;
         for (size_t j = 0; j < CEP_ARRAY_LEN(rule_agg_keywords); j++)
             keyword = keyword || strcmp(k->str, rule_agg_keywords[j]) == 0;
-        if (!rule_agg_name_valid(k->str)) {
+        if (!expr_name_valid(k->str)) {
             rule_yaml_diag(dl, DIAG_ERROR, k,
                            "invalid aggregate name '%s' (letters, digits and '_', not starting "
                            "with a digit)",

@@ -139,19 +139,6 @@ static struct rule_def *rule_ld_find_rule(struct rule_ld *ld, const char *id)
     return NULL;
 }
 
-/* Names of lists and macros are used bare in expressions: [A-Za-z_][A-Za-z0-9_]*. */
-static bool rule_name_valid(const char *s)
-{
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
-        return false;
-    for (s++; *s; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
-            return false;
-    }
-    return true;
-}
-
 /* Rule ids: [a-z0-9_.-]+. */
 static bool rule_id_valid(const char *s)
 {
@@ -179,7 +166,7 @@ static void rule_ld_lists(struct rule_ld *ld, const struct rule_yaml_node *map)
         const struct rule_yaml_node *k = map->keys[i], *v = map->items[i];
         struct rule_list_def *prev = rule_ld_find_list(ld, k->str, k->len);
         bool ok = true;
-        if (!rule_name_valid(k->str)) {
+        if (!expr_name_valid(k->str)) {
             rule_yaml_diag(ld->dl, DIAG_ERROR, k,
                            "invalid list name '%s' (letters, digits and _ only)", k->str);
             ok = false;
@@ -214,7 +201,7 @@ static void rule_ld_macros(struct rule_ld *ld, const struct rule_yaml_node *map)
     for (size_t i = 0; i < map->n; i++) {
         const struct rule_yaml_node *k = map->keys[i], *v = map->items[i];
         struct rule_macro_def *prev = rule_ld_find_macro(ld, k->str, k->len);
-        if (!rule_name_valid(k->str)) {
+        if (!expr_name_valid(k->str)) {
             rule_yaml_diag(ld->dl, DIAG_ERROR, k,
                            "invalid macro name '%s' (letters, digits and _ only)", k->str);
             continue;

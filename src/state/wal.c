@@ -98,11 +98,13 @@ static void wal_seg_path(const struct wal *w, uint64_t start, char *buf, size_t 
     snprintf(buf, len, "%s/%020" PRIu64 ".wal", w->dir, start);
 }
 
-static int wal_pwrite(int fd, const void *p, size_t len, uint64_t at)
+/* Write (writing) or read exactly len bytes at at, retrying on EINTR and
+ * short transfers; CEP_ERR with errno set (EIO for end of file). */
+static int wal_pio(int fd, void *p, size_t len, uint64_t at, bool writing)
 {
-    const char *c = p;
+    char *c = p;
     while (len > 0) {
-        ssize_t n = pwrite(fd, c, len, (off_t)at);
+        ssize_t n = writing ? pwrite(fd, c, len, (off_t)at) : pread(fd, c, len, (off_t)at);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -115,6 +117,11 @@ static int wal_pwrite(int fd, const void *p, size_t len, uint64_t at)
         at += (uint64_t)n;
     }
     return CEP_OK;
+}
+
+static int wal_pwrite(int fd, const void *p, size_t len, uint64_t at)
+{
+    return wal_pio(fd, (void *)p, len, at, true); /* only read from */
 }
 
 /* True (with errno set to e) when the injected fault of step is due. */
@@ -145,21 +152,7 @@ static int wal_datasync(int fd)
 /* Read exactly len bytes at at; CEP_ERR (errno EIO for a short file). */
 static int wal_pread(int fd, void *p, size_t len, uint64_t at)
 {
-    char *c = p;
-    while (len > 0) {
-        ssize_t n = pread(fd, c, len, (off_t)at);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO;
-            return CEP_ERR;
-        }
-        c += n;
-        len -= (size_t)n;
-        at += (uint64_t)n;
-    }
-    return CEP_OK;
+    return wal_pio(fd, p, len, at, false);
 }
 
 /* mkdir -p; CEP_ERR with errno set. */

@@ -12,7 +12,24 @@
 #                                   the same alert ids, each alert equal but for
 #                                   detected_at; GOT may repeat an id only with "dups"
 #   ckpt_last_ts FILE               the largest ts of an events file
-# Tested by: tests/daemon/t_ckpt.sh, tests/daemon/t_crash.sh
+# and the scaffolding of the crash tests (T_DIR/NAME is one daemon's
+# directory):
+#   ckpt_asan                       true when $CEPD is built with ASan
+#   ckpt_gen_chunks N EVENTS        T_DIR/chunk.1..N, EVENTS/N events each, each
+#                                   ending with a marker ("c1"..; the last "end")
+#   ckpt_config NAME SOURCE SINK [PARALLELISM]
+#                                   NAME/cepd.yaml: source SOURCE, sink SINK as
+#                                   "out" and a file sink "marks" (all alerts),
+#                                   delivery exactly_once, checkpoints every 200 ms
+#   ckpt_has_mark NAME MARK         NAME's marks hold the alert "mark MARK"
+#   ckpt_kill NAME                  start NAME's config (output to NAME/daemon.out,
+#                                   NAME/crash.log) and kill it with SIGKILL
+#                                   20..400 ms later (RANDOM: seed it)
+#   ckpt_restores NAME              how many times NAME restored a checkpoint
+#                                   (NAME/crash.log and NAME/daemon.log)
+#   ckpt_compare_ok WHAT REF GOT [dups]  ok/bad WHAT by ckpt_compare
+# Tested by: tests/daemon/t_ckpt.sh, tests/daemon/t_crash.sh,
+# tests/daemon/t_crash_tcp.sh, tests/daemon/t_parallel_ckpt.sh
 
 ckpt_rules() {
     cat > "$1" <<'YAML'
@@ -107,4 +124,62 @@ print("%d alerts, %d missing, %d extra, %d repeated"
       % (len(ref), len(set(ref) - set(got)), len(set(got) - set(ref)), dups))
 sys.exit(bad)
 PY
+}
+
+ckpt_asan() { ldd "$CEPD" 2>/dev/null | grep -q libasan; }
+
+ckpt_gen_chunks() {
+    local per=$(($2 / $1)) ts=1700000000 c m
+    for c in $(seq 1 "$1"); do
+        ckpt_gen "$c" "$ts" "$per" > "$T_DIR/chunk.$c"
+        ts=$(($(ckpt_last_ts "$T_DIR/chunk.$c") + 1))
+        if [ "$c" = "$1" ]; then m=end; else m="c$c"; fi
+        ckpt_mark "$m" "$ts" >> "$T_DIR/chunk.$c"
+    done
+}
+
+ckpt_config() {
+    local par=""
+    [ -n "${4:-}" ] && par="parallelism: $4"$'\n'
+    mkdir -p "$T_DIR/$1"
+    cat > "$T_DIR/$1/cepd.yaml" <<YAML
+rules: [$T_DIR/rules.yaml]
+${par}sources:
+  - $2
+sinks:
+  - $3
+  - {name: marks, type: file, path: $T_DIR/$1/marks.jsonl}
+default_sinks: [out, marks]
+checkpoint: {dir: $T_DIR/$1/ckpt, interval: 200ms, retain: 3, delivery: exactly_once}
+dead_letter: $T_DIR/$1/dead.jsonl
+log: {level: notice}
+YAML
+}
+
+ckpt_has_mark() { grep -qs "\"message\":\"mark $2\"" "$T_DIR/$1/marks.jsonl"; }
+
+ckpt_kill() {
+    local pid
+    "$CEPD" run -c "$T_DIR/$1/cepd.yaml" < /dev/null >> "$T_DIR/$1/daemon.out" \
+        2>> "$T_DIR/$1/crash.log" &
+    pid=$!
+    T_PIDS="$T_PIDS $pid"
+    sleep "0.$(printf '%03d' $((20 + RANDOM % 380)))"
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null
+}
+
+ckpt_restores() {
+    grep -c 'restored checkpoint' "$T_DIR/$1/crash.log" "$T_DIR/$1/daemon.log" \
+        | awk -F: '{ s += $2 } END { print s }'
+}
+
+ckpt_compare_ok() {
+    local out
+    if out=$(ckpt_compare "$2" "$3" ${4:-}); then
+        ok "$1 ($(tail -1 <<< "$out"))"
+    else
+        bad "$1"
+        echo "$out"
+    fi
 }

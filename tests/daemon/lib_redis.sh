@@ -9,6 +9,7 @@
 #   redis_start [PORT]   start it (on PORT, or a free one); sets REDIS_PORT, REDIS_PID
 #   redis_kill           SIGKILL it (a crash), and wait for it
 #   redis_cli ARGS...    redis-cli against it
+#   redis_alerts KEY     the alert JSON of every entry of stream KEY (sink mode xadd)
 # Tested by: tests/daemon/t_redis.sh, tests/daemon/t_redis_source.sh
 
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
@@ -18,6 +19,7 @@ REDIS_PID=""
 
 redis_cli() { timeout 10 "$REDIS_CLI" -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 redis_up() { [ "$(redis_cli PING 2>/dev/null)" = PONG ]; }
+redis_alerts() { redis_cli --raw XRANGE "$1" - + | awk 'prev == "alert" { print } { prev = $0 }'; }
 
 redis_start() {
     command -v "$REDIS_SERVER" > /dev/null || skip "$REDIS_SERVER not installed (contrib/dev-setup.sh)"

@@ -19,9 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib_redis.sh"
 . "$here/lib_ckpt.sh"
 
-asan=0
-ldd "$CEPD" 2>/dev/null | grep -q libasan && asan=1
-CRASH_EVENTS=${CRASH_EVENTS:-$([ "$asan" = 1 ] && echo 40000 || echo 200000)}
+CRASH_EVENTS=${CRASH_EVENTS:-$(ckpt_asan && echo 40000 || echo 200000)}
 CRASH_KILLS=${CRASH_KILLS:-20}
 CHUNKS=$CRASH_KILLS
 RANDOM=20261124 # fixed seed: the same kill moments every run
@@ -32,40 +30,20 @@ ckpt_rules "$T_DIR/rules.yaml"
 
 # The input in CHUNKS chunks, each ending with a marker; the last marker
 # is "end".
-per=$((CRASH_EVENTS / CHUNKS))
-ts=1700000000
-for c in $(seq 1 "$CHUNKS"); do
-    ckpt_gen "$c" "$ts" "$per" > "$T_DIR/chunk.$c"
-    ts=$(($(ckpt_last_ts "$T_DIR/chunk.$c") + 1))
-    if [ "$c" = "$CHUNKS" ]; then m=end; else m="c$c"; fi
-    ckpt_mark "$m" "$ts" >> "$T_DIR/chunk.$c"
-done
+ckpt_gen_chunks "$CHUNKS" "$CRASH_EVENTS"
 
-# config NAME SINK_YAML: a config in NAME/ with that sink as "out" and a
-# file sink "marks" (all alerts; the test waits on its markers).
+# config NAME SINK_YAML: a config in NAME/ reading NAME/in.jsonl, with
+# that sink as "out".
 config() {
-    mkdir -p "$T_DIR/$1"
-    cat > "$T_DIR/$1/cepd.yaml" <<YAML
-rules: [$T_DIR/rules.yaml]
-sources:
-  - {name: in, type: file, path: $T_DIR/$1/in.jsonl, stream: ev}
-sinks:
-  - $2
-  - {name: marks, type: file, path: $T_DIR/$1/marks.jsonl}
-default_sinks: [out, marks]
-checkpoint: {dir: $T_DIR/$1/ckpt, interval: 200ms, retain: 3, delivery: exactly_once}
-dead_letter: $T_DIR/$1/dead.jsonl
-log: {level: notice}
-YAML
+    ckpt_config "$1" "{name: in, type: file, path: $T_DIR/$1/in.jsonl, stream: ev}" "$2"
 }
-has_end() { grep -qs '"message":"mark end"' "$T_DIR/$1/marks.jsonl"; }
 
 # reference NAME: the whole file, no kills, stopped with SIGTERM.
 reference() {
     for c in $(seq 1 "$CHUNKS"); do cat "$T_DIR/chunk.$c"; done > "$T_DIR/$1/in.jsonl"
     DAEMON_LOG=$T_DIR/$1/daemon.log
     daemon_start "$T_DIR/$1/cepd.yaml" || { bad "$1: starts"; return 1; }
-    wait_for has_end "$1" || bad "$1: reaches the end"
+    wait_for ckpt_has_mark "$1" end || bad "$1: reaches the end"
     daemon_stop TERM && ok "$1: SIGTERM, exit 0" || bad "$1: SIGTERM, exit 0"
 }
 
@@ -73,25 +51,18 @@ reference() {
 # SIGKILL 20..400 ms after it was started (before, during or after its
 # restore and its chunk), then a last run to the end marker and SIGTERM.
 crash() {
-    local c pid
+    local c
     : > "$T_DIR/$1/in.jsonl"
     for c in $(seq 1 "$CHUNKS"); do
         cat "$T_DIR/chunk.$c" >> "$T_DIR/$1/in.jsonl"
-        "$CEPD" run -c "$T_DIR/$1/cepd.yaml" < /dev/null >> "$T_DIR/$1/daemon.out" \
-            2>> "$T_DIR/$1/crash.log" &
-        pid=$!
-        T_PIDS="$T_PIDS $pid"
-        sleep "0.$(printf '%03d' $((20 + RANDOM % 380)))"
-        kill -KILL "$pid"
-        wait "$pid" 2>/dev/null
+        ckpt_kill "$1"
     done
     ok "$1: $CHUNKS kills with SIGKILL"
     DAEMON_LOG=$T_DIR/$1/daemon.log
     daemon_start "$T_DIR/$1/cepd.yaml" || { bad "$1: starts after the kills"; return 1; }
-    wait_for has_end "$1" || bad "$1: reaches the end after the kills"
+    wait_for ckpt_has_mark "$1" end || bad "$1: reaches the end after the kills"
     daemon_stop TERM && ok "$1: SIGTERM, exit 0" || bad "$1: SIGTERM, exit 0"
-    n=$(grep -c 'restored checkpoint' "$T_DIR/$1/crash.log" "$T_DIR/$1/daemon.log" \
-        | awk -F: '{ s += $2 } END { print s }')
+    n=$(ckpt_restores "$1")
     [ "$n" -ge $((CHUNKS / 2)) ] && ok "$1: restored from a checkpoint $n times" \
         || bad "$1: restored from a checkpoint $n times"
     [ ! -s "$T_DIR/$1/dead.jsonl" ] && ok "$1: nothing dead-lettered" \
@@ -99,20 +70,9 @@ crash() {
 }
 
 # compare WHAT REF GOT [dups]
-compare() {
-    local out
-    if out=$(ckpt_compare "$2" "$3" ${4:-}); then
-        ok "$1: the alerts of the run without kills ($(tail -1 <<< "$out"))"
-    else
-        bad "$1: the alerts of the run without kills"
-        echo "$out"
-    fi
-}
+compare() { ckpt_compare_ok "$1: the alerts of the run without kills" "$2" "$3" ${4:-}; }
 
 # ---- redis ----
-redis_alerts() { # KEY: the alert JSON of every stream entry
-    redis_cli --raw XRANGE "$1" - + | awk 'prev == "alert" { print } { prev = $0 }'
-}
 for run in rref rcrash; do
     config "$run" "{name: out, type: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", mode: xadd, key: \"cepd:$run\", ttl: 1h}"
 done

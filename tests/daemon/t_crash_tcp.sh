@@ -26,9 +26,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib_redis.sh"
 . "$here/lib_ckpt.sh"
 
-asan=0
-ldd "$CEPD" 2>/dev/null | grep -q libasan && asan=1
-TCP_EVENTS=${TCP_EVENTS:-$([ "$asan" = 1 ] && echo 8000 || echo 30000)}
+TCP_EVENTS=${TCP_EVENTS:-$(ckpt_asan && echo 8000 || echo 30000)}
 TCP_KILLS=${TCP_KILLS:-24}
 RANDOM=20261125 # fixed seed: the same kill moments every run
 
@@ -99,26 +97,10 @@ while acked < len(lines):
 print("%d lines acknowledged over %d connections" % (acked, conns))
 PY
 
-# config NAME PORT: a tcp source "in" on PORT into redis key cepd:NAME and
-# a file sink "marks" (the test waits on its end marker).
+# config NAME PORT: a tcp source "in" on PORT into redis key cepd:NAME.
 config() {
-    mkdir -p "$T_DIR/$1"
-    cat > "$T_DIR/$1/cepd.yaml" <<YAML
-rules: [$T_DIR/rules.yaml]
-sources:
-  - {name: in, type: tcp, listen: "127.0.0.1:$2", ack: true, stream: ev}
-sinks:
-  - {name: out, type: redis, url: "redis://127.0.0.1:$REDIS_PORT", mode: xadd, key: "cepd:$1", ttl: 1h}
-  - {name: marks, type: file, path: $T_DIR/$1/marks.jsonl}
-default_sinks: [out, marks]
-checkpoint: {dir: $T_DIR/$1/ckpt, interval: 200ms, retain: 3, delivery: exactly_once}
-dead_letter: $T_DIR/$1/dead.jsonl
-log: {level: notice}
-YAML
-}
-has_end() { grep -qs '"message":"mark end"' "$T_DIR/$1/marks.jsonl"; }
-redis_alerts() { # KEY: the alert JSON of every stream entry
-    redis_cli --raw XRANGE "$1" - + | awk 'prev == "alert" { print } { prev = $0 }'
+    ckpt_config "$1" "{name: in, type: tcp, listen: \"127.0.0.1:$2\", ack: true, stream: ev}" \
+        "{name: out, type: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", mode: xadd, key: \"cepd:$1\", ttl: 1h}"
 }
 
 # ---- the crash run ----
@@ -130,13 +112,7 @@ python3 "$T_DIR/resender.py" "$port" "$T_DIR/in.jsonl" "$T_DIR/windows" "$rate" 
 client=$!
 T_PIDS="$T_PIDS $client"
 for k in $(seq 1 "$TCP_KILLS"); do
-    "$CEPD" run -c "$T_DIR/crash/cepd.yaml" < /dev/null >> "$T_DIR/daemon.out" \
-        2>> "$T_DIR/crash/crash.log" &
-    pid=$!
-    T_PIDS="$T_PIDS $pid"
-    sleep "0.$(printf '%03d' $((20 + RANDOM % 380)))"
-    kill -KILL "$pid"
-    wait "$pid" 2>/dev/null
+    ckpt_kill crash
 done
 ok "$TCP_KILLS kills with SIGKILL ($(grep -c . "$T_DIR/windows") connections dropped with lines unacknowledged)"
 DAEMON_LOG=$T_DIR/crash/daemon.log
@@ -144,9 +120,9 @@ daemon_start "$T_DIR/crash/cepd.yaml" || { bad "starts after the kills"; finish;
 T_LIMIT=$((T_LIMIT * 6)) wait_for eval '! kill -0 $client' # bounded: 60 s (scaled)
 wait "$client" && ok "the client: $(cat "$T_DIR/client.out")" \
     || bad "the client has every line acknowledged: $(cat "$T_DIR/client.out")"
-wait_for has_end crash || bad "reaches the end marker after the kills"
+wait_for ckpt_has_mark crash end || bad "reaches the end marker after the kills"
 daemon_stop TERM && ok "SIGTERM, exit 0" || bad "SIGTERM, exit 0"
-n=$(cat "$T_DIR/crash/crash.log" "$T_DIR/crash/daemon.log" | grep -c 'restored checkpoint')
+n=$(ckpt_restores crash)
 [ "$n" -ge $((TCP_KILLS / 2)) ] && ok "restored from a checkpoint $n times" \
     || bad "restored from a checkpoint $n times"
 [ ! -s "$T_DIR/crash/dead.jsonl" ] && ok "nothing dead-lettered" || bad "nothing dead-lettered"
@@ -198,16 +174,11 @@ mkdir -p "$T_DIR/ref/ckpt/wal/in"
 cp "$wal"/*.wal "$T_DIR/ref/ckpt/wal/in/"
 DAEMON_LOG=$T_DIR/ref/daemon.log
 daemon_start "$T_DIR/ref/cepd.yaml" || { bad "the reference starts"; finish; }
-wait_for has_end ref || bad "the reference reaches the end marker"
+wait_for ckpt_has_mark ref end || bad "the reference reaches the end marker"
 daemon_stop TERM && ok "the reference: SIGTERM, exit 0" || bad "the reference: SIGTERM, exit 0"
 redis_alerts cepd:ref > "$T_DIR/ref.alerts"
 redis_alerts cepd:crash > "$T_DIR/crash.alerts"
 [ "$(wc -l < "$T_DIR/ref.alerts")" -gt 100 ] \
     && ok "the reference has alerts ($(wc -l < "$T_DIR/ref.alerts"))" || bad "the reference has alerts"
-if out=$(ckpt_compare "$T_DIR/ref.alerts" "$T_DIR/crash.alerts"); then
-    ok "redis holds the alerts of the run without kills ($(tail -1 <<< "$out"))"
-else
-    bad "redis holds the alerts of the run without kills"
-    echo "$out"
-fi
+ckpt_compare_ok "redis holds the alerts of the run without kills" "$T_DIR/ref.alerts" "$T_DIR/crash.alerts"
 finish

@@ -21,65 +21,29 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib_redis.sh"
 . "$here/lib_ckpt.sh"
 
-asan=0
-ldd "$CEPD" 2>/dev/null | grep -q libasan && asan=1
-EVENTS=${PAR_CRASH_EVENTS:-$([ "$asan" = 1 ] && echo 24000 || echo 80000)}
+EVENTS=${PAR_CRASH_EVENTS:-$(ckpt_asan && echo 24000 || echo 80000)}
 KILLS=${PAR_CRASH_KILLS:-20}
 RANDOM=20261125 # fixed seed: the same kill moments every run
 ckpt_rules "$T_DIR/rules.yaml"
 
-# gen_chunks N EVENTS: chunk.1..N, each ending with a marker ("c1".., the
-# last "end").
-gen_chunks() {
-    local per=$(($2 / $1)) ts=1700000000 c m
-    for c in $(seq 1 "$1"); do
-        ckpt_gen "$c" "$ts" "$per" > "$T_DIR/chunk.$c"
-        ts=$(($(ckpt_last_ts "$T_DIR/chunk.$c") + 1))
-        if [ "$c" = "$1" ]; then m=end; else m="c$c"; fi
-        ckpt_mark "$m" "$ts" >> "$T_DIR/chunk.$c"
-    done
-}
-
-# config NAME PARALLELISM SINK_YAML: NAME/cepd.yaml with that sink as
-# "out" and a file sink "marks" (all alerts: the test waits on markers).
+# config NAME PARALLELISM SINK_YAML: NAME/cepd.yaml reading NAME/in.jsonl,
+# with that sink as "out".
 config() {
-    mkdir -p "$T_DIR/$1"
-    cat > "$T_DIR/$1/cepd.yaml" <<YAML
-rules: [$T_DIR/rules.yaml]
-parallelism: $2
-sources:
-  - {name: in, type: file, path: $T_DIR/$1/in.jsonl, stream: ev}
-sinks:
-  - $3
-  - {name: marks, type: file, path: $T_DIR/$1/marks.jsonl}
-default_sinks: [out, marks]
-checkpoint: {dir: $T_DIR/$1/ckpt, interval: 200ms, retain: 3, delivery: exactly_once}
-dead_letter: $T_DIR/$1/dead.jsonl
-log: {level: notice}
-YAML
+    ckpt_config "$1" "{name: in, type: file, path: $T_DIR/$1/in.jsonl, stream: ev}" "$3" "$2"
 }
-has_mark() { grep -qs "\"message\":\"mark $2\"" "$T_DIR/$1/marks.jsonl"; }
 
 # run NAME MARK: start NAME's config, wait for MARK, stop with SIGTERM.
 run() {
     DAEMON_LOG=$T_DIR/$1/daemon.log
     daemon_start "$T_DIR/$1/cepd.yaml" || { bad "$1: starts"; return 1; }
-    wait_for has_mark "$1" "$2" || bad "$1: reaches mark $2"
+    wait_for ckpt_has_mark "$1" "$2" || bad "$1: reaches mark $2"
     daemon_stop TERM && ok "$1: reached mark $2, SIGTERM, exit 0" || bad "$1: SIGTERM, exit 0"
 }
 
-compare() { # WHAT REF GOT
-    local out
-    if out=$(ckpt_compare "$2" "$3"); then
-        ok "$1: the alerts of one uninterrupted worker ($(tail -1 <<< "$out"))"
-    else
-        bad "$1: the alerts of one uninterrupted worker"
-        echo "$out"
-    fi
-}
+compare() { ckpt_compare_ok "$1: the alerts of one uninterrupted worker" "$2" "$3"; } # WHAT REF GOT
 
 # ---- rescale: 2 -> 1 -> 3 workers across SIGTERM ----
-gen_chunks 3 "$EVENTS"
+ckpt_gen_chunks 3 "$EVENTS"
 config fref 1 "{name: out, type: file, path: $T_DIR/fref/out.jsonl}"
 cat "$T_DIR"/chunk.1 "$T_DIR"/chunk.2 "$T_DIR"/chunk.3 > "$T_DIR/fref/in.jsonl"
 run fref end
@@ -108,7 +72,7 @@ compare "rescale 2 -> 1 -> 3" "$T_DIR/fref/out.jsonl" "$T_DIR/resc/out.jsonl"
 
 # ---- crash: parallelism 2, SIGKILL, redis ----
 redis_start || { bad "redis-server answers PING"; finish; }
-gen_chunks "$KILLS" "$EVENTS"
+ckpt_gen_chunks "$KILLS" "$EVENTS"
 config rref 1 "{name: out, type: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", mode: xadd, key: \"cepd:rref\", ttl: 1h}"
 config rcrash 2 "{name: out, type: redis, url: \"redis://127.0.0.1:$REDIS_PORT\", mode: xadd, key: \"cepd:rcrash\", ttl: 1h}"
 for c in $(seq 1 "$KILLS"); do cat "$T_DIR/chunk.$c"; done > "$T_DIR/rref/in.jsonl"
@@ -116,21 +80,13 @@ run rref end
 : > "$T_DIR/rcrash/in.jsonl"
 for c in $(seq 1 "$KILLS"); do
     cat "$T_DIR/chunk.$c" >> "$T_DIR/rcrash/in.jsonl"
-    "$CEPD" run -c "$T_DIR/rcrash/cepd.yaml" < /dev/null >> "$T_DIR/rcrash/daemon.out" \
-        2>> "$T_DIR/rcrash/crash.log" &
-    pid=$!
-    T_PIDS="$T_PIDS $pid"
-    sleep "0.$(printf '%03d' $((20 + RANDOM % 380)))"
-    kill -KILL "$pid"
-    wait "$pid" 2>/dev/null
+    ckpt_kill rcrash
 done
 ok "crash: $KILLS kills with SIGKILL, parallelism 2"
 run rcrash end
-n=$(grep -c 'restored checkpoint' "$T_DIR/rcrash/crash.log" "$T_DIR/rcrash/daemon.log" \
-    | awk -F: '{ s += $2 } END { print s }')
+n=$(ckpt_restores rcrash)
 check "crash: restored from a checkpoint $n times" [ "$n" -ge $((KILLS / 2)) ]
 check "crash: nothing dead-lettered" test ! -s "$T_DIR/rcrash/dead.jsonl"
-redis_alerts() { redis_cli --raw XRANGE "$1" - + | awk 'prev == "alert" { print } { prev = $0 }'; }
 redis_alerts cepd:rref > "$T_DIR/rref.alerts"
 redis_alerts cepd:rcrash > "$T_DIR/rcrash.alerts"
 [ "$(wc -l < "$T_DIR/rref.alerts")" -gt 500 ] \

@@ -19,62 +19,7 @@
 #include "cepd/nfa.h"
 #include "cepd/sbuf.h"
 
-/* ---- corpus tables ------------------------------------------------- */
-
-struct tc_step {
-    const char *name;
-    const char *when;
-    const char *until;
-    uint32_t min, max;
-    int optional, greedy;
-    enum nfa_contig after, loop;
-    int negated;
-    int64_t within;
-    int gfirst, gn;
-};
-
-struct tc_field {
-    const char *k;
-    char t;
-    const char *s;
-    double d;
-};
-
-struct tc_event {
-    const char *id;
-    int64_t ts;
-    int n;
-    struct tc_field f[10];
-};
-
-struct tc_item {
-    const char *id;
-    int64_t wm;
-};
-
-struct tc_case {
-    const char *id;
-    const char *mode;
-    int n_top;
-    const struct tc_step *steps;
-    int n_flat;
-    int64_t within;
-    int n_stream;
-    enum nfa_skip skip;
-    int skip_step;
-    const struct tc_event *events;
-    int n_events;
-    const char *const *expected;
-    int has_expected;
-    const char *const *timeouts;
-    int has_timeouts; /* 2: with timestamps */
-    const int64_t *timeout_ts;
-    const struct tc_item *stream;
-    int final_inf;
-    const char *partition_by;
-    const char *same_ts_order;
-    int n_late;
-};
+#include "nfa_harness.h"
 
 #include "../golden/nfa/flink_cases.inc"
 
@@ -83,14 +28,7 @@ struct tc_case {
 #define MAX_OUT 1024
 
 struct harness {
-    struct evt_schema *schema;
-    struct expr_rt *rt;
-    struct expr_counters cnt;
-    struct expr *exprs[128];
-    size_t n_exprs;
-    size_t n_steps;
-    struct nfa_step_spec specs[64];
-    struct nfa_prog *prog;
+    struct nfa_pat pat;
     const char *ids[256]; /* event id by evt->src_off */
     char *got[MAX_OUT];
     int n_got;
@@ -100,20 +38,6 @@ struct harness {
     uint64_t evicted;
     struct nfa_env env;
 };
-
-static int find_step(void *ud, const char *name, size_t len)
-{
-    const struct harness *h = ud;
-    if (len < 2 || name[0] != 's')
-        return -1;
-    size_t v = 0;
-    for (size_t i = 1; i < len; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return -1;
-        v = v * 10 + (size_t)(name[i] - '0');
-    }
-    return v < h->n_steps ? (int)v : -1;
-}
 
 static char *match_str(const struct harness *h, const struct nfa_match *m)
 {
@@ -142,37 +66,12 @@ static void on_timeout(void *ud, const struct nfa_match *m, int64_t ts)
     h->to[h->n_to++] = match_str(h, m);
 }
 
-static struct expr *compile_cond(struct harness *h, const char *text, int step)
-{
-    if (!text)
-        return NULL;
-    struct expr_env env = {.schema = h->schema, .ud = h, .find_step = find_step,
-                           .current_step = step};
-    struct expr_src src = {.text = text, .len = strlen(text), .file = "case",
-                           .base_line = 1, .base_col = 1};
-    struct diag_list dl;
-    diag_list_init(&dl);
-    struct expr *e = expr_compile(&src, &env, &dl);
-    if (!e)
-        diag_print(&dl, stderr);
-    diag_list_free(&dl);
-    ck_assert_msg(e != NULL, "cannot compile %s", text);
-    CEP_ASSERT(h->n_exprs < CEP_ARRAY_LEN(h->exprs));
-    h->exprs[h->n_exprs++] = e;
-    return e;
-}
-
 static void harness_init(struct harness *h)
 {
     memset(h, 0, sizeof(*h));
-    h->schema = evt_schema_new();
-    static const char *const fields[] = {"name", "price", "fid", "type", "volume",
-                                         "f0", "f1", "value"};
-    for (size_t i = 0; i < CEP_ARRAY_LEN(fields); i++)
-        evt_schema_slot_dotted(h->schema, fields[i]);
-    h->rt = expr_rt_new();
-    h->env.rt = h->rt;
-    h->env.counters = &h->cnt;
+    nfa_pat_init(&h->pat);
+    h->env.rt = h->pat.rt;
+    h->env.counters = &h->pat.cnt;
     h->env.evicted = &h->evicted;
     h->env.ud = h;
     h->env.on_match = on_match;
@@ -181,20 +80,16 @@ static void harness_init(struct harness *h)
 
 static void harness_fini(struct harness *h)
 {
-    nfa_prog_free(h->prog);
-    for (size_t i = 0; i < h->n_exprs; i++)
-        expr_free(h->exprs[i]);
     for (int i = 0; i < h->n_got; i++)
         free(h->got[i]);
     for (int i = 0; i < h->n_to; i++)
         free(h->to[i]);
-    expr_rt_free(h->rt);
-    evt_schema_free(h->schema);
+    nfa_pat_fini(&h->pat);
 }
 
 static void set_field(struct harness *h, struct evt *ev, const struct tc_field *f)
 {
-    int slot = evt_schema_slot_dotted(h->schema, f->k);
+    int slot = evt_schema_slot_dotted(h->pat.schema, f->k);
     ck_assert_int_lt(slot, (int)ev->n_slots);
     switch (f->t) {
         case 's':
@@ -215,7 +110,7 @@ static void set_field(struct harness *h, struct evt *ev, const struct tc_field *
 static struct evt *make_event(struct harness *h, const struct tc_event *te, uint64_t idx)
 {
     struct evt *ev = evt_new();
-    evt_reset(ev, te->id, strlen(te->id), h->schema->n_slots);
+    evt_reset(ev, te->id, strlen(te->id), h->pat.schema->n_slots);
     ev->time = te->ts;
     ev->seq = idx;
     ev->src_off = idx;
@@ -261,39 +156,6 @@ static char *multiset_diff(char **got, int n_got, const char *const *exp)
     return r;
 }
 
-static void build_pattern(struct harness *h, const struct tc_case *c)
-{
-    h->n_steps = (size_t)c->n_flat;
-    ck_assert_int_le(c->n_flat, (int)CEP_ARRAY_LEN(h->specs));
-    for (int i = 0; i < c->n_flat; i++) {
-        const struct tc_step *t = &c->steps[i];
-        struct nfa_step_spec *s = &h->specs[i];
-        s->name = t->name;
-        s->index = i;
-        s->when = compile_cond(h, t->when, i);
-        s->until = compile_cond(h, t->until, i);
-        s->min = t->min;
-        s->max = t->max;
-        s->optional = t->optional;
-        s->greedy = t->greedy;
-        s->after = t->after;
-        s->loop = t->loop;
-        s->negated = t->negated;
-        s->within = t->within;
-        s->group = t->gfirst >= 0 ? &h->specs[t->gfirst] : NULL;
-        s->n_group = (size_t)t->gn;
-    }
-    struct nfa_pattern_spec ps = {
-        .steps = h->specs,
-        .n_steps = (size_t)c->n_top,
-        .n_indexes = (size_t)c->n_flat,
-        .within = c->within,
-        .skip = c->skip,
-        .skip_step = c->skip_step,
-    };
-    h->prog = nfa_compile(&ps);
-}
-
 /* One matcher per partition value (one in total without partition_by). */
 struct keys {
     const char *val[64];
@@ -305,16 +167,8 @@ struct keys {
 static struct nfa_key *key_for(struct keys *ks, const struct harness *h, const struct tc_case *c,
                                const struct tc_event *te)
 {
-    const char *v = "";
-    double d = 0;
-    if (c->partition_by) {
-        for (int i = 0; i < te->n; i++) {
-            if (strcmp(te->f[i].k, c->partition_by) == 0) {
-                v = te->f[i].t == 's' ? te->f[i].s : "";
-                d = te->f[i].d;
-            }
-        }
-    }
+    double d;
+    const char *v = tc_partition(c, te, &d);
     for (int i = 0; i < ks->n; i++) {
         if (strcmp(ks->val[i], v) == 0 && ks->num[i] == d)
             return ks->k[i];
@@ -322,33 +176,8 @@ static struct nfa_key *key_for(struct keys *ks, const struct harness *h, const s
     ck_assert_int_lt(ks->n, 64);
     ks->val[ks->n] = v;
     ks->num[ks->n] = d;
-    ks->k[ks->n] = nfa_key_new(h->prog);
+    ks->k[ks->n] = nfa_key_new(h->pat.prog);
     return ks->k[ks->n++];
-}
-
-static double num_field(const struct tc_event *te, const char *k)
-{
-    for (int i = 0; i < te->n; i++) {
-        if (strcmp(te->f[i].k, k) == 0)
-            return te->f[i].d;
-    }
-    return 0;
-}
-
-struct buffered {
-    int idx;
-    int64_t ts;
-    double price;
-};
-
-static int cmp_buffered(const void *a, const void *b)
-{
-    const struct buffered *x = a, *y = b;
-    if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    if (x->price != y->price)
-        return x->price < y->price ? -1 : 1;
-    return x->idx - y->idx;
 }
 
 static void run_case(struct harness *h, const struct tc_case *c, struct evt **evs, int *n_late)
@@ -439,7 +268,7 @@ START_TEST(test_flink_case)
     const struct tc_case *c = tc_all[_i];
     struct harness h;
     harness_init(&h);
-    build_pattern(&h, c);
+    nfa_pat_build(&h.pat, c);
     struct evt *evs[256];
     ck_assert_int_le(c->n_events, 256);
     for (int i = 0; i < c->n_events; i++) {
@@ -480,21 +309,21 @@ END_TEST
 static void small_pattern(struct harness *h, const char *const *whens, const enum nfa_contig *after,
                           size_t n, int64_t within, enum nfa_skip skip)
 {
-    h->n_steps = n;
+    h->pat.n_steps = n;
     static const char *const names[] = {"a", "b", "c", "d"};
     for (size_t i = 0; i < n; i++) {
-        struct nfa_step_spec *s = &h->specs[i];
+        struct nfa_step_spec *s = &h->pat.specs[i];
         memset(s, 0, sizeof(*s));
         s->name = names[i];
         s->index = (int)i;
-        s->when = compile_cond(h, whens[i], (int)i);
+        s->when = nfa_pat_cond(&h->pat, whens[i], (int)i);
         s->min = s->max = 1;
         s->after = after[i];
         s->loop = NFA_CONTIG_RELAXED;
     }
-    struct nfa_pattern_spec ps = {.steps = h->specs, .n_steps = n, .n_indexes = n,
+    struct nfa_pattern_spec ps = {.steps = h->pat.specs, .n_steps = n, .n_indexes = n,
                                   .within = within, .skip = skip, .skip_step = -1};
-    h->prog = nfa_compile(&ps);
+    h->pat.prog = nfa_compile(&ps);
 }
 
 static struct evt *named_event(struct harness *h, const char *name, int64_t ts, uint64_t seq)
@@ -514,7 +343,7 @@ START_TEST(test_shared_prefix_refcounts)
     const char *const whens[] = {"name == 'a'", "name == 'b'", "name == 'c'"};
     const enum nfa_contig after[] = {NFA_CONTIG_RELAXED, NFA_CONTIG_ANY, NFA_CONTIG_ANY};
     small_pattern(&h, whens, after, 3, 100, NFA_SKIP_NO_SKIP);
-    struct nfa_key *k = nfa_key_new(h.prog);
+    struct nfa_key *k = nfa_key_new(h.pat.prog);
     size_t empty_bytes = nfa_key_bytes(k);
     ck_assert(nfa_key_idle(k));
     ck_assert_int_eq(nfa_key_deadline(k), CEP_TIME_MAX);
@@ -558,7 +387,7 @@ START_TEST(test_max_partial_eviction)
     const enum nfa_contig after[] = {NFA_CONTIG_RELAXED, NFA_CONTIG_ANY};
     small_pattern(&h, whens, after, 2, 0, NFA_SKIP_NO_SKIP);
     h.env.max_partial = 3;
-    struct nfa_key *k = nfa_key_new(h.prog);
+    struct nfa_key *k = nfa_key_new(h.pat.prog);
     struct evt *ev[6];
     const char *const names[] = {"a", "a", "a", "a", "a", "b"};
     for (int i = 0; i < 6; i++) {
@@ -595,7 +424,7 @@ START_TEST(test_skip_to_next_order)
     const char *const whens[] = {"name == 'a' || name == 'a2'", "name == 'b' || name == 'b2'"};
     const enum nfa_contig after[] = {NFA_CONTIG_RELAXED, NFA_CONTIG_ANY};
     small_pattern(&h, whens, after, 2, 0, NFA_SKIP_TO_NEXT);
-    struct nfa_key *k = nfa_key_new(h.prog);
+    struct nfa_key *k = nfa_key_new(h.pat.prog);
     struct evt *ev[3];
     const char *const names[] = {"a", "a2", "b"};
     for (int i = 0; i < 3; i++) {
@@ -637,33 +466,33 @@ START_TEST(test_dot_golden)
     struct harness h;
     harness_init(&h);
     /* a followedBy b+ (greedy, until c) notFollowedBy d within 5 */
-    h.n_steps = 4;
+    h.pat.n_steps = 4;
     static const char *const names[] = {"a", "b", "c", "d"};
     for (int i = 0; i < 4; i++) {
-        memset(&h.specs[i], 0, sizeof(h.specs[i]));
-        h.specs[i].name = names[i];
-        h.specs[i].index = i;
-        h.specs[i].min = h.specs[i].max = 1;
-        h.specs[i].after = NFA_CONTIG_RELAXED;
-        h.specs[i].loop = NFA_CONTIG_RELAXED;
+        memset(&h.pat.specs[i], 0, sizeof(h.pat.specs[i]));
+        h.pat.specs[i].name = names[i];
+        h.pat.specs[i].index = i;
+        h.pat.specs[i].min = h.pat.specs[i].max = 1;
+        h.pat.specs[i].after = NFA_CONTIG_RELAXED;
+        h.pat.specs[i].loop = NFA_CONTIG_RELAXED;
     }
-    h.specs[0].when = compile_cond(&h, "name == 'a'", 0);
-    h.specs[1].when = compile_cond(&h, "name == 'b'", 1);
-    h.specs[1].until = compile_cond(&h, "price > 10", 1);
-    h.specs[1].max = NFA_UNBOUNDED;
-    h.specs[1].greedy = true;
-    h.specs[2].when = compile_cond(&h, "name == 'c'", 2);
-    h.specs[2].optional = true;
-    h.specs[3].when = compile_cond(&h, "name == 'd'", 3);
-    h.specs[3].negated = true;
-    struct nfa_pattern_spec ps = {.steps = h.specs, .n_steps = 4, .n_indexes = 4,
+    h.pat.specs[0].when = nfa_pat_cond(&h.pat, "name == 'a'", 0);
+    h.pat.specs[1].when = nfa_pat_cond(&h.pat, "name == 'b'", 1);
+    h.pat.specs[1].until = nfa_pat_cond(&h.pat, "price > 10", 1);
+    h.pat.specs[1].max = NFA_UNBOUNDED;
+    h.pat.specs[1].greedy = true;
+    h.pat.specs[2].when = nfa_pat_cond(&h.pat, "name == 'c'", 2);
+    h.pat.specs[2].optional = true;
+    h.pat.specs[3].when = nfa_pat_cond(&h.pat, "name == 'd'", 3);
+    h.pat.specs[3].negated = true;
+    struct nfa_pattern_spec ps = {.steps = h.pat.specs, .n_steps = 4, .n_indexes = 4,
                                   .within = 5, .skip = NFA_SKIP_NO_SKIP, .skip_step = -1};
-    h.prog = nfa_compile(&ps);
-    ck_assert_str_eq(nfa_prog_step_name(h.prog, 1), "b");
-    ck_assert_uint_eq(nfa_prog_n_indexes(h.prog), 4);
+    h.pat.prog = nfa_compile(&ps);
+    ck_assert_str_eq(nfa_prog_step_name(h.pat.prog, 1), "b");
+    ck_assert_uint_eq(nfa_prog_n_indexes(h.pat.prog), 4);
     struct sbuf sb;
     sbuf_init(&sb);
-    nfa_prog_dot(h.prog, "dot-small", &sb);
+    nfa_prog_dot(h.pat.prog, "dot-small", &sb);
     ck_assert(strstr(sb.buf, "take: ") != NULL);
     ck_assert(strstr(sb.buf, "proceed: ") != NULL);
     const char *top = getenv("TOP_SRCDIR");

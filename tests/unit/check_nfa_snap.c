@@ -30,63 +30,7 @@
 #include "cepd/sbuf.h"
 
 #include "../../src/nfa/nfa_int.h"
-
-/* ---- corpus tables (same shapes as check_nfa.c) -------------------- */
-
-struct tc_step {
-    const char *name;
-    const char *when;
-    const char *until;
-    uint32_t min, max;
-    int optional, greedy;
-    enum nfa_contig after, loop;
-    int negated;
-    int64_t within;
-    int gfirst, gn;
-};
-
-struct tc_field {
-    const char *k;
-    char t;
-    const char *s;
-    double d;
-};
-
-struct tc_event {
-    const char *id;
-    int64_t ts;
-    int n;
-    struct tc_field f[10];
-};
-
-struct tc_item {
-    const char *id;
-    int64_t wm;
-};
-
-struct tc_case {
-    const char *id;
-    const char *mode;
-    int n_top;
-    const struct tc_step *steps;
-    int n_flat;
-    int64_t within;
-    int n_stream;
-    enum nfa_skip skip;
-    int skip_step;
-    const struct tc_event *events;
-    int n_events;
-    const char *const *expected;
-    int has_expected;
-    const char *const *timeouts;
-    int has_timeouts;
-    const int64_t *timeout_ts;
-    const struct tc_item *stream;
-    int final_inf;
-    const char *partition_by;
-    const char *same_ts_order;
-    int n_late;
-};
+#include "nfa_harness.h"
 
 #include "../golden/nfa/flink_cases.inc"
 
@@ -98,34 +42,13 @@ struct tc_case {
 #define SNAP_DAMAGE_MAX 2048 /* damage the largest record up to this size */
 
 struct harness {
-    struct evt_schema *schema;
-    struct expr_rt *rt;
-    struct expr_counters cnt;
-    struct expr *exprs[128];
-    size_t n_exprs;
-    size_t n_steps;
-    struct nfa_step_spec specs[64];
-    struct nfa_prog *prog;
+    struct nfa_pat pat;
     struct sbuf log; /* one line per match or timeout, in emission order */
     int cur_key;
     uint64_t evicted;
     size_t n_made;   /* events made by the event table */
     struct nfa_env env;
 };
-
-static int find_step(void *ud, const char *name, size_t len)
-{
-    const struct harness *h = ud;
-    if (len < 2 || name[0] != 's')
-        return -1;
-    size_t v = 0;
-    for (size_t i = 1; i < len; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return -1;
-        v = v * 10 + (size_t)(name[i] - '0');
-    }
-    return v < h->n_steps ? (int)v : -1;
-}
 
 /* The event's id: its raw bytes up to the first separator. */
 static void log_match(struct harness *h, const struct nfa_match *m)
@@ -157,38 +80,13 @@ static void on_timeout(void *ud, const struct nfa_match *m, int64_t ts)
     sbuf_printf(&h->log, " @%" PRId64 "\n", ts);
 }
 
-static struct expr *compile_cond(struct harness *h, const char *text, int step)
-{
-    if (!text)
-        return NULL;
-    struct expr_env env = {.schema = h->schema, .ud = h, .find_step = find_step,
-                           .current_step = step};
-    struct expr_src src = {.text = text, .len = strlen(text), .file = "case",
-                           .base_line = 1, .base_col = 1};
-    struct diag_list dl;
-    diag_list_init(&dl);
-    struct expr *e = expr_compile(&src, &env, &dl);
-    if (!e)
-        diag_print(&dl, stderr);
-    diag_list_free(&dl);
-    ck_assert_msg(e != NULL, "cannot compile %s", text);
-    CEP_ASSERT(h->n_exprs < CEP_ARRAY_LEN(h->exprs));
-    h->exprs[h->n_exprs++] = e;
-    return e;
-}
-
 static void harness_init(struct harness *h)
 {
     memset(h, 0, sizeof(*h));
-    h->schema = evt_schema_new();
-    static const char *const fields[] = {"name", "price", "fid", "type", "volume",
-                                         "f0", "f1", "value"};
-    for (size_t i = 0; i < CEP_ARRAY_LEN(fields); i++)
-        evt_schema_slot_dotted(h->schema, fields[i]);
-    h->rt = expr_rt_new();
+    nfa_pat_init(&h->pat);
     sbuf_init(&h->log);
-    h->env.rt = h->rt;
-    h->env.counters = &h->cnt;
+    h->env.rt = h->pat.rt;
+    h->env.counters = &h->pat.cnt;
     h->env.evicted = &h->evicted;
     h->env.ud = h;
     h->env.on_match = on_match;
@@ -197,46 +95,8 @@ static void harness_init(struct harness *h)
 
 static void harness_fini(struct harness *h)
 {
-    nfa_prog_free(h->prog);
-    for (size_t i = 0; i < h->n_exprs; i++)
-        expr_free(h->exprs[i]);
     sbuf_free(&h->log);
-    expr_rt_free(h->rt);
-    evt_schema_free(h->schema);
-}
-
-static void build_pattern(struct harness *h, const struct tc_case *c)
-{
-    h->n_steps = (size_t)c->n_flat;
-    ck_assert_int_le(c->n_flat, (int)CEP_ARRAY_LEN(h->specs));
-    for (int i = 0; i < c->n_flat; i++) {
-        const struct tc_step *t = &c->steps[i];
-        struct nfa_step_spec *s = &h->specs[i];
-        memset(s, 0, sizeof(*s));
-        s->name = t->name;
-        s->index = i;
-        s->when = compile_cond(h, t->when, i);
-        s->until = compile_cond(h, t->until, i);
-        s->min = t->min;
-        s->max = t->max;
-        s->optional = t->optional;
-        s->greedy = t->greedy;
-        s->after = t->after;
-        s->loop = t->loop;
-        s->negated = t->negated;
-        s->within = t->within;
-        s->group = t->gfirst >= 0 ? &h->specs[t->gfirst] : NULL;
-        s->n_group = (size_t)t->gn;
-    }
-    struct nfa_pattern_spec ps = {
-        .steps = h->specs,
-        .n_steps = (size_t)c->n_top,
-        .n_indexes = (size_t)c->n_flat,
-        .within = c->within,
-        .skip = c->skip,
-        .skip_step = c->skip_step,
-    };
-    h->prog = nfa_compile(&ps);
+    nfa_pat_fini(&h->pat);
 }
 
 /* ---- events as raw bytes ------------------------------------------- */
@@ -263,7 +123,7 @@ static struct evt *event_decode(struct harness *h, const char *raw, size_t len, 
                                 uint64_t seq, uint64_t src_off)
 {
     struct evt *ev = evt_new();
-    evt_reset(ev, raw, len, h->schema->n_slots);
+    evt_reset(ev, raw, len, h->pat.schema->n_slots);
     ev->time = time;
     ev->seq = seq;
     ev->src_off = src_off;
@@ -284,7 +144,7 @@ static struct evt *event_decode(struct harness *h, const char *raw, size_t len, 
             goto bad;
         memcpy(key, k, (size_t)(eq - k));
         key[eq - k] = '\0';
-        const struct evt_schema_node *node = evt_schema_child(&h->schema->root, key, strlen(key));
+        const struct evt_schema_node *node = evt_schema_child(&h->pat.schema->root, key, strlen(key));
         if (!node || node->slot < 0)
             goto bad;
         struct val *slot = &ev->slots[node->slot];
@@ -362,16 +222,8 @@ static void plan_push(struct plan *pl, enum op_kind kind, int key, int ev, int64
 
 static int plan_key(struct plan *pl, const struct tc_case *c, const struct tc_event *te)
 {
-    const char *v = "";
-    double d = 0;
-    if (c->partition_by) {
-        for (int i = 0; i < te->n; i++) {
-            if (strcmp(te->f[i].k, c->partition_by) == 0) {
-                v = te->f[i].t == 's' ? te->f[i].s : "";
-                d = te->f[i].d;
-            }
-        }
-    }
+    double d;
+    const char *v = tc_partition(c, te, &d);
     for (int i = 0; i < pl->n_keys; i++) {
         if (strcmp(pl->val[i], v) == 0 && pl->num[i] == d)
             return i;
@@ -380,31 +232,6 @@ static int plan_key(struct plan *pl, const struct tc_case *c, const struct tc_ev
     pl->val[pl->n_keys] = v;
     pl->num[pl->n_keys] = d;
     return pl->n_keys++;
-}
-
-struct buffered {
-    int idx;
-    int64_t ts;
-    double price;
-};
-
-static int cmp_buffered(const void *a, const void *b)
-{
-    const struct buffered *x = a, *y = b;
-    if (x->ts != y->ts)
-        return x->ts < y->ts ? -1 : 1;
-    if (x->price != y->price)
-        return x->price < y->price ? -1 : 1;
-    return x->idx - y->idx;
-}
-
-static double num_field(const struct tc_event *te, const char *k)
-{
-    for (int i = 0; i < te->n; i++) {
-        if (strcmp(te->f[i].k, k) == 0)
-            return te->f[i].d;
-    }
-    return 0;
 }
 
 /* The calls check_nfa's harness makes for case c, in order: per event
@@ -491,7 +318,7 @@ static void reference_run(struct harness *h, const struct plan *pl, struct evt *
     size_t nk = (size_t)pl->n_keys;
     struct nfa_key *keys[SNAP_MAX_KEYS];
     for (size_t k = 0; k < nk; k++)
-        keys[k] = nfa_key_new(h->prog);
+        keys[k] = nfa_key_new(h->pat.prog);
     ref->deadline = cep_calloc(pl->n_ops * nk + 1, sizeof(*ref->deadline));
     ref->n_partial = cep_calloc(pl->n_ops * nk + 1, sizeof(*ref->n_partial));
     sbuf_reset(&h->log);
@@ -574,7 +401,7 @@ static void cut_run(struct harness *h, const struct plan *pl, struct evt **evs, 
     size_t nk = (size_t)pl->n_keys;
     struct nfa_key *old[SNAP_MAX_KEYS], *keys[SNAP_MAX_KEYS];
     for (size_t k = 0; k < nk; k++)
-        old[k] = nfa_key_new(h->prog);
+        old[k] = nfa_key_new(h->pat.prog);
     sbuf_reset(&h->log);
     h->evicted = 0;
     for (size_t i = 0; i < cut; i++)
@@ -592,7 +419,7 @@ static void cut_run(struct harness *h, const struct plan *pl, struct evt **evs, 
     struct ckpt_r r;
     ckpt_r_init(&r, rec->buf, rec->len);
     for (size_t k = 0; k < nk; k++) {
-        keys[k] = nfa_key_new(h->prog);
+        keys[k] = nfa_key_new(h->pat.prog);
         int rc = nfa_key_load(keys[k], &r, t);
         ck_assert_msg(rc == CEP_OK, "cut %zu key %zu: %s", cut, k, r.err ? r.err : "?");
     }
@@ -663,7 +490,7 @@ static bool load_damaged(struct harness *h, const struct plan *pl, const char *r
     ckpt_r_init(&r, rec, len);
     bool failed = false;
     for (int k = 0; k < pl->n_keys && !failed; k++) {
-        struct nfa_key *key = nfa_key_new(h->prog);
+        struct nfa_key *key = nfa_key_new(h->pat.prog);
         if (nfa_key_load(key, &r, t) != CEP_OK) {
             failed = true;
             ck_assert_ptr_nonnull(r.err);
@@ -707,7 +534,7 @@ static void check_case(const struct tc_case *c, uint32_t max_partial, struct sna
     struct harness h;
     harness_init(&h);
     h.env.max_partial = max_partial;
-    build_pattern(&h, c);
+    nfa_pat_build(&h.pat, c);
     struct evt *evs[SNAP_MAX_EVENTS];
     ck_assert_int_le(c->n_events, SNAP_MAX_EVENTS);
     struct sbuf raw;
@@ -988,10 +815,10 @@ static struct nfa_key *three_step_key(struct harness *h, size_t n_events, uint64
 {
     struct tc_case c = {.id = "three", .mode = "nfa", .n_top = 3, .steps = three_steps,
                         .n_flat = 3, .within = 3600 * CEP_USEC_PER_SEC, .skip_step = -1};
-    if (!h->prog)
-        build_pattern(h, &c);
+    if (!h->pat.prog)
+        nfa_pat_build(&h->pat, &c);
     h->env.max_partial = UINT32_MAX;
-    struct nfa_key *k = nfa_key_new(h->prog);
+    struct nfa_key *k = nfa_key_new(h->pat.prog);
     struct sbuf raw;
     sbuf_init(&raw);
     for (size_t i = 0; i < n_events; i++) {
@@ -1065,7 +892,7 @@ START_TEST(test_bench_million)
      * events are its own. */
     struct nfa_key **keys = cep_malloc(N_KEYS * sizeof(*keys));
     for (size_t i = 0; i < N_KEYS; i++) {
-        keys[i] = nfa_key_new(h.prog);
+        keys[i] = nfa_key_new(h.pat.prog);
         struct ckpt_evtab *t = ckpt_evtab_reader(make_evt, &h);
         struct ckpt_r r;
         ckpt_r_init(&r, one.buf, one.len);
@@ -1082,7 +909,7 @@ START_TEST(test_bench_million)
     ckpt_r_init(&r, all.buf, all.len);
     double t2 = now_s();
     for (size_t i = 0; i < N_KEYS; i++) {
-        keys[i] = nfa_key_new(h.prog);
+        keys[i] = nfa_key_new(h.pat.prog);
         ck_assert_int_eq(nfa_key_load(keys[i], &r, t), CEP_OK);
     }
     double t3 = now_s();

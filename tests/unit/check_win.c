@@ -20,148 +20,56 @@
 #include "cepd/expr.h"
 #include "cepd/win.h"
 
-#define MAX_AGGS 16
-
-struct rec {
-    int64_t start, end, time;
-    int64_t id_start, id_end;
-    uint32_t rev;
-    bool retracted;
-    int64_t fired_at; /* the time reached when it fired */
-    uint64_t n;
-    struct val v[MAX_AGGS];
-    char *str[MAX_AGGS];
-    bool has_last;
-};
+#include "win_fx.h"
 
 struct fx {
-    struct evt_schema *schema;
-    int sx, ss;
-    struct expr_env env;
-    struct diag_list dl;
-    struct expr_rt *rt;
-    struct expr_counters ctr;
-    struct expr *exprs[MAX_AGGS + 1];
-    size_t n_exprs;
-    struct agg_spec aggs[MAX_AGGS];
-    size_t n_aggs;
+    struct win_fx w;
     struct expr *having;
     struct win_prog *prog;
     struct win_key *key;
     struct win_env wenv;
-    struct rec *recs;
-    size_t n_recs, recs_cap;
     uint64_t seq;
     int64_t lateness;
     int64_t now;       /* the stream's time: the largest time pushed */
     bool check_bytes;  /* compare win_key_bytes with a walk after each step */
 };
 
-static int fx_find_result(void *ud, const char *name, size_t len)
-{
-    struct fx *f = ud;
-    for (size_t i = 0; i < f->n_aggs; i++)
-        if (strlen(f->aggs[i].name) == len && memcmp(f->aggs[i].name, name, len) == 0)
-            return (int)i;
-    return -1;
-}
-
 static void fx_on_fire(void *ud, const struct win_result *r)
 {
     struct fx *f = ud;
-    CEP_GROW(f->recs, f->recs_cap, f->n_recs + 1);
-    struct rec *c = &f->recs[f->n_recs++];
-    memset(c, 0, sizeof(*c));
-    c->start = r->start;
-    c->end = r->end;
-    c->time = r->time;
-    c->id_start = r->id_start;
-    c->id_end = r->id_end;
-    c->rev = r->revision;
-    c->retracted = r->retracted;
-    c->fired_at = f->now;
-    c->n = r->n_events;
-    c->has_last = r->last != NULL;
-    for (size_t i = 0; i < f->n_aggs; i++) {
-        c->v[i] = r->values[i];
-        if (c->v[i].type == VAL_STR) {
-            c->str[i] = cep_strndup(c->v[i].u.s, c->v[i].len);
-            c->v[i].u.s = c->str[i];
-        }
-    }
+    win_fx_push(&f->w, r)->fired_at = f->now;
 }
 
 static void fx_init(struct fx *f)
 {
     memset(f, 0, sizeof(*f));
-    f->schema = evt_schema_new();
-    f->sx = evt_schema_slot_dotted(f->schema, "x");
-    f->ss = evt_schema_slot_dotted(f->schema, "s");
-    f->env.schema = f->schema;
-    f->env.ud = f;
-    f->env.find_result = fx_find_result;
-    f->env.current_step = -1;
-    diag_list_init(&f->dl);
-    f->rt = expr_rt_new();
-    f->wenv.rt = f->rt;
-    f->wenv.counters = &f->ctr;
+    win_fx_init(&f->w);
+    f->wenv.rt = f->w.rt;
+    f->wenv.counters = &f->w.ctr;
     f->now = CEP_TIME_MIN;
     f->wenv.now = CEP_TIME_MIN;
     f->wenv.ud = f;
     f->wenv.on_fire = fx_on_fire;
 }
 
-static void fx_clear_recs(struct fx *f)
-{
-    for (size_t i = 0; i < f->n_recs; i++)
-        for (size_t j = 0; j < MAX_AGGS; j++)
-            cep_free(f->recs[i].str[j]);
-    f->n_recs = 0;
-}
-
 static void fx_fini(struct fx *f)
 {
     win_key_free(f->key);
     win_prog_free(f->prog);
-    for (size_t i = 0; i < f->n_exprs; i++)
-        expr_free(f->exprs[i]);
-    fx_clear_recs(f);
-    cep_free(f->recs);
-    expr_rt_free(f->rt);
-    diag_list_free(&f->dl);
-    evt_schema_free(f->schema);
-}
-
-static struct expr *fx_compile(struct fx *f, const char *text)
-{
-    struct expr_src src = {.text = text, .len = strlen(text), .file = "t", .base_line = 1,
-                           .base_col = 1};
-    struct expr *e = expr_compile(&src, &f->env, &f->dl);
-    ck_assert_msg(e != NULL, "compile %s", text);
-    f->exprs[f->n_exprs++] = e;
-    return e;
-}
-
-static void fx_agg(struct fx *f, const char *name, enum agg_fn fn, const char *arg, double p)
-{
-    struct agg_spec *a = &f->aggs[f->n_aggs++];
-    a->name = name;
-    a->fn = fn;
-    a->arg = arg ? fx_compile(f, arg) : NULL;
-    a->param = p;
+    win_fx_fini(&f->w);
 }
 
 static void fx_start(struct fx *f, enum win_type type, int64_t size, int64_t slide, int64_t gap,
                      const char *having, bool on_update)
 {
     if (having)
-        f->having = fx_compile(f, having);
+        f->having = win_fx_compile(&f->w, having);
     struct win_spec s = {.type = type,
                          .size = size,
                          .slide = slide,
                          .gap = gap,
-                         .aggs = f->aggs,
-                         .n_aggs = f->n_aggs,
+                         .aggs = f->w.aggs,
+                         .n_aggs = f->w.n_aggs,
                          .having = f->having,
                          .on_update = on_update};
     f->prog = win_compile(&s);
@@ -192,12 +100,12 @@ static void fx_time(struct fx *f, int64_t now)
 static bool fx_add_v(struct fx *f, int64_t t, struct val x, const char *s)
 {
     struct evt *e = evt_new();
-    evt_reset(e, "{}", 2, f->schema->n_slots);
+    evt_reset(e, "{}", 2, f->w.schema->n_slots);
     e->time = t;
     e->seq = ++f->seq;
-    e->slots[f->sx] = x;
+    e->slots[f->w.sx] = x;
     if (s)
-        e->slots[f->ss] = val_str(s, strlen(s));
+        e->slots[f->w.ss] = val_str(s, strlen(s));
     fx_time(f, t);
     bool added = win_key_add(f->key, e, &f->wenv);
     evt_unref(e);
@@ -225,7 +133,7 @@ START_TEST(test_tumbling_boundaries)
 {
     struct fx f;
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_TUMBLING, 10, 0, 0, NULL, false);
     ck_assert(win_key_idle(f.key));
     ck_assert_int_eq(win_key_deadline(f.key), CEP_TIME_MAX);
@@ -233,38 +141,38 @@ START_TEST(test_tumbling_boundaries)
     fx_add(&f, 9, 1);
     ck_assert_int_eq(win_key_deadline(f.key), 10);
     fx_add(&f, 10, 1); /* on the boundary: belongs to [10, 20) */
-    ck_assert_uint_eq(f.n_recs, 1);
-    ck_assert_int_eq(f.recs[0].start, 0);
-    ck_assert_int_eq(f.recs[0].end, 10);
-    ck_assert_int_eq(f.recs[0].time, 9);
-    ck_assert_int_eq(f.recs[0].v[0].u.i, 2);
-    ck_assert(f.recs[0].has_last);
+    ck_assert_uint_eq(f.w.n_recs, 1);
+    ck_assert_int_eq(f.w.recs[0].start, 0);
+    ck_assert_int_eq(f.w.recs[0].end, 10);
+    ck_assert_int_eq(f.w.recs[0].time, 9);
+    ck_assert_int_eq(f.w.recs[0].v[0].u.i, 2);
+    ck_assert(f.w.recs[0].has_last);
     fx_add(&f, 35, 1); /* [20, 30) is empty and never fires */
     fx_adv(&f, 39);
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[1].start, 10);
-    ck_assert_int_eq(f.recs[1].v[0].u.i, 1);
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[1].start, 10);
+    ck_assert_int_eq(f.w.recs[1].v[0].u.i, 1);
     fx_adv(&f, 40);
-    ck_assert_uint_eq(f.n_recs, 3);
-    ck_assert_int_eq(f.recs[2].start, 30);
-    ck_assert_int_eq(f.recs[2].n, 1);
+    ck_assert_uint_eq(f.w.n_recs, 3);
+    ck_assert_int_eq(f.w.recs[2].start, 30);
+    ck_assert_int_eq(f.w.recs[2].n, 1);
     ck_assert(win_key_idle(f.key));
     fx_adv(&f, 1000);
-    ck_assert_uint_eq(f.n_recs, 3);
+    ck_assert_uint_eq(f.w.n_recs, 3);
     fx_fini(&f);
     /* Negative times floor correctly. */
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_TUMBLING, 10, 0, 0, NULL, false);
     fx_add(&f, -11, 1);
     fx_add(&f, -10, 1);
     fx_add(&f, -1, 1);
     ck_assert_int_eq(win_key_deadline(f.key), 0);
     fx_adv(&f, 0);
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[0].start, -20);
-    ck_assert_int_eq(f.recs[1].start, -10);
-    ck_assert_int_eq(f.recs[1].v[0].u.i, 2);
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[0].start, -20);
+    ck_assert_int_eq(f.w.recs[1].start, -10);
+    ck_assert_int_eq(f.w.recs[1].v[0].u.i, 2);
     fx_fini(&f);
 }
 END_TEST
@@ -275,18 +183,18 @@ START_TEST(test_aggregates)
 {
     struct fx f;
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
-    fx_agg(&f, "sum", AGG_SUM, "x", 0);
-    fx_agg(&f, "avg", AGG_AVG, "x", 0);
-    fx_agg(&f, "mn", AGG_MIN, "x", 0);
-    fx_agg(&f, "mx", AGG_MAX, "x", 0);
-    fx_agg(&f, "fs", AGG_FIRST, "s", 0);
-    fx_agg(&f, "ls", AGG_LAST, "s", 0);
-    fx_agg(&f, "dc", AGG_DISTINCT_COUNT, "x", 0);
-    fx_agg(&f, "sd", AGG_STDDEV, "x", 0);
-    fx_agg(&f, "p50", AGG_PERCENTILE, "x", 50);
-    fx_agg(&f, "smin", AGG_MIN, "s", 0);
-    fx_agg(&f, "smax", AGG_MAX, "s", 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "sum", AGG_SUM, "x", 0);
+    win_fx_agg(&f.w, "avg", AGG_AVG, "x", 0);
+    win_fx_agg(&f.w, "mn", AGG_MIN, "x", 0);
+    win_fx_agg(&f.w, "mx", AGG_MAX, "x", 0);
+    win_fx_agg(&f.w, "fs", AGG_FIRST, "s", 0);
+    win_fx_agg(&f.w, "ls", AGG_LAST, "s", 0);
+    win_fx_agg(&f.w, "dc", AGG_DISTINCT_COUNT, "x", 0);
+    win_fx_agg(&f.w, "sd", AGG_STDDEV, "x", 0);
+    win_fx_agg(&f.w, "p50", AGG_PERCENTILE, "x", 50);
+    win_fx_agg(&f.w, "smin", AGG_MIN, "s", 0);
+    win_fx_agg(&f.w, "smax", AGG_MAX, "s", 0);
     f.lateness = 1000; /* events out of order */
     fx_start(&f, WIN_TUMBLING, 100, 0, 0, NULL, false);
     char b1[] = "bbb", b2[] = "a", b3[] = "zz";
@@ -297,11 +205,11 @@ START_TEST(test_aggregates)
     memset(b1, 'X', 3); /* the states own copies */
     memset(b3, 'X', 2);
     fx_add_v(&f, 40, val_str("str", 3), NULL); /* mismatch for numeric aggs */
-    uint64_t mism = f.ctr.type_mismatch;
+    uint64_t mism = f.w.ctr.type_mismatch;
     ck_assert_uint_ge(mism, 3);
     fx_adv(&f, 100);
-    ck_assert_uint_eq(f.n_recs, 1);
-    struct rec *r = &f.recs[0];
+    ck_assert_uint_eq(f.w.n_recs, 1);
+    struct rec *r = &f.w.recs[0];
     ck_assert_int_eq(r->v[0].u.i, 5);
     ck_assert_int_eq(r->v[1].type, VAL_FLOAT);
     ck_assert(r->v[1].u.f == 10.0);
@@ -318,19 +226,19 @@ START_TEST(test_aggregates)
     ck_assert(fabs(r->v[9].u.f - 4) <= 0.04);
     ck_assert_str_eq(r->str[10], "a");
     ck_assert_str_eq(r->str[11], "zz");
-    fx_clear_recs(&f);
+    win_fx_clear_recs(&f.w);
     /* Int sum stays int; overflow goes to float. */
     fx_add(&f, 110, 3);
     fx_add(&f, 111, 4);
     fx_add(&f, 210, INT64_MAX);
     fx_add(&f, 211, 1);
     fx_adv(&f, 300);
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[0].v[1].type, VAL_INT);
-    ck_assert_int_eq(f.recs[0].v[1].u.i, 7);
-    ck_assert_int_eq(f.recs[1].v[1].type, VAL_FLOAT);
-    ck_assert(f.recs[1].v[1].u.f == (double)INT64_MAX + 1.0);
-    ck_assert_int_eq(f.recs[0].v[5].type, VAL_NULL); /* no s at all */
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[0].v[1].type, VAL_INT);
+    ck_assert_int_eq(f.w.recs[0].v[1].u.i, 7);
+    ck_assert_int_eq(f.w.recs[1].v[1].type, VAL_FLOAT);
+    ck_assert(f.w.recs[1].v[1].u.f == (double)INT64_MAX + 1.0);
+    ck_assert_int_eq(f.w.recs[0].v[5].type, VAL_NULL); /* no s at all */
     fx_fini(&f);
 }
 END_TEST
@@ -465,20 +373,20 @@ START_TEST(test_sliding_naive)
     f.check_bytes = true;
     f.lateness = late ? size + slide : 0;
     uint64_t rs = 0x9e3779b97f4a7c15ULL + (uint64_t)_i;
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
-    fx_agg(&f, "sum", AGG_SUM, "x", 0);
-    fx_agg(&f, "avg", AGG_AVG, "x", 0);
-    fx_agg(&f, "mn", AGG_MIN, "x", 0);
-    fx_agg(&f, "mx", AGG_MAX, "x", 0);
-    fx_agg(&f, "fx", AGG_FIRST, "x", 0);
-    fx_agg(&f, "lx", AGG_LAST, "x", 0);
-    fx_agg(&f, "dc", AGG_DISTINCT_COUNT, "x", 0);
-    fx_agg(&f, "sd", AGG_STDDEV, "x", 0);
-    fx_agg(&f, "p90", AGG_PERCENTILE, "x", 90);
-    fx_agg(&f, "smin", AGG_MIN, "s", 0);
-    fx_agg(&f, "smax", AGG_MAX, "s", 0);
-    fx_agg(&f, "fs", AGG_FIRST, "s", 0);
-    fx_agg(&f, "ls", AGG_LAST, "s", 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "sum", AGG_SUM, "x", 0);
+    win_fx_agg(&f.w, "avg", AGG_AVG, "x", 0);
+    win_fx_agg(&f.w, "mn", AGG_MIN, "x", 0);
+    win_fx_agg(&f.w, "mx", AGG_MAX, "x", 0);
+    win_fx_agg(&f.w, "fx", AGG_FIRST, "x", 0);
+    win_fx_agg(&f.w, "lx", AGG_LAST, "x", 0);
+    win_fx_agg(&f.w, "dc", AGG_DISTINCT_COUNT, "x", 0);
+    win_fx_agg(&f.w, "sd", AGG_STDDEV, "x", 0);
+    win_fx_agg(&f.w, "p90", AGG_PERCENTILE, "x", 90);
+    win_fx_agg(&f.w, "smin", AGG_MIN, "s", 0);
+    win_fx_agg(&f.w, "smax", AGG_MAX, "s", 0);
+    win_fx_agg(&f.w, "fs", AGG_FIRST, "s", 0);
+    win_fx_agg(&f.w, "ls", AGG_LAST, "s", 0);
     fx_start(&f, WIN_SLIDING, size, slide, 0, late ? "sum > 10" : NULL, false);
     enum { N = 400 };
     struct nev ev[N];
@@ -519,13 +427,13 @@ START_TEST(test_sliding_naive)
     for (int64_t st = st0; st <= t; st += slide) {
         const struct rec *last = NULL;
         uint32_t rev = 0;
-        for (size_t i = 0; i < f.n_recs; i++) {
-            if (f.recs[i].start != st)
+        for (size_t i = 0; i < f.w.n_recs; i++) {
+            if (f.w.recs[i].start != st)
                 continue;
-            ck_assert_int_le(f.recs[i].end, f.recs[i].fired_at); /* never before its end */
-            ck_assert_uint_eq(f.recs[i].rev, rev++);
-            ck_assert_int_eq(f.recs[i].id_start, st);
-            last = &f.recs[i];
+            ck_assert_int_le(f.w.recs[i].end, f.w.recs[i].fired_at); /* never before its end */
+            ck_assert_uint_eq(f.w.recs[i].rev, rev++);
+            ck_assert_int_eq(f.w.recs[i].id_start, st);
+            last = &f.w.recs[i];
             n_seen++;
         }
         int64_t n = 0, sum = 0;
@@ -544,14 +452,14 @@ START_TEST(test_sliding_naive)
         if (!late)
             ck_assert_uint_eq(rev, holds ? 1 : 0);
     }
-    ck_assert_uint_eq(n_seen, f.n_recs);
+    ck_assert_uint_eq(n_seen, f.w.n_recs);
     size_t n_rev = 0, n_retracted = 0;
-    for (size_t i = 0; i < f.n_recs; i++) {
-        n_rev += f.recs[i].rev > 0;
-        n_retracted += f.recs[i].retracted;
+    for (size_t i = 0; i < f.w.n_recs; i++) {
+        n_rev += f.w.recs[i].rev > 0;
+        n_retracted += f.w.recs[i].retracted;
     }
     if (getenv("WIN_DEBUG"))
-        fprintf(stderr, "case %d: %zu alerts, %zu corrections, %zu retracted\n", _i, f.n_recs,
+        fprintf(stderr, "case %d: %zu alerts, %zu corrections, %zu retracted\n", _i, f.w.n_recs,
                 n_rev, n_retracted);
     if (late) /* the input does exercise corrections and retractions */
         ck_assert(n_rev > 10 && n_retracted > 0);
@@ -567,7 +475,7 @@ START_TEST(test_percentile_bound)
     struct fx f;
     fx_init(&f);
     for (size_t i = 0; i < CEP_ARRAY_LEN(ps); i++)
-        fx_agg(&f, "p", AGG_PERCENTILE, "x", ps[i]);
+        win_fx_agg(&f.w, "p", AGG_PERCENTILE, "x", ps[i]);
     fx_start(&f, WIN_TUMBLING, 1000000, 0, 0, NULL, false);
     uint64_t rs = 12345;
     enum { N = 5000 };
@@ -579,12 +487,12 @@ START_TEST(test_percentile_bound)
         fx_add_v(&f, i, val_float(v[i]), NULL);
     }
     fx_adv(&f, 1000000);
-    ck_assert_uint_eq(f.n_recs, 1);
+    ck_assert_uint_eq(f.w.n_recs, 1);
     qsort(v, N, sizeof(double), cmp_d);
     for (size_t i = 0; i < CEP_ARRAY_LEN(ps); i++) {
         int64_t rank = (int64_t)ceil(ps[i] / 100.0 * N);
         double exact = v[(rank < 1 ? 1 : rank) - 1];
-        double got = f.recs[0].v[i].u.f;
+        double got = f.w.recs[0].v[i].u.f;
         ck_assert_msg(fabs(got - exact) <= 0.01 * fabs(exact) * (1 + 1e-9), "p%g: %g vs %g",
                       ps[i], got, exact);
     }
@@ -599,18 +507,18 @@ START_TEST(test_session_merge)
 {
     struct fx f;
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
-    fx_agg(&f, "f", AGG_FIRST, "x", 0);
-    fx_agg(&f, "l", AGG_LAST, "x", 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "f", AGG_FIRST, "x", 0);
+    win_fx_agg(&f.w, "l", AGG_LAST, "x", 0);
     fx_start(&f, WIN_SESSION, 0, 0, 10, NULL, false);
     /* Added without the engine's advance, as events within lateness are. */
     struct evt *e = evt_new();
     static const int64_t ts[] = {0, 5, 22, 25, 14};
     for (size_t i = 0; i < CEP_ARRAY_LEN(ts); i++) {
-        evt_reset(e, "{}", 2, f.schema->n_slots);
+        evt_reset(e, "{}", 2, f.w.schema->n_slots);
         e->time = ts[i];
         e->seq = i + 1;
-        e->slots[f.sx] = val_int((int64_t)ts[i]);
+        e->slots[f.w.sx] = val_int((int64_t)ts[i]);
         win_key_add(f.key, e, &f.wenv);
         if (i == 3)
             ck_assert_int_eq(win_key_deadline(f.key), 15);
@@ -618,24 +526,24 @@ START_TEST(test_session_merge)
     evt_unref(e);
     ck_assert_int_eq(win_key_deadline(f.key), 35); /* 14 bridged [0,15) and [22,35) */
     fx_adv(&f, 34);
-    ck_assert_uint_eq(f.n_recs, 0);
+    ck_assert_uint_eq(f.w.n_recs, 0);
     fx_adv(&f, 35);
-    ck_assert_uint_eq(f.n_recs, 1);
-    ck_assert_int_eq(f.recs[0].start, 0);
-    ck_assert_int_eq(f.recs[0].end, 35);
-    ck_assert_int_eq(f.recs[0].time, 34);
-    ck_assert_int_eq(f.recs[0].v[0].u.i, 5);
-    ck_assert_int_eq(f.recs[0].v[1].u.i, 0);
-    ck_assert_int_eq(f.recs[0].v[2].u.i, 25);
+    ck_assert_uint_eq(f.w.n_recs, 1);
+    ck_assert_int_eq(f.w.recs[0].start, 0);
+    ck_assert_int_eq(f.w.recs[0].end, 35);
+    ck_assert_int_eq(f.w.recs[0].time, 34);
+    ck_assert_int_eq(f.w.recs[0].v[0].u.i, 5);
+    ck_assert_int_eq(f.w.recs[0].v[1].u.i, 0);
+    ck_assert_int_eq(f.w.recs[0].v[2].u.i, 25);
     ck_assert(win_key_idle(f.key));
     /* Two separate sessions; an event exactly gap after the last starts a new one. */
     fx_add(&f, 100, 1);
     fx_add(&f, 110, 1);
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[1].end, 110);
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[1].end, 110);
     fx_adv(&f, 120);
-    ck_assert_uint_eq(f.n_recs, 3);
-    ck_assert_int_eq(f.recs[2].start, 110);
+    ck_assert_uint_eq(f.w.n_recs, 3);
+    ck_assert_int_eq(f.w.recs[2].start, 110);
     fx_fini(&f);
 }
 END_TEST
@@ -646,34 +554,34 @@ START_TEST(test_count_windows)
 {
     struct fx f;
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
-    fx_agg(&f, "s", AGG_SUM, "x", 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "s", AGG_SUM, "x", 0);
     fx_start(&f, WIN_COUNT, 3, 0, 0, NULL, false);
     for (int i = 0; i < 7; i++)
         fx_add(&f, 100 + i, i);
     ck_assert_int_eq(win_key_deadline(f.key), CEP_TIME_MAX);
     fx_adv(&f, 100000); /* time does not close count windows */
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[0].start, 0);
-    ck_assert_int_eq(f.recs[0].end, 3);
-    ck_assert_int_eq(f.recs[0].time, 102);
-    ck_assert_int_eq(f.recs[0].v[1].u.i, 0 + 1 + 2);
-    ck_assert_int_eq(f.recs[1].v[1].u.i, 3 + 4 + 5);
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[0].start, 0);
+    ck_assert_int_eq(f.w.recs[0].end, 3);
+    ck_assert_int_eq(f.w.recs[0].time, 102);
+    ck_assert_int_eq(f.w.recs[0].v[1].u.i, 0 + 1 + 2);
+    ck_assert_int_eq(f.w.recs[1].v[1].u.i, 3 + 4 + 5);
     ck_assert(!win_key_idle(f.key));
     fx_fini(&f);
 
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
-    fx_agg(&f, "s", AGG_SUM, "x", 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "s", AGG_SUM, "x", 0);
     fx_start(&f, WIN_COUNT, 4, 2, 0, NULL, false);
     for (int i = 0; i < 8; i++)
         fx_add(&f, 100 + i, i);
-    ck_assert_uint_eq(f.n_recs, 3);
+    ck_assert_uint_eq(f.w.n_recs, 3);
     for (int w = 0; w < 3; w++) {
-        ck_assert_int_eq(f.recs[w].start, 2 * w);
-        ck_assert_int_eq(f.recs[w].end, 2 * w + 4);
-        ck_assert_int_eq(f.recs[w].v[0].u.i, 4);
-        ck_assert_int_eq(f.recs[w].v[1].u.i, 4 * (2 * w) + 6);
+        ck_assert_int_eq(f.w.recs[w].start, 2 * w);
+        ck_assert_int_eq(f.w.recs[w].end, 2 * w + 4);
+        ck_assert_int_eq(f.w.recs[w].v[0].u.i, 4);
+        ck_assert_int_eq(f.w.recs[w].v[1].u.i, 4 * (2 * w) + 6);
     }
     fx_fini(&f);
 }
@@ -685,59 +593,59 @@ START_TEST(test_on_update)
 {
     struct fx f;
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_TUMBLING, 10, 0, 0, "c >= 2", true);
     fx_add(&f, 1, 0);
-    ck_assert_uint_eq(f.n_recs, 0);
+    ck_assert_uint_eq(f.w.n_recs, 0);
     fx_add(&f, 2, 0);
-    ck_assert_uint_eq(f.n_recs, 1);
-    ck_assert_int_eq(f.recs[0].v[0].u.i, 2);
+    ck_assert_uint_eq(f.w.n_recs, 1);
+    ck_assert_int_eq(f.w.recs[0].v[0].u.i, 2);
     fx_add(&f, 3, 0);
     fx_add(&f, 11, 0);
     fx_add(&f, 12, 0);
     fx_add(&f, 13, 0);
     fx_adv(&f, 100);
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[1].start, 10);
-    ck_assert_int_eq(f.recs[1].v[0].u.i, 2);
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[1].start, 10);
+    ck_assert_int_eq(f.w.recs[1].v[0].u.i, 2);
     fx_fini(&f);
 
     /* Sliding: each window fires at most once. */
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_SLIDING, 10, 5, 0, "c >= 2", true);
     fx_add(&f, 6, 0);
     fx_add(&f, 7, 0);
-    ck_assert_uint_eq(f.n_recs, 2); /* [0,10) and [5,15) */
+    ck_assert_uint_eq(f.w.n_recs, 2); /* [0,10) and [5,15) */
     fx_add(&f, 12, 0);
-    ck_assert_uint_eq(f.n_recs, 2);
+    ck_assert_uint_eq(f.w.n_recs, 2);
     fx_add(&f, 13, 0);
-    ck_assert_uint_eq(f.n_recs, 3);
-    ck_assert_int_eq(f.recs[2].start, 10);
+    ck_assert_uint_eq(f.w.n_recs, 3);
+    ck_assert_int_eq(f.w.recs[2].start, 10);
     fx_add(&f, 14, 0);
     fx_adv(&f, 100);
-    ck_assert_uint_eq(f.n_recs, 3);
+    ck_assert_uint_eq(f.w.n_recs, 3);
     fx_fini(&f);
 
     /* Sessions and count windows with on_update. */
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_SESSION, 0, 0, 10, "c >= 2", true);
     fx_add(&f, 0, 0);
     fx_add(&f, 5, 0);
     fx_add(&f, 6, 0);
-    ck_assert_uint_eq(f.n_recs, 1);
+    ck_assert_uint_eq(f.w.n_recs, 1);
     fx_adv(&f, 100);
-    ck_assert_uint_eq(f.n_recs, 1);
+    ck_assert_uint_eq(f.w.n_recs, 1);
     fx_fini(&f);
 
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_COUNT, 5, 0, 0, "c >= 2", true);
     for (int i = 0; i < 10; i++)
         fx_add(&f, i, 0);
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[0].v[0].u.i, 2);
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[0].v[0].u.i, 2);
     fx_fini(&f);
 }
 END_TEST
@@ -746,8 +654,8 @@ START_TEST(test_having)
 {
     struct fx f;
     fx_init(&f);
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
-    fx_agg(&f, "total", AGG_SUM, "x", 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "total", AGG_SUM, "x", 0);
     fx_start(&f, WIN_TUMBLING, 10, 0, 0, "total > 10 and c < 3", false);
     fx_add(&f, 1, 5);
     fx_add(&f, 2, 6);  /* [0,10): 11, 2 events: fires */
@@ -756,8 +664,8 @@ START_TEST(test_having)
     fx_add(&f, 22, 5);
     fx_add(&f, 23, 5); /* [20,30): 15 but 3 events: no */
     fx_adv(&f, 100);
-    ck_assert_uint_eq(f.n_recs, 1);
-    ck_assert_int_eq(f.recs[0].v[1].u.i, 11);
+    ck_assert_uint_eq(f.w.n_recs, 1);
+    ck_assert_int_eq(f.w.recs[0].v[1].u.i, 11);
     ck_assert(win_key_idle(f.key));
     fx_fini(&f);
 }
@@ -770,24 +678,24 @@ START_TEST(test_late_event)
     struct fx f;
     fx_init(&f);
     f.check_bytes = true;
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_TUMBLING, 10, 0, 0, NULL, false);
     fx_add(&f, 15, 0);
     fx_adv(&f, 20);
-    ck_assert_uint_eq(f.n_recs, 1);
+    ck_assert_uint_eq(f.w.n_recs, 1);
     /* Without lateness, an event of a window that closed is refused and
      * changes nothing. */
     ck_assert(!fx_add(&f, 12, 0));
     ck_assert(win_key_idle(f.key));
-    ck_assert_uint_eq(f.n_recs, 1);
+    ck_assert_uint_eq(f.w.n_recs, 1);
     /* Behind the time reached, but its window is open: taken (derived
      * streams see events in their producer's order). */
     ck_assert(fx_add(&f, 25, 0));
     ck_assert(fx_add(&f, 21, 0));
     fx_adv(&f, 30);
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[1].v[0].u.i, 2);
-    ck_assert_uint_eq(f.recs[1].rev, 0);
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[1].v[0].u.i, 2);
+    ck_assert_uint_eq(f.w.recs[1].rev, 0);
     fx_fini(&f);
 }
 END_TEST
@@ -801,19 +709,19 @@ START_TEST(test_corrections)
     fx_init(&f);
     f.check_bytes = true;
     f.lateness = 10;
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
-    fx_agg(&f, "total", AGG_SUM, "x", 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "total", AGG_SUM, "x", 0);
     fx_start(&f, WIN_TUMBLING, 10, 0, 0, "total > 10", false);
     fx_add(&f, 1, 5);
     fx_add(&f, 2, 7);
     fx_add(&f, 12, 1); /* [0, 10) closes: 12 */
-    ck_assert_uint_eq(f.n_recs, 1);
-    ck_assert_uint_eq(f.recs[0].rev, 0);
-    ck_assert_int_eq(f.recs[0].v[1].u.i, 12);
+    ck_assert_uint_eq(f.w.n_recs, 1);
+    ck_assert_uint_eq(f.w.recs[0].rev, 0);
+    ck_assert_int_eq(f.w.recs[0].v[1].u.i, 12);
     ck_assert_int_eq(win_key_deadline(f.key), 20);
     ck_assert(fx_add(&f, 3, 4));
-    ck_assert_uint_eq(f.n_recs, 2);
-    struct rec *r = &f.recs[1];
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    struct rec *r = &f.w.recs[1];
     ck_assert_uint_eq(r->rev, 1);
     ck_assert(!r->retracted);
     ck_assert_int_eq(r->start, 0);
@@ -825,33 +733,33 @@ START_TEST(test_corrections)
     ck_assert_int_eq(r->v[0].u.i, 3);
     ck_assert_int_eq(r->v[1].u.i, 16);
     ck_assert(fx_add(&f, 4, -10)); /* 6: having fails */
-    ck_assert_uint_eq(f.n_recs, 3);
-    ck_assert_uint_eq(f.recs[2].rev, 2);
-    ck_assert(f.recs[2].retracted);
-    ck_assert_int_eq(f.recs[2].v[1].u.i, 6);
+    ck_assert_uint_eq(f.w.n_recs, 3);
+    ck_assert_uint_eq(f.w.recs[2].rev, 2);
+    ck_assert(f.w.recs[2].retracted);
+    ck_assert_int_eq(f.w.recs[2].v[1].u.i, 6);
     ck_assert(fx_add(&f, 5, -1)); /* still failing: nothing */
-    ck_assert_uint_eq(f.n_recs, 3);
+    ck_assert_uint_eq(f.w.n_recs, 3);
     ck_assert(fx_add(&f, 6, 20)); /* 25: holds again */
-    ck_assert_uint_eq(f.n_recs, 4);
-    ck_assert_uint_eq(f.recs[3].rev, 3);
-    ck_assert(!f.recs[3].retracted);
-    ck_assert_int_eq(f.recs[3].v[0].u.i, 6);
-    ck_assert_int_eq(f.recs[3].v[1].u.i, 25);
+    ck_assert_uint_eq(f.w.n_recs, 4);
+    ck_assert_uint_eq(f.w.recs[3].rev, 3);
+    ck_assert(!f.w.recs[3].retracted);
+    ck_assert_int_eq(f.w.recs[3].v[0].u.i, 6);
+    ck_assert_int_eq(f.w.recs[3].v[1].u.i, 25);
     fx_add(&f, 20, 0); /* [10, 20) closes with 1: no; [0, 10) is final */
-    ck_assert_uint_eq(f.n_recs, 4);
+    ck_assert_uint_eq(f.w.n_recs, 4);
     ck_assert(!fx_add(&f, 7, 1));
-    ck_assert_uint_eq(f.n_recs, 4);
+    ck_assert_uint_eq(f.w.n_recs, 4);
     ck_assert(fx_add(&f, 15, 100)); /* [10, 20) never fired: fires now */
-    ck_assert_uint_eq(f.n_recs, 5);
-    ck_assert_uint_eq(f.recs[4].rev, 0);
-    ck_assert_int_eq(f.recs[4].start, 10);
-    ck_assert_int_eq(f.recs[4].v[1].u.i, 101);
+    ck_assert_uint_eq(f.w.n_recs, 5);
+    ck_assert_uint_eq(f.w.recs[4].rev, 0);
+    ck_assert_int_eq(f.w.recs[4].start, 10);
+    ck_assert_int_eq(f.w.recs[4].v[1].u.i, 101);
     ck_assert(!win_key_idle(f.key));
     fx_adv(&f, 39);
     ck_assert(!win_key_idle(f.key)); /* [20, 30) holds the event at 20 until 40 */
     fx_adv(&f, 40);
     ck_assert(win_key_idle(f.key));
-    ck_assert_uint_eq(f.n_recs, 5);
+    ck_assert_uint_eq(f.w.n_recs, 5);
     fx_fini(&f);
 }
 END_TEST
@@ -862,20 +770,20 @@ START_TEST(test_late_on_update)
     fx_init(&f);
     f.check_bytes = true;
     f.lateness = 10;
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_TUMBLING, 10, 0, 0, "c >= 2", true);
     fx_add(&f, 1, 0);
     fx_add(&f, 11, 0); /* [0, 10) closed without firing */
-    ck_assert_uint_eq(f.n_recs, 0);
+    ck_assert_uint_eq(f.w.n_recs, 0);
     ck_assert(fx_add(&f, 2, 0)); /* now it holds: fires, late */
-    ck_assert_uint_eq(f.n_recs, 1);
-    ck_assert_int_eq(f.recs[0].start, 0);
-    ck_assert_uint_eq(f.recs[0].rev, 0);
+    ck_assert_uint_eq(f.w.n_recs, 1);
+    ck_assert_int_eq(f.w.recs[0].start, 0);
+    ck_assert_uint_eq(f.w.recs[0].rev, 0);
     ck_assert(fx_add(&f, 3, 0)); /* on_update alerts are not revised */
-    ck_assert_uint_eq(f.n_recs, 1);
+    ck_assert_uint_eq(f.w.n_recs, 1);
     fx_add(&f, 12, 0);
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[1].start, 10);
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[1].start, 10);
     fx_adv(&f, 100);
     ck_assert(win_key_idle(f.key));
     fx_fini(&f);
@@ -891,24 +799,24 @@ START_TEST(test_late_sessions)
     fx_init(&f);
     f.check_bytes = true;
     f.lateness = 100;
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_SESSION, 0, 0, 10, NULL, false);
     fx_add(&f, 0, 0);
     fx_add(&f, 5, 0);
     fx_add(&f, 22, 0); /* [0, 15) closes */
     fx_add(&f, 25, 0);
     fx_add(&f, 50, 0); /* [22, 35) closes */
-    ck_assert_uint_eq(f.n_recs, 2);
+    ck_assert_uint_eq(f.w.n_recs, 2);
     ck_assert(fx_add(&f, 14, 0)); /* joins [0, 15) and bridges to [22, 35) */
-    ck_assert_uint_eq(f.n_recs, 4);
-    struct rec *r = &f.recs[2];
+    ck_assert_uint_eq(f.w.n_recs, 4);
+    struct rec *r = &f.w.recs[2];
     ck_assert(r->retracted);
     ck_assert_int_eq(r->id_start, 22);
     ck_assert_int_eq(r->id_end, 35);
     ck_assert_uint_eq(r->rev, 1);
     ck_assert_int_eq(r->start, 0);
     ck_assert_int_eq(r->end, 35);
-    r = &f.recs[3];
+    r = &f.w.recs[3];
     ck_assert(!r->retracted);
     ck_assert_int_eq(r->id_start, 0);
     ck_assert_int_eq(r->id_end, 15);
@@ -920,21 +828,21 @@ START_TEST(test_late_sessions)
     fx_init(&f);
     f.check_bytes = true;
     f.lateness = 100;
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
     fx_start(&f, WIN_SESSION, 0, 0, 10, NULL, false);
     fx_add(&f, 0, 0);
     fx_add(&f, 25, 0); /* [0, 10) closes */
-    ck_assert_uint_eq(f.n_recs, 1);
+    ck_assert_uint_eq(f.w.n_recs, 1);
     ck_assert(fx_add(&f, 9, 0)); /* [0, 19) ended already: corrected now */
-    ck_assert_uint_eq(f.n_recs, 2);
-    ck_assert_int_eq(f.recs[1].end, 19);
-    ck_assert_uint_eq(f.recs[1].rev, 1);
+    ck_assert_uint_eq(f.w.n_recs, 2);
+    ck_assert_int_eq(f.w.recs[1].end, 19);
+    ck_assert_uint_eq(f.w.recs[1].rev, 1);
     ck_assert(fx_add(&f, 18, 0)); /* bridges to the open [25, 35): reopened */
-    ck_assert_uint_eq(f.n_recs, 2);
+    ck_assert_uint_eq(f.w.n_recs, 2);
     ck_assert_int_eq(win_key_deadline(f.key), 35);
     fx_adv(&f, 35);
-    ck_assert_uint_eq(f.n_recs, 3);
-    r = &f.recs[2];
+    ck_assert_uint_eq(f.w.n_recs, 3);
+    r = &f.w.recs[2];
     ck_assert_uint_eq(r->rev, 2);
     ck_assert_int_eq(r->id_start, 0);
     ck_assert_int_eq(r->id_end, 10);
@@ -962,9 +870,9 @@ START_TEST(test_late_sessions_random)
     fx_init(&f);
     f.check_bytes = true;
     f.lateness = late;
-    fx_agg(&f, "c", AGG_COUNT, NULL, 0);
-    fx_agg(&f, "sum", AGG_SUM, "x", 0);
-    fx_agg(&f, "mn", AGG_MIN, "x", 0);
+    win_fx_agg(&f.w, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f.w, "sum", AGG_SUM, "x", 0);
+    win_fx_agg(&f.w, "mn", AGG_MIN, "x", 0);
     fx_start(&f, WIN_SESSION, 0, 0, gap, _i % 2 ? "sum > 30" : NULL, false);
     uint64_t rs = 777 + (uint64_t)_i;
     enum { N = 300 };
@@ -1004,13 +912,13 @@ START_TEST(test_late_sessions_random)
             idx[j - 1] = tmp;
         }
     size_t n_standing = 0;
-    for (size_t i = 0; i < f.n_recs; i++) {
+    for (size_t i = 0; i < f.w.n_recs; i++) {
         /* The last alert of its lineage? */
         bool later = false;
-        for (size_t j = i + 1; j < f.n_recs; j++)
-            later = later || (f.recs[j].id_start == f.recs[i].id_start &&
-                              f.recs[j].id_end == f.recs[i].id_end);
-        if (!later && !f.recs[i].retracted)
+        for (size_t j = i + 1; j < f.w.n_recs; j++)
+            later = later || (f.w.recs[j].id_start == f.w.recs[i].id_start &&
+                              f.w.recs[j].id_end == f.w.recs[i].id_end);
+        if (!later && !f.w.recs[i].retracted)
             n_standing++;
     }
     size_t n_expect = 0;
@@ -1028,18 +936,18 @@ START_TEST(test_late_sessions_random)
             n_expect++;
             /* The standing alert of this session: the latest one with its bounds. */
             const struct rec *got = NULL;
-            for (size_t i = 0; i < f.n_recs; i++)
-                if (f.recs[i].start == st && f.recs[i].end == end)
-                    got = &f.recs[i];
+            for (size_t i = 0; i < f.w.n_recs; i++)
+                if (f.w.recs[i].start == st && f.w.recs[i].end == end)
+                    got = &f.w.recs[i];
             ck_assert_msg(got != NULL, "session [%lld, %lld) missing", (long long)st,
                           (long long)end);
             ck_assert(!got->retracted);
             ck_assert_int_eq(got->v[0].u.i, b - a);
             ck_assert_int_eq(got->v[1].u.i, sum);
             ck_assert_int_eq(got->v[2].u.i, mn);
-            for (size_t j = 0; j < f.n_recs; j++) /* and nothing after it in its lineage */
-                if (&f.recs[j] > got && f.recs[j].id_start == got->id_start &&
-                    f.recs[j].id_end == got->id_end)
+            for (size_t j = 0; j < f.w.n_recs; j++) /* and nothing after it in its lineage */
+                if (&f.w.recs[j] > got && f.w.recs[j].id_start == got->id_start &&
+                    f.w.recs[j].id_end == got->id_end)
                     ck_abort_msg("lineage of [%lld, %lld) goes on", (long long)st,
                                  (long long)end);
         }
@@ -1047,13 +955,13 @@ START_TEST(test_late_sessions_random)
     }
     ck_assert_uint_eq(n_standing, n_expect);
     size_t n_rev = 0, n_retracted = 0;
-    for (size_t i = 0; i < f.n_recs; i++) {
-        n_rev += f.recs[i].rev > 0;
-        n_retracted += f.recs[i].retracted;
+    for (size_t i = 0; i < f.w.n_recs; i++) {
+        n_rev += f.w.recs[i].rev > 0;
+        n_retracted += f.w.recs[i].retracted;
     }
     if (getenv("WIN_DEBUG"))
         fprintf(stderr, "sessions %d: %zu alerts, %zu corrections, %zu retracted\n", _i,
-                f.n_recs, n_rev, n_retracted);
+                f.w.n_recs, n_rev, n_retracted);
     if (late >= 30) /* the input does exercise corrections and merges */
         ck_assert(n_rev > 2 && n_retracted > 0);
     fx_fini(&f);
@@ -1064,9 +972,9 @@ START_TEST(test_memory)
 {
     struct fx f;
     fx_init(&f);
-    fx_agg(&f, "dc", AGG_DISTINCT_COUNT, "x", 0);
-    fx_agg(&f, "p", AGG_PERCENTILE, "x", 50);
-    fx_agg(&f, "l", AGG_LAST, "s", 0);
+    win_fx_agg(&f.w, "dc", AGG_DISTINCT_COUNT, "x", 0);
+    win_fx_agg(&f.w, "p", AGG_PERCENTILE, "x", 50);
+    win_fx_agg(&f.w, "l", AGG_LAST, "s", 0);
     fx_start(&f, WIN_SLIDING, 3600, 1, 0, NULL, false);
     size_t empty = win_key_bytes(f.key);
     for (int i = 0; i < 3600; i++)
@@ -1074,13 +982,13 @@ START_TEST(test_memory)
     size_t full = win_key_bytes(f.key);
     ck_assert_uint_gt(full, empty + 3600 * 3 * sizeof(int64_t));
     /* Windows [s, s + 3600) for s in [-3599, 0) closed along the way. */
-    ck_assert_uint_eq(f.n_recs, 3599);
+    ck_assert_uint_eq(f.w.n_recs, 3599);
     fx_adv(&f, 3600);
-    ck_assert_uint_eq(f.n_recs, 3600);
-    ck_assert_int_eq(f.recs[3599].v[0].u.i, 3600);
+    ck_assert_uint_eq(f.w.n_recs, 3600);
+    ck_assert_int_eq(f.w.recs[3599].v[0].u.i, 3600);
     ck_assert_uint_lt(win_key_bytes(f.key), full);
     fx_adv(&f, 7200);
-    ck_assert_uint_eq(f.n_recs, 7199);
+    ck_assert_uint_eq(f.w.n_recs, 7199);
     ck_assert(win_key_idle(f.key));
     ck_assert_uint_lt(win_key_bytes(f.key), full / 10);
     fx_fini(&f);

@@ -22,17 +22,7 @@
 #include "cepd/sbuf.h"
 #include "cepd/win.h"
 
-#define MAX_AGGS 16
-
-/* One fired result, with its strings copied. */
-struct rec {
-    int64_t start, end, time, id_start, id_end;
-    uint32_t rev;
-    bool retracted, by_count, has_last;
-    uint64_t n;
-    struct val v[MAX_AGGS];
-    char *str[MAX_AGGS];
-};
+#include "win_fx.h"
 
 /* One step of the input: an event at t (x, s: the fields; x_kind 0 int,
  * 1 float, 2 null, 3 string), or time advancing to t without one. */
@@ -46,84 +36,18 @@ struct op {
 };
 
 struct fx {
-    struct evt_schema *schema;
-    int sx, ss;
-    struct expr_env env;
-    struct diag_list dl;
-    struct expr_rt *rt;
-    struct expr_counters ctr;
-    struct expr *exprs[MAX_AGGS + 1];
-    size_t n_exprs;
-    struct agg_spec aggs[MAX_AGGS];
-    size_t n_aggs;
+    struct win_fx w;
     struct win_prog *prog;
     struct win_key *key;
     struct win_env wenv;
-    struct rec *recs;
-    size_t n_recs, recs_cap;
     int64_t lateness;
     int64_t now;
 };
 
-static int fx_find_result(void *ud, const char *name, size_t len)
-{
-    struct fx *f = ud;
-    for (size_t i = 0; i < f->n_aggs; i++)
-        if (strlen(f->aggs[i].name) == len && memcmp(f->aggs[i].name, name, len) == 0)
-            return (int)i;
-    return -1;
-}
-
 static void fx_on_fire(void *ud, const struct win_result *r)
 {
     struct fx *f = ud;
-    CEP_GROW(f->recs, f->recs_cap, f->n_recs + 1);
-    struct rec *c = &f->recs[f->n_recs++];
-    memset(c, 0, sizeof(*c));
-    c->start = r->start;
-    c->end = r->end;
-    c->time = r->time;
-    c->id_start = r->id_start;
-    c->id_end = r->id_end;
-    c->rev = r->revision;
-    c->retracted = r->retracted;
-    c->by_count = r->by_count;
-    c->has_last = r->last != NULL;
-    c->n = r->n_events;
-    for (size_t i = 0; i < f->n_aggs; i++) {
-        c->v[i] = r->values[i];
-        if (c->v[i].type == VAL_STR) {
-            c->str[i] = cep_strndup(c->v[i].u.s, c->v[i].len);
-            c->v[i].u.s = c->str[i];
-        }
-    }
-}
-
-static void fx_clear_recs(struct fx *f)
-{
-    for (size_t i = 0; i < f->n_recs; i++)
-        for (size_t j = 0; j < MAX_AGGS; j++)
-            cep_free(f->recs[i].str[j]);
-    f->n_recs = 0;
-}
-
-static struct expr *fx_compile(struct fx *f, const char *text)
-{
-    struct expr_src src = {.text = text, .len = strlen(text), .file = "t", .base_line = 1,
-                           .base_col = 1};
-    struct expr *e = expr_compile(&src, &f->env, &f->dl);
-    ck_assert_msg(e != NULL, "compile %s", text);
-    f->exprs[f->n_exprs++] = e;
-    return e;
-}
-
-static void fx_agg(struct fx *f, const char *name, enum agg_fn fn, const char *arg, double p)
-{
-    struct agg_spec *a = &f->aggs[f->n_aggs++];
-    a->name = name;
-    a->fn = fn;
-    a->arg = arg ? fx_compile(f, arg) : NULL;
-    a->param = p;
+    win_fx_push(&f->w, r);
 }
 
 /* A window case: the spec (aggregates added by fx_init) and the input. */
@@ -156,45 +80,37 @@ static const struct wcase cases[] = {
 static void fx_init(struct fx *f, const struct wcase *c)
 {
     memset(f, 0, sizeof(*f));
-    f->schema = evt_schema_new();
-    f->sx = evt_schema_slot_dotted(f->schema, "x");
-    f->ss = evt_schema_slot_dotted(f->schema, "s");
-    f->env.schema = f->schema;
-    f->env.ud = f;
-    f->env.find_result = fx_find_result;
-    f->env.current_step = -1;
-    diag_list_init(&f->dl);
-    f->rt = expr_rt_new();
-    f->wenv.rt = f->rt;
-    f->wenv.counters = &f->ctr;
+    win_fx_init(&f->w);
+    f->wenv.rt = f->w.rt;
+    f->wenv.counters = &f->w.ctr;
     f->wenv.ud = f;
     f->wenv.on_fire = fx_on_fire;
     f->now = CEP_TIME_MIN;
     f->wenv.now = CEP_TIME_MIN;
     f->lateness = c->lateness;
-    fx_agg(f, "c", AGG_COUNT, NULL, 0);
-    fx_agg(f, "sum", AGG_SUM, "x", 0);
-    fx_agg(f, "avg", AGG_AVG, "x", 0);
+    win_fx_agg(&f->w, "c", AGG_COUNT, NULL, 0);
+    win_fx_agg(&f->w, "sum", AGG_SUM, "x", 0);
+    win_fx_agg(&f->w, "avg", AGG_AVG, "x", 0);
     if (strcmp(c->aggs, "all") == 0) {
-        fx_agg(f, "mn", AGG_MIN, "x", 0);
-        fx_agg(f, "mx", AGG_MAX, "x", 0);
-        fx_agg(f, "fs", AGG_FIRST, "s", 0);
-        fx_agg(f, "ls", AGG_LAST, "s", 0);
-        fx_agg(f, "dc", AGG_DISTINCT_COUNT, "x", 0);
-        fx_agg(f, "sd", AGG_STDDEV, "x", 0);
-        fx_agg(f, "p90", AGG_PERCENTILE, "x", 90);
-        fx_agg(f, "smin", AGG_MIN, "s", 0);
-        fx_agg(f, "smax", AGG_MAX, "s", 0);
-        fx_agg(f, "dcs", AGG_DISTINCT_COUNT, "s", 0);
-        fx_agg(f, "fx", AGG_FIRST, "x", 0);
+        win_fx_agg(&f->w, "mn", AGG_MIN, "x", 0);
+        win_fx_agg(&f->w, "mx", AGG_MAX, "x", 0);
+        win_fx_agg(&f->w, "fs", AGG_FIRST, "s", 0);
+        win_fx_agg(&f->w, "ls", AGG_LAST, "s", 0);
+        win_fx_agg(&f->w, "dc", AGG_DISTINCT_COUNT, "x", 0);
+        win_fx_agg(&f->w, "sd", AGG_STDDEV, "x", 0);
+        win_fx_agg(&f->w, "p90", AGG_PERCENTILE, "x", 90);
+        win_fx_agg(&f->w, "smin", AGG_MIN, "s", 0);
+        win_fx_agg(&f->w, "smax", AGG_MAX, "s", 0);
+        win_fx_agg(&f->w, "dcs", AGG_DISTINCT_COUNT, "s", 0);
+        win_fx_agg(&f->w, "fx", AGG_FIRST, "x", 0);
     }
     struct win_spec s = {.type = c->type,
                          .size = c->size,
                          .slide = c->slide,
                          .gap = c->gap,
-                         .aggs = f->aggs,
-                         .n_aggs = f->n_aggs,
-                         .having = c->having ? fx_compile(f, c->having) : NULL,
+                         .aggs = f->w.aggs,
+                         .n_aggs = f->w.n_aggs,
+                         .having = c->having ? win_fx_compile(&f->w, c->having) : NULL,
                          .on_update = c->on_update};
     f->prog = win_compile(&s);
     f->key = win_key_new(f->prog, f->lateness);
@@ -204,13 +120,7 @@ static void fx_fini(struct fx *f)
 {
     win_key_free(f->key);
     win_prog_free(f->prog);
-    for (size_t i = 0; i < f->n_exprs; i++)
-        expr_free(f->exprs[i]);
-    fx_clear_recs(f);
-    cep_free(f->recs);
-    expr_rt_free(f->rt);
-    diag_list_free(&f->dl);
-    evt_schema_free(f->schema);
+    win_fx_fini(&f->w);
 }
 
 static void fx_check_bytes(struct fx *f)
@@ -232,24 +142,24 @@ static void fx_time(struct fx *f, int64_t now)
 static struct evt *fx_evt(struct fx *f, const struct op *o)
 {
     struct evt *e = evt_new();
-    evt_reset(e, "{}", 2, f->schema->n_slots);
+    evt_reset(e, "{}", 2, f->w.schema->n_slots);
     e->time = o->t;
     e->seq = o->seq;
     switch (o->x_kind) {
         case 0:
-            e->slots[f->sx] = val_int(o->x);
+            e->slots[f->w.sx] = val_int(o->x);
             break;
         case 1:
-            e->slots[f->sx] = val_float((double)o->x / 8.0);
+            e->slots[f->w.sx] = val_float((double)o->x / 8.0);
             break;
         case 3:
-            e->slots[f->sx] = val_str("str", 3);
+            e->slots[f->w.sx] = val_str("str", 3);
             break;
         default:
             break;
     }
     if (o->s)
-        e->slots[f->ss] = val_str(o->s, strlen(o->s));
+        e->slots[f->w.ss] = val_str(o->s, strlen(o->s));
     return e;
 }
 
@@ -359,7 +269,7 @@ static struct evt *mk_evt(void *ud, uint32_t stream, int64_t time, uint64_t seq,
 {
     struct fx *f = ud;
     struct evt *e = evt_new();
-    evt_reset(e, raw, raw_len, f->schema->n_slots);
+    evt_reset(e, raw, raw_len, f->w.schema->n_slots);
     e->stream = stream;
     e->time = time;
     e->seq = seq;
@@ -449,11 +359,11 @@ START_TEST(test_cut_and_resume)
         fx_step(&a, &ops[i]);
     struct op end = {.adv = true, .t = a.now + 100000};
     fx_step(&a, &end);
-    ck_assert_msg(a.n_recs >= 10, "case %d fires (%zu)", _i, a.n_recs);
+    ck_assert_msg(a.w.n_recs >= 10, "case %d fires (%zu)", _i, a.w.n_recs);
     size_t n_rev = 0, n_retracted = 0;
-    for (size_t i = 0; i < a.n_recs; i++) {
-        n_rev += a.recs[i].rev > 0;
-        n_retracted += a.recs[i].retracted;
+    for (size_t i = 0; i < a.w.n_recs; i++) {
+        n_rev += a.w.recs[i].rev > 0;
+        n_retracted += a.w.recs[i].retracted;
     }
     /* The input exercises what the records must carry over. */
     if (c->lateness && !c->on_update)
@@ -493,10 +403,10 @@ START_TEST(test_cut_and_resume)
         for (size_t i = cut; i < N_OPS; i++)
             fx_step(&b, &ops[i]);
         fx_step(&b, &end);
-        ck_assert_msg(b.n_recs == a.n_recs, "case %d cut %zu: %zu results, not %zu", _i, cut,
-                      b.n_recs, a.n_recs);
-        for (size_t i = 0; i < a.n_recs; i++)
-            rec_eq(&b.recs[i], &a.recs[i], a.n_aggs, i);
+        ck_assert_msg(b.w.n_recs == a.w.n_recs, "case %d cut %zu: %zu results, not %zu", _i, cut,
+                      b.w.n_recs, a.w.n_recs);
+        for (size_t i = 0; i < a.w.n_recs; i++)
+            rec_eq(&b.w.recs[i], &a.w.recs[i], a.w.n_aggs, i);
         fx_fini(&b);
         n_cuts++;
     }
@@ -647,11 +557,11 @@ START_TEST(test_bad_records)
     struct evt *ev = fx_evt(&f, &o);
     struct sbuf sb;
     sbuf_init(&sb);
-    put_record(&sb, _i, false, ev, f.n_aggs);
+    put_record(&sb, _i, false, ev, f.w.n_aggs);
     ck_assert_msg(load_key(&f, f.key, sb.buf, sb.len) == CEP_OK, "twin of %d", _i);
     ck_assert_uint_eq(win_key_bytes(f.key), win_key_bytes_walk(f.key));
     win_key_reset(f.key);
-    put_record(&sb, _i, true, ev, f.n_aggs);
+    put_record(&sb, _i, true, ev, f.w.n_aggs);
     ck_assert_msg(load_key(&f, f.key, sb.buf, sb.len) == CEP_ERR, "record %d loaded", _i);
     check_empty(f.key);
     evt_unref(ev);

@@ -243,14 +243,25 @@ static void sink_dead_letter(struct io_sink *s, const char *err)
     s->st.dead_lettered++;
 }
 
-void io_sink_failed(struct io_sink *s, const char *err)
+/* The delivery of the head alert ended in err: the sink is idle again, err
+ * is its last error, and the head counts one more attempt.  Returns the
+ * head (NULL, never expected, when the queue is empty). */
+static struct io_alert *sink_attempt_failed(struct io_sink *s, const char *err)
 {
     s->busy = false;
     snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", err);
     if (NEVER(s->q_len == 0))
-        return;
+        return NULL;
     struct io_alert *h = &s->q[s->q_head];
     h->attempts++;
+    return h;
+}
+
+void io_sink_failed(struct io_sink *s, const char *err)
+{
+    struct io_alert *h = sink_attempt_failed(s, err);
+    if (!h)
+        return;
     s->failures++;
     if (s->failures == 1)
         cep_log(CEP_LOG_WARN, "sink %s: delivery failed: %s; retrying with back-off",
@@ -292,12 +303,9 @@ void sink_requeue(struct io_sink *s, const char *err)
 
 void sink_reject_head(struct io_sink *s, const char *err)
 {
-    s->busy = false;
-    snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", err);
-    if (NEVER(s->q_len == 0))
+    struct io_alert *h = sink_attempt_failed(s, err);
+    if (!h)
         return;
-    struct io_alert *h = &s->q[s->q_head];
-    h->attempts++;
     cep_log(CEP_LOG_WARN, "sink %s: alert %s refused (%s); retrying cannot help: dead-lettered",
             s->cfg->name, h->id, err);
     s->failures = 0;
