@@ -14,6 +14,7 @@
 
 #include "cepd/cfg.h"
 #include "cepd/eng.h"
+#include "cepd/eng_par.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -429,7 +430,14 @@ static void dmn_metrics_ckpt(struct sbuf *sb, const struct dmn *d)
 
 static void dmn_metrics(struct sbuf *sb, const struct dmn *d)
 {
+    /* With workers the engine counters are theirs, summed (the per-rule
+     * gauges below still read the loop thread's idle engine). */
+    struct eng_stats par_st;
     const struct eng_stats *st = eng_stats(d->g.eng);
+    if (d->par) {
+        eng_par_stats(d->par, &par_st);
+        st = &par_st;
+    }
     int64_t now = eng_now_us();
     dmn_metric_head(sb, "cepd_uptime_seconds", "gauge", "Seconds since cepd started.");
     sbuf_printf(sb, "cepd_uptime_seconds %" PRId64 "\n", (now - d->started_at) / CEP_USEC_PER_SEC);
