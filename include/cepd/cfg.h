@@ -14,6 +14,9 @@
 #include "cepd/rule.h"
 
 #define CFG_MAX_LINE_BYTES_DEFAULT (1024 * 1024)
+/* The largest max_line_bytes accepted (config and `cepd replay`): an event
+ * holds its line in 32-bit sized buffers (evt_reset). */
+#define CFG_MAX_LINE_BYTES_LIMIT (256 * 1024 * 1024)
 #define CFG_MAX_BODY_BYTES_DEFAULT (16 * 1024 * 1024)
 
 enum cfg_source_type {
@@ -156,6 +159,8 @@ void cfg_apply_defaults(struct cfg *c);
  * borrows from c. */
 void cfg_rule_load_opts(const struct cfg *c, struct rule_load_opts *opts);
 const struct cfg_sink *cfg_find_sink(const struct cfg *c, const char *name);
+/* The format a source's `format:` names ("json", "regex", "syslog"), or -1. */
+int cfg_format_parse(const char *name);
 void cfg_free(struct cfg *c);
 
 #endif

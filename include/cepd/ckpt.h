@@ -205,6 +205,9 @@ void ckpt_names_free(char **names, size_t n);
  * chk-*.ckpt.tmp files left by a crash (call it from the thread that
  * writes checkpoints).  Savepoints are never deleted.  Failures are logged. */
 void ckpt_dir_prune(const char *dir, uint32_t retain);
+/* mkdir -p dir: each missing component created with mode.  CEP_ERR with
+ * errno set (ENOTDIR when dir exists and is not a directory). */
+int ckpt_mkdirs(const char *dir, unsigned mode);
 
 /* Fault injection (tests): with CEPD_FAULT=step:N[,step:N...] in the
  * environment (step one of open, write, fsync, rename, dirsync; N counts

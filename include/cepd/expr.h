@@ -177,5 +177,8 @@ void expr_tmpl_render(const struct expr_tmpl *t, struct expr_ctx *ctx, struct sb
 /* Durations: parse "30s", "5m", "250ms", "2h", "1d", "100us" into
  * microseconds.  Returns CEP_ERR if s is not a duration. */
 int expr_parse_duration(const char *s, size_t len, int64_t *out_us);
+/* Write us (>= 0) into buf in its largest exact unit, as a rule file would
+ * spell it ("10m", "1500ms", "0s"); truncated to len like snprintf. */
+void expr_format_duration(int64_t us, char *buf, size_t len);
 
 #endif

@@ -111,6 +111,9 @@ struct io_source {
  * started.  Fills s->ops and s->impl. */
 void io_source_init(struct io_source *s, const struct cfg_source *cfg,
                     struct event_base *base, size_t global_max_line);
+/* Wall-clock microseconds from s's loop's cached time (for last_line_at:
+ * no system call per line). */
+int64_t io_source_now(const struct io_source *s);
 
 /* One source type each, in src/io/sources/src_<type>.c. */
 extern const struct io_source_ops io_src_file_ops;

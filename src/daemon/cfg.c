@@ -343,6 +343,9 @@ static void cfg_sources(struct cfg_ld *ld, const struct rule_yaml_node *seq)
             int64_t m;
             if (rule_yaml_get_int(v[CS_MAX_LINE], "max_line_bytes", &m, ld->dl) != CEP_OK)
                 ld->errors++;
+            else if (m < 64 || m > CFG_MAX_LINE_BYTES_LIMIT)
+                cfg_error(ld, v[CS_MAX_LINE], "max_line_bytes must be from 64 to %d, not %s",
+                          CFG_MAX_LINE_BYTES_LIMIT, v[CS_MAX_LINE]->str);
             else
                 s->max_line_bytes = (size_t)m;
         }
@@ -586,9 +589,9 @@ static void cfg_read(struct cfg_ld *ld, const struct rule_yaml_node *root)
         int64_t m;
         if (rule_yaml_get_int(v[CK_MAX_LINE], "max_line_bytes", &m, ld->dl) != CEP_OK)
             ld->errors++;
-        else if (m < 64)
-            cfg_error(ld, v[CK_MAX_LINE], "max_line_bytes must be at least 64, not %s",
-                      v[CK_MAX_LINE]->str);
+        else if (m < 64 || m > CFG_MAX_LINE_BYTES_LIMIT)
+            cfg_error(ld, v[CK_MAX_LINE], "max_line_bytes must be from 64 to %d, not %s",
+                      CFG_MAX_LINE_BYTES_LIMIT, v[CK_MAX_LINE]->str);
         else
             c->max_line_bytes = (size_t)m;
     }
@@ -723,6 +726,14 @@ void cfg_rule_load_opts(const struct cfg *c, struct rule_load_opts *opts)
     opts->n_enable = c->n_enable_rules;
     opts->disable = (const char *const *)c->disable_rules;
     opts->n_disable = c->n_disable_rules;
+}
+
+int cfg_format_parse(const char *name)
+{
+    for (int i = 0; i < CFG_FMT_COUNT; i++)
+        if (strcmp(name, cfg_formats[i]) == 0)
+            return i;
+    return -1;
 }
 
 const struct cfg_sink *cfg_find_sink(const struct cfg *c, const char *name)

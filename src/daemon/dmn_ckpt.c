@@ -67,13 +67,6 @@ struct dmn_ckpt {
     struct dmn_ckpt_stats st;
 };
 
-static int64_t dmn_ckpt_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * CEP_USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
 static void dmn_obx_free(struct dmn_obx *o)
 {
     cep_free(o->json);
@@ -321,7 +314,7 @@ int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *ou
         snprintf(err, errlen, "checkpoints are off (no checkpoint.dir)");
         return CEP_ERR;
     }
-    int64_t t0 = dmn_ckpt_mono();
+    int64_t t0 = dmn_mono_us();
     uint64_t seq = ++c->seq;
     sbuf_reset(&c->body);
     struct ckpt_w w = {.sb = &c->body};
@@ -365,7 +358,7 @@ int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *ou
         cep_free(own);
         return CEP_ERR;
     }
-    int64_t took = dmn_ckpt_mono() - t0;
+    int64_t took = dmn_mono_us() - t0;
     c->st.ok++;
     c->st.last_seconds = (double)took / CEP_USEC_PER_SEC;
     c->st.last_bytes = c->body.len;
@@ -552,35 +545,6 @@ static int dmn_ckpt_restore_file(struct dmn *d, const char *path)
     return rc;
 }
 
-/* mkdir -p, mode 0700 for what it makes. */
-static int dmn_ckpt_mkdir(const char *dir)
-{
-    char p[PATH_MAX];
-    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p)) {
-        errno = ENAMETOOLONG;
-        return CEP_ERR;
-    }
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char was = *s;
-        *s = '\0';
-        if (mkdir(p, 0700) != 0 && errno != EEXIST)
-            return CEP_ERR;
-        *s = was;
-        if (!was)
-            break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return CEP_ERR;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return CEP_ERR;
-    }
-    return CEP_OK;
-}
-
 /* The largest number among dir's chk-N.ckpt and savepoint-N.ckpt, so new
  * ones never take the name of an old one (a corrupt newest included). */
 static uint64_t dmn_ckpt_last_seq(const char *dir)
@@ -625,7 +589,7 @@ int dmn_ckpt_open(struct dmn *d, const char *from)
     if (cfg->checkpoint.dir) {
         c->dir = cep_strdup(cfg->checkpoint.dir);
         c->exactly_once = cfg->checkpoint.delivery == CFG_DELIVERY_EXACTLY_ONCE;
-        if (dmn_ckpt_mkdir(c->dir) != CEP_OK) {
+        if (ckpt_mkdirs(c->dir, 0700) != CEP_OK) {
             cep_log(CEP_LOG_ERROR, "checkpoint.dir %s: %s", c->dir, strerror(errno));
             return CEP_ERR;
         }

@@ -60,11 +60,7 @@ int dmn_cmd_check(int argc, char **argv)
             if (dmn_expand_rules(cfg->rules[i], &files) != CEP_OK)
                 rc = DMN_EXIT_RULES;
         cfg_rule_load_opts(cfg, &opts);
-        struct diag_list dl;
-        diag_list_init(&dl);
-        lookups = lookup_reg_load(cfg->lookups, cfg->n_lookups, &dl);
-        diag_print(&dl, stderr);
-        diag_list_free(&dl);
+        lookups = dmn_load_lookups(cfg->lookups, cfg->n_lookups, NULL, 0, stderr);
         if (!lookups) {
             /* Rules naming the tables would only add misleading errors. */
             cfg_free(cfg);

@@ -314,9 +314,7 @@ int dmn_cmd_checkpoint(int argc, char **argv)
 
 static int64_t dmn_ms_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return dmn_mono_us() / 1000;
 }
 
 /* Wait for events on fd until deadline (monotonic ms).  CEP_ERR on timeout

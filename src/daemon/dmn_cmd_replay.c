@@ -139,26 +139,6 @@ static void dmn_replay_print_stats(const struct eng *eng, const struct ruleset *
     }
 }
 
-/* The lookup tables of the config (may be NULL) and of --lookup options,
- * with every diagnostic printed.  NULL if any fails to load. */
-static struct lookup_reg *dmn_replay_lookups(const struct cfg *cfg, const struct lookup_spec *cli,
-                                             size_t n_cli)
-{
-    size_t n_cfg = cfg ? cfg->n_lookups : 0;
-    struct lookup_spec *all = cep_calloc(n_cfg + n_cli + 1, sizeof(*all));
-    for (size_t i = 0; i < n_cfg; i++)
-        all[i] = cfg->lookups[i]; /* borrowed: lookup_reg_load copies */
-    for (size_t i = 0; i < n_cli; i++)
-        all[n_cfg + i] = cli[i];
-    struct diag_list dl;
-    diag_list_init(&dl);
-    struct lookup_reg *reg = lookup_reg_load(all, n_cfg + n_cli, &dl);
-    diag_print(&dl, stderr);
-    diag_list_free(&dl);
-    cep_free(all);
-    return reg;
-}
-
 static FILE *dmn_open_out(const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -228,7 +208,7 @@ int dmn_cmd_replay(int argc, char **argv)
         } else if (strcmp(a, "--max-line-bytes") == 0 && has_arg) {
             char *end;
             unsigned long long v = strtoull(argv[++i], &end, 10);
-            if (*end || v == 0 || v > (1ULL << 30)) {
+            if (*end || v == 0 || v > CFG_MAX_LINE_BYTES_LIMIT) {
                 fprintf(stderr, "cepd replay: bad --max-line-bytes '%s'\n", argv[i]);
                 rc = DMN_EXIT_USAGE;
                 goto done;
@@ -236,12 +216,9 @@ int dmn_cmd_replay(int argc, char **argv)
             max_line = (size_t)v;
         } else if (strcmp(a, "--format") == 0 && has_arg) {
             const char *m = argv[++i];
-            if (strcmp(m, "json") == 0) {
-                fmt_cfg.format = CFG_FMT_JSON;
-            } else if (strcmp(m, "regex") == 0) {
-                fmt_cfg.format = CFG_FMT_REGEX;
-            } else if (strcmp(m, "syslog") == 0) {
-                fmt_cfg.format = CFG_FMT_SYSLOG;
+            int f = cfg_format_parse(m);
+            if (f >= 0) {
+                fmt_cfg.format = (enum cfg_format)f;
             } else {
                 fprintf(stderr, "cepd replay: --format takes json, regex or syslog, not '%s'\n",
                         m);
@@ -302,7 +279,8 @@ int dmn_cmd_replay(int argc, char **argv)
         }
         cfg_rule_load_opts(cfg, &opts);
     }
-    lookups = dmn_replay_lookups(cfg, cli_lookups, n_cli_lookups);
+    lookups = dmn_load_lookups(cfg ? cfg->lookups : NULL, cfg ? cfg->n_lookups : 0, cli_lookups,
+                               n_cli_lookups, stderr);
     if (!lookups) {
         rc = DMN_EXIT_RULES;
         goto done;

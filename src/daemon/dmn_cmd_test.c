@@ -82,10 +82,8 @@ static bool dmn_scalar_number(const struct rule_yaml_node *n, double *out)
            strspn(n->str, "0123456789+-.eE") == n->len;
 }
 
-/* Append a YAML node as JSON.  Plain scalars that read as numbers, true,
- * false or null keep that type; everything else is a string.  Depth is
- * bounded by the YAML parser's nesting limit. */
-static void dmn_yaml_to_json(const struct rule_yaml_node *n, struct sbuf *sb)
+/* Depth is bounded by the YAML parser's nesting limit. */
+void dmn_yaml_to_json(const struct rule_yaml_node *n, struct sbuf *sb)
 {
     double d;
     switch (n->kind) {
@@ -358,17 +356,11 @@ static struct lookup_reg *dmn_test_lookups_load(const struct dmn_test_lookups *c
     struct lookup_spec *own = NULL;
     size_t n_own = 0;
     struct lookup_reg *reg = NULL;
-    if (!map || lookup_specs_parse(map, dir, &own, &n_own, &dl) == 0) {
-        struct lookup_spec *all = cep_calloc(cli->n + n_own + 1, sizeof(*all));
-        if (cli->n)
-            memcpy(all, cli->specs, cli->n * sizeof(*all)); /* borrowed: the load copies */
-        if (n_own)
-            memcpy(all + cli->n, own, n_own * sizeof(*all));
-        reg = lookup_reg_load(all, cli->n + n_own, &dl);
-        cep_free(all);
-    }
+    bool ok = !map || lookup_specs_parse(map, dir, &own, &n_own, &dl) == 0;
     diag_print(&dl, stdout);
     diag_list_free(&dl);
+    if (ok)
+        reg = dmn_load_lookups(cli->specs, cli->n, own, n_own, stdout);
     lookup_specs_free(own, n_own);
     return reg;
 }

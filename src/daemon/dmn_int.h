@@ -51,6 +51,12 @@ struct src_line;
 void dmn_dead_letter_json(struct sbuf *sb, const char *src, const struct src_line *l,
                           const char *reason, size_t at);
 
+/* Append a YAML node (a `cepd test` event) as JSON: plain scalars that
+ * read as numbers, true, false or null keep that type; everything else is
+ * a string. */
+struct rule_yaml_node;
+void dmn_yaml_to_json(const struct rule_yaml_node *n, struct sbuf *sb);
+
 /* Load rule files, printing every diagnostic to stderr.  NULL on errors. */
 struct ruleset *dmn_load_rules(const struct dmn_paths *files, const struct rule_load_opts *opts);
 
@@ -58,6 +64,14 @@ struct ruleset *dmn_load_rules(const struct dmn_paths *files, const struct rule_
  * errors. */
 struct cfg;
 struct cfg *dmn_load_cfg(const char *path, FILE *out);
+
+/* Load the lookup tables of a (n_a specs) then b (n_b specs; either may be
+ * NULL when empty), printing every diagnostic to out.  NULL if any table
+ * fails to load. */
+struct lookup_spec;
+struct lookup_reg;
+struct lookup_reg *dmn_load_lookups(const struct lookup_spec *a, size_t n_a,
+                                    const struct lookup_spec *b, size_t n_b, FILE *out);
 
 /* ---- `cepd run`: the daemon (dmn_pipe.c, dmn_reload.c, dmn_admin.c) ---- */
 
@@ -168,6 +182,8 @@ void dmn_snk_dead_letter_queue(struct dmn_snk *k, const char *why);
 /* Point sources and stream sinks at the streams of the running rules. */
 void dmn_bind_streams(struct dmn *d);
 const char *dmn_intern(struct dmn *d, const char *s);
+/* CLOCK_MONOTONIC in microseconds. */
+int64_t dmn_mono_us(void);
 /* Build sources and sinks from d->g, start them, start the tick timer.
  * DMN_EXIT_OK, or DMN_EXIT_USAGE when a sink or the dead-letter file
  * cannot be opened or a source cannot start. */

@@ -43,7 +43,7 @@
 #define DMN_REJECT_LOG    10                       /* rejected lines logged without a file */
 #define DMN_PAR_POLL_US   (2 * 1000)               /* workers: flush batches, collect alerts */
 
-static int64_t dmn_mono_us(void)
+int64_t dmn_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -79,17 +79,14 @@ int dmn_gen_load(const char *path, struct dmn_gen *g, FILE *diag_out)
     for (size_t i = 0; i < g->cfg->n_rules; i++)
         if (dmn_expand_rules(g->cfg->rules[i], &files) != CEP_OK)
             rc = DMN_EXIT_RULES;
-    struct diag_list dl;
-    diag_list_init(&dl);
-    g->lookups = lookup_reg_load(g->cfg->lookups, g->cfg->n_lookups, &dl);
-    diag_print(&dl, diag_out);
-    diag_list_free(&dl);
+    g->lookups = dmn_load_lookups(g->cfg->lookups, g->cfg->n_lookups, NULL, 0, diag_out);
     if (!g->lookups)
         rc = DMN_EXIT_RULES;
     if (rc == DMN_EXIT_OK) {
         struct rule_load_opts opts;
         cfg_rule_load_opts(g->cfg, &opts);
         opts.lookups = g->lookups;
+        struct diag_list dl;
         diag_list_init(&dl);
         g->rs = rule_load((const char *const *)files.v, files.n, &opts, &dl);
         diag_print(&dl, diag_out);
@@ -276,6 +273,15 @@ static void dmn_reject(struct dmn *d, const char *src, const struct io_line *l,
 
 /* ---- sources ------------------------------------------------------------- */
 
+/* Count a line rejected before it reached the engine. */
+static void dmn_note_rejected(struct dmn *d)
+{
+    if (d->par)
+        eng_par_note_rejected(d->par);
+    else
+        eng_note_rejected(d->g.eng);
+}
+
 /* One line from a source: format, engine, verdict. */
 static void dmn_on_line(void *ud, struct io_source *io, const struct io_line *l,
                         struct io_verdict *out)
@@ -286,10 +292,7 @@ static void dmn_on_line(void *ud, struct io_source *io, const struct io_line *l,
     struct eng *eng = d->g.eng;
     out->accepted = true;
     if (l->too_long) {
-        if (d->par)
-            eng_par_note_rejected(d->par);
-        else
-            eng_note_rejected(eng);
+        dmn_note_rejected(d);
         dmn_reject(d, s->name, l, "line longer than max_line_bytes", l->len);
         out->accepted = false;
         return;
@@ -299,10 +302,7 @@ static void dmn_on_line(void *ud, struct io_source *io, const struct io_line *l,
     struct eng_decoded dec;
     struct eng_reject rej;
     if (io_format_decode(s->fmt, l->data, l->len, &dec, &rej) != CEP_OK) {
-        if (d->par)
-            eng_par_note_rejected(d->par);
-        else
-            eng_note_rejected(eng); /* the engine's counters cover every line */
+        dmn_note_rejected(d); /* the engine's counters cover every line */
         dmn_reject(d, s->name, l, rej.reason, rej.offset);
         out->accepted = false;
     } else if (d->par) {
@@ -456,6 +456,7 @@ void dmn_snk_dead_letter_queue(struct dmn_snk *k, const char *why)
         cep_log(CEP_LOG_ERROR, "sink %s: %zu alerts undelivered (%s): %s", s->cfg->name,
                 s->q_len, why,
                 s->dead || d->dead_fd >= 0 ? "written to the dead-letter file" : "logged");
+    bool write_failed = false;
     for (size_t i = 0; i < s->q_len; i++) {
         const struct io_alert *a = io_sink_at(s, i);
         sbuf_reset(&d->tmp);
@@ -468,9 +469,13 @@ void dmn_snk_dead_letter_queue(struct dmn_snk *k, const char *why)
         sbuf_puts(&d->tmp, ",\"alert\":");
         sbuf_append(&d->tmp, a->json, a->len);
         sbuf_puts(&d->tmp, "}\n");
-        if (s->dead)
-            fwrite(d->tmp.buf, 1, d->tmp.len, s->dead);
-        else if (d->dead_fd >= 0)
+        if (s->dead) {
+            if (fwrite(d->tmp.buf, 1, d->tmp.len, s->dead) != d->tmp.len && !write_failed) {
+                write_failed = true;
+                cep_log(CEP_LOG_ERROR, "sink %s: dead letter: write: %s", s->cfg->name,
+                        strerror(errno));
+            }
+        } else if (d->dead_fd >= 0)
             dmn_dead_write(d, d->tmp.buf, d->tmp.len);
         else
             cep_log(CEP_LOG_ERROR, "sink %s: dead letter: %.*s", s->cfg->name,

@@ -22,7 +22,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define DMN_PIDFILE_TRIES 5 /* a racing remover replaced the file under us */
@@ -380,10 +379,7 @@ void dmn_notify(const char *state)
 
     char *msg = NULL;
     if (strncmp(state, "RELOADING=1", 11) == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        msg = cep_asprintf("%s\nMONOTONIC_USEC=%" PRId64, state,
-                           (int64_t)ts.tv_sec * CEP_USEC_PER_SEC + ts.tv_nsec / 1000);
+        msg = cep_asprintf("%s\nMONOTONIC_USEC=%" PRId64, state, dmn_mono_us());
     }
     const char *out = msg ? msg : state;
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);

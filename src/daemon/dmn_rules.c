@@ -7,6 +7,7 @@
 #include "dmn_int.h"
 
 #include "cepd/cfg.h"
+#include "cepd/lookup.h"
 #include "cepd/sbuf.h"
 #include "cepd/src_lines.h"
 
@@ -90,6 +91,24 @@ struct cfg *dmn_load_cfg(const char *path, FILE *out)
     diag_print(&dl, out);
     diag_list_free(&dl);
     return cfg;
+}
+
+struct lookup_reg *dmn_load_lookups(const struct lookup_spec *a, size_t n_a,
+                                    const struct lookup_spec *b, size_t n_b, FILE *out)
+{
+    /* Borrowed: lookup_reg_load copies the specs. */
+    struct lookup_spec *all = cep_calloc(n_a + n_b + 1, sizeof(*all));
+    if (n_a)
+        memcpy(all, a, n_a * sizeof(*all));
+    if (n_b)
+        memcpy(all + n_a, b, n_b * sizeof(*all));
+    struct diag_list dl;
+    diag_list_init(&dl);
+    struct lookup_reg *reg = lookup_reg_load(all, n_a + n_b, &dl);
+    diag_print(&dl, out);
+    diag_list_free(&dl);
+    cep_free(all);
+    return reg;
 }
 
 void dmn_dead_letter_json(struct sbuf *sb, const char *src, const struct src_line *l,

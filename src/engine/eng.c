@@ -38,6 +38,7 @@ struct eng_fbind {
     uint32_t n;
     int32_t *slots;
     bool *deep;
+    bool any_deep; /* some deep[i]: object values must be looked at */
 };
 
 struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out)
@@ -511,6 +512,7 @@ static const struct eng_fbind *eng_fbind_get(struct eng *eng, uint32_t stream,
                 evt_schema_child(&schema->root, names->names[i], names->lens[i]);
         b->slots[i] = c ? c->slot : -1;
         b->deep[i] = c && c->n_children > 0;
+        b->any_deep |= b->deep[i];
     }
     return b;
 }
@@ -522,7 +524,7 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
     if (!d->names)
         return eng_push_line(eng, stream, d->json, d->json_len, src_name, src_off, rej);
     const struct eng_fbind *b = eng_fbind_get(eng, stream, d->names);
-    for (size_t i = 0; i < d->n_fv; i++)
+    for (size_t i = 0; b->any_deep && i < d->n_fv; i++)
         if (CEP_UNLIKELY(d->fv[i].kind == ENG_FVAL_OBJ && b->deep[d->fv[i].field]))
             return eng_push_line(eng, stream, d->json, d->json_len, src_name, src_off, rej);
     struct evt *ev = eng_input_take(eng, stream, d->json, d->json_len, src_name, src_off);
@@ -540,6 +542,9 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
                 slots[slot] = val_str(s, v->len);
                 break;
             case ENG_FVAL_ESC: {
+                /* Members do not overlap and unescaping only shrinks:
+                 * scratch (>= raw_len) holds them all. */
+                CEP_DASSERT(ev->scratch_len + v->len <= ev->scratch_cap);
                 char *dst = ev->scratch + ev->scratch_len;
                 size_t n = json_str_unescape(s, v->len, dst);
                 ev->scratch_len += (uint32_t)n;

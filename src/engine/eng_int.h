@@ -18,6 +18,11 @@ struct win_result;
 /* Number of key groups: keyed state is partitioned by hash(key) % this, so
  * a later checkpoint can be split and rescaled by group (design §5). */
 #define ENG_KEY_GROUPS 128
+/* The key group of a key whose JSON array hashes (cep_hash64, seed 0) to h. */
+static inline uint32_t eng_key_group(uint64_t h)
+{
+    return (uint32_t)(h % ENG_KEY_GROUPS);
+}
 
 /* The events an alert stands for: one event (simple, filter) or a match
  * (pattern), with the step index of each, in processing order. */
@@ -299,6 +304,8 @@ bool eng_throttle_admit(struct eng *eng, size_t ri, const struct eng_view *v,
  * folded are forgotten; folded alerts not carried by a later alert within
  * one more period are sent as a summary. */
 void eng_throttle_advance(struct eng *eng, size_t ri, int64_t t);
+/* The throttle entry of key k, made on first use and kept with the slot. */
+struct eng_thr *eng_thr_of(struct eng_key *k);
 /* Hand an alert to the output (counting it). */
 void eng_alert_send(struct eng *eng, size_t ri, const char *id_hex, int64_t time,
                     const char *json, size_t len);

@@ -495,7 +495,7 @@ static uint32_t eng_par_group(struct eng_par *p, const struct evt *ev)
     const struct eng_par_stream *ps = &p->streams[ev->stream];
     struct expr_ctx ctx = {.ev = ev, .counters = &p->counters, .rt = p->rt};
     eng_keyed_fields_json(&p->key, ps->key, ps->n_key, &ctx);
-    return (uint32_t)(cep_hash64(p->key.buf, p->key.len, 0) % ENG_KEY_GROUPS);
+    return eng_key_group(cep_hash64(p->key.buf, p->key.len, 0));
 }
 
 int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size_t len,

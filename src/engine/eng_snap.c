@@ -98,11 +98,6 @@ static void eng_snap_put_held(void *ud, struct evt *ev)
         ckpt_put_evt(c->w, c->t, ev);
 }
 
-static uint32_t eng_key_group(const struct eng_key *k)
-{
-    return (uint32_t)(k->khash % ENG_KEY_GROUPS);
-}
-
 static void eng_snap_put_key(struct eng_snap_wr *c, const struct eng_key *k)
 {
     struct ckpt_w *w = c->w;
@@ -140,7 +135,7 @@ static void eng_snap_put_keyed(struct eng_snap_wr *c, const struct eng_keyed *kd
     uint32_t *order = cep_malloc((kd->n_live + 1) * sizeof(*order));
     for (size_t i = 0; i < kd->n_keys; i++)
         if (kd->keys[i].live)
-            start[eng_key_group(&kd->keys[i]) + 1]++;
+            start[eng_key_group(kd->keys[i].khash) + 1]++;
     size_t n_groups = 0;
     for (size_t g = 0; g < ENG_KEY_GROUPS; g++) {
         n_groups += start[g + 1] != 0;
@@ -150,7 +145,7 @@ static void eng_snap_put_keyed(struct eng_snap_wr *c, const struct eng_keyed *kd
     memcpy(fill, start, sizeof(fill));
     for (size_t i = 0; i < kd->n_keys; i++)
         if (kd->keys[i].live)
-            order[fill[eng_key_group(&kd->keys[i])]++] = (uint32_t)i;
+            order[fill[eng_key_group(kd->keys[i].khash)]++] = (uint32_t)i;
     ckpt_put_sv(c->w, kd->now);
     ckpt_put_uv(c->w, kd->n_expired);
     ckpt_put_uv(c->w, n_groups);
@@ -374,7 +369,7 @@ static void eng_snap_get_key(struct eng_snap_rd *c, struct ckpt_r *f, struct eng
         ckpt_r_fail(f, "bad key record");
         return;
     }
-    if (cep_hash64(kj, len, 0) % ENG_KEY_GROUPS != group) {
+    if (eng_key_group(cep_hash64(kj, len, 0)) != group) {
         ckpt_r_fail(f, "key in the wrong key group");
         return;
     }
@@ -402,8 +397,8 @@ static void eng_snap_get_key(struct eng_snap_rd *c, struct ckpt_r *f, struct eng
         }
     }
     if (flags & ENG_SNAP_THR) {
-        struct eng_thr *e = k->thr = cep_calloc(1, sizeof(*k->thr));
-        sbuf_init(&e->kept);
+        struct eng_thr *e = eng_thr_of(k); /* a reused slot keeps its entry */
+        sbuf_reset(&e->kept);
         e->until = ckpt_get_sv(f);
         e->n = ckpt_get_uv(f);
         e->first = ckpt_get_sv(f);

@@ -16,9 +16,8 @@
 
 #include <string.h>
 
-static struct eng_thr *eng_thr_of(struct eng_keyed *tk, uint32_t slot)
+struct eng_thr *eng_thr_of(struct eng_key *k)
 {
-    struct eng_key *k = &tk->keys[slot];
     if (!k->thr) { /* once per slot: kept with it when the key is dropped */
         k->thr = cep_calloc(1, sizeof(*k->thr));
         sbuf_init(&k->thr->kept);
@@ -63,7 +62,7 @@ bool eng_throttle_admit(struct eng *eng, size_t ri, const struct eng_view *v,
         eng_keyed_fields_json(&eng->key, th->key, th->n_key, ctx);
     size_t live = tk->n_live;
     uint32_t slot = eng_keyed_get(tk, NULL, eng->key.buf, eng->key.len);
-    struct eng_thr *e = eng_thr_of(tk, slot);
+    struct eng_thr *e = eng_thr_of(&tk->keys[slot]);
     if (tk->n_live == live && t < e->until) {
         /* Fold.  The alert kept before this one joins the others. */
         if (e->n == 1) {

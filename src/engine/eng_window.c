@@ -58,8 +58,9 @@ void eng_window_process(struct eng *eng, size_t ri, struct evt *ev)
     struct eng_win_call call;
     struct win_env env;
     eng_window_env(eng, ri, &call, &env);
-    /* Windows that end at or before this event close first. */
-    if (k->deadline <= ev->time)
+    /* Windows that end at or before this event close first (the state's
+     * own deadline: an earlier state_ttl check changes nothing here). */
+    if (k->sdl <= ev->time)
         win_key_advance(k->win, ev->time, &env);
     if (!win_key_add(k->win, ev, &env)) {
         /* Too late for every window it belongs to (a derived event behind

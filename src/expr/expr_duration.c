@@ -7,27 +7,46 @@
 #include "cepd/cep_common.h"
 #include "expr_int.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+
+/* The units, smallest first. */
+static const struct {
+    const char *name;
+    int64_t us;
+} expr_duration_units[] = {
+    {"us", 1},
+    {"ms", 1000},
+    {"s", CEP_USEC_PER_SEC},
+    {"m", 60 * CEP_USEC_PER_SEC},
+    {"h", 3600 * CEP_USEC_PER_SEC},
+    {"d", 86400 * CEP_USEC_PER_SEC},
+};
 
 /* Microseconds per unit for the suffix (s, len), or 0 if it is not a unit. */
 int64_t expr_duration_unit(const char *s, size_t len)
 {
-    static const struct {
-        const char *name;
-        int64_t us;
-    } units[] = {
-        {"us", 1},
-        {"ms", 1000},
-        {"s", CEP_USEC_PER_SEC},
-        {"m", 60 * CEP_USEC_PER_SEC},
-        {"h", 3600 * CEP_USEC_PER_SEC},
-        {"d", 86400 * CEP_USEC_PER_SEC},
-    };
-    for (size_t i = 0; i < CEP_ARRAY_LEN(units); i++) {
-        if (strlen(units[i].name) == len && memcmp(units[i].name, s, len) == 0)
-            return units[i].us;
+    for (size_t i = 0; i < CEP_ARRAY_LEN(expr_duration_units); i++) {
+        if (strlen(expr_duration_units[i].name) == len &&
+            memcmp(expr_duration_units[i].name, s, len) == 0)
+            return expr_duration_units[i].us;
     }
     return 0;
+}
+
+/* The inverse of expr_parse_duration for whole microseconds: the largest
+ * unit that divides us exactly (0 is "0s"). */
+void expr_format_duration(int64_t us, char *buf, size_t len)
+{
+    size_t i = CEP_ARRAY_LEN(expr_duration_units) - 1;
+    if (us == 0)
+        i = 2; /* "0s" */
+    else
+        while (i > 0 && us % expr_duration_units[i].us != 0)
+            i--;
+    snprintf(buf, len, "%" PRId64 "%s", us / expr_duration_units[i].us,
+             expr_duration_units[i].name);
 }
 
 /* Parse s[0..len) as a duration into *out_us.  Returns CEP_OK, or CEP_ERR

@@ -184,7 +184,6 @@ bool expr_name_valid(const char *s)
     return true;
 }
 
-
 /* One step of string-literal decoding at text[*pos] (inside the quotes):
  * writes the decoded bytes to out (up to 4) and returns their count, or -1
  * on a bad \u escape.  Unknown escapes such as \d are kept verbatim, so

@@ -7,6 +7,9 @@
 #include "cepd/io.h"
 
 #include <string.h>
+#include <sys/time.h>
+
+#include <event2/event.h>
 
 /* The source types, by cfg_source_type. */
 static const struct io_source_ops *const io_source_types[CFG_SRC_TYPE_COUNT] = {
@@ -27,4 +30,12 @@ void io_source_init(struct io_source *s, const struct cfg_source *cfg, struct ev
     s->max_line = cfg->max_line_bytes   ? cfg->max_line_bytes
                   : global_max_line     ? global_max_line
                                         : CFG_MAX_LINE_BYTES_DEFAULT;
+}
+
+int64_t io_source_now(const struct io_source *s)
+{
+    struct timeval tv;
+    if (event_base_gettimeofday_cached(s->base, &tv) != 0)
+        gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * CEP_USEC_PER_SEC + tv.tv_usec;
 }

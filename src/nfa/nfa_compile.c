@@ -720,9 +720,6 @@ static void collect_names(struct nfa_prog *p, const struct nfa_step_spec *steps,
     cep_free(stk);
 }
 
-/* Compile a validated pattern into an owned program (see nfa.h).  Never
- * fails.  Runs on the loading thread; the result is immutable and may be
- * shared by every worker. */
 /* Why keys of p cannot count their matches instead of building them
  * (nfa_count.c), or NULL.  Counting treats runs as interchangeable apart
  * from their first event: that holds without per-run decisions (skip
@@ -737,7 +734,10 @@ static const char *prog_why_not_count(const struct nfa_prog *p)
         return "counting matches needs `skip: no_skip`";
     if (p->has_pc)
         return "counting matches cannot use a step `within`";
-    if (p->n_states > NFA_COUNT_MAX_STATES)
+    /* The counting path keeps per-event edge weights in 8 bits; one state's
+     * decision edges on one event are at most nfa_decision_edges' budget
+     * (4 per edge + 16), so this bound makes them fit. */
+    if (p->n_states > NFA_COUNT_MAX_STATES || 4 * (size_t)p->n_edges + 16 > UINT8_MAX)
         return "the pattern is too large to count its matches";
     for (uint32_t i = 0; i < p->n_states; i++) {
         if (p->states[i].kind == NFA_ST_STOP || p->states[i].kind == NFA_ST_PENDING)
@@ -746,6 +746,9 @@ static const char *prog_why_not_count(const struct nfa_prog *p)
     return NULL;
 }
 
+/* Compile a validated pattern into an owned program (see nfa.h).  Never
+ * fails.  Runs on the loading thread; the result is immutable and may be
+ * shared by every worker. */
 struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
 {
     struct comp c;

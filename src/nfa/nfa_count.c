@@ -406,7 +406,7 @@ static void state_edges(struct nfa_key *k, struct nfa_cnt *c, struct cnt_evmap *
             continue;
         uint32_t t = c->dim[e->target];
         uint8_t *w = is_start ? &em->map[S * S + t] : &em->map[t * S + d];
-        CEP_ASSERT(*w < UINT8_MAX);
+        CEP_ASSERT(*w < UINT8_MAX); /* bounded by prog_why_not_count */
         (*w)++;
     }
 }
@@ -432,7 +432,6 @@ void nfa_cnt_advance(struct nfa_key *k, int64_t now)
     }
 }
 
-/* The matches ev completes go to on_count, then ev joins the window. */
 /* What k->ev does: from the memo when the program's conditions are few,
  * else computed into the scratch entry memo[n_memo]. */
 static const struct cnt_evmap *event_map(struct nfa_key *k, struct nfa_cnt *c)

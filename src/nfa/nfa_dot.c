@@ -13,22 +13,12 @@
 #include "cepd/sbuf.h"
 #include "nfa_int.h"
 
-/* A duration in microseconds in the rule language's largest exact unit
- * (600000000 -> 10m, 1500 -> 1500us), as written in rule files. */
+/* A duration (> 0) as written in rule files (600000000 -> 10m). */
 static void nfa_dot_duration(struct sbuf *sb, int64_t us)
 {
-    static const struct {
-        int64_t per;
-        const char *unit;
-    } units[] = {{INT64_C(86400000000), "d"}, {INT64_C(3600000000), "h"},
-                 {INT64_C(60000000), "m"},    {INT64_C(1000000), "s"},
-                 {INT64_C(1000), "ms"},       {1, "us"}};
-    for (size_t i = 0; i < CEP_ARRAY_LEN(units); i++) {
-        if (us % units[i].per == 0) {
-            sbuf_printf(sb, "%lld%s", (long long)(us / units[i].per), units[i].unit);
-            return;
-        }
-    }
+    char buf[32];
+    expr_format_duration(us, buf, sizeof(buf));
+    sbuf_puts(sb, buf);
 }
 
 static const char *const action_names[NFA_ACT_COUNT] = {"take", "ignore", "proceed"};

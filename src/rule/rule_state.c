@@ -9,31 +9,10 @@
 #include "cepd/cep_common.h"
 #include "rule_int.h"
 
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
-
 static int64_t rule_sat_add(int64_t a, int64_t b)
 {
     int64_t s;
     return __builtin_add_overflow(a, b, &s) ? CEP_TIME_MAX : s;
-}
-
-/* A duration in its largest exact unit ("90s", "2m", "1500ms"). */
-static void rule_duration_str(int64_t us, char *buf, size_t len)
-{
-    static const struct {
-        int64_t us;
-        const char *unit;
-    } units[] = {{INT64_C(86400000000), "d"}, {INT64_C(3600000000), "h"},
-                 {INT64_C(60000000), "m"},    {INT64_C(1000000), "s"},
-                 {INT64_C(1000), "ms"},       {1, "us"}};
-    for (size_t i = 0; i < CEP_ARRAY_LEN(units); i++) {
-        if (us == 0 || us % units[i].us == 0) {
-            snprintf(buf, len, "%" PRId64 "%s", us / units[i].us, us ? units[i].unit : "s");
-            return;
-        }
-    }
 }
 
 void rule_absence_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r)
@@ -150,8 +129,8 @@ void rule_state_ttl_compile(struct rule_cc *cc, const struct rule_def *def, stru
     r->state_ttl_explicit = true;
     if (own > 0 && r->state_ttl < rule_sat_add(own, lateness)) {
         char b_own[32], b_late[32];
-        rule_duration_str(own, b_own, sizeof(b_own));
-        rule_duration_str(lateness, b_late, sizeof(b_late));
+        expr_format_duration(own, b_own, sizeof(b_own));
+        expr_format_duration(lateness, b_late, sizeof(b_late));
         rule_yaml_diag(dl, DIAG_WARNING, n,
                        "'state_ttl' (%s) is shorter than the rule's %s (%s) plus the stream's "
                        "allowed_lateness (%s): keys can expire with state the rule would "

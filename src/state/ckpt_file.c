@@ -165,20 +165,6 @@ bool ckpt_fault(const char *step)
 
 /* ---- header ------------------------------------------------------------ */
 
-static void ckpt_le_put(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t ckpt_le_get(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static void ckpt_hdr_encode(uint8_t *b, const struct ckpt_header *h, size_t len, uint32_t crc)
 {
     CEP_ASSERT((unsigned)h->kind < CKPT_KIND_COUNT);
@@ -225,8 +211,7 @@ bool ckpt_section_find(const void *body, size_t len, enum ckpt_section tag, stru
 
 /* ---- write ------------------------------------------------------------- */
 
-/* True (with errno set to e) when the fault of this step is due. */
-static bool ckpt_inject(const char *step, int e)
+bool ckpt_inject(const char *step, int e)
 {
     if (!ckpt_fault(step))
         return false;
@@ -254,6 +239,35 @@ static bool ckpt_write_all(int fd, const void *p, size_t len)
         len -= (size_t)n;
     }
     return true;
+}
+
+
+int ckpt_mkdirs(const char *dir, unsigned mode)
+{
+    char p[4096];
+    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p)) {
+        errno = ENAMETOOLONG;
+        return CEP_ERR;
+    }
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char was = *s;
+        *s = '\0';
+        if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST)
+            return CEP_ERR;
+        *s = was;
+        if (!was)
+            break;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return CEP_ERR;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return CEP_ERR;
+    }
+    return CEP_OK;
 }
 
 /* The directory part of path ("." when it has none), owned. */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cepd/ckpt.h"
+#include "ckpt_int.h"
 
 #define WAL_MAGIC       "CEPDWAL1"
 #define WAL_NAME_DIGITS 20
@@ -56,34 +57,6 @@ struct wal {
     size_t rbuf_cap, rbuf_len;
     uint64_t rbuf_off;    /* offset of rbuf[0] */
 };
-
-static void wal_put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void wal_put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t wal_get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
-
-static uint64_t wal_get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
 
 /* The CRC of a record: its length word, its line number, its bytes. */
 static uint32_t wal_rec_crc(const unsigned char *hdr, const void *data, size_t len)
@@ -124,19 +97,10 @@ static int wal_pwrite(int fd, const void *p, size_t len, uint64_t at)
     return wal_pio(fd, (void *)p, len, at, true); /* only read from */
 }
 
-/* True (with errno set to e) when the injected fault of step is due. */
-static bool wal_inject(const char *step, int e)
-{
-    if (!ckpt_fault(step))
-        return false;
-    errno = e;
-    return true;
-}
-
 /* Write what wal_sync writes, through the wal_write fault. */
 static int wal_write_at(int fd, const void *p, size_t len, uint64_t at)
 {
-    if (wal_inject("wal_write", ENOSPC))
+    if (ckpt_inject("wal_write", ENOSPC))
         return CEP_ERR;
     return wal_pwrite(fd, p, len, at);
 }
@@ -144,7 +108,7 @@ static int wal_write_at(int fd, const void *p, size_t len, uint64_t at)
 /* fdatasync, through the wal_sync fault; CEP_ERR with errno set. */
 static int wal_datasync(int fd)
 {
-    if (wal_inject("wal_sync", EIO) || fdatasync(fd) != 0)
+    if (ckpt_inject("wal_sync", EIO) || fdatasync(fd) != 0)
         return CEP_ERR;
     return CEP_OK;
 }
@@ -153,28 +117,6 @@ static int wal_datasync(int fd)
 static int wal_pread(int fd, void *p, size_t len, uint64_t at)
 {
     return wal_pio(fd, p, len, at, false);
-}
-
-/* mkdir -p; CEP_ERR with errno set. */
-static int wal_mkdirs(const char *dir)
-{
-    char *p = cep_strdup(dir);
-    int rc = CEP_OK;
-    for (char *s = p + 1;; s++) {
-        if (*s != '/' && *s != '\0')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
-            rc = CEP_ERR;
-            break;
-        }
-        *s = c;
-        if (c == '\0')
-            break;
-    }
-    cep_free(p);
-    return rc;
 }
 
 /* Create the segment starting at start (header written, not synced).
@@ -188,7 +130,7 @@ static int wal_seg_create(struct wal *w, uint64_t start)
         return -1;
     unsigned char hdr[WAL_SEG_HDR];
     memcpy(hdr, WAL_MAGIC, 8);
-    wal_put64(hdr + 8, start);
+    ckpt_le_put(hdr + 8, start, 8);
     if (wal_pwrite(fd, hdr, sizeof(hdr), 0) != CEP_OK) {
         int e = errno;
         close(fd);
@@ -289,7 +231,7 @@ int wal_read(struct wal *w, uint64_t *pos, struct wal_rec *out, char *err, size_
     if (wal_fill(w, i, *pos, WAL_REC_HDR) != CEP_OK)
         goto fail_io;
     const unsigned char *h = (const unsigned char *)w->rbuf + (*pos - w->rbuf_off);
-    uint32_t word = wal_get32(h);
+    uint32_t word = (uint32_t)ckpt_le_get(h, 4);
     size_t len = word & ~WAL_TOO_LONG;
     if (len > avail - WAL_REC_HDR) {
         why = "record length past the end of the segment";
@@ -298,14 +240,14 @@ int wal_read(struct wal *w, uint64_t *pos, struct wal_rec *out, char *err, size_
     if (wal_fill(w, i, *pos, WAL_REC_HDR + len) != CEP_OK)
         goto fail_io;
     h = (const unsigned char *)w->rbuf + (*pos - w->rbuf_off);
-    if (wal_rec_crc(h, h + WAL_REC_HDR, len) != wal_get32(h + 4)) {
+    if (wal_rec_crc(h, h + WAL_REC_HDR, len) != (uint32_t)ckpt_le_get(h + 4, 4)) {
         why = "CRC mismatch";
         goto fail;
     }
     out->data = (const char *)h + WAL_REC_HDR;
     out->len = len;
     out->off = *pos;
-    out->line_no = wal_get64(h + 8);
+    out->line_no = ckpt_le_get(h + 8, 8);
     out->too_long = (word & WAL_TOO_LONG) != 0;
     *pos += WAL_REC_HDR + len;
     return 1;
@@ -362,7 +304,8 @@ static int wal_seg_check(struct wal *w, size_t i, char *err, size_t errlen)
         w->segs[i].len = 0;
         return CEP_OK;
     }
-    if (short_hdr || memcmp(hdr, WAL_MAGIC, 8) != 0 || wal_get64(hdr + 8) != w->segs[i].start) {
+    if (short_hdr || memcmp(hdr, WAL_MAGIC, 8) != 0 ||
+            ckpt_le_get(hdr + 8, 8) != w->segs[i].start) {
         snprintf(err, errlen, "%s: not a cepd write-ahead log segment", path);
         return CEP_ERR;
     }
@@ -438,7 +381,7 @@ struct wal *wal_open(const char *dir, uint64_t seg_bytes, char *err, size_t errl
     w->seg_bytes = seg_bytes ? seg_bytes : WAL_SEG_BYTES_DEFAULT;
     w->fd = w->rfd = w->dir_fd = -1;
     char path[4096];
-    if (wal_mkdirs(dir) != CEP_OK) {
+    if (ckpt_mkdirs(dir, 0750) != CEP_OK) {
         snprintf(err, errlen, "%s: mkdir: %s", dir, strerror(errno));
         goto fail;
     }
@@ -519,10 +462,10 @@ uint64_t wal_append(struct wal *w, const void *data, size_t len, uint64_t line_n
     uint64_t off = w->durable + w->pend_len;
     CEP_GROW(w->pend, w->pend_cap, w->pend_len + n);
     unsigned char *h = (unsigned char *)w->pend + w->pend_len;
-    wal_put32(h, (uint32_t)len | (too_long ? WAL_TOO_LONG : 0));
-    wal_put64(h + 8, line_no);
+    ckpt_le_put(h, (uint32_t)len | (too_long ? WAL_TOO_LONG : 0), 4);
+    ckpt_le_put(h + 8, line_no, 8);
     memcpy(h + WAL_REC_HDR, data, len);
-    wal_put32(h + 4, wal_rec_crc(h, data, len));
+    ckpt_le_put(h + 4, wal_rec_crc(h, data, len), 4);
     w->pend_len += n;
     w->tail_seg_len += n;
     return off;

@@ -76,11 +76,13 @@ struct win_prog *win_compile(const struct win_spec *spec)
     p->spec = *spec;
     p->aggs = cep_calloc(na, sizeof(*p->aggs));
     p->defs = cep_calloc(na, sizeof(*p->defs));
+    p->arg_slot = cep_calloc(na, sizeof(*p->arg_slot));
     p->ts = cep_calloc(na, sizeof(*p->ts));
     p->sub = cep_calloc(na, sizeof(*p->sub));
     for (size_t i = 0; i < spec->n_aggs; i++) {
         p->aggs[i] = spec->aggs[i];
         p->defs[i] = agg_def_get(spec->aggs[i].fn);
+        p->arg_slot[i] = spec->aggs[i].arg ? expr_field_slot(spec->aggs[i].arg) : -1;
         if (p->defs[i]->unmerge)
             p->sub[p->n_sub++] = i;
         else
@@ -107,6 +109,7 @@ void win_prog_free(struct win_prog *p)
         return;
     cep_free(p->aggs);
     cep_free(p->defs);
+    cep_free(p->arg_slot);
     cep_free(p->ts);
     cep_free(p->sub);
     cep_free(p);
@@ -184,7 +187,7 @@ static void win_slice_add(const struct win_prog *p, size_t *bytes, struct win_sl
         }
         if (!a->arg)
             continue;
-        int slot = expr_field_slot(a->arg);
+        int32_t slot = p->arg_slot[i];
         if (slot >= 0 && (uint32_t)slot < ev->n_slots)
             v = ev->slots[slot]; /* a bare field (sum(bytes)): what expr_eval loads */
         else
@@ -539,6 +542,17 @@ void win_queue_rebuild(struct win_key *k, int64_t lo, int64_t mid, int64_t hi)
 
 /* ---- the key ------------------------------------------------------------- */
 
+/* The clocks of a key that has seen nothing (win_key_new, win_key_reset). */
+static void win_key_clocks_init(struct win_key *k)
+{
+    const struct win_prog *p = k->p;
+    k->now = CEP_TIME_MIN;
+    k->next_start = p->spec.type == WIN_COUNT ? 0 : CEP_TIME_MIN;
+    k->n_seen = 0;
+    k->purged_to = CEP_TIME_MIN;
+    k->skip_to = p->spec.on_update && p->spec.type != WIN_COUNT ? CEP_TIME_MAX : CEP_TIME_MIN;
+}
+
 struct win_key *win_key_new(const struct win_prog *p, int64_t lateness)
 {
     size_t sz = sizeof(struct win_key) + p->spec.n_aggs * sizeof(struct val);
@@ -547,10 +561,7 @@ struct win_key *win_key_new(const struct win_prog *p, int64_t lateness)
     k->sl = k->sl_small;
     k->sl_cap = WIN_SL_SMALL;
     k->lateness = lateness > 0 && p->spec.type != WIN_COUNT ? lateness : 0;
-    k->now = CEP_TIME_MIN;
-    k->next_start = p->spec.type == WIN_COUNT ? 0 : CEP_TIME_MIN;
-    k->purged_to = CEP_TIME_MIN;
-    k->skip_to = p->spec.on_update && p->spec.type != WIN_COUNT ? CEP_TIME_MAX : CEP_TIME_MIN;
+    win_key_clocks_init(k);
     k->bytes = sz;
     if (p->queued) {
         k->q.back = cep_calloc(p->n_ts ? p->n_ts : 1, sizeof(*k->q.back));
@@ -1017,11 +1028,7 @@ void win_key_reset(struct win_key *k)
     if (p->queued)
         win_queue_reset(k, 0);
     k->q.valid = false;
-    k->now = CEP_TIME_MIN;
-    k->next_start = p->spec.type == WIN_COUNT ? 0 : CEP_TIME_MIN;
-    k->n_seen = 0;
-    k->purged_to = CEP_TIME_MIN;
-    k->skip_to = p->spec.on_update && p->spec.type != WIN_COUNT ? CEP_TIME_MAX : CEP_TIME_MIN;
+    win_key_clocks_init(k);
     win_key_trim(k);
 }
 

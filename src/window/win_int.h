@@ -123,6 +123,8 @@ struct win_prog {
     struct win_spec spec;       /* aggs points at our copy */
     struct agg_spec *aggs;
     const struct agg_def **defs;
+    int32_t *arg_slot;          /* per aggregate: the slot its argument loads when it
+                                 * is a bare field (sum(bytes)), else -1 */
     int64_t size, slide, w;     /* sliced types: window size, slide, slice width */
     bool queued;                /* sliced, more than one slice per window: the queue */
     size_t *ts;                 /* aggregates the queue keeps by two stacks */

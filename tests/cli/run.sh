@@ -247,6 +247,14 @@ dead_letter: $tmp/run/dead.jsonl
 YAML
 "$cepd" check -c "$tmp/run/cepd.yaml" >/dev/null 2>&1 && ok "check -c accepts the run config" \
     || bad "check -c accepts the run config"
+# max_line_bytes outside 64..256 MiB is a config error (an event holds
+# its line in 32-bit sized buffers), for a source as for the top level.
+sed 's/format: json}/format: json, max_line_bytes: 10}/' "$tmp/run/cepd.yaml" > "$tmp/run/bad-line.yaml"
+echo "max_line_bytes: 4294967296" >> "$tmp/run/bad-line.yaml"
+"$cepd" check -c "$tmp/run/bad-line.yaml" > "$tmp/run/bad-line.out" 2>&1
+[ $? -eq 1 ] && [ "$(grep -c 'max_line_bytes must be from 64 to 268435456' "$tmp/run/bad-line.out")" -eq 2 ] \
+    && ok "check -c refuses max_line_bytes out of range, with the range" \
+    || bad "check -c refuses max_line_bytes out of range, with the range"
 head -n 2 "$tmp/events.jsonl" > "$tmp/run/auth.jsonl"
 "$cepd" run -c "$tmp/run/cepd.yaml" 2> "$tmp/run/log" &
 pid=$!

@@ -66,13 +66,26 @@ static void push(struct eng *eng, const struct ruleset *rs, const char *stream, 
                      CEP_OK);
 }
 
+/* An engine for rs whose alerts go to r (eng_new copies the output). */
+static struct eng *eng_make(const struct ruleset *rs, struct rec *r)
+{
+    struct eng_output out = {.ud = r, .alert = on_alert};
+    return eng_new(rs, &out);
+}
+
+static void eng_done(struct eng *eng, struct ruleset *rs, struct rec *r)
+{
+    eng_free(eng);
+    ruleset_free(rs);
+    rec_free(r);
+}
+
 /* Reload from (rs, eng) to the rules of yaml: the new pair replaces it. */
 static void reload(struct ruleset **rs, struct eng **eng, const char *yaml, struct rec *r,
                    struct eng_adopt_stats *st)
 {
     struct ruleset *nrs = load(yaml);
-    struct eng_output out = {.ud = r, .alert = on_alert};
-    struct eng *neng = eng_new(nrs, &out);
+    struct eng *neng = eng_make(nrs, r);
     eng_adopt(neng, *eng, st);
     eng_free(*eng);
     ruleset_free(*rs);
@@ -107,8 +120,7 @@ START_TEST(test_pattern_and_buffer_move)
 {
     struct rec r = {0};
     struct ruleset *rs = load(v1);
-    struct eng_output out = {.ud = &r, .alert = on_alert};
-    struct eng *eng = eng_new(rs, &out);
+    struct eng *eng = eng_make(rs, &r);
     /* u1's a is released (watermark past it) and half-matched; u2's a is
      * still in the reorder buffer. */
     push(eng, rs, "s", "{\"ts\":100,\"user\":\"u1\",\"kind\":\"a\",\"note\":\"n1\"}", 1);
@@ -132,9 +144,7 @@ START_TEST(test_pattern_and_buffer_move)
     ck_assert_uint_eq(rec_count(&r, "\"pair u1 n1 100 -> 116\""), 1);
     ck_assert_uint_eq(rec_count(&r, "\"pair u2 n2 115 -> 117\""), 1);
     ck_assert_uint_eq(rec_count(&r, "\"host u1\""), 1);
-    eng_free(eng);
-    ruleset_free(rs);
-    rec_free(&r);
+    eng_done(eng, rs, &r);
 }
 END_TEST
 
@@ -142,8 +152,7 @@ START_TEST(test_changed_rule_starts_afresh)
 {
     struct rec r = {0};
     struct ruleset *rs = load(v1);
-    struct eng_output out = {.ud = &r, .alert = on_alert};
-    struct eng *eng = eng_new(rs, &out);
+    struct eng *eng = eng_make(rs, &r);
     push(eng, rs, "s", "{\"ts\":100,\"user\":\"u1\",\"kind\":\"a\"}", 1);
     push(eng, rs, "s", "{\"ts\":120,\"user\":\"u9\",\"kind\":\"x\"}", 2);
     ck_assert_uint_eq(eng_rule_partials(eng, 0), 1);
@@ -159,9 +168,7 @@ START_TEST(test_changed_rule_starts_afresh)
     push(eng, rs, "s", "{\"ts\":121,\"user\":\"u1\",\"kind\":\"b\"}", 3);
     eng_finish(eng, ENG_EOF_FLUSH);
     ck_assert_uint_eq(r.n, 0);
-    eng_free(eng);
-    ruleset_free(rs);
-    rec_free(&r);
+    eng_done(eng, rs, &r);
 }
 END_TEST
 
@@ -191,8 +198,7 @@ START_TEST(test_derived_event_outlives_its_rule)
 {
     struct rec r = {0};
     struct ruleset *rs = load(chain1);
-    struct eng_output out = {.ud = &r, .alert = on_alert};
-    struct eng *eng = eng_new(rs, &out);
+    struct eng *eng = eng_make(rs, &r);
     push(eng, rs, "raw", "{\"n\":1}", 1);
     ck_assert_uint_eq(eng_rule_partials(eng, 1), 1);
     struct eng_adopt_stats st;
@@ -203,9 +209,7 @@ START_TEST(test_derived_event_outlives_its_rule)
     ck_assert_uint_eq(rec_count(&r, "\"two 1 2\""), 1);
     /* Once more: the carried name moves again. */
     reload(&rs, &eng, chain2, &r, &st);
-    eng_free(eng);
-    ruleset_free(rs);
-    rec_free(&r);
+    eng_done(eng, rs, &r);
 }
 END_TEST
 
@@ -232,8 +236,7 @@ START_TEST(test_window_and_absence_move)
 {
     struct rec r = {0};
     struct ruleset *rs = load(agg);
-    struct eng_output out = {.ud = &r, .alert = on_alert};
-    struct eng *eng = eng_new(rs, &out);
+    struct eng *eng = eng_make(rs, &r);
     push(eng, rs, "s", "{\"ts\":0,\"user\":\"u\",\"note\":\"a\",\"kind\":\"hb\"}", 1);
     push(eng, rs, "s", "{\"ts\":10,\"user\":\"u\",\"note\":\"b\",\"kind\":\"hb\"}", 2);
     char *v = cep_asprintf("%s  - id: extra\n    stream: s\n    when: zz == 1\n", agg);
@@ -245,9 +248,7 @@ START_TEST(test_window_and_absence_move)
     eng_finish(eng, ENG_EOF_FLUSH);
     ck_assert_uint_eq(rec_count(&r, "\"u 3 c\""), 1);
     ck_assert_uint_eq(rec_count(&r, "\"quiet u b\""), 1);
-    eng_free(eng);
-    ruleset_free(rs);
-    rec_free(&r);
+    eng_done(eng, rs, &r);
 }
 END_TEST
 

@@ -129,59 +129,6 @@ static struct eng *restore(const struct ruleset *rs, struct out *o, const struct
 
 /* ---- rule test files --------------------------------------------------- */
 
-static void yaml_to_json(const struct rule_yaml_node *n, struct sbuf *sb);
-
-static bool scalar_is_json_literal(const struct rule_yaml_node *n)
-{
-    if (n->style != RULE_YAML_PLAIN || n->len == 0)
-        return false;
-    if (!strcmp(n->str, "true") || !strcmp(n->str, "false") || !strcmp(n->str, "null") ||
-        !strcmp(n->str, "~"))
-        return true;
-    char *end;
-    strtod(n->str, &end);
-    return *end == '\0' && n->str[0] != '+' && strspn(n->str, "0123456789+-.eE") == n->len;
-}
-
-/* A YAML event as JSON, as `cepd test` makes it (plain numbers, booleans
- * and null keep their type; everything else is a string). */
-static void yaml_to_json(const struct rule_yaml_node *n, struct sbuf *sb)
-{
-    switch (n->kind) {
-    case RULE_YAML_SCALAR:
-        if (!strcmp(n->str, "~") && n->style == RULE_YAML_PLAIN)
-            sbuf_puts(sb, "null");
-        else if (scalar_is_json_literal(n))
-            sbuf_append(sb, n->str, n->len);
-        else
-            sbuf_json_str(sb, n->str, n->len);
-        break;
-    case RULE_YAML_SEQ:
-        sbuf_putc(sb, '[');
-        for (size_t i = 0; i < n->n; i++) {
-            if (i)
-                sbuf_putc(sb, ',');
-            yaml_to_json(n->items[i], sb);
-        }
-        sbuf_putc(sb, ']');
-        break;
-    case RULE_YAML_MAP:
-        sbuf_putc(sb, '{');
-        for (size_t i = 0; i < n->n; i++) {
-            if (i)
-                sbuf_putc(sb, ',');
-            sbuf_json_str(sb, n->keys[i]->str, n->keys[i]->len);
-            sbuf_putc(sb, ':');
-            yaml_to_json(n->items[i], sb);
-        }
-        sbuf_putc(sb, '}');
-        break;
-    default:
-        sbuf_puts(sb, "null");
-        break;
-    }
-}
-
 /* A rule test file: its rule files, loaded afresh on demand. */
 struct tfile {
     const char *path;
@@ -260,7 +207,7 @@ static size_t run_case(const struct tfile *t, const struct rule_yaml_node *c, si
         if (e->kind == RULE_YAML_SCALAR)
             sbuf_append(&line, e->str, e->len);
         else
-            yaml_to_json(e, &line);
+            dmn_yaml_to_json(e, &line);
         struct eng_reject rej;
         eng_push_line(eng, (uint32_t)s, line.buf, line.len, t->path, e->off, &rej);
         if (k && (i + 1) % k == 0) {

@@ -131,6 +131,14 @@ static void fx_start(struct fixture *fx)
     ck_assert_int_eq(fx->s.ops->start(&fx->s), CEP_OK);
 }
 
+/* fx_init with the default configuration, then fx_start. */
+static void fx_open(struct fixture *fx, enum cfg_source_type type,
+                    const struct io_source_ops *ops, size_t max_line)
+{
+    fx_init(fx, type, ops, max_line);
+    fx_start(fx);
+}
+
 static void fx_free(struct fixture *fx)
 {
     fx->s.ops->stop(&fx->s);
@@ -204,8 +212,7 @@ static void expect_line(const struct rec *r, size_t i, const char *text)
 START_TEST(test_tcp_lines)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
     int c = client(fx.port);
     SEND(c, "a\nbb\nc");
     RUN_UNTIL(&fx, fx.rec.n == 2);
@@ -246,8 +253,7 @@ END_TEST
 START_TEST(test_tcp_long_lines)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
     int c = client(fx.port);
     char big[300];
     memset(big, 'x', sizeof(big));
@@ -288,8 +294,7 @@ START_TEST(test_tcp_many_clients)
 {
     enum { N_CLIENTS = 20, N_LINES = 50 };
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
     int fds[N_CLIENTS];
     for (int i = 0; i < N_CLIENTS; i++)
         fds[i] = client(fx.port);
@@ -315,8 +320,7 @@ END_TEST
 START_TEST(test_tcp_order_per_client)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
     int a = client(fx.port);
     RUN_UNTIL(&fx, fx.s.st.connections == 1);
     int b = client(fx.port);
@@ -345,8 +349,7 @@ END_TEST
 START_TEST(test_tcp_disconnect_mid_line)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
     int c = client(fx.port);
     SEND(c, "full\npart");
     RUN_UNTIL(&fx, fx.rec.n == 1);
@@ -367,8 +370,7 @@ END_TEST
 START_TEST(test_tcp_pause_resume)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
     fx.rec.pause_after = 2;
     int c = client(fx.port);
     SEND(c, "1\n2\n3\n4\n");
@@ -422,8 +424,7 @@ END_TEST
 START_TEST(test_tcp_stop_while_paused)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_TCP, &io_src_tcp_ops, 64);
     fx.rec.pause_after = 1;
     int c = client(fx.port);
     SEND(c, "1\n2\n3");
@@ -520,8 +521,7 @@ static void http_post(struct fixture *fx, const char *path, const char *body, si
 START_TEST(test_http_lines)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
     struct http_resp r;
     POST(&fx, "{\"a\":1}\n\n{\"a\": 2}\r\n  \n{\"bad\":3}", &r);
     ck_assert_int_eq(r.status, 202);
@@ -551,8 +551,7 @@ END_TEST
 START_TEST(test_http_array)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
     struct http_resp r;
     POST(&fx, " [ {\"a\":1} ,\n{\"b\":[1,{\"c\":\"]\"}]}, {\"bad\":0}]\n", &r);
     ck_assert_int_eq(r.status, 202);
@@ -592,8 +591,7 @@ static const struct bad_case bad_cases[] = {
 START_TEST(test_http_bad)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
     const struct bad_case *c = &bad_cases[_i];
     struct http_resp r;
     http_post(&fx, "/events", c->body, strlen(c->body), &r);
@@ -631,8 +629,7 @@ END_TEST
 START_TEST(test_http_not_found_and_method)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
     struct http_resp r;
     static const char get_other[] = "GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
     http_raw(&fx, get_other, sizeof(get_other) - 1, &r);
@@ -656,8 +653,7 @@ END_TEST
 START_TEST(test_http_paused)
 {
     struct fixture fx;
-    fx_init(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
-    fx_start(&fx);
+    fx_open(&fx, CFG_SRC_HTTP, &io_src_http_ops, 64);
     fx.s.ops->pause(&fx.s);
     struct http_resp r;
     POST(&fx, "{\"a\":1}\n", &r);

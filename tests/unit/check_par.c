@@ -584,6 +584,9 @@ static Suite *par_suite(void)
 {
     Suite *s = suite_create("par");
     TCase *tc = tcase_create("ring");
+    /* Two threads hand 20000 items through 8 slots, yielding when full or
+     * empty: on a loaded machine that outlasts check's default 4 s. */
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_ring_bounds);
     tcase_add_test(tc, test_ring_threads);
     suite_add_tcase(s, tc);

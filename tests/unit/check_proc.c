@@ -222,11 +222,9 @@ START_TEST(test_notify_abstract)
 }
 END_TEST
 
-/* In a child: daemonize; the daemon records its pid and session in
- * "daemon", then "marker" just before READY=1, and exits.  The child's
- * stderr goes to "stderr".  Returns the child's exit status (the waiting
- * parent's). */
-static int t_daemon_ready(const char *dir)
+/* In a child: send stderr to "stderr" in dir, then daemonize.  0, or 10
+ * when stderr could not be redirected, 11 when daemonizing failed. */
+static int t_daemonize(const char *dir)
 {
     char *err = cep_asprintf("%s/stderr", dir);
     int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -234,6 +232,18 @@ static int t_daemon_ready(const char *dir)
         return 10;
     if (dmn_proc_daemonize() != CEP_OK)
         return 11;
+    return 0;
+}
+
+/* In a child: daemonize; the daemon records its pid and session in
+ * "daemon", then "marker" just before READY=1, and exits.  The child's
+ * stderr goes to "stderr".  Returns the child's exit status (the waiting
+ * parent's). */
+static int t_daemon_ready(const char *dir)
+{
+    int rc = t_daemonize(dir);
+    if (rc != 0)
+        return rc;
     /* The daemon. */
     char *info = cep_asprintf("%s/daemon", dir), *marker = cep_asprintf("%s/marker", dir);
     fprintf(stderr, "starting up\n");
@@ -255,12 +265,9 @@ static int t_daemon_ready(const char *dir)
 
 static int t_daemon_fails(const char *dir)
 {
-    char *err = cep_asprintf("%s/stderr", dir);
-    int fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
-        return 10;
-    if (dmn_proc_daemonize() != CEP_OK)
-        return 11;
+    int rc = t_daemonize(dir);
+    if (rc != 0)
+        return rc;
     cep_log(CEP_LOG_ERROR, "source x: cannot listen on 127.0.0.1:1: boom");
     _exit(1);
 }

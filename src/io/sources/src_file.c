@@ -84,13 +84,6 @@ static void file_arm(struct file_src *f, int64_t us)
         evtimer_add(f->tick, &tv);
 }
 
-static int64_t file_now(const struct io_source *s)
-{
-    struct timeval tv;
-    event_base_gettimeofday_cached(s->base, &tv);
-    return (int64_t)tv.tv_sec * CEP_USEC_PER_SEC + tv.tv_usec;
-}
-
 static uint64_t file_pos(const struct file_src *f)
 {
     return f->rd.base + f->rd.start;
@@ -237,10 +230,10 @@ static void file_batch(struct file_src *f)
         n++;
         file_line(f, &l);
     }
+    int err = errno; /* of the src_lines_next that stopped the loop */
     s->st.bytes += file_pos(f) - pos0;
     if (n)
-        s->st.last_line_at = file_now(s);
-    int err = errno;
+        s->st.last_line_at = io_source_now(s);
     if (rc == 1 || s->paused) {
         /* More may be buffered: yield to the loop, then go on (resume
          * re-arms a paused source). */

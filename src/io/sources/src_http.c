@@ -313,7 +313,7 @@ static void http_post(struct http_src *hs, struct evhttp_request *req)
         }
     }
     if (hs->n_items) {
-        s->st.last_line_at = src_net_now(s);
+        s->st.last_line_at = io_source_now(s);
         if (s->on_batch)
             s->on_batch(s->ud, s);
     }
@@ -374,8 +374,6 @@ static struct http_src *http_impl(struct io_source *s)
 static int http_start(struct io_source *s)
 {
     struct http_src *hs = http_impl(s);
-    if (s->max_line == 0)
-        s->max_line = CFG_MAX_LINE_BYTES_DEFAULT;
     if (src_wal_open(&hs->wal, s) != CEP_OK)
         return CEP_ERR;
     hs->max_body = s->cfg->max_body_bytes ? s->cfg->max_body_bytes : CFG_MAX_BODY_BYTES_DEFAULT;

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -123,14 +122,6 @@ void src_net_peer(const struct sockaddr *sa, char *buf, size_t len)
     }
 }
 
-int64_t src_net_now(const struct io_source *s)
-{
-    struct timeval tv;
-    if (event_base_gettimeofday_cached(s->base, &tv) != 0)
-        gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * CEP_USEC_PER_SEC + tv.tv_usec;
-}
-
 /* Hand durable records to the pipeline from sw->next: at most
  * SRC_WAL_BATCH unless force, and none while paused unless force.  A corrupt
  * record (a damaged disk: the tail was checked at open) is logged and the
@@ -170,7 +161,7 @@ static void src_wal_pump(struct src_wal *sw, bool force)
         n++;
     }
     if (n > 0) {
-        s->st.last_line_at = src_net_now(s);
+        s->st.last_line_at = io_source_now(s);
         if (s->on_batch)
             s->on_batch(s->ud, s);
     }

@@ -25,9 +25,6 @@ int src_net_listen(const struct io_source *s);
 /* "1.2.3.4:5678" or "[::1]:5678" for sa, into buf (len bytes). */
 void src_net_peer(const struct sockaddr *sa, char *buf, size_t len);
 
-/* Wall-clock microseconds from the loop's cached time (for last_line_at). */
-int64_t src_net_now(const struct io_source *s);
-
 /* ---- the write-ahead log of a push source ------------------------------
  * With checkpoints on (cfg wal_dir set), tcp and http append what they
  * receive to a WAL (include/cepd/wal.h) instead of handing it over.  The

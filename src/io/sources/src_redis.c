@@ -278,9 +278,7 @@ static void src_redis_entry(struct src_redis *r, const redisReply *e)
     s->on_line(s->ud, s, &l, &v);
     s->st.lines++;
     s->st.bytes += len;
-    struct timeval now;
-    gettimeofday(&now, NULL);
-    s->st.last_line_at = (int64_t)now.tv_sec * CEP_USEC_PER_SEC + now.tv_usec;
+    s->st.last_line_at = io_source_now(s);
     if (too_long)
         s->st.errors++;
     if (!v.accepted)

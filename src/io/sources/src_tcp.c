@@ -183,7 +183,7 @@ static void tcp_line(struct tcp_conn *c, const char *data, size_t len, bool too_
     struct io_verdict v = {.accepted = true};
     s->on_line(s->ud, s, &l, &v);
     s->st.lines++;
-    s->st.last_line_at = src_net_now(s);
+    s->st.last_line_at = io_source_now(s);
     if (too_long) {
         s->st.errors++;
         c->errors++;
@@ -395,8 +395,6 @@ static struct tcp_src *tcp_impl(struct io_source *s)
 static int tcp_start(struct io_source *s)
 {
     struct tcp_src *ts = tcp_impl(s);
-    if (s->max_line == 0)
-        s->max_line = CFG_MAX_LINE_BYTES_DEFAULT;
     if (src_wal_open(&ts->wal, s) != CEP_OK)
         return CEP_ERR;
     if (s->cfg->ack && !ts->wal.wal)
