@@ -505,6 +505,7 @@ static const struct eng_fbind *eng_fbind_get(struct eng *eng, uint32_t stream,
     b->hash = names->hash;
     b->stream = stream;
     b->n = names->n;
+    b->any_deep = false;
     b->slots = cep_calloc(names->n ? names->n : 1, sizeof(*b->slots));
     b->deep = cep_calloc(names->n ? names->n : 1, sizeof(*b->deep));
     for (uint32_t i = 0; i < names->n; i++) {
