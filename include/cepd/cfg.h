@@ -18,6 +18,10 @@
  * holds its line in 32-bit sized buffers (evt_reset). */
 #define CFG_MAX_LINE_BYTES_LIMIT (256 * 1024 * 1024)
 #define CFG_MAX_BODY_BYTES_DEFAULT (16 * 1024 * 1024)
+/* checkpoint.outbox_size: alerts held by exactly_once before the sources
+ * pause and a checkpoint is taken early. */
+#define CFG_OUTBOX_SIZE_DEFAULT 100000
+#define CFG_OUTBOX_SIZE_MAX 10000000
 
 enum cfg_source_type {
     CFG_SRC_FILE = 0,
@@ -124,6 +128,8 @@ struct cfg {
         uint32_t retain;  /* default 3 */
         enum cfg_delivery delivery;
         bool savepoint_on_stop; /* SIGTERM/SIGINT also write DIR/savepoint-<seq>.ckpt */
+        size_t outbox_size; /* exactly_once: alerts held before sources pause and a
+                               checkpoint is taken early; default CFG_OUTBOX_SIZE_DEFAULT */
     } checkpoint;
     struct {
         char *listen;     /* NULL = no admin HTTP; "HOST:PORT", or ":PORT" for 127.0.0.1 */

@@ -156,6 +156,7 @@ enum {
     CC_RETAIN,
     CC_DELIVERY,
     CC_SAVEPOINT_ON_STOP,
+    CC_OUTBOX_SIZE,
     CC_COUNT
 };
 
@@ -165,6 +166,7 @@ static const struct rule_yaml_key cfg_ckpt_keys[CC_COUNT] = {
     [CC_RETAIN] = {"retain", RULE_YAML_WANT_INT},
     [CC_DELIVERY] = {"delivery", RULE_YAML_WANT_STR},
     [CC_SAVEPOINT_ON_STOP] = {"savepoint_on_stop", RULE_YAML_WANT_BOOL},
+    [CC_OUTBOX_SIZE] = {"outbox_size", RULE_YAML_WANT_INT},
 };
 
 static const char *const cfg_deliveries[CFG_DELIVERY_COUNT] = {
@@ -559,6 +561,16 @@ static void cfg_read(struct cfg_ld *ld, const struct rule_yaml_node *root)
             rule_yaml_get_bool(k[CC_SAVEPOINT_ON_STOP], "savepoint_on_stop",
                                &c->checkpoint.savepoint_on_stop, ld->dl) != CEP_OK)
             ld->errors++;
+        if (k[CC_OUTBOX_SIZE]) {
+            int64_t n;
+            if (rule_yaml_get_int(k[CC_OUTBOX_SIZE], "outbox_size", &n, ld->dl) != CEP_OK)
+                ld->errors++;
+            else if (n < 1 || n > CFG_OUTBOX_SIZE_MAX)
+                cfg_error(ld, k[CC_OUTBOX_SIZE], "outbox_size must be between 1 and %d, not %s",
+                          CFG_OUTBOX_SIZE_MAX, k[CC_OUTBOX_SIZE]->str);
+            else
+                c->checkpoint.outbox_size = (size_t)n;
+        }
     }
     if (v[CK_ADMIN]) {
         const struct rule_yaml_node *k[CA_COUNT];
@@ -664,6 +676,8 @@ void cfg_apply_defaults(struct cfg *c)
         c->checkpoint.interval = 10 * CEP_USEC_PER_SEC;
     if (c->checkpoint.retain == 0)
         c->checkpoint.retain = 3;
+    if (c->checkpoint.outbox_size == 0)
+        c->checkpoint.outbox_size = CFG_OUTBOX_SIZE_DEFAULT;
     /* With checkpoints, sources know it, and push sources replay through a WAL. */
     for (size_t i = 0; i < c->n_sources && c->checkpoint.dir; i++) {
         struct cfg_source *s = &c->sources[i];

@@ -8,9 +8,11 @@
  * acknowledged: those held here plus those still queued in a sink, each
  * with the sinks that have not taken it).  delivery exactly_once holds every
  * alert here until a checkpoint that contains it is durable, then releases
- * it to its sinks and tells the sources (committed); past the smallest
- * sink queue_size of held alerts the sources pause and a checkpoint is
- * taken at once (never a drop).  at_least_once sends at once.  On start the newest valid checkpoint (or --from-savepoint) is
+ * it to its sinks and tells the sources (committed); past
+ * checkpoint.outbox_size held alerts the sources pause and a checkpoint is
+ * taken at once (never a drop).  Held alerts live in one reused text arena,
+ * so holding one allocates nothing in steady state.  at_least_once sends at
+ * once.  On start the newest valid checkpoint (or --from-savepoint) is
  * restored: positions, engine state, and the outbox sent again (the redis
  * and webhook sinks drop ids they have seen; file and stdout sinks may
  * repeat those alerts).  A failed write is logged and counted; the daemon
@@ -39,15 +41,23 @@
 #define DMN_CKPT_MAX_SINKS 4096  /* per outbox alert, when reading */
 
 /* An alert in the outbox: its copy and the sinks still owed it, by their
- * interned "sink:NAME" (stable across reloads, unlike indexes). */
+ * interned "sink:NAME" (stable across reloads, unlike indexes); the text
+ * and the names are offsets into the list's arenas. */
 struct dmn_obx {
     char id[33];
     uint32_t rule_index;
     int64_t time;
-    char *json;
-    size_t len;
+    size_t json_off, len;
+    size_t sinks_off, n_sinks;
+};
+
+/* Outbox alerts and their arenas, kept (not freed) when emptied. */
+struct dmn_obx_list {
+    struct dmn_obx *v;
+    size_t n, cap;
+    struct sbuf text;
     const char **sinks;
-    size_t n_sinks;
+    size_t n_sinks, sinks_cap;
 };
 
 struct dmn_ckpt {
@@ -59,18 +69,60 @@ struct dmn_ckpt {
     struct event *timer;
     struct event *early;     /* a checkpoint as soon as the loop is back: the outbox is full */
     struct sbuf body;
-    struct dmn_obx *held;    /* exactly_once: alerts no durable checkpoint holds yet */
-    size_t n_held, held_cap;
-    size_t held_max;         /* past it, the sources pause: the smallest sink queue */
+    struct dmn_obx_list held; /* exactly_once: alerts no durable checkpoint holds yet */
+    size_t held_max;         /* past it, the sources pause: checkpoint.outbox_size */
     bool full;
     bool told_unreplayable;
     struct dmn_ckpt_stats st;
 };
 
-static void dmn_obx_free(struct dmn_obx *o)
+/* Append an alert without sinks (dmn_obx_add_sink adds them). */
+static struct dmn_obx *dmn_obx_push(struct dmn_obx_list *l, const char *id, size_t id_len,
+                                    uint32_t rule_index, int64_t time, const char *json,
+                                    size_t len)
 {
-    cep_free(o->json);
-    cep_free(o->sinks);
+    CEP_GROW(l->v, l->cap, l->n + 1);
+    struct dmn_obx *o = &l->v[l->n++];
+    if (id_len > sizeof(o->id) - 1)
+        id_len = sizeof(o->id) - 1;
+    memcpy(o->id, id, id_len);
+    o->id[id_len] = '\0';
+    o->rule_index = rule_index;
+    o->time = time;
+    o->json_off = l->text.len;
+    o->len = len;
+    if (len)
+        sbuf_append(&l->text, json, len);
+    o->sinks_off = l->n_sinks;
+    o->n_sinks = 0;
+    return o;
+}
+
+/* The last pushed alert o is also owed to the sink interned as key. */
+static void dmn_obx_add_sink(struct dmn_obx_list *l, struct dmn_obx *o, const char *key)
+{
+    CEP_GROW(l->sinks, l->sinks_cap, l->n_sinks + 1);
+    l->sinks[l->n_sinks++] = key;
+    o->n_sinks++;
+}
+
+static const char *dmn_obx_json(const struct dmn_obx_list *l, const struct dmn_obx *o)
+{
+    return l->text.buf ? l->text.buf + o->json_off : "";
+}
+
+static void dmn_obx_clear(struct dmn_obx_list *l)
+{
+    l->n = 0;
+    l->n_sinks = 0;
+    sbuf_reset(&l->text);
+}
+
+static void dmn_obx_list_free(struct dmn_obx_list *l)
+{
+    cep_free(l->v);
+    cep_free(l->sinks);
+    sbuf_free(&l->text);
 }
 
 static const char *dmn_sink_key(struct dmn *d, const char *name, size_t len)
@@ -89,20 +141,25 @@ static struct dmn_snk *dmn_sink_by_key(struct dmn *d, const char *key)
     return NULL;
 }
 
-/* Hand an outbox alert to the sinks it names (taken: o is freed). */
-static void dmn_obx_send(struct dmn *d, struct dmn_obx *o)
+/* Hand every alert of l to the sinks it names, and empty l. */
+static void dmn_obx_send_all(struct dmn *d, struct dmn_obx_list *l)
 {
-    struct eng_alert a = {.rule_index = o->rule_index, .id = o->id, .time = o->time,
-                          .json = o->json, .len = o->len};
-    for (size_t i = 0; i < o->n_sinks; i++) {
-        struct dmn_snk *k = dmn_sink_by_key(d, o->sinks[i]);
-        if (k)
-            dmn_snk_enqueue(k, &a);
-        else
-            cep_log(CEP_LOG_WARN, "outbox: alert %s is for %s, which the config no longer has",
-                    o->id, o->sinks[i] + 5);
+    for (size_t j = 0; j < l->n; j++) {
+        const struct dmn_obx *o = &l->v[j];
+        struct eng_alert a = {.rule_index = o->rule_index, .id = o->id, .time = o->time,
+                              .json = dmn_obx_json(l, o), .len = o->len};
+        const char **sinks = l->sinks + o->sinks_off;
+        for (size_t i = 0; i < o->n_sinks; i++) {
+            struct dmn_snk *k = dmn_sink_by_key(d, sinks[i]);
+            if (k)
+                dmn_snk_enqueue(k, &a);
+            else
+                cep_log(CEP_LOG_WARN,
+                        "outbox: alert %s is for %s, which the config no longer has", o->id,
+                        sinks[i] + 5);
+        }
     }
-    dmn_obx_free(o);
+    dmn_obx_clear(l);
 }
 
 /* ---- outbox ---------------------------------------------------------------- */
@@ -112,31 +169,17 @@ bool dmn_ckpt_hold(struct dmn *d, const struct eng_alert *a, const size_t *route
     struct dmn_ckpt *c = d->ckpt;
     if (!c->exactly_once)
         return false;
-    size_t n = 0;
-    while (route[n] != SIZE_MAX)
-        n++;
-    CEP_GROW(c->held, c->held_cap, c->n_held + 1);
-    struct dmn_obx *o = &c->held[c->n_held++];
-    size_t id_len = strnlen(a->id, sizeof(o->id) - 1);
-    memcpy(o->id, a->id, id_len);
-    o->id[id_len] = '\0';
-    o->rule_index = (uint32_t)a->rule_index;
-    o->time = a->time;
-    o->json = cep_malloc(a->len + 1);
-    memcpy(o->json, a->json, a->len);
-    o->json[a->len] = '\0';
-    o->len = a->len;
-    o->sinks = cep_malloc((n ? n : 1) * sizeof(*o->sinks));
-    o->n_sinks = n;
-    for (size_t i = 0; i < n; i++)
-        o->sinks[i] = d->snks[route[i]]->loop_name;
-    if (!c->full && c->n_held >= c->held_max) {
+    struct dmn_obx *o = dmn_obx_push(&c->held, a->id, strlen(a->id),
+                                     (uint32_t)a->rule_index, a->time, a->json, a->len);
+    for (const size_t *i = route; *i != SIZE_MAX; i++)
+        dmn_obx_add_sink(&c->held, o, d->snks[*i]->loop_name);
+    if (!c->full && c->held.n >= c->held_max) {
         /* Pause the sources and take the next checkpoint now (from the
          * loop: this runs inside the engine), instead of waiting for the
          * timer with the input stopped. */
         char why[160];
         snprintf(why, sizeof(why),
-                 "the outbox is full (%zu alerts held until the next checkpoint)", c->n_held);
+                 "the outbox is full (%zu alerts held until the next checkpoint)", c->held.n);
         dmn_pipe_set_full(d, &c->full, true, why);
         event_active(c->early, 0, 0);
     }
@@ -147,9 +190,7 @@ bool dmn_ckpt_hold(struct dmn *d, const struct eng_alert *a, const size_t *route
 static void dmn_ckpt_release(struct dmn *d)
 {
     struct dmn_ckpt *c = d->ckpt;
-    for (size_t i = 0; i < c->n_held; i++)
-        dmn_obx_send(d, &c->held[i]);
-    c->n_held = 0;
+    dmn_obx_send_all(d, &c->held);
     dmn_pipe_set_full(d, &c->full, false, NULL);
 }
 
@@ -179,11 +220,12 @@ static size_t dmn_ckpt_put_outbox(struct dmn *d, struct ckpt_w *w)
     struct dmn_ckpt *c = d->ckpt;
     struct dmn_ack *v = NULL;
     size_t n = 0, cap = 0;
-    for (size_t i = 0; i < c->n_held; i++) {
-        const struct dmn_obx *o = &c->held[i];
+    for (size_t i = 0; i < c->held.n; i++) {
+        const struct dmn_obx *o = &c->held.v[i];
         for (size_t j = 0; j < o->n_sinks; j++) {
             CEP_GROW(v, cap, n + 1);
-            v[n++] = (struct dmn_ack){.id = o->id, .o = o, .sink = o->sinks[j] + 5};
+            v[n++] = (struct dmn_ack){
+                    .id = o->id, .o = o, .sink = c->held.sinks[o->sinks_off + j] + 5};
         }
     }
     for (size_t s = 0; s < d->n_snks; s++) {
@@ -208,7 +250,7 @@ static size_t dmn_ckpt_put_outbox(struct dmn *d, struct ckpt_w *w)
         ckpt_put_uv(w, x->o ? x->o->rule_index : x->a->rule_index);
         ckpt_put_sv(w, x->o ? x->o->time : x->a->time);
         if (x->o)
-            ckpt_put_bytes(w, x->o->json, x->o->len);
+            ckpt_put_bytes(w, dmn_obx_json(&c->held, x->o), x->o->len);
         else
             ckpt_put_bytes(w, x->a->json, x->a->len);
         ckpt_put_uv(w, j - i);
@@ -219,48 +261,32 @@ static size_t dmn_ckpt_put_outbox(struct dmn *d, struct ckpt_w *w)
     return alerts;
 }
 
-/* Read an OUTBOX section into *out (owned).  CEP_ERR on a malformed one. */
-static int dmn_ckpt_get_outbox(struct dmn *d, struct ckpt_r *r, struct dmn_obx **out,
-                               size_t *n_out)
+/* Read an OUTBOX section into l (empty).  CEP_ERR on a malformed one. */
+static int dmn_ckpt_get_outbox(struct dmn *d, struct ckpt_r *r, struct dmn_obx_list *l)
 {
     uint64_t n = ckpt_get_uv_max(r, (uint64_t)(r->end - r->p), "outbox alerts");
-    struct dmn_obx *v = cep_calloc(n ? n : 1, sizeof(*v));
-    size_t k = 0;
-    for (; k < n && !r->err; k++) {
-        struct dmn_obx *o = &v[k];
-        size_t len;
-        const char *id = ckpt_get_bytes(r, &len);
-        if (len >= sizeof(o->id))
+    for (uint64_t k = 0; k < n && !r->err; k++) {
+        size_t id_len, len;
+        const char *id = ckpt_get_bytes(r, &id_len);
+        if (id_len >= sizeof(l->v->id))
             ckpt_r_fail(r, "alert id too long");
+        uint32_t rule_index = (uint32_t)ckpt_get_uv_max(r, UINT32_MAX, "rule index");
+        int64_t time = ckpt_get_sv(r);
+        const char *json = ckpt_get_bytes(r, &len);
+        uint64_t n_sinks = ckpt_get_uv_max(r, DMN_CKPT_MAX_SINKS, "outbox sinks");
         if (r->err)
             break;
-        memcpy(o->id, id, len);
-        o->id[len] = '\0';
-        o->rule_index = (uint32_t)ckpt_get_uv_max(r, UINT32_MAX, "rule index");
-        o->time = ckpt_get_sv(r);
-        const char *json = ckpt_get_bytes(r, &len);
-        o->json = cep_strndup(json ? json : "", len);
-        o->len = len;
-        o->n_sinks = (size_t)ckpt_get_uv_max(r, DMN_CKPT_MAX_SINKS, "outbox sinks");
-        o->sinks = cep_calloc(o->n_sinks ? o->n_sinks : 1, sizeof(*o->sinks));
-        for (size_t i = 0; i < o->n_sinks && !r->err; i++) {
+        struct dmn_obx *o = dmn_obx_push(l, id, id_len, rule_index, time, json, len);
+        for (uint64_t i = 0; i < n_sinks && !r->err; i++) {
             const char *name = ckpt_get_bytes(r, &len);
             if (!r->err)
-                o->sinks[i] = dmn_sink_key(d, name, len);
-        }
-        if (r->err) {
-            k++;
-            break;
+                dmn_obx_add_sink(l, o, dmn_sink_key(d, name, len));
         }
     }
     if (r->err) {
-        for (size_t i = 0; i < k; i++)
-            dmn_obx_free(&v[i]);
-        cep_free(v);
+        dmn_obx_clear(l);
         return CEP_ERR;
     }
-    *out = v;
-    *n_out = k;
     return CEP_OK;
 }
 
@@ -353,7 +379,7 @@ int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *ou
         c->st.failed++;
         cep_log(CEP_LOG_ERROR, "%s %" PRIu64 " failed: %s; carrying on from the last good one%s",
                 kind == CKPT_KIND_CHECKPOINT ? "checkpoint" : "savepoint", seq, why,
-                c->n_held ? " (alerts stay held)" : "");
+                c->held.n ? " (alerts stay held)" : "");
         snprintf(err, errlen, "%s", why);
         cep_free(own);
         return CEP_ERR;
@@ -400,7 +426,7 @@ bool dmn_ckpt_stop(struct dmn *d)
     event_del(c->timer);
     event_del(c->early);
     char err[512];
-    if (c->n_held)
+    if (c->held.n)
         dmn_ckpt_take(d, CKPT_KIND_CHECKPOINT, NULL, NULL, 0, err, sizeof(err));
     return true;
 }
@@ -433,7 +459,7 @@ bool dmn_ckpt_stats(const struct dmn *d, struct dmn_ckpt_stats *st)
     if (!c || !c->dir)
         return false;
     *st = c->st;
-    st->outbox = c->n_held;
+    st->outbox = c->held.n;
     for (size_t i = 0; i < d->n_snks; i++)
         st->outbox += d->snks[i]->io.q_len;
     return true;
@@ -464,8 +490,7 @@ static void dmn_ckpt_log_report(const struct eng_restore_report *rep)
 static int dmn_ckpt_restore(struct dmn *d, const struct sbuf *body, char *err, size_t errlen)
 {
     struct ckpt_r r, f;
-    struct dmn_obx *obx = NULL;
-    size_t n_obx = 0;
+    struct dmn_obx_list obx = {0};
     if (!ckpt_section_find(body->buf, body->len, CKPT_SEC_ENGINE, &r) ||
         !ckpt_section_find(body->buf, body->len, CKPT_SEC_SOURCES, &f)) {
         snprintf(err, errlen, "no engine or sources section");
@@ -473,8 +498,9 @@ static int dmn_ckpt_restore(struct dmn *d, const struct sbuf *body, char *err, s
     }
     struct ckpt_r ob;
     if (ckpt_section_find(body->buf, body->len, CKPT_SEC_OUTBOX, &ob) &&
-        dmn_ckpt_get_outbox(d, &ob, &obx, &n_obx) != CEP_OK) {
+        dmn_ckpt_get_outbox(d, &ob, &obx) != CEP_OK) {
         snprintf(err, errlen, "outbox: %s", ob.err);
+        dmn_obx_list_free(&obx);
         return CEP_ERR;
     }
     /* Snapshots of any number of workers, rescaled to those running now. */
@@ -483,9 +509,7 @@ static int dmn_ckpt_restore(struct dmn *d, const struct sbuf *body, char *err, s
                      : eng_restore_section(d->g.eng, &r, NULL, &rep, err, errlen);
     if (erc != CEP_OK) {
         eng_restore_report_free(&rep);
-        for (size_t i = 0; i < n_obx; i++)
-            dmn_obx_free(&obx[i]);
-        cep_free(obx);
+        dmn_obx_list_free(&obx);
         return CEP_ERR;
     }
     dmn_ckpt_log_report(&rep);
@@ -520,11 +544,10 @@ static int dmn_ckpt_restore(struct dmn *d, const struct sbuf *body, char *err, s
     if (f.err)
         cep_log(CEP_LOG_WARN, "restore: source positions: %s; the rest start as configured",
                 f.err);
-    if (n_obx)
-        cep_log(CEP_LOG_NOTICE, "restore: %zu outbox alerts sent again", n_obx);
-    for (size_t i = 0; i < n_obx; i++)
-        dmn_obx_send(d, &obx[i]);
-    cep_free(obx);
+    if (obx.n)
+        cep_log(CEP_LOG_NOTICE, "restore: %zu outbox alerts sent again", obx.n);
+    dmn_obx_send_all(d, &obx);
+    dmn_obx_list_free(&obx);
     return CEP_OK;
 }
 
@@ -582,10 +605,7 @@ int dmn_ckpt_open(struct dmn *d, const char *from)
     sbuf_init(&c->body);
     c->retain = cfg->checkpoint.retain;
     c->savepoint_on_stop = cfg->checkpoint.savepoint_on_stop;
-    c->held_max = SIZE_MAX;
-    for (size_t i = 0; i < d->n_snks; i++)
-        if (d->snks[i]->io.capacity < c->held_max)
-            c->held_max = d->snks[i]->io.capacity;
+    c->held_max = cfg->checkpoint.outbox_size;
     if (cfg->checkpoint.dir) {
         c->dir = cep_strdup(cfg->checkpoint.dir);
         c->exactly_once = cfg->checkpoint.delivery == CFG_DELIVERY_EXACTLY_ONCE;
@@ -657,9 +677,7 @@ void dmn_ckpt_close(struct dmn *d)
         event_free(c->timer);
     if (c->early)
         event_free(c->early);
-    for (size_t i = 0; i < c->n_held; i++)
-        dmn_obx_free(&c->held[i]);
-    cep_free(c->held);
+    dmn_obx_list_free(&c->held);
     sbuf_free(&c->body);
     cep_free(c->dir);
     cep_free(c);

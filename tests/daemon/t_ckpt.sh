@@ -139,11 +139,12 @@ else
     echo "$out"
 fi
 
-# A full outbox (more alerts held than the sink's queue_size) pauses the
-# sources and takes the checkpoint at once, not at the (1 h) interval.
+# A full outbox (checkpoint.outbox_size alerts held, here fewer than the
+# sink's queue_size) pauses the sources and takes the checkpoint at once,
+# not at the (1 h) interval.
 config full
-sed -i -e 's/interval: 100ms/interval: 1h/' \
-    -e 's|alerts.jsonl}|alerts.jsonl, queue_size: 10}|' "$T_DIR/full/cepd.yaml"
+sed -i -e 's/interval: 100ms/interval: 1h, outbox_size: 10/' \
+    -e 's|alerts.jsonl}|alerts.jsonl, queue_size: 1000}|' "$T_DIR/full/cepd.yaml"
 cp "$T_DIR/part1" "$T_DIR/full/in.jsonl"
 DAEMON_LOG=$T_DIR/full/daemon.log
 daemon_start "$T_DIR/full/cepd.yaml" || bad "full-outbox run starts"

@@ -1570,6 +1570,7 @@ START_TEST(test_cfg_design_example)
     ck_assert_str_eq(c->checkpoint.dir, "/var/lib/cepd");
     ck_assert_int_eq(c->checkpoint.interval, 10 * CEP_USEC_PER_SEC);
     ck_assert_uint_eq(c->checkpoint.retain, 3);
+    ck_assert_uint_eq(c->checkpoint.outbox_size, CFG_OUTBOX_SIZE_DEFAULT);
     ck_assert_int_eq(c->checkpoint.delivery, CFG_DELIVERY_EXACTLY_ONCE);
     ck_assert_str_eq(c->admin.listen, "127.0.0.1:9750");
     ck_assert_uint_eq(c->parallelism, 1);
@@ -1631,7 +1632,7 @@ START_TEST(test_cfg_errors)
                                "  - {name: s, type: webhook, timeout: fast}\n"
                                "  - {type: stdout}\n"
                                "default_sinks: [nope]\n"
-                               "checkpoint: {delivery: exactly-once, retain: 0}\n"
+                               "checkpoint: {delivery: exactly-once, retain: 0, outbox_size: 0}\n"
                                "parallelism: many\n"
                                "admin: {listen: x, allow_remote: yes}\n";
     struct diag_list dl;
@@ -1655,9 +1656,10 @@ START_TEST(test_cfg_errors)
     ck_assert_ptr_nonnull(find_diag(&dl, "unknown delivery 'exactly-once' (did you mean "
                                          "'exactly_once'?)"));
     ck_assert_ptr_nonnull(find_diag(&dl, "retain must be between 1 and 1000"));
+    ck_assert_ptr_nonnull(find_diag(&dl, "outbox_size must be between 1 and 10000000, not 0"));
     ck_assert_ptr_nonnull(find_diag(&dl, "expected a non-negative integer for 'parallelism'"));
     ck_assert_ptr_nonnull(find_diag(&dl, "expected true or false for 'allow_remote'"));
-    ck_assert_uint_eq(dl.n_errors, 12);
+    ck_assert_uint_eq(dl.n_errors, 13);
     diag_list_free(&dl);
 }
 END_TEST
