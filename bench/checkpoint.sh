@@ -12,8 +12,8 @@
 #  3. throughput cost of checkpoint.interval 10s: N_LINES (default 10M, a
 #     run spans at least one interval) of a 1m tumbling aggregate and a
 #     3-step sequence over 10k keys, checkpoints off, at_least_once,
-#     exactly_once, and exactly_once with the sink's queue_size raised from
-#     10k to 100k (held alerts past the smallest queue_size force a
+#     exactly_once (outbox_size 100k, the default), and exactly_once with
+#     outbox_size 10k (held alerts past outbox_size force a
 #     checkpoint), runs interleaved, events/s median of 5 (min, max), timed
 #     from exec until cepd_source_lines_total reaches N_LINES.
 # Usage: bench/checkpoint.sh CEPD_BINARY [N_LINES]
@@ -66,15 +66,15 @@ stop() {
     pid=""
 }
 median() { sort -g | sed -n "$(( ($1 + 1) / 2 ))p"; }
-# config FILE RULES INPUT CHECKPOINT [QUEUE]: a daemon config (CHECKPOINT:
-# a YAML checkpoint mapping, or empty for none; QUEUE: the sink's queue_size).
+# config FILE RULES INPUT CHECKPOINT: a daemon config (CHECKPOINT: a YAML
+# checkpoint mapping, or empty for none).
 config() {
     cat > "$1" <<YAML
 rules: [$2]
 sources:
   - {name: in, type: file, path: $3, stream: s}
 sinks:
-  - {name: out, type: file, path: $tmp/alerts.jsonl${5:+, queue_size: $5}}
+  - {name: out, type: file, path: $tmp/alerts.jsonl}
 ${4:+checkpoint: $4}
 admin: {listen: "127.0.0.1:$port"}
 log: {level: info}
@@ -203,16 +203,17 @@ rules:
     message: "${host}: login, sudo, download"
 YAML
 python3 "$top/bench/gen_seq.py" seq "$n" 10000 > "$tmp/load.jsonl"
-modes=(off at_least_once exactly_once exactly_once/q100k)
+modes=(off at_least_once exactly_once exactly_once/ob10k)
 declare -A rates ckpts pauses alerts
 for _ in 1 2 3 4 5; do
     for mode in "${modes[@]}"; do
         rm -rf "$tmp/ckpt-load" "$tmp/alerts.jsonl"
         ck=""
-        [ "$mode" != off ] && ck="{dir: $tmp/ckpt-load, interval: 10s, retain: 2, delivery: ${mode%/*}}"
-        q=""
-        [ "$mode" = exactly_once/q100k ] && q=100000
-        config "$tmp/load.cfg" "$tmp/load.yaml" "$tmp/load.jsonl" "$ck" "$q"
+        ob=""
+        [ "$mode" = exactly_once/ob10k ] && ob=", outbox_size: 10000"
+        [ "$mode" != off ] &&
+            ck="{dir: $tmp/ckpt-load, interval: 10s, retain: 2, delivery: ${mode%/*}$ob}"
+        config "$tmp/load.cfg" "$tmp/load.yaml" "$tmp/load.jsonl" "$ck"
         t0=$(now)
         start "$tmp/load.cfg" "$tmp/load.log"
         wait_for 600 lines_are "$n"
