@@ -215,6 +215,10 @@ void io_sink_delivered(struct io_sink *s, size_t n);
  * and after max_retries write the head to the dead-letter file (or the log
  * when there is none) and go on with the next. */
 void io_sink_failed(struct io_sink *s, const char *err);
+/* SIGUSR1: the sink's own files (ops->reopen) and its dead-letter file are
+ * opened again at their paths (after logrotate moved them); a file that
+ * cannot be opened is logged and the old one kept. */
+void io_sink_reopen(struct io_sink *s);
 /* Stop (ops->stop), free the implementation, the queued alerts (still in
  * the queue: the caller drains first) and the timers.  s itself is the
  * caller's. */

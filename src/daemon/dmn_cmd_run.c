@@ -6,7 +6,8 @@
  * libevent loop (dmn_pipe.c) until SIGTERM/SIGINT or, when every source
  * ends (stdin at EOF), the end of input.  Signals are libevent events, so
  * their work runs in the loop: SIGTERM/SIGINT stop reading, drain and
- * exit 0; SIGUSR1 reopens file sinks and the log file; SIGHUP reloads
+ * exit 0; SIGUSR1 reopens file sinks, dead-letter files and the log file;
+ * SIGHUP reloads
  * (dmn_reload.c).  --daemonize, --pidfile, user:/group: and systemd
  * notifications are dmn_proc.c's.
  * Tested by: tests/daemon/t_core_*.sh, tests/daemon/t_reload*.sh, tests/daemon/t_proc.sh,
@@ -31,8 +32,8 @@ static const char dmn_run_help[] =
         "                [--from-savepoint PATH]\n"
         "Run the sources, rules and sinks of CONFIG in the foreground until\n"
         "SIGTERM or SIGINT (or until every source has ended, for stdin).\n"
-        "SIGHUP reloads the configuration and rules, SIGUSR1 reopens file sinks\n"
-        "and the log file.\n"
+        "SIGHUP reloads the configuration and rules, SIGUSR1 reopens file sinks,\n"
+        "dead-letter files and the log file.\n"
         "  -c, --config FILE   configuration (see cepd.yaml(5))\n"
         "  --log-level LEVEL   error, warn, notice (default), info or debug;\n"
         "                      overrides log.level of the configuration\n"

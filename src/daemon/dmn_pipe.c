@@ -497,12 +497,16 @@ void dmn_bind_streams(struct dmn *d)
 
 void dmn_pipe_reopen(struct dmn *d)
 {
-    for (size_t i = 0; i < d->n_snks; i++) {
-        struct io_sink *s = &d->snks[i]->io;
-        if (s->ops->reopen)
-            s->ops->reopen(s);
+    for (size_t i = 0; i < d->n_snks; i++)
+        io_sink_reopen(&d->snks[i]->io);
+    if (d->dead_fd >= 0) {
+        int fd = dmn_dead_open(d->dead_path);
+        if (fd >= 0) {
+            close(d->dead_fd);
+            d->dead_fd = fd;
+        }
     }
-    cep_log(CEP_LOG_NOTICE, "reopened file sinks");
+    cep_log(CEP_LOG_NOTICE, "reopened file sinks and dead-letter files");
 }
 
 /* ---- time, end of input, stopping ----------------------------------------- */

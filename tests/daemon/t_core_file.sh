@@ -5,7 +5,8 @@
 # by rename and by truncation are followed; malformed, oversized and
 # invalid-UTF-8 lines are dead-lettered with their reason and counted in
 # /metrics while the daemon carries on; per-rule sink routing (a rule's
-# `sinks` vs default_sinks); SIGUSR1 reopens the file sink; SIGTERM drains
+# `sinks` vs default_sinks); SIGUSR1 reopens the file sink and the
+# dead-letter file; SIGTERM drains
 # and exits 0 with the totals logged.
 # Tested by: tests/daemon/run.sh (make check)
 set -u
@@ -89,15 +90,20 @@ check "the truncated file is read from its start" \
 check "no alert came twice" \
     test "$(grep -o '"alert_id":"[0-9a-f]*"' "$d/alerts.jsonl" | sort | uniq -d | wc -l)" -eq 0
 
-# SIGUSR1 reopens the file sink after logrotate moved it.
+# SIGUSR1 reopens the file sink and the dead-letter file after logrotate
+# moved them.
 mv "$d/alerts.jsonl" "$d/alerts.jsonl.1"
+mv "$d/dead.jsonl" "$d/dead.jsonl.1"
 kill -USR1 "$DAEMON_PID"
-check "SIGUSR1 is handled" wait_for log_has 'reopened file sinks'
+check "SIGUSR1 is handled" wait_for log_has 'reopened file sinks and dead-letter files'
 echo '{"event":"login","user":"root","src_ip":"10.0.0.7"}' >> "$d/auth.jsonl"
 check "alerts go to the reopened sink" wait_for count_ge '"root from 10.0.0.7"' "$d/alerts.jsonl" 1
+echo '{"event":"login","user":' >> "$d/auth.jsonl"
+check "rejected lines go to the reopened dead-letter file" wait_for lines_ge "$d/dead.jsonl" 1
+check "... and not to the renamed one" test "$(grep -c . "$d/dead.jsonl.1")" -eq 3
 
 daemon_stop TERM
 rc=$?
 check "SIGTERM exits 0" test "$rc" -eq 0
-check "the totals are logged" log_has 'stopping: 8 events, 3 rejected, 0 late, 7 alerts'
+check "the totals are logged" log_has 'stopping: 8 events, 4 rejected, 0 late, 7 alerts'
 finish

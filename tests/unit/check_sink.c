@@ -581,6 +581,23 @@ START_TEST(test_dead_letter_breaker)
                  "{\"alert_id\":\"000000000000000000000000000a1e00\",\"n\":0}}\n"));
     ck_assert_ptr_nonnull(strstr(got, "\"alert\":{\"alert_id\":\"000000000000000000000000000a1e01\""));
     cep_free(got);
+
+    /* Reopened (SIGUSR1) after a rename: the next dead letter goes to a new
+     * file at the path, the renamed one keeps its two. */
+    char *moved = tpath("dead.jsonl.1");
+    ck_assert_int_eq(rename(dead, moved), 0);
+    io_sink_reopen(&s);
+    enqueue_n(&s, 2, 1);
+    ck_assert(loop_until(b, sink_gave_up, &s));
+    ck_assert_uint_eq(s.st.dead_lettered, 3);
+    got = slurp(dead);
+    ck_assert_uint_eq(count_str(got, "\n"), 1);
+    ck_assert_ptr_nonnull(strstr(got, "\"alert_id\":\"000000000000000000000000000a1e02\""));
+    cep_free(got);
+    got = slurp(moved);
+    ck_assert_uint_eq(count_str(got, "\n"), 2);
+    cep_free(got);
+    cep_free(moved);
     io_sink_free(&s);
 
     /* The dead-letter file must open, or the sink does not start. */

@@ -122,21 +122,40 @@ void io_sink_init(struct io_sink *s, const struct cfg_sink *cfg, struct event_ba
         s->rng = 1;
 }
 
-int sink_common_start(struct io_sink *s)
+/* The sink's dead-letter file, opened for appending; NULL after logging. */
+static FILE *sink_dead_open(const struct io_sink *s)
 {
-    const char *p = s->cfg->dead_letter;
-    if (!p || s->dead)
-        return CEP_OK;
-    s->dead = fopen(p, "ae");
-    if (!s->dead) {
+    FILE *f = fopen(s->cfg->dead_letter, "ae");
+    if (!f) {
         cep_log(CEP_LOG_ERROR, "sink %s: cannot open the dead-letter file %s: %s", s->cfg->name,
-                p, strerror(errno));
-        return CEP_ERR;
+                s->cfg->dead_letter, strerror(errno));
+        return NULL;
     }
     /* Unbuffered: each record is one write(2), so records from several
      * writers of one file (sinks, the rejected-line writer) never mix. */
-    setvbuf(s->dead, NULL, _IONBF, 0);
-    return CEP_OK;
+    setvbuf(f, NULL, _IONBF, 0);
+    return f;
+}
+
+int sink_common_start(struct io_sink *s)
+{
+    if (!s->cfg->dead_letter || s->dead)
+        return CEP_OK;
+    s->dead = sink_dead_open(s);
+    return s->dead ? CEP_OK : CEP_ERR;
+}
+
+void io_sink_reopen(struct io_sink *s)
+{
+    if (s->ops->reopen)
+        s->ops->reopen(s);
+    if (!s->dead)
+        return;
+    FILE *f = sink_dead_open(s);
+    if (!f)
+        return;
+    fclose(s->dead);
+    s->dead = f;
 }
 
 static void sink_grow(struct io_sink *s)
