@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The aborting allocator: every allocation in cepd goes through here, so an
- * out-of-memory condition is one log line and an abort, never a NULL that a
- * caller forgot to test.  Each thread counts its allocations (one
+ * out-of-memory condition is one log line (through cep_log, so it reaches
+ * the configured log even when daemonized; formatting it allocates nothing)
+ * and an abort, never a NULL that a caller forgot to test.  Each thread counts its allocations (one
  * thread-local increment: no lock, no race between workers), so a test can
  * prove that a code path allocates nothing.
  * Tested by: tests/unit/check_core.c, tests/unit/check_alloc.c */
@@ -13,7 +14,7 @@
 
 static CEP_NORETURN void cep_oom(size_t n)
 {
-    fprintf(stderr, "cepd: out of memory allocating %zu bytes\n", n);
+    cep_log(CEP_LOG_ERROR, "out of memory allocating %zu bytes", n);
     abort();
 }
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Unit tests for src/core and src/util basics: values, schemas and events,
- * diagnostics, string buffers and hashing. */
+ * diagnostics, string buffers, hashing, and the allocator's out-of-memory
+ * path. */
 #include "cepd/cep_common.h"
 #include "cepd/diag.h"
 #include "cepd/evt.h"
 #include "cepd/hash.h"
+#include "cepd/log.h"
 #include "cepd/sbuf.h"
 #include "cepd/val.h"
 
@@ -12,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 START_TEST(test_val_equal_compare)
@@ -223,6 +228,41 @@ START_TEST(test_sbuf)
 }
 END_TEST
 
+/* An allocation that cannot be served aborts after one line in the
+ * configured log (a file here, as when daemonized), not only on stderr. */
+START_TEST(test_oom_is_logged)
+{
+    char path[] = "/tmp/check_core_oom_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        if (cep_log_open(CEP_LOG_TO_FILE, path) != CEP_OK)
+            _exit(3);
+        void *volatile p = cep_malloc((size_t)1 << 62);
+        (void)p;
+        _exit(4); /* not reached: cep_malloc aborts */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status));
+    ck_assert_int_eq(WTERMSIG(status), SIGABRT);
+    char buf[512] = {0};
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    unlink(path);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_ptr_nonnull(
+            strstr(buf, "cepd[error] out of memory allocating 4611686018427387904 bytes\n"));
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -242,6 +282,7 @@ static Suite *core_suite(void)
     tc = tcase_create("util");
     tcase_add_test(tc, test_hash_stable);
     tcase_add_test(tc, test_sbuf);
+    tcase_add_test(tc, test_oom_is_logged);
     suite_add_tcase(s, tc);
     return s;
 }
