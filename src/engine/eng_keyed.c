@@ -389,29 +389,6 @@ size_t eng_keyed_bytes(const struct eng_keyed *kd)
     return b;
 }
 
-/* Append v as JSON: a string that needs no escape (the common key: a host,
- * an address, a user) is copied as is; the rest goes through val_to_json,
- * which gives the same bytes. */
-static void eng_key_val_json(struct sbuf *sb, const struct val *v)
-{
-    if (v->type == VAL_STR) {
-        const unsigned char *s = (const unsigned char *)v->u.s;
-        size_t i = 0;
-        while (i < v->len && s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
-            i++;
-        if (i == v->len) {
-            sbuf_reserve(sb, v->len + 3); /* and the ',' or ']' that follows */
-            sb->buf[sb->len++] = '"';
-            memcpy(sb->buf + sb->len, s, v->len);
-            sb->len += v->len;
-            sb->buf[sb->len++] = '"';
-            sb->buf[sb->len] = '\0';
-            return;
-        }
-    }
-    val_to_json(v, sb);
-}
-
 void eng_keyed_fields_json(struct sbuf *sb, const struct rule_field *f, size_t n,
                            struct expr_ctx *ctx)
 {
@@ -427,7 +404,7 @@ void eng_keyed_fields_json(struct sbuf *sb, const struct rule_field *f, size_t n
             expr_eval(f[i].expr, ctx, &v);
         if (i)
             sbuf_putc(sb, ',');
-        eng_key_val_json(sb, &v);
+        val_to_json(&v, sb);
     }
     sbuf_reserve(sb, 1);
     sb->buf[sb->len++] = ']';

@@ -74,10 +74,23 @@ void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
 void sbuf_json_str(struct sbuf *sb, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    /* Most strings (hosts, addresses, users) need no escape: one copy. */
+    const unsigned char *u = (const unsigned char *)s;
+    size_t plain = 0;
+    while (plain < len && u[plain] >= 0x20 && u[plain] != '"' && u[plain] != '\\')
+        plain++;
     sbuf_reserve(sb, len + 2);
     sb->buf[sb->len++] = '"';
+    if (plain == len) {
+        if (len)
+            memcpy(sb->buf + sb->len, s, len);
+        sb->len += len;
+        sb->buf[sb->len++] = '"';
+        sb->buf[sb->len] = '\0';
+        return;
+    }
     size_t run = 0; /* start of the pending run of bytes that need no escape */
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = plain; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;

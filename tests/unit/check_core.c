@@ -222,6 +222,12 @@ START_TEST(test_sbuf)
     ck_assert_uint_eq(sb.cap, cap);
     sbuf_json_str(&sb, "tab\there\\", 9);
     ck_assert_str_eq(sb.buf, "\"tab\\there\\\\\"");
+    sbuf_reset(&sb);
+    sbuf_json_str(&sb, "web-01", 6); /* no escape: copied whole */
+    sbuf_json_str(&sb, "", 0);
+    sbuf_json_str(&sb, "a\x01\"", 3);
+    ck_assert_str_eq(sb.buf, "\"web-01\"\"\"\"a\\u0001\\\"\"");
+    ck_assert_uint_eq(sb.len, strlen(sb.buf));
     char *s = sbuf_steal(&sb);
     ck_assert_uint_eq(sb.cap, 0);
     cep_free(s);
