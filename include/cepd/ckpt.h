@@ -214,7 +214,9 @@ int ckpt_mkdirs(const char *dir, unsigned mode);
  * calls from 1), the N-th such step of ckpt_file_write fails with EIO
  * (ENOSPC for write); steps wal_write and wal_sync fail the write-ahead
  * log's group commit (wal.c) the same way.  CEPD_FAULT is read at the
- * first call, and again by ckpt_fault_reset (which also zeroes the counts).  Compiled in only with
+ * first call, and again by ckpt_fault_reset (which also zeroes the counts;
+ * the daemon calls it before its first checkpoint, so the checkpoint
+ * processes it forks share the counts).  Compiled in only with
  * ./configure --enable-fault-injection; otherwise ckpt_fault is always
  * false and ckpt_fault_reset does nothing.  Not thread-safe. */
 bool ckpt_fault(const char *step);

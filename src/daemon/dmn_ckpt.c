@@ -6,7 +6,10 @@
  * barrier through the workers' rings, eng_par_snapshot, one frame per
  * worker, restored with any parallelism) and OUTBOX (alerts not yet
  * acknowledged: those held here plus those still queued in a sink, each
- * with the sinks that have not taken it).  delivery exactly_once holds every
+ * with the sinks that have not taken it).  With one engine a periodic
+ * checkpoint's ENGINE section is encoded and the file written by a forked
+ * child (copy-on-write memory as of the barrier) while the loop reads on;
+ * its report on a pipe is the commit point.  delivery exactly_once holds every
  * alert here until a checkpoint that contains it is durable, then releases
  * it to its sinks and tells the sources (committed); past
  * checkpoint.outbox_size held alerts the sources pause and a checkpoint is
@@ -29,12 +32,17 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -60,6 +68,28 @@ struct dmn_obx_list {
     size_t n_sinks, sinks_cap;
 };
 
+/* A periodic checkpoint being written by a child process: fork gives it
+ * the loop's memory as it was at the barrier (copy on write), it encodes
+ * the engine and writes the file while the loop reads on, and reports on
+ * a pipe.  Alerts held before the fork are released when it succeeds. */
+struct dmn_ckpt_bg {
+    pid_t pid;               /* 0: none running */
+    int fd;                  /* the result pipe's read end */
+    struct event *ev;
+    uint64_t seq;
+    size_t held_mark;        /* held alerts [0, held_mark) are in it */
+    size_t outbox;
+    int64_t t0, wall_us;
+    bool again;              /* asked for another meanwhile (timer, full outbox) */
+};
+
+/* What the child reports. */
+struct dmn_ckpt_result {
+    int rc;
+    uint64_t bytes;
+    char why[512];
+};
+
 struct dmn_ckpt {
     char *dir;               /* NULL: restore (--from-savepoint) and savepoints only */
     uint32_t retain;
@@ -73,6 +103,7 @@ struct dmn_ckpt {
     size_t held_max;         /* past it, the sources pause: checkpoint.outbox_size */
     bool full;
     bool told_unreplayable;
+    struct dmn_ckpt_bg bg;
     struct dmn_ckpt_stats st;
 };
 
@@ -141,10 +172,11 @@ static struct dmn_snk *dmn_sink_by_key(struct dmn *d, const char *key)
     return NULL;
 }
 
-/* Hand every alert of l to the sinks it names, and empty l. */
-static void dmn_obx_send_all(struct dmn *d, struct dmn_obx_list *l)
+/* Hand the first n alerts of l to the sinks they name and drop them from
+ * l (the rest move to the front). */
+static void dmn_obx_send_first(struct dmn *d, struct dmn_obx_list *l, size_t n)
 {
-    for (size_t j = 0; j < l->n; j++) {
+    for (size_t j = 0; j < n; j++) {
         const struct dmn_obx *o = &l->v[j];
         struct eng_alert a = {.rule_index = o->rule_index, .id = o->id, .time = o->time,
                               .json = dmn_obx_json(l, o), .len = o->len};
@@ -159,7 +191,21 @@ static void dmn_obx_send_all(struct dmn *d, struct dmn_obx_list *l)
                         sinks[i] + 5);
         }
     }
-    dmn_obx_clear(l);
+    if (n == l->n) {
+        dmn_obx_clear(l);
+        return;
+    }
+    size_t text0 = l->v[n].json_off, sinks0 = l->v[n].sinks_off;
+    memmove(l->text.buf, l->text.buf + text0, l->text.len - text0 + 1);
+    l->text.len -= text0;
+    memmove(l->sinks, l->sinks + sinks0, (l->n_sinks - sinks0) * sizeof(*l->sinks));
+    l->n_sinks -= sinks0;
+    memmove(l->v, l->v + n, (l->n - n) * sizeof(*l->v));
+    l->n -= n;
+    for (size_t j = 0; j < l->n; j++) {
+        l->v[j].json_off -= text0;
+        l->v[j].sinks_off -= sinks0;
+    }
 }
 
 /* ---- outbox ---------------------------------------------------------------- */
@@ -186,12 +232,13 @@ bool dmn_ckpt_hold(struct dmn *d, const struct eng_alert *a, const size_t *route
     return true;
 }
 
-/* A checkpoint holding the held alerts is durable: send them. */
-static void dmn_ckpt_release(struct dmn *d)
+/* A checkpoint holding the first n held alerts is durable: send them. */
+static void dmn_ckpt_release(struct dmn *d, size_t n)
 {
     struct dmn_ckpt *c = d->ckpt;
-    dmn_obx_send_all(d, &c->held);
-    dmn_pipe_set_full(d, &c->full, false, NULL);
+    dmn_obx_send_first(d, &c->held, n);
+    if (c->held.n < c->held_max)
+        dmn_pipe_set_full(d, &c->full, false, NULL);
 }
 
 /* One (alert, sink) pair not yet acknowledged, for grouping by id. */
@@ -332,6 +379,98 @@ static void dmn_ckpt_put_sources(struct dmn *d, uint64_t seq, struct ckpt_w *w)
     }
 }
 
+static const char *dmn_kind_word(enum ckpt_kind kind)
+{
+    return kind == CKPT_KIND_CHECKPOINT ? "checkpoint" : "savepoint";
+}
+
+/* META and SOURCES (save_pos: the sources remember the position for
+ * committed), into c->body from its start. */
+static void dmn_ckpt_put_head(struct dmn *d, uint64_t seq, struct ckpt_w *w)
+{
+    sbuf_reset(w->sb);
+    size_t m = ckpt_section_begin(w, CKPT_SEC_META);
+    dmn_ckpt_put_meta(d, w);
+    ckpt_section_end(w, m);
+    m = ckpt_section_begin(w, CKPT_SEC_SOURCES);
+    dmn_ckpt_put_sources(d, seq, w);
+    ckpt_section_end(w, m);
+}
+
+static void dmn_ckpt_put_engine(struct dmn *d, struct ckpt_w *w)
+{
+    size_t m = ckpt_section_begin(w, CKPT_SEC_ENGINE);
+    if (d->par) { /* a barrier through the workers' rings: one frame each */
+        eng_par_snapshot(d->par, w);
+    } else {
+        size_t f = ckpt_frame_begin(w);
+        eng_snapshot(d->g.eng, w);
+        ckpt_frame_end(w, f);
+    }
+    ckpt_section_end(w, m);
+}
+
+static size_t dmn_ckpt_put_outbox_section(struct dmn *d, struct ckpt_w *w)
+{
+    size_t m = ckpt_section_begin(w, CKPT_SEC_OUTBOX);
+    size_t n = dmn_ckpt_put_outbox(d, w);
+    ckpt_section_end(w, m);
+    return n;
+}
+
+/* Write c->body as checkpoint or savepoint seq to path (NULL: its name in
+ * the directory; the path used goes to out).  CEP_ERR with why filled. */
+static int dmn_ckpt_write(struct dmn_ckpt *c, enum ckpt_kind kind, uint64_t seq, int64_t wall_us,
+                          const char *path, char *out, size_t out_len, char *why, size_t why_len)
+{
+    struct ckpt_header h = {.version = CKPT_FORMAT_VERSION, .kind = kind, .seq = seq,
+                            .wall_us = wall_us, .body_len = c->body.len,
+                            .crc = ckpt_crc32c(0, c->body.buf, c->body.len)};
+    char *own = NULL;
+    if (kind == CKPT_KIND_CHECKPOINT)
+        path = own = cep_asprintf("%s/" CKPT_NAME_FMT, c->dir, seq);
+    else if (!path)
+        path = own = cep_asprintf("%s/savepoint-%010" PRIu64 ".ckpt", c->dir, seq);
+    snprintf(out, out_len, "%s", path);
+    int rc = ckpt_file_write(path, &h, c->body.buf, c->body.len, why, why_len);
+    cep_free(own);
+    return rc;
+}
+
+static void dmn_ckpt_failed(struct dmn *d, enum ckpt_kind kind, uint64_t seq, const char *why)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    c->st.failed++;
+    cep_log(CEP_LOG_ERROR, "%s %" PRIu64 " failed: %s; carrying on from the last good one%s",
+            dmn_kind_word(kind), seq, why, c->held.n ? " (alerts stay held)" : "");
+}
+
+/* Checkpoint or savepoint seq is durable.  A periodic checkpoint moves the
+ * sources and the outbox on (a restart restores the newest of those, never
+ * a savepoint): the first `released` held alerts go to the sinks. */
+static void dmn_ckpt_durable(struct dmn *d, enum ckpt_kind kind, uint64_t seq, const char *path,
+                             uint64_t bytes, int64_t t0, int64_t wall_us, size_t outbox,
+                             size_t released, const char *how)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    c->st.ok++;
+    c->st.last_seconds = (double)(dmn_mono_us() - t0) / CEP_USEC_PER_SEC;
+    c->st.last_bytes = bytes;
+    c->st.last_ok_at = wall_us;
+    cep_log(kind == CKPT_KIND_CHECKPOINT ? CEP_LOG_DEBUG : CEP_LOG_NOTICE,
+            "%s %" PRIu64 " written to %s: %" PRIu64 " bytes, %zu outbox alerts, %.3f s%s",
+            dmn_kind_word(kind), seq, path, bytes, outbox, c->st.last_seconds, how);
+    if (kind != CKPT_KIND_CHECKPOINT)
+        return;
+    ckpt_dir_prune(c->dir, c->retain);
+    dmn_ckpt_release(d, released);
+    for (size_t i = 0; i < d->n_srcs; i++) {
+        struct dmn_src *s = d->srcs[i];
+        if (s->started && s->io.ops->committed)
+            s->io.ops->committed(&s->io, seq);
+    }
+}
+
 int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *out_path,
                   size_t out_len, char *err, size_t errlen)
 {
@@ -340,72 +479,172 @@ int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *ou
         snprintf(err, errlen, "checkpoints are off (no checkpoint.dir)");
         return CEP_ERR;
     }
+    if (kind == CKPT_KIND_CHECKPOINT)
+        dmn_ckpt_bg_wait(d); /* checkpoints are durable in order */
     int64_t t0 = dmn_mono_us();
     uint64_t seq = ++c->seq;
-    sbuf_reset(&c->body);
     struct ckpt_w w = {.sb = &c->body};
-    size_t m = ckpt_section_begin(&w, CKPT_SEC_META);
-    dmn_ckpt_put_meta(d, &w);
-    ckpt_section_end(&w, m);
-    m = ckpt_section_begin(&w, CKPT_SEC_SOURCES);
-    dmn_ckpt_put_sources(d, seq, &w);
-    ckpt_section_end(&w, m);
-    m = ckpt_section_begin(&w, CKPT_SEC_ENGINE);
-    if (d->par) { /* a barrier through the workers' rings: one frame each */
-        eng_par_snapshot(d->par, &w);
-    } else {
-        size_t f = ckpt_frame_begin(&w);
-        eng_snapshot(d->g.eng, &w);
-        ckpt_frame_end(&w, f);
-    }
-    ckpt_section_end(&w, m);
-    m = ckpt_section_begin(&w, CKPT_SEC_OUTBOX);
-    size_t outbox = dmn_ckpt_put_outbox(d, &w);
-    ckpt_section_end(&w, m);
-
-    struct ckpt_header h = {.version = CKPT_FORMAT_VERSION, .kind = kind, .seq = seq,
-                            .wall_us = eng_now_us(), .body_len = c->body.len,
-                            .crc = ckpt_crc32c(0, c->body.buf, c->body.len)};
-    char *own = NULL;
-    if (kind == CKPT_KIND_CHECKPOINT)
-        path = own = cep_asprintf("%s/" CKPT_NAME_FMT, c->dir, seq);
-    else if (!path)
-        path = own = cep_asprintf("%s/savepoint-%010" PRIu64 ".ckpt", c->dir, seq);
-    char why[512];
-    int rc = ckpt_file_write(path, &h, c->body.buf, c->body.len, why, sizeof(why));
-    if (out_path)
-        snprintf(out_path, out_len, "%s", path);
-    if (rc != CEP_OK) {
-        c->st.failed++;
-        cep_log(CEP_LOG_ERROR, "%s %" PRIu64 " failed: %s; carrying on from the last good one%s",
-                kind == CKPT_KIND_CHECKPOINT ? "checkpoint" : "savepoint", seq, why,
-                c->held.n ? " (alerts stay held)" : "");
+    dmn_ckpt_put_head(d, seq, &w);
+    dmn_ckpt_put_engine(d, &w); /* before the outbox: the workers' alerts come back with it */
+    size_t outbox = dmn_ckpt_put_outbox_section(d, &w);
+    size_t held = c->held.n;
+    int64_t wall_us = eng_now_us();
+    char where[PATH_MAX], why[512];
+    if (dmn_ckpt_write(c, kind, seq, wall_us, path, where, sizeof(where), why, sizeof(why)) !=
+        CEP_OK) {
+        dmn_ckpt_failed(d, kind, seq, why);
         snprintf(err, errlen, "%s", why);
-        cep_free(own);
         return CEP_ERR;
     }
-    int64_t took = dmn_mono_us() - t0;
-    c->st.ok++;
-    c->st.last_seconds = (double)took / CEP_USEC_PER_SEC;
-    c->st.last_bytes = c->body.len;
-    c->st.last_ok_at = h.wall_us;
-    cep_log(kind == CKPT_KIND_CHECKPOINT ? CEP_LOG_DEBUG : CEP_LOG_NOTICE,
-            "%s %" PRIu64 " written to %s: %zu bytes, %zu outbox alerts, %.3f s",
-            kind == CKPT_KIND_CHECKPOINT ? "checkpoint" : "savepoint", seq, path, c->body.len,
-            outbox, c->st.last_seconds);
-    cep_free(own);
-    if (kind == CKPT_KIND_CHECKPOINT) {
-        /* Sources and the outbox move on only with periodic checkpoints:
-         * a restart restores the newest of those, never a savepoint. */
-        ckpt_dir_prune(c->dir, c->retain);
-        dmn_ckpt_release(d);
-        for (size_t i = 0; i < d->n_srcs; i++) {
-            struct dmn_src *s = d->srcs[i];
-            if (s->started && s->io.ops->committed)
-                s->io.ops->committed(&s->io, seq);
-        }
-    }
+    if (out_path)
+        snprintf(out_path, out_len, "%s", where);
+    dmn_ckpt_durable(d, kind, seq, where, c->body.len, t0, wall_us, outbox, held, "");
     return CEP_OK;
+}
+
+/* ---- in the background ----------------------------------------------------- */
+
+/* The checkpoint process: encode the engine after the head and outbox the
+ * loop wrote, write the file, report, exit.  It never returns, touches no
+ * descriptor but the checkpoint's, and dies with the daemon. */
+static CEP_NORETURN void dmn_ckpt_child(struct dmn *d, pid_t parent, int fd)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
+    static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
+    for (size_t i = 0; i < CEP_ARRAY_LEN(sigs); i++)
+        signal(sigs[i], SIG_DFL); /* the loop's handlers are the daemon's */
+    if (ckpt_fault("child")) /* tests: a checkpoint process that dies */
+        raise(SIGKILL);
+    struct ckpt_w w = {.sb = &c->body};
+    dmn_ckpt_put_engine(d, &w);
+    struct dmn_ckpt_result res = {.bytes = c->body.len};
+    char where[PATH_MAX];
+    res.rc = dmn_ckpt_write(c, CKPT_KIND_CHECKPOINT, c->bg.seq, c->bg.wall_us, NULL, where,
+                            sizeof(where), res.why, sizeof(res.why));
+    const char *p = (const char *)&res;
+    size_t left = sizeof(res);
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(1);
+        p += n;
+        left -= (size_t)n;
+    }
+    _exit(0);
+}
+
+/* Wait for the running checkpoint process (its report is due or it
+ * died), then act on what it wrote. */
+static void dmn_ckpt_bg_finish(struct dmn *d)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    struct dmn_ckpt_bg *bg = &c->bg;
+    struct dmn_ckpt_result res;
+    size_t got = 0;
+    while (got < sizeof(res)) {
+        ssize_t n = read(bg->fd, (char *)&res + got, sizeof(res) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    int status = 0;
+    while (waitpid(bg->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    event_free(bg->ev);
+    close(bg->fd);
+    bg->pid = 0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/" CKPT_NAME_FMT, c->dir, bg->seq);
+    if (got != sizeof(res)) {
+        char why[160];
+        if (WIFSIGNALED(status))
+            snprintf(why, sizeof(why), "the checkpoint process was killed by signal %d",
+                     WTERMSIG(status));
+        else
+            snprintf(why, sizeof(why), "the checkpoint process exited with status %d",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        dmn_ckpt_failed(d, CKPT_KIND_CHECKPOINT, bg->seq, why);
+    } else if (res.rc != CEP_OK) {
+        res.why[sizeof(res.why) - 1] = '\0';
+        dmn_ckpt_failed(d, CKPT_KIND_CHECKPOINT, bg->seq, res.why);
+    } else {
+        dmn_ckpt_durable(d, CKPT_KIND_CHECKPOINT, bg->seq, path, res.bytes, bg->t0, bg->wall_us,
+                         bg->outbox, bg->held_mark, " (in the background)");
+    }
+}
+
+static void dmn_ckpt_bg_cb(evutil_socket_t fd, short what, void *ud)
+{
+    CEP_UNUSED(fd);
+    CEP_UNUSED(what);
+    struct dmn *d = ud;
+    struct dmn_ckpt *c = d->ckpt;
+    dmn_ckpt_bg_finish(d);
+    if ((c->bg.again || c->full) && !d->stopping) {
+        c->bg.again = false;
+        event_active(c->early, 0, 0);
+    }
+}
+
+void dmn_ckpt_bg_wait(struct dmn *d)
+{
+    if (d->ckpt && d->ckpt->bg.pid)
+        dmn_ckpt_bg_finish(d);
+}
+
+/* A periodic checkpoint whose engine part a child process writes.  The
+ * loop pauses only for the head, the outbox and fork itself.  Falls back
+ * to dmn_ckpt_take when no process can be made. */
+static void dmn_ckpt_take_bg(struct dmn *d)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    struct dmn_ckpt_bg *bg = &c->bg;
+    char err[512];
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) != 0) {
+        cep_log(CEP_LOG_WARN, "checkpoint: pipe: %s; writing it in the loop", strerror(errno));
+        dmn_ckpt_take(d, CKPT_KIND_CHECKPOINT, NULL, NULL, 0, err, sizeof(err));
+        return;
+    }
+    bg->t0 = dmn_mono_us();
+    bg->seq = ++c->seq;
+    struct ckpt_w w = {.sb = &c->body};
+    dmn_ckpt_put_head(d, bg->seq, &w);
+    bg->outbox = dmn_ckpt_put_outbox_section(d, &w);
+    bg->held_mark = c->held.n;
+    bg->wall_us = eng_now_us();
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        dmn_ckpt_child(d, parent, pfd[1]);
+    close(pfd[1]);
+    if (pid < 0) {
+        cep_log(CEP_LOG_WARN, "checkpoint: fork: %s; writing it in the loop", strerror(errno));
+        close(pfd[0]);
+        dmn_ckpt_put_engine(d, &w);
+        char where[PATH_MAX];
+        if (dmn_ckpt_write(c, CKPT_KIND_CHECKPOINT, bg->seq, bg->wall_us, NULL, where,
+                           sizeof(where), err, sizeof(err)) == CEP_OK)
+            dmn_ckpt_durable(d, CKPT_KIND_CHECKPOINT, bg->seq, where, c->body.len, bg->t0,
+                             bg->wall_us, bg->outbox, bg->held_mark, "");
+        else
+            dmn_ckpt_failed(d, CKPT_KIND_CHECKPOINT, bg->seq, err);
+        return;
+    }
+    bg->pid = pid;
+    bg->fd = pfd[0];
+    bg->ev = event_new(d->base, pfd[0], EV_READ, dmn_ckpt_bg_cb, d);
+    CEP_ASSERT(bg->ev);
+    event_add(bg->ev, NULL);
+    cep_log(CEP_LOG_DEBUG, "checkpoint %" PRIu64 ": process %d writes it; the loop paused %.3f s",
+            bg->seq, (int)pid, (double)(dmn_mono_us() - bg->t0) / CEP_USEC_PER_SEC);
 }
 
 static void dmn_ckpt_timer_cb(evutil_socket_t fd, short what, void *ud)
@@ -413,9 +652,19 @@ static void dmn_ckpt_timer_cb(evutil_socket_t fd, short what, void *ud)
     CEP_UNUSED(fd);
     CEP_UNUSED(what);
     struct dmn *d = ud;
+    struct dmn_ckpt *c = d->ckpt;
     char err[512];
-    if (!d->stopping)
+    if (d->stopping)
+        return;
+    if (c->bg.pid) {
+        c->bg.again = true; /* taken when the running one is done */
+        return;
+    }
+    /* With workers the engine lives in threads, which fork does not copy. */
+    if (d->par)
         dmn_ckpt_take(d, CKPT_KIND_CHECKPOINT, NULL, NULL, 0, err, sizeof(err));
+    else
+        dmn_ckpt_take_bg(d);
 }
 
 bool dmn_ckpt_stop(struct dmn *d)
@@ -425,6 +674,7 @@ bool dmn_ckpt_stop(struct dmn *d)
         return false;
     event_del(c->timer);
     event_del(c->early);
+    dmn_ckpt_bg_wait(d);
     char err[512];
     if (c->held.n)
         dmn_ckpt_take(d, CKPT_KIND_CHECKPOINT, NULL, NULL, 0, err, sizeof(err));
@@ -546,7 +796,7 @@ static int dmn_ckpt_restore(struct dmn *d, const struct sbuf *body, char *err, s
                 f.err);
     if (obx.n)
         cep_log(CEP_LOG_NOTICE, "restore: %zu outbox alerts sent again", obx.n);
-    dmn_obx_send_all(d, &obx);
+    dmn_obx_send_first(d, &obx, obx.n);
     dmn_obx_list_free(&obx);
     return CEP_OK;
 }
@@ -626,6 +876,7 @@ int dmn_ckpt_open(struct dmn *d, const char *from)
                         k->name, (double)k->ttl / CEP_USEC_PER_SEC,
                         (double)reach / CEP_USEC_PER_SEC);
         }
+        ckpt_fault_reset(); /* before any fork: children share the counts */
 #ifdef CEPD_FAULT_INJECTION
         const char *fault = getenv("CEPD_FAULT");
         if (fault)
@@ -673,6 +924,10 @@ void dmn_ckpt_close(struct dmn *d)
     struct dmn_ckpt *c = d->ckpt;
     if (!c)
         return;
+    if (c->bg.pid) { /* not waited for (an early exit): its file is not used */
+        kill(c->bg.pid, SIGKILL);
+        dmn_ckpt_bg_finish(d);
+    }
     if (c->timer)
         event_free(c->timer);
     if (c->early)

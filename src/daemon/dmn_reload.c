@@ -308,7 +308,9 @@ int dmn_reload(struct dmn *d, char *why, size_t why_len)
         return CEP_ERR;
     }
 
-    /* Commit.  Sources first, while the old engine and routes still run. */
+    /* Commit.  A checkpoint being written commits the sources it saved
+     * first.  Then sources, while the old engine and routes still run. */
+    dmn_ckpt_bg_wait(d);
     size_t n_srcs, n_src_kept = 0;
     struct sbuf *pos = cep_calloc(n.g.cfg->n_sources + 1, sizeof(*pos));
     bool *has_pos = cep_calloc(n.g.cfg->n_sources + 1, sizeof(*has_pos));

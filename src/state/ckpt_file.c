@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,19 +110,29 @@ uint32_t ckpt_crc32c(uint32_t crc, const void *p, size_t len)
 
 #ifdef CEPD_FAULT_INJECTION
 /* Test-only state: CEPD_FAULT=step:N[,step:N...] parsed at first use or by
- * ckpt_fault_reset, with a call count per listed step. */
+ * ckpt_fault_reset, with a call count per listed step.  The counts live in
+ * a shared mapping, so the daemon's checkpoint processes (fork) count
+ * their steps with the daemon's. */
 #define CKPT_FAULTS_MAX 8
-static struct {
+struct ckpt_fault_spec {
     char step[16];
     unsigned long nth;
     unsigned long calls;
-} ckpt_faults[CKPT_FAULTS_MAX];
+};
+static struct ckpt_fault_spec *ckpt_faults;
 static size_t ckpt_n_faults;
-static pthread_once_t ckpt_fault_once = PTHREAD_ONCE_INIT;
+static bool ckpt_fault_parsed;
 
 void ckpt_fault_reset(void)
 {
+    ckpt_fault_parsed = true;
     ckpt_n_faults = 0;
+    if (!ckpt_faults) {
+        void *m = mmap(NULL, CKPT_FAULTS_MAX * sizeof(*ckpt_faults), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        CEP_ASSERT(m != MAP_FAILED);
+        ckpt_faults = m;
+    }
     const char *env = getenv("CEPD_FAULT");
     while (env && *env && ckpt_n_faults < CKPT_FAULTS_MAX) {
         const char *colon = strchr(env, ':');
@@ -145,10 +156,12 @@ void ckpt_fault_reset(void)
 
 bool ckpt_fault(const char *step)
 {
-    pthread_once(&ckpt_fault_once, ckpt_fault_reset);
+    if (!ckpt_fault_parsed)
+        ckpt_fault_reset();
     for (size_t i = 0; i < ckpt_n_faults; i++) {
         if (!strcmp(ckpt_faults[i].step, step))
-            return ++ckpt_faults[i].calls == ckpt_faults[i].nth;
+            return __atomic_add_fetch(&ckpt_faults[i].calls, 1, __ATOMIC_RELAXED) ==
+                   ckpt_faults[i].nth;
     }
     return false;
 }

@@ -143,7 +143,7 @@ fi
 # sink's queue_size) pauses the sources and takes the checkpoint at once,
 # not at the (1 h) interval.
 config full
-sed -i -e 's/interval: 100ms/interval: 1h, outbox_size: 10/' \
+sed -i -e 's/interval: 100ms/interval: 1h, outbox_size: 10/' -e 's/level: info/level: debug/' \
     -e 's|alerts.jsonl}|alerts.jsonl, queue_size: 1000}|' "$T_DIR/full/cepd.yaml"
 cp "$T_DIR/part1" "$T_DIR/full/in.jsonl"
 DAEMON_LOG=$T_DIR/full/daemon.log
@@ -153,6 +153,10 @@ wait_for log_has 'the outbox is full \(10 alerts held until the next checkpoint\
 wait_for lines_ge "$T_DIR/full/alerts.jsonl" 100 \
     && ok "a full outbox takes a checkpoint at once and goes on" \
     || bad "a full outbox takes a checkpoint at once and goes on"
+log_has 'checkpoint [0-9]+: process [0-9]+ writes it; the loop paused' \
+    && log_has 'checkpoint [0-9]+ written to .*/chk-[0-9]+\.ckpt: .* \(in the background\)' \
+    && ok "periodic checkpoints are written by a child process" \
+    || bad "periodic checkpoints are written by a child process"
 daemon_stop TERM || bad "full-outbox run: SIGTERM, exit 0"
 has_mark full half && ok "full outbox: the rest is released at the stop" \
     || bad "full outbox: the rest is released at the stop"

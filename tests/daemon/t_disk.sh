@@ -6,6 +6,9 @@
 # checkpoint's write fail with ENOSPC: the daemon keeps running on the last
 # good checkpoint, logs it, counts it in /metrics
 # (cepd_checkpoints_total{result="failed"}) and later checkpoints succeed.
+# child:3 kills the third checkpoint process (the one writing the file in
+# the background) before it writes: a failed checkpoint too, logged with
+# the signal.
 # wal_write:2 and wal_sync:4 fail the second and fifth group commits of the
 # push sources' write-ahead logs (each send below is one group commit): the
 # tcp connection whose line was not made durable is closed without an ack,
@@ -72,16 +75,18 @@ all_once() {
 }
 line() { printf '{"user":"root","tag":"%s"}' "$1"; }
 
-CEPD_FAULT=write:2,wal_write:2,wal_sync:4 daemon_start "$T_DIR/cepd.yaml" \
+CEPD_FAULT=write:2,wal_write:2,wal_sync:4,child:3 daemon_start "$T_DIR/cepd.yaml" \
     || { cat "$DAEMON_LOG"; bad "cepd run starts"; finish; }
 log_has 'fault injection armed' || skip "fault injection (not built with --enable-fault-injection)"
 wait_for port_open "$tp" && wait_for port_open "$hp" || bad "the sources listen"
 
 # The checkpoint that cannot be written.
-check "a checkpoint that hits a full disk is counted in /metrics" \
-    wait_for metric_is 'cepd_checkpoints_total{result="failed"}' "$url" 1
-check "it is logged, with the reason, and the daemon carries on" \
+check "a checkpoint that hits a full disk and one whose process died are counted in /metrics" \
+    wait_for metric_is 'cepd_checkpoints_total{result="failed"}' "$url" 2
+check "the full disk is logged, with the reason, and the daemon carries on" \
     log_has 'checkpoint [0-9]+ failed: .*No space left on device; carrying on from the last good one'
+check "the dead checkpoint process is logged" \
+    log_has 'checkpoint [0-9]+ failed: the checkpoint process was killed by signal 9; carrying on'
 check "later checkpoints succeed" \
     wait_for eval '[ "$(metric "cepd_checkpoints_total{result=\"ok\"}" "$url")" -ge 3 ]'
 check "the daemon keeps running" daemon_alive
