@@ -5,7 +5,10 @@
 #  1. checkpoint size and duration against state size: 10k, 100k and 1M
 #     keys, one open 1h tumbling window per key (aggregate) or one partial
 #     match per key (pattern); duration is cepd_checkpoint_duration_seconds
-#     of 3 savepoints (POST /savepoint, the code path of a checkpoint), median;
+#     of 3 savepoints (POST /savepoint: written in the loop), median; "bg
+#     pause ms" is how long the loop stopped for a periodic checkpoint (written
+#     by a forked child) and "bg s" how long that child took, both from the
+#     daemon's debug log, for the first periodic checkpoint after loading;
 #  2. restore: a restart on that state's final checkpoint (taken at SIGTERM),
 #     timed from exec until /healthz answers (median of 3), beside a start
 #     with no checkpoint; the log must say the checkpoint was restored;
@@ -130,16 +133,26 @@ done
 printf '\nstart with no checkpoint (to /healthz): %.3f s (median of 3)\n\n' \
     "$(printf '%s\n' "${cold[@]}" | median 3)"
 
-[ -n "$sizes" ] && printf '%-9s %9s %9s %14s %13s %12s %11s\n' rule keys partials \
-    "checkpoint B" "checkpoint s" "restore s" "stop s"
+[ -n "$sizes" ] && printf '%-9s %9s %9s %14s %13s %12s %8s %12s %11s\n' rule keys partials \
+    "checkpoint B" "checkpoint s" "bg pause ms" "bg s" "restore s" "stop s"
+# bg_done: a periodic checkpoint begun after loading (the log's line count
+# then is $mark) has been written in the background.
+bg_log() { tail -n +"$mark" "$tmp/state.log" | sed -n '/process [0-9]* writes it/,$p'; }
+bg_done() { bg_log | grep -q 'written to .* (in the background)'; }
 for k in $sizes; do
     python3 "$top/bench/gen_ckpt.py" "$k" > "$tmp/state.jsonl"
     for kind in aggregate pattern; do
         dir=$tmp/ckpt-$kind-$k
         config "$tmp/state.cfg" "$tmp/$kind.yaml" "$tmp/state.jsonl" \
-            "{dir: $dir, interval: 1h, retain: 1}"
+            "{dir: $dir, interval: 2s, retain: 1}"
+        sed -i 's/level: info/level: debug/' "$tmp/state.cfg"
         start "$tmp/state.cfg" "$tmp/state.log"
         wait_for 300 lines_are "$k"
+        mark=$(($(wc -l < "$tmp/state.log") + 1))
+        wait_for 300 bg_done
+        bg=$(bg_log)
+        pause=$(grep -m1 -o 'the loop paused [0-9.]*' <<< "$bg" | awk '{print $4}')
+        bg_s=$(grep -m1 -o '[0-9.]* s (in the background)' <<< "$bg" | awk '{print $1}')
         took=()
         for _ in 1 2 3; do
             curl -sf -X POST "$url/savepoint" > /dev/null
@@ -166,8 +179,8 @@ for k in $sizes; do
             fi
         done
         rm -rf "$dir"
-        printf '%-9s %9s %9s %14s %13.3f %12.3f %11.3f\n' "$kind" "$keys" "$partials" "$bytes" \
-            "$(printf '%s\n' "${took[@]}" | median 3)" \
+        printf '%-9s %9s %9s %14s %13.3f %12.2f %8.3f %12.3f %11.3f\n' "$kind" "$keys" \
+            "$partials" "$bytes" "$(printf '%s\n' "${took[@]}" | median 3)" "$pause" "$bg_s" \
             "$(printf '%s\n' "${restore[@]}" | median 3)" "$stopped"
     done
 done

@@ -643,8 +643,8 @@ static void dmn_ckpt_take_bg(struct dmn *d)
     bg->ev = event_new(d->base, pfd[0], EV_READ, dmn_ckpt_bg_cb, d);
     CEP_ASSERT(bg->ev);
     event_add(bg->ev, NULL);
-    cep_log(CEP_LOG_DEBUG, "checkpoint %" PRIu64 ": process %d writes it; the loop paused %.3f s",
-            bg->seq, (int)pid, (double)(dmn_mono_us() - bg->t0) / CEP_USEC_PER_SEC);
+    cep_log(CEP_LOG_DEBUG, "checkpoint %" PRIu64 ": process %d writes it; the loop paused %.2f ms",
+            bg->seq, (int)pid, (double)(dmn_mono_us() - bg->t0) / 1000.0);
 }
 
 static void dmn_ckpt_timer_cb(evutil_socket_t fd, short what, void *ud)
