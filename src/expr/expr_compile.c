@@ -381,6 +381,33 @@ int expr_field_slot(const struct expr *e)
     return -1;
 }
 
+/* See expr.h.  Pattern-step loads read other events: they count as reads
+ * outside slots. */
+bool expr_fields_within(const struct expr *e, const int32_t *slots, size_t n)
+{
+    int bare = expr_field_slot(e);
+    if (bare >= 0) {
+        for (size_t i = 0; i < n; i++)
+            if (slots[i] == bare)
+                return true;
+        return false;
+    }
+    for (uint32_t k = 0; k < e->n_code; k++) {
+        switch ((enum expr_op)e->code[k].op) {
+            case EXPR_OP_FIELD:
+            case EXPR_OP_STEP_FIELD:
+            case EXPR_OP_STEP_SUM:
+            case EXPR_OP_STEP_AVG:
+            case EXPR_OP_STEP_MIN:
+            case EXPR_OP_STEP_MAX:
+                return false;
+            default:
+                break;
+        }
+    }
+    return true;
+}
+
 /* The i-th compiled regex, for tests that lower its match limit. */
 struct expr_re *expr_prog_regex(const struct expr *e, uint32_t i)
 {

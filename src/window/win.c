@@ -12,7 +12,8 @@
  * until time passes its end + the allowed lateness: a late event updates the
  * windows it belongs to, and those that already sent an alert send a
  * correction (recomputed from the slices, so exact).  Events are never
- * kept, except one reference to the key's latest event (win_result.last).
+ * kept, except one reference to the key's latest event (win_result.last),
+ * and not that one when the rule's outputs need none (win_spec.no_event).
  * Tested by: tests/unit/check_win.c, tests/unit/check_win_snap.c,
  * tests/rules/engine/late.test.yaml */
 #include "cepd/cep_common.h"
@@ -1037,12 +1038,15 @@ void win_key_reset(struct win_key *k)
  * that have not fired yet are evaluated and fire if `having` holds.  Count
  * windows that become full close here; windows that a late event changes
  * after they closed are revised.  Takes a reference to ev if it is the
- * key's latest event.  Returns false (nothing added) for an event too late
- * for its windows.  Runs on the key's worker thread. */
+ * key's latest event, unless the program holds none (no_event: a cache
+ * miss per event saved, on the old event's refcount).  Returns false
+ * (nothing added) for an event too late for its windows.  Runs on the
+ * key's worker thread. */
 bool win_key_add(struct win_key *k, const struct evt *ev, const struct win_env *env)
 {
-    if (!k->last || ev->time > k->last->time ||
-        (ev->time == k->last->time && ev->seq >= k->last->seq)) {
+    if (!k->p->spec.no_event &&
+        (!k->last || ev->time > k->last->time ||
+         (ev->time == k->last->time && ev->seq >= k->last->seq))) {
         struct evt *e = evt_ref((struct evt *)ev);
         evt_unref(k->last);
         k->last = e;

@@ -2,7 +2,7 @@
  * Checkpoints of a window key (win_key_save / win_key_load, win.h): its
  * clocks, slices or sessions with their aggregate states (agg_def.save /
  * load), the marks of sliced windows that sent alerts, session lineage,
- * and the held event through the snapshot's event table.  The sliding-
+ * and the held event (if any) through the snapshot's event table.  The sliding-
  * window queue is not written: it is a function of the slices it covers
  * (win_queue_rebuild), so only its bounds are.  Times are written relative
  * to the held event's time, so the record holds no pointers and stays
@@ -363,9 +363,13 @@ int win_key_load(struct win_key *k, struct ckpt_r *r, struct ckpt_evtab *t)
         if (p->queued && win_load_queue(k, r, base, sbase, flags & WIN_SNAP_Q_VALID) != CEP_OK)
             goto fail;
     }
-    if (!win_key_idle(k) && !k->last) {
+    if (!win_key_idle(k) && !k->last && !p->spec.no_event) {
         ckpt_r_fail(r, "window state without an event");
         goto fail;
+    }
+    if (p->spec.no_event) { /* written by a program that held one */
+        evt_unref(k->last);
+        k->last = NULL;
     }
     k->bytes = win_key_bytes_walk(k);
     return CEP_OK;
