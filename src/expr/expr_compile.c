@@ -381,7 +381,7 @@ int expr_field_slot(const struct expr *e)
     return -1;
 }
 
-/* See expr.h.  Pattern-step loads read other events: they count as reads
+/* See expr.h.  Pattern steps read other events: they count as reads
  * outside slots. */
 bool expr_fields_within(const struct expr *e, const int32_t *slots, size_t n)
 {
@@ -392,19 +392,9 @@ bool expr_fields_within(const struct expr *e, const int32_t *slots, size_t n)
                 return true;
         return false;
     }
-    for (uint32_t k = 0; k < e->n_code; k++) {
-        switch ((enum expr_op)e->code[k].op) {
-            case EXPR_OP_FIELD:
-            case EXPR_OP_STEP_FIELD:
-            case EXPR_OP_STEP_SUM:
-            case EXPR_OP_STEP_AVG:
-            case EXPR_OP_STEP_MIN:
-            case EXPR_OP_STEP_MAX:
-                return false;
-            default:
-                break;
-        }
-    }
+    for (uint32_t k = 0; k < e->n_code; k++)
+        if (e->code[k].op == EXPR_OP_FIELD || expr_op_is_step(e->code[k].op))
+            return false;
     return true;
 }
 

@@ -826,7 +826,7 @@ static bool win_add_sliced(struct win_key *k, const struct evt *ev, int64_t x,
     win_slice_add(p, &k->bytes, win_slices(k)[at], ev, env);
     if (k->skip_to > st0 && k->skip_to != CEP_TIME_MAX)
         k->skip_to = st0; /* its windows changed */
-    if (by_time && a < k->q.hi && a >= k->q.lo)
+    if (by_time && p->queued && a < k->q.hi && a >= k->q.lo)
         k->q.valid = false; /* a late event in slices the queue folded */
     for (int64_t st = st0; by_time && st < k->next_start && st <= a; st += p->slide)
         win_revise_sliced(k, env, st);

@@ -181,23 +181,28 @@ struct win_queue {
 /* Slices a key holds without a separate array (a tumbling window needs 1-2). */
 #define WIN_SL_SMALL 2
 
+/* The fields an event's add, the idle test and the deadline read come
+ * first, so that they share two cache lines (keys outnumber the cache: each
+ * line is a miss). */
 struct win_key {
     const struct win_prog *p;
-    int64_t lateness;
-    int64_t now;                /* latest time advanced to */
     struct win_slice **sl;      /* sl[head .. head + n_sl): slices or sessions by start;
                                  * sl_small until more are needed */
-    size_t head, n_sl, sl_cap;
+    size_t head, n_sl;
     struct win_slice *sl_small[WIN_SL_SMALL];
+    int64_t now;                /* latest time advanced to */
+    int64_t lateness;
     int64_t next_start;         /* sliced types: windows starting before this have closed */
+    int64_t skip_to;            /* sliced: windows before this need no evaluation at close */
+    size_t n_marks;
+    size_t bytes;               /* win_key_bytes */
+    struct win_slice *spare;    /* a freed slice kept for the next (counted in bytes) */
+    size_t sl_cap;
     struct win_mark *marks;     /* by start */
-    size_t n_marks, marks_cap;
+    size_t marks_cap;
     uint64_t n_seen;            /* count windows: events added */
     int64_t purged_to;          /* sessions: end of the latest session freed */
-    int64_t skip_to;            /* sliced: windows before this need no evaluation at close */
     struct evt *last;           /* latest event by (time, seq), referenced */
-    struct win_slice *spare;    /* a freed slice kept for the next (counted in bytes) */
-    size_t bytes;               /* win_key_bytes */
     struct win_queue q;         /* p->queued only */
     struct val vals[];          /* one result per aggregate, for the window being fired */
 };
