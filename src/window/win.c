@@ -100,7 +100,13 @@ struct win_prog *win_compile(const struct win_spec *spec)
     p->queued = spec->type != WIN_SESSION && p->size > p->w;
     if (p->spec.gap <= 0)
         p->spec.gap = 1;
-    p->slice_bytes = sizeof(struct win_slice) + spec->n_aggs * sizeof(struct agg_state);
+    p->st_off = cep_calloc(na, sizeof(*p->st_off));
+    size_t off = 0;
+    for (size_t i = 0; i < spec->n_aggs; i++) {
+        p->st_off[i] = off;
+        off += (p->defs[i]->state_size + 7) & ~(size_t)7;
+    }
+    p->slice_bytes = sizeof(struct win_slice) + off;
     return p;
 }
 
@@ -113,6 +119,7 @@ void win_prog_free(struct win_prog *p)
     cep_free(p->arg_slot);
     cep_free(p->ts);
     cep_free(p->sub);
+    cep_free(p->st_off);
     cep_free(p);
 }
 
@@ -144,8 +151,8 @@ static void win_slice_free(const struct win_prog *p, size_t *bytes, struct win_s
         return;
     for (size_t i = 0; i < p->spec.n_aggs; i++) {
         if (bytes)
-            *bytes -= p->defs[i]->bytes(&s->st[i]);
-        p->defs[i]->fini(&s->st[i]);
+            *bytes -= p->defs[i]->bytes(win_slice_st(p, s, i));
+        p->defs[i]->fini(win_slice_st(p, s, i));
     }
     if (bytes)
         *bytes -= p->slice_bytes;
@@ -158,7 +165,7 @@ static void win_slice_merge(const struct win_prog *p, size_t *bytes, struct win_
 {
     size_t grew = 0;
     for (size_t i = 0; i < p->spec.n_aggs; i++)
-        grew += p->defs[i]->merge(&dst->st[i], &src->st[i]);
+        grew += p->defs[i]->merge(win_slice_st(p, dst, i), win_slice_st(p, src, i));
     if (bytes)
         *bytes += grew;
     if (!dst->n_events || src->first_t < dst->first_t)
@@ -183,7 +190,7 @@ static void win_slice_add(const struct win_prog *p, size_t *bytes, struct win_sl
         const struct agg_spec *a = &p->aggs[i];
         struct val v = val_null();
         if (a->fn == AGG_COUNT) {
-            grew += p->defs[i]->add(&s->st[i], &v, ev, env->counters);
+            grew += p->defs[i]->add(win_slice_st(p, s, i), &v, ev, env->counters);
             continue;
         }
         if (!a->arg)
@@ -194,7 +201,7 @@ static void win_slice_add(const struct win_prog *p, size_t *bytes, struct win_sl
         else
             expr_eval(a->arg, &ctx, &v);
         if (v.type != VAL_NULL)
-            grew += p->defs[i]->add(&s->st[i], &v, ev, env->counters);
+            grew += p->defs[i]->add(win_slice_st(p, s, i), &v, ev, env->counters);
     }
     *bytes += grew;
     if (!s->n_events || ev->time < s->first_t)
@@ -226,8 +233,8 @@ static void win_key_slice_free(struct win_key *k, struct win_slice *s)
         return;
     }
     for (size_t i = 0; i < p->spec.n_aggs; i++) {
-        k->bytes -= p->defs[i]->bytes(&s->st[i]);
-        p->defs[i]->fini(&s->st[i]);
+        k->bytes -= p->defs[i]->bytes(win_slice_st(p, s, i));
+        p->defs[i]->fini(win_slice_st(p, s, i));
     }
     memset(s, 0, p->slice_bytes);
     k->spare = s;
@@ -346,7 +353,7 @@ static struct win_slice *win_values(struct win_key *k, struct win_slice *const *
         w = tmp;
     }
     for (size_t i = 0; i < p->spec.n_aggs; i++)
-        p->defs[i]->result(&w->st[i], &p->aggs[i], &k->vals[i]);
+        p->defs[i]->result(win_slice_st(p, w, i), &p->aggs[i], &k->vals[i]);
     *n_events = w->n_events;
     *last_t = w->last_t;
     return tmp;
@@ -436,9 +443,9 @@ static void win_queue_push(struct win_key *k, int64_t to)
     size_t grew = 0;
     for (size_t i = win_lower(k, q->hi); i < k->n_sl && s[i]->start < to; i++) {
         for (size_t j = 0; j < p->n_ts; j++)
-            grew += p->defs[p->ts[j]]->merge(&q->back[j], &s[i]->st[p->ts[j]]);
+            grew += p->defs[p->ts[j]]->merge(&q->back[j], win_slice_st(p, s[i], p->ts[j]));
         for (size_t j = 0; j < p->n_sub; j++)
-            grew += p->defs[p->sub[j]]->merge_sub(&q->run[j], &s[i]->st[p->sub[j]]);
+            grew += p->defs[p->sub[j]]->merge_sub(&q->run[j], win_slice_st(p, s[i], p->sub[j]));
         q->n_events += s[i]->n_events;
         q->last_t = s[i]->last_t;
     }
@@ -468,7 +475,7 @@ static void win_queue_flip(struct win_key *k, int64_t from)
         for (size_t j = 0; j < p->n_ts; j++) {
             const struct agg_def *d = p->defs[p->ts[j]];
             agg_state_init(&acc[j]);
-            grew += d->merge(&acc[j], &sl->st[p->ts[j]]);
+            grew += d->merge(&acc[j], win_slice_st(p, sl, p->ts[j]));
             if (e + 1 < m)
                 grew += d->merge(&acc[j], &win_front_acc(k, e + 1)[j]);
         }
@@ -494,7 +501,7 @@ static void win_queue_evict(struct win_key *k, int64_t to)
     struct win_slice **s = win_slices(k);
     for (size_t i = win_lower(k, q->lo); i < k->n_sl && s[i]->start < to; i++) {
         for (size_t j = 0; j < p->n_sub; j++)
-            p->defs[p->sub[j]]->unmerge(&q->run[j], &s[i]->st[p->sub[j]]);
+            p->defs[p->sub[j]]->unmerge(&q->run[j], win_slice_st(p, s[i], p->sub[j]));
         q->n_events -= s[i]->n_events;
     }
     while (q->f_head < q->f_n && q->f_start[q->f_head] < to) {
@@ -1149,8 +1156,11 @@ size_t win_key_bytes_walk(const struct win_key *k)
     size_t b = sizeof(*k) + p->spec.n_aggs * sizeof(struct val) +
                (k->sl != k->sl_small ? k->sl_cap * sizeof(*k->sl) : 0) +
                k->marks_cap * sizeof(*k->marks);
-    for (size_t i = 0; i < k->n_sl; i++)
-        b += p->slice_bytes + win_states_bytes(p, win_slices(k)[i]->st, NULL, p->spec.n_aggs);
+    for (size_t i = 0; i < k->n_sl; i++) {
+        b += p->slice_bytes;
+        for (size_t j = 0; j < p->spec.n_aggs; j++)
+            b += p->defs[j]->bytes(win_slice_st(p, win_slices(k)[i], j));
+    }
     if (k->spare)
         b += p->slice_bytes;
     if (p->queued) {

@@ -88,7 +88,7 @@ static void win_save_states(const struct win_prog *p, const struct win_slice *s,
                             struct ckpt_w *w)
 {
     for (size_t i = 0; i < p->spec.n_aggs; i++)
-        p->defs[i]->save(&s->st[i], w);
+        p->defs[i]->save(win_slice_st(p, s, i), w);
 }
 
 /* Write the windows of k (see win.h).  Runs on the key's worker thread at
@@ -246,7 +246,7 @@ static int win_load_slices(struct win_key *k, struct ckpt_r *r, int64_t base)
             return CEP_ERR;
         }
         for (size_t j = 0; j < p->spec.n_aggs; j++)
-            if (p->defs[j]->load(&s->st[j], r) != CEP_OK)
+            if (p->defs[j]->load(win_slice_st(p, s, j), r) != CEP_OK)
                 return CEP_ERR;
     }
     return CEP_OK;
