@@ -95,6 +95,11 @@ struct expr_pat_ops {
 struct expr_rt;
 struct expr_rt *expr_rt_new(void);
 void expr_rt_free(struct expr_rt *rt);
+/* Room for n aggregate results (a window being fired), one array per
+ * thread: warm in cache, where one per window key would be a miss at every
+ * close.  Valid until the next call with a larger n; its contents until
+ * the next call by any window.  Allocates only to grow. */
+struct val *expr_rt_results(struct expr_rt *rt, size_t n);
 
 struct expr_ctx {
     const struct evt *ev;            /* the current event (may be NULL) */

@@ -563,7 +563,7 @@ static void win_key_clocks_init(struct win_key *k)
 
 struct win_key *win_key_new(const struct win_prog *p, int64_t lateness)
 {
-    size_t sz = sizeof(struct win_key) + p->spec.n_aggs * sizeof(struct val);
+    size_t sz = sizeof(struct win_key);
     struct win_key *k = cep_calloc(1, sz);
     k->p = p;
     k->sl = k->sl_small;
@@ -1051,6 +1051,7 @@ void win_key_reset(struct win_key *k)
  * key's worker thread. */
 bool win_key_add(struct win_key *k, const struct evt *ev, const struct win_env *env)
 {
+    k->vals = expr_rt_results(env->rt, k->p->spec.n_aggs);
     if (!k->p->spec.no_event &&
         (!k->last || ev->time > k->last->time ||
          (ev->time == k->last->time && ev->seq >= k->last->seq))) {
@@ -1084,6 +1085,7 @@ bool win_key_add(struct win_key *k, const struct evt *ev, const struct win_env *
 void win_key_advance(struct win_key *k, int64_t now, const struct win_env *env)
 {
     const struct win_prog *p = k->p;
+    k->vals = expr_rt_results(env->rt, p->spec.n_aggs);
     if (now > k->now)
         k->now = now;
     if (p->spec.type == WIN_SESSION)
@@ -1153,7 +1155,7 @@ static size_t win_states_bytes(const struct win_prog *p, const struct agg_state 
 size_t win_key_bytes_walk(const struct win_key *k)
 {
     const struct win_prog *p = k->p;
-    size_t b = sizeof(*k) + p->spec.n_aggs * sizeof(struct val) +
+    size_t b = sizeof(*k) +
                (k->sl != k->sl_small ? k->sl_cap * sizeof(*k->sl) : 0) +
                k->marks_cap * sizeof(*k->marks);
     for (size_t i = 0; i < k->n_sl; i++) {

@@ -211,6 +211,8 @@ struct win_key {
     size_t n_marks;
     size_t bytes;               /* win_key_bytes */
     struct win_slice *spare;    /* a freed slice kept for the next (counted in bytes) */
+    struct val *vals;           /* one result per aggregate, for the window being fired:
+                                 * the thread's (expr_rt_results), set by each call */
     size_t sl_cap;
     struct win_mark *marks;     /* by start */
     size_t marks_cap;
@@ -218,7 +220,6 @@ struct win_key {
     int64_t purged_to;          /* sessions: end of the latest session freed */
     struct evt *last;           /* latest event by (time, seq), referenced */
     struct win_queue q;         /* p->queued only */
-    struct val vals[];          /* one result per aggregate, for the window being fired */
 };
 
 /* Checkpoints: rebuild a valid queue over the key's slices with start in
