@@ -590,15 +590,16 @@ void rule_aggregate_compile(struct rule_cc *cc, const struct rule_def *def, stru
     rule_agg_mode(cc, def, sp);
 }
 
-/* Whether every output of r but its key (message, having, exceptions,
- * fields, throttle key) reads the event at most as one of the bare key
- * fields slots[0..n). */
+/* Whether every output of r but its key (message, exceptions, fields,
+ * throttle key) reads the event at most as one of the bare key fields
+ * slots[0..n), and `having` reads no field: the window evaluates it on
+ * the held event, without which a field is null. */
 static bool rule_agg_outputs_within(const struct rule *r, const struct win_spec *sp,
                                     const int32_t *slots, size_t n)
 {
     if (r->message && !expr_tmpl_fields_within(r->message, slots, n))
         return false;
-    if (sp->having && !expr_fields_within(sp->having, slots, n))
+    if (sp->having && !expr_fields_within(sp->having, NULL, 0))
         return false;
     for (size_t i = 0; i < r->n_exceptions; i++)
         if (!expr_fields_within(r->exceptions[i], slots, n))

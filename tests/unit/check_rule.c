@@ -1351,6 +1351,7 @@ static const struct {
     {"    key: [lower(host)]\n", false},
     {"    key: [host]\n    fields: {u: user}\n", false},
     {"    key: [host]\n    having: n > 1 and user == \"root\"\n", false},
+    {"    key: [admin]\n    having: admin\n", false},
     {"    key: [host]\n    exceptions: [user == \"root\"]\n", false},
     {"    key: [host]\n    throttle: {period: 1m, key: [user]}\n", false},
     {"    key: [host]\n    emit: {stream: out, fields: {h: host}}\n", false},
