@@ -95,6 +95,11 @@ struct expr_pat_ops {
 struct expr_rt;
 struct expr_rt *expr_rt_new(void);
 void expr_rt_free(struct expr_rt *rt);
+/* Room for n aggregate results (a window being fired), one array per
+ * thread: warm in cache, where one per window key would be a miss at every
+ * close.  Valid until the next call with a larger n; its contents until
+ * the next call by any window.  Allocates only to grow. */
+struct val *expr_rt_results(struct expr_rt *rt, size_t n);
 
 struct expr_ctx {
     const struct evt *ev;            /* the current event (may be NULL) */
@@ -116,6 +121,13 @@ void expr_free(struct expr *e);
 enum expr_type expr_static_type(const struct expr *e);
 /* If the expression is a bare field path, its slot; else -1. */
 int expr_field_slot(const struct expr *e);
+/* Whether e reads the current event only as a bare field (the whole
+ * expression) whose slot is one of slots[0..n), or not at all (no field, no
+ * pattern step).  Such an e renders alike (val_to_json, and val_to_text but
+ * for an infinite number, whose JSON is null) on any two events whose
+ * values in slots have the same JSON: what lets an aggregate alert be
+ * built from the stored key instead of a held event. */
+bool expr_fields_within(const struct expr *e, const int32_t *slots, size_t n);
 
 /* Evaluate.  Values in *out may point into the event, the program, or rt's
  * scratch, and stay valid until the next evaluation with the same rt. */
@@ -173,6 +185,8 @@ struct expr_tmpl *expr_tmpl_compile(const struct expr_src *src, const struct exp
 void expr_tmpl_free(struct expr_tmpl *t);
 /* Append the rendered template to sb (values as text; null renders as ""). */
 void expr_tmpl_render(const struct expr_tmpl *t, struct expr_ctx *ctx, struct sbuf *sb);
+/* expr_fields_within for every ${...} part of t. */
+bool expr_tmpl_fields_within(const struct expr_tmpl *t, const int32_t *slots, size_t n);
 
 /* Durations: parse "30s", "5m", "250ms", "2h", "1d", "100us" into
  * microseconds.  Returns CEP_ERR if s is not a duration. */

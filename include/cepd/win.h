@@ -58,6 +58,9 @@ struct win_spec {
     const struct expr *having; /* NULL = every window fires; evaluated with
                                 * expr_ctx.results = the aggregate values */
     bool on_update;    /* emit: on_update (else on_close) */
+    bool no_event;     /* the rule's outputs read no event field beyond its
+                        * key (expr_fields_within): keys hold no event and
+                        * win_result.last is NULL */
 };
 
 struct win_prog;
@@ -85,7 +88,8 @@ struct win_result {
                                * the last event's time for count windows */
     const struct val *values; /* one per aggregate, in spec order */
     uint64_t n_events;
-    const struct evt *last;   /* the key's latest event (for key and message fields) */
+    const struct evt *last;   /* the key's latest event (for key and message fields);
+                               * NULL with win_spec.no_event */
     bool by_count;            /* a count window: start/end are event indexes */
     int64_t id_start;         /* identity of the window (= start/end unless a */
     int64_t id_end;           /* session grew after it first fired) */
@@ -140,7 +144,8 @@ size_t win_key_bytes_walk(const struct win_key *k);
  * spec as the key's program (rule id and compiled hash unchanged); the old
  * program may then be freed. */
 void win_key_rebind(struct win_key *k, const struct win_prog *p);
-/* The one event the key holds a reference on (its latest), or NULL. */
+/* The one event the key holds a reference on (its latest), or NULL (always
+ * with win_spec.no_event). */
 struct evt *win_key_held_event(const struct win_key *k);
 /* Checkpoints (win_snap.c): write the key's windows (slices, sessions,
  * count windows, the sliding-window running state, aggregate states,

@@ -6,31 +6,129 @@
  * Windows are kept for the stream's allowed_lateness after they close: an
  * event behind the watermark within it updates them and their corrections
  * are alerts carrying `corrects`; an event too late even for that goes to
- * the late output like one the stream rejected.
+ * the late output like one the stream rejected.  A rule whose alerts read
+ * no event field beyond its bare key fields holds no event per key
+ * (win_spec.no_event): its alerts read those from the key's JSON.
  * Tested by: tests/rules/engine/aggregate.test.yaml, late.test.yaml, chain3.test.yaml */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 
+#include "cepd/json.h"
 #include "cepd/win.h"
+
+#include <string.h>
 
 struct eng_win_call {
     struct eng *eng;
     size_t ri;
+    uint32_t slot;              /* the key whose windows are running */
 };
+
+/* The end of the value at p in a key's JSON (eng_keyed_fields_json wrote
+ * it, so it is well formed): past a string's closing quote or a container's
+ * closing bracket; a scalar's ends at the ',' or ']' after it. */
+static const char *eng_window_key_value_end(const char *p)
+{
+    unsigned depth = 0;
+    bool in_str = false;
+    for (;; p++) {
+        if (in_str) {
+            if (*p == '\\') {
+                p++;
+            } else if (*p == '"') {
+                in_str = false;
+                if (!depth)
+                    return p + 1;
+            }
+        } else if (*p == '"') {
+            in_str = true;
+        } else if (*p == '[' || *p == '{') {
+            depth++;
+        } else if (*p == ']' || *p == '}') {
+            if (!depth)
+                return p;
+            if (!--depth)
+                return p + 1;
+        } else if (*p == ',' && !depth) {
+            return p;
+        }
+    }
+}
+
+/* The value of the JSON text [p, end) that eng_keyed_fields_json wrote for
+ * a key value: the same JSON under val_to_json (a number may come back an
+ * int where it was an integral float: they print alike).  An escaped
+ * string is unescaped to *scratch, which then advances past it. */
+static struct val eng_window_key_value(const char *p, const char *end, char **scratch)
+{
+    struct val v = val_null();
+    switch (*p) {
+        case '"': {
+            size_t len = (size_t)(end - p) - 2;
+            if (!memchr(p + 1, '\\', len))
+                return val_str(p + 1, len);
+            v = val_str(*scratch, json_str_unescape(p + 1, len, *scratch));
+            *scratch += v.len;
+            return v;
+        }
+        case '[':
+        case '{':
+            v.type = *p == '[' ? VAL_ARR : VAL_OBJ;
+            v.len = (uint32_t)(end - p);
+            v.u.s = p;
+            return v;
+        case 't':
+        case 'f':
+            return val_bool(*p == 't');
+        case 'n':
+            return v;
+        default: {
+            struct json_err err;
+            struct json_scan sc = {.base = p, .end = end, .err = &err};
+            ALWAYS(json_num_scan(&sc, p, &v));
+            return v;
+        }
+    }
+}
+
+/* A stand-in for the latest event of a key that holds none (no_event: the
+ * rule's outputs read only its bare key fields): an event from the pool
+ * whose key-field slots hold the key's values, read back from its JSON.
+ * The caller releases it. */
+static struct evt *eng_window_key_event(struct eng *eng, size_t ri, uint32_t slot)
+{
+    const struct rule *r = eng->rs->rules[ri];
+    const struct eng_key *k = &eng->keyed[ri].keys[slot];
+    struct evt *ev = evt_pool_get(&eng->pool);
+    evt_reset(ev, k->kjson, k->klen, eng->rs->streams[r->stream].schema->n_slots);
+    ev->stream = r->stream;
+    char *scratch = ev->scratch;
+    const char *p = ev->raw + 1; /* past the '[' */
+    for (size_t i = 0; i < r->n_key; i++) {
+        const char *end = eng_window_key_value_end(p);
+        int fs = expr_field_slot(r->key[i].expr);
+        if (fs >= 0)
+            ev->slots[fs] = eng_window_key_value(p, end, &scratch);
+        p = end + 1; /* past the ',' */
+    }
+    return ev;
+}
 
 static void eng_window_on_fire(void *ud, const struct win_result *res)
 {
     struct eng_win_call *c = ud;
     struct eng *eng = c->eng;
     struct evt *last = (struct evt *)res->last;
+    struct evt *kev = last ? NULL : eng_window_key_event(eng, c->ri, c->slot);
     /* The result's time is the window's last instant (end - 1us), so a
      * derived event stays inside its own window downstream. */
     struct eng_view v = {.n = last ? 1 : 0, .events = &last, .win = res, .time = res->time};
-    struct expr_ctx ctx = {.ev = res->last,
+    struct expr_ctx ctx = {.ev = last ? last : kev,
                            .results = res->values,
                            .counters = &eng->rule_stats[c->ri].expr,
                            .rt = eng->rt};
     eng_fire(eng, c->ri, &v, &ctx);
+    evt_unref(kev);
 }
 
 static void eng_window_env(struct eng *eng, size_t ri, struct eng_win_call *call,
@@ -58,6 +156,7 @@ void eng_window_process(struct eng *eng, size_t ri, struct evt *ev)
     struct eng_win_call call;
     struct win_env env;
     eng_window_env(eng, ri, &call, &env);
+    call.slot = slot;
     /* Windows that end at or before this event close first (the state's
      * own deadline: an earlier state_ttl check changes nothing here). */
     if (k->sdl <= ev->time)
@@ -83,6 +182,7 @@ void eng_window_advance(struct eng *eng, size_t ri, int64_t t)
     uint32_t slot;
     while (eng_keyed_due(kd, t, &slot)) {
         struct win_key *wk = kd->keys[slot].win;
+        call.slot = slot;
         /* The next key due: its slot was prefetched a key ago, its
          * windows are the next miss. */
         if (kd->heap_n && kd->heap[0].at <= t)

@@ -381,6 +381,23 @@ int expr_field_slot(const struct expr *e)
     return -1;
 }
 
+/* See expr.h.  Pattern steps read other events: they count as reads
+ * outside slots. */
+bool expr_fields_within(const struct expr *e, const int32_t *slots, size_t n)
+{
+    int bare = expr_field_slot(e);
+    if (bare >= 0) {
+        for (size_t i = 0; i < n; i++)
+            if (slots[i] == bare)
+                return true;
+        return false;
+    }
+    for (uint32_t k = 0; k < e->n_code; k++)
+        if (e->code[k].op == EXPR_OP_FIELD || expr_op_is_step(e->code[k].op))
+            return false;
+    return true;
+}
+
 /* The i-th compiled regex, for tests that lower its match limit. */
 struct expr_re *expr_prog_regex(const struct expr *e, uint32_t i)
 {

@@ -217,6 +217,13 @@ static inline void expr_count_mismatch(struct expr_ctx *ctx)
         ctx->counters->type_mismatch++;
 }
 
+/* Whether op reads a pattern step (its events or their count). */
+static inline bool expr_op_is_step(uint8_t op)
+{
+    return op == EXPR_OP_STEP_FIELD || op == EXPR_OP_STEP_COUNT || op == EXPR_OP_STEP_SUM ||
+           op == EXPR_OP_STEP_AVG || op == EXPR_OP_STEP_MIN || op == EXPR_OP_STEP_MAX;
+}
+
 /* Number of code points in UTF-8 bytes (invalid bytes count as one each). */
 size_t expr_utf8_count(const char *s, size_t len);
 /* Byte offset of code point cp in s (len if past the end). */

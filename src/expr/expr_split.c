@@ -172,20 +172,9 @@ size_t expr_split_and(const struct expr *e, struct expr ***out)
  * every rule that evaluates it on one event. */
 bool expr_event_only(const struct expr *e)
 {
-    for (uint32_t k = 0; k < e->n_code; k++) {
-        switch ((enum expr_op)e->code[k].op) {
-            case EXPR_OP_RESULT:
-            case EXPR_OP_STEP_FIELD:
-            case EXPR_OP_STEP_COUNT:
-            case EXPR_OP_STEP_SUM:
-            case EXPR_OP_STEP_AVG:
-            case EXPR_OP_STEP_MIN:
-            case EXPR_OP_STEP_MAX:
-                return false;
-            default:
-                break;
-        }
-    }
+    for (uint32_t k = 0; k < e->n_code; k++)
+        if (e->code[k].op == EXPR_OP_RESULT || expr_op_is_step(e->code[k].op))
+            return false;
     return true;
 }
 

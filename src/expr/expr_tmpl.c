@@ -107,3 +107,11 @@ void expr_tmpl_render(const struct expr_tmpl *t, struct expr_ctx *ctx, struct sb
             val_to_text(&v, sb);
     }
 }
+
+bool expr_tmpl_fields_within(const struct expr_tmpl *t, const int32_t *slots, size_t n)
+{
+    for (size_t i = 0; i < t->n_parts; i++)
+        if (t->parts[i].e && !expr_fields_within(t->parts[i].e, slots, n))
+            return false;
+    return true;
+}

@@ -33,6 +33,8 @@ struct expr_rt {
     size_t scr_total;
     struct sbuf tmp;
     pcre2_match_data *md;
+    struct val *results; /* expr_rt_results */
+    size_t results_cap;
 };
 
 static void *md_malloc(size_t n, void *ud)
@@ -86,7 +88,18 @@ void expr_rt_free(struct expr_rt *rt)
     cep_free(rt->stack);
     sbuf_free(&rt->tmp);
     pcre2_match_data_free(rt->md);
+    cep_free(rt->results);
     cep_free(rt);
+}
+
+struct val *expr_rt_results(struct expr_rt *rt, size_t n)
+{
+    if (CEP_UNLIKELY(n > rt->results_cap)) {
+        cep_free(rt->results);
+        rt->results = cep_calloc(n, sizeof(*rt->results));
+        rt->results_cap = n;
+    }
+    return rt->results;
 }
 
 /* n bytes of scratch valid until the next top-level evaluation with rt. */

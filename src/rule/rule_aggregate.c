@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0
  * `kind: aggregate` rules (design §2.4): `window`, the `aggregate:` calls,
  * `having` and the emit mode -> a win_spec, checked with positioned
- * errors, then win_compile().  Result indexes are the positions of the
+ * errors, then win_compile() once the rule's outputs are compiled (whether
+ * they need the key's latest event: win_spec.no_event).  Result indexes are the positions of the
  * entries of `aggregate:`, fixed before any expression of the rule is
  * compiled, so having, message, fields and emit fields resolve results
  * (expr_env.find_result) while when and key never see them.  Everything
@@ -559,7 +560,7 @@ static void rule_agg_mode(struct rule_cc *cc, const struct rule_def *def, struct
 }
 
 void rule_aggregate_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r,
-                            struct evt_schema *schema, size_t errors_before)
+                            struct evt_schema *schema)
 {
     struct diag_list *dl = cc->ld->dl;
     struct rule_agg *a = cc->agg;
@@ -587,6 +588,60 @@ void rule_aggregate_compile(struct rule_cc *cc, const struct rule_def *def, stru
         sp->having = e;
     }
     rule_agg_mode(cc, def, sp);
-    if (dl->n_errors == errors_before && sp->n_aggs > 0)
-        r->win = win_compile(sp);
+}
+
+/* Whether every output of r but its key (message, exceptions, fields,
+ * throttle key) reads the event at most as one of the bare key fields
+ * slots[0..n), and `having` reads no field: the window evaluates it on
+ * the held event, without which a field is null. */
+static bool rule_agg_outputs_within(const struct rule *r, const struct win_spec *sp,
+                                    const int32_t *slots, size_t n)
+{
+    if (r->message && !expr_tmpl_fields_within(r->message, slots, n))
+        return false;
+    if (sp->having && !expr_fields_within(sp->having, NULL, 0))
+        return false;
+    for (size_t i = 0; i < r->n_exceptions; i++)
+        if (!expr_fields_within(r->exceptions[i], slots, n))
+            return false;
+    for (size_t i = 0; i < r->n_fields; i++)
+        if (!expr_fields_within(r->fields[i].expr, slots, n))
+            return false;
+    for (size_t i = 0; i < r->throttle.n_key; i++)
+        if (!expr_fields_within(r->throttle.key[i].expr, slots, n))
+            return false;
+    return true;
+}
+
+/* Whether every output of r (key, message, fields, exceptions, having,
+ * throttle key) reads the event only as the bare key fields, and r emits
+ * no derived event (which copies its last event's line or arrival order):
+ * then its alerts can be built from the stored key JSON alone, the same
+ * for any event of the key, and no window key need hold one. */
+static bool rule_agg_no_event(const struct rule *r, const struct win_spec *sp)
+{
+    if (r->emit_stream >= 0)
+        return false;
+    int32_t *slots = cep_calloc(r->n_key ? r->n_key : 1, sizeof(*slots));
+    size_t n = 0;
+    bool ok = true;
+    for (size_t i = 0; i < r->n_key && ok; i++) {
+        int slot = expr_field_slot(r->key[i].expr);
+        if (slot >= 0)
+            slots[n++] = slot;
+        else
+            ok = expr_fields_within(r->key[i].expr, NULL, 0);
+    }
+    ok = ok && rule_agg_outputs_within(r, sp, slots, n);
+    cep_free(slots);
+    return ok;
+}
+
+void rule_aggregate_finish(struct rule_cc *cc, struct rule *r, size_t errors_before)
+{
+    struct win_spec *sp = &cc->agg->spec;
+    if (cc->ld->dl->n_errors != errors_before || sp->n_aggs == 0)
+        return;
+    sp->no_event = rule_agg_no_event(r, sp);
+    r->win = win_compile(sp);
 }

@@ -716,7 +716,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     if (supported && r->kind == RULE_PATTERN)
         rule_pattern_compile(cc, def, r, schema, errors_before);
     if (aggregate)
-        rule_aggregate_compile(cc, def, r, schema, errors_before);
+        rule_aggregate_compile(cc, def, r, schema);
     if (supported && r->kind == RULE_ABSENCE)
         rule_absence_compile(cc, def, r);
     if (supported && v[RK_THROTTLE]) {
@@ -724,6 +724,8 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
         rule_throttle_compile(cc, schema, def, r);
         cc->results = false;
     }
+    if (aggregate)
+        rule_aggregate_finish(cc, r, errors_before);
     if (supported)
         rule_state_ttl_compile(cc, def, r);
     return r;

@@ -253,11 +253,14 @@ const struct nfa_pattern_spec *rule_pattern_spec(const struct ruleset *rs, const
  * first: it reads the result names of def's `aggregate:` (reporting bad and
  * duplicate names) into cc->agg, so that having, message, fields and emit
  * fields can name results.  rule_aggregate_compile then checks the window,
- * the aggregate calls, `having` and the emit mode into cc->agg's spec and
- * calls win_compile when the rule had no errors. */
+ * the aggregate calls, `having` and the emit mode into cc->agg's spec;
+ * rule_aggregate_finish, after every other part of the rule compiled (the
+ * throttle last), decides win_spec.no_event from what they read and calls
+ * win_compile when the rule had no errors. */
 void rule_aggregate_names(struct rule_cc *cc, const struct rule_def *def);
 void rule_aggregate_compile(struct rule_cc *cc, const struct rule_def *def, struct rule *r,
-                            struct evt_schema *schema, size_t errors_before);
+                            struct evt_schema *schema);
+void rule_aggregate_finish(struct rule_cc *cc, struct rule *r, size_t errors_before);
 void rule_agg_free(struct rule_agg *a);
 /* The result index of name in an aggregate rule being compiled, or -1;
  * reports a likely misspelt result while `having` compiles. */

@@ -1071,44 +1071,49 @@ static int agg_pct_load(struct agg_state *s, struct ckpt_r *r)
 
 /* ---- the table ------------------------------------------------------ */
 
+/* agg_def.state_size: the count alone, or the count and one member. */
+#define AGG_SIZE_N    offsetof(struct agg_state, u)
+#define AGG_SIZE(mem) (AGG_SIZE_N + sizeof(((struct agg_state *)0)->u.mem))
+
 static const struct agg_def agg_defs[AGG_FN_COUNT] = {
     [AGG_COUNT] = {"count", 0, "number of events in the window", agg_count_add,
                    agg_count_merge, agg_count_result, agg_nop_fini, agg_zero_bytes,
-                   agg_count_result2, NULL, NULL, agg_count_save,
-                   agg_count_load},
+                   agg_count_result2, NULL, NULL, agg_count_save, agg_count_load, AGG_SIZE_N},
     [AGG_SUM] = {"sum", 1, "sum of the numbers; int while all inputs are ints and it fits",
                  agg_sum_add, agg_sum_merge, agg_sum_result, agg_nop_fini, agg_zero_bytes,
-                 agg_sum_result2, NULL, NULL, agg_sum_save, agg_sum_load},
+                 agg_sum_result2, NULL, NULL, agg_sum_save, agg_sum_load, AGG_SIZE(sum)},
     [AGG_AVG] = {"avg", 1, "arithmetic mean of the numbers (float)", agg_sum_add,
                  agg_sum_merge, agg_avg_result, agg_nop_fini, agg_zero_bytes, agg_avg_result2,
-                 NULL, NULL, agg_sum_save, agg_sum_load},
+                 NULL, NULL, agg_sum_save, agg_sum_load, AGG_SIZE(sum)},
     [AGG_MIN] = {"min", 1, "smallest number, or bytewise-smallest string", agg_min_add,
                  agg_min_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes, agg_min_result2,
-                 NULL, NULL, agg_pick_save, agg_minmax_load},
+                 NULL, NULL, agg_pick_save, agg_minmax_load, AGG_SIZE(pick)},
     [AGG_MAX] = {"max", 1, "largest number, or bytewise-largest string", agg_max_add,
                  agg_max_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes, agg_max_result2,
-                 NULL, NULL, agg_pick_save, agg_minmax_load},
+                 NULL, NULL, agg_pick_save, agg_minmax_load, AGG_SIZE(pick)},
     [AGG_FIRST] = {"first", 1, "value at the earliest (time, arrival) event", agg_first_add,
                    agg_first_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes,
-                   agg_first_result2, NULL, NULL, agg_pick_ts_save, agg_firstlast_load},
+                   agg_first_result2, NULL, NULL, agg_pick_ts_save, agg_firstlast_load,
+                   AGG_SIZE(pick)},
     [AGG_LAST] = {"last", 1, "value at the latest (time, arrival) event", agg_last_add,
                   agg_last_merge, agg_pick_result, agg_pick_fini, agg_pick_bytes,
-                  agg_last_result2, NULL, NULL, agg_pick_ts_save, agg_firstlast_load},
+                  agg_last_result2, NULL, NULL, agg_pick_ts_save, agg_firstlast_load,
+                  AGG_SIZE(pick)},
     [AGG_DISTINCT_COUNT] = {"distinct_count", 1,
                             "distinct non-null values (exact up to 64-bit hash collisions)",
                             agg_distinct_add, agg_distinct_merge, agg_distinct_result,
                             agg_distinct_fini, agg_distinct_bytes, NULL,
                             agg_distinct_merge_sub, agg_distinct_unmerge,
-                            agg_distinct_save, agg_distinct_load},
+                            agg_distinct_save, agg_distinct_load, AGG_SIZE(set)},
     [AGG_STDDEV] = {"stddev", 1, "population standard deviation of the numbers",
                     agg_stddev_add, agg_stddev_merge, agg_stddev_result, agg_nop_fini,
                     agg_zero_bytes, agg_stddev_result2, NULL, NULL, agg_stddev_save,
-                    agg_stddev_load},
+                    agg_stddev_load, AGG_SIZE(sd)},
     [AGG_PERCENTILE] = {"percentile", 2,
                         "percentile(e, p): nearest-rank p-th percentile, within 1% relative",
                         agg_pct_add, agg_pct_merge, agg_pct_result, agg_pct_fini,
                         agg_pct_bytes, NULL, agg_pct_merge, agg_pct_unmerge, agg_pct_save,
-                        agg_pct_load},
+                        agg_pct_load, AGG_SIZE(hist)},
 };
 
 /* The table entry of fn; fn must be a valid enum value. */

@@ -12,7 +12,8 @@
  * until time passes its end + the allowed lateness: a late event updates the
  * windows it belongs to, and those that already sent an alert send a
  * correction (recomputed from the slices, so exact).  Events are never
- * kept, except one reference to the key's latest event (win_result.last).
+ * kept, except one reference to the key's latest event (win_result.last),
+ * and not that one when the rule's outputs need none (win_spec.no_event).
  * Tested by: tests/unit/check_win.c, tests/unit/check_win_snap.c,
  * tests/rules/engine/late.test.yaml */
 #include "cepd/cep_common.h"
@@ -99,7 +100,13 @@ struct win_prog *win_compile(const struct win_spec *spec)
     p->queued = spec->type != WIN_SESSION && p->size > p->w;
     if (p->spec.gap <= 0)
         p->spec.gap = 1;
-    p->slice_bytes = sizeof(struct win_slice) + spec->n_aggs * sizeof(struct agg_state);
+    p->st_off = cep_calloc(na, sizeof(*p->st_off));
+    size_t off = 0;
+    for (size_t i = 0; i < spec->n_aggs; i++) {
+        p->st_off[i] = off;
+        off += (p->defs[i]->state_size + 7) & ~(size_t)7;
+    }
+    p->slice_bytes = sizeof(struct win_slice) + off;
     return p;
 }
 
@@ -112,6 +119,7 @@ void win_prog_free(struct win_prog *p)
     cep_free(p->arg_slot);
     cep_free(p->ts);
     cep_free(p->sub);
+    cep_free(p->st_off);
     cep_free(p);
 }
 
@@ -143,8 +151,8 @@ static void win_slice_free(const struct win_prog *p, size_t *bytes, struct win_s
         return;
     for (size_t i = 0; i < p->spec.n_aggs; i++) {
         if (bytes)
-            *bytes -= p->defs[i]->bytes(&s->st[i]);
-        p->defs[i]->fini(&s->st[i]);
+            *bytes -= p->defs[i]->bytes(win_slice_st(p, s, i));
+        p->defs[i]->fini(win_slice_st(p, s, i));
     }
     if (bytes)
         *bytes -= p->slice_bytes;
@@ -157,7 +165,7 @@ static void win_slice_merge(const struct win_prog *p, size_t *bytes, struct win_
 {
     size_t grew = 0;
     for (size_t i = 0; i < p->spec.n_aggs; i++)
-        grew += p->defs[i]->merge(&dst->st[i], &src->st[i]);
+        grew += p->defs[i]->merge(win_slice_st(p, dst, i), win_slice_st(p, src, i));
     if (bytes)
         *bytes += grew;
     if (!dst->n_events || src->first_t < dst->first_t)
@@ -182,7 +190,7 @@ static void win_slice_add(const struct win_prog *p, size_t *bytes, struct win_sl
         const struct agg_spec *a = &p->aggs[i];
         struct val v = val_null();
         if (a->fn == AGG_COUNT) {
-            grew += p->defs[i]->add(&s->st[i], &v, ev, env->counters);
+            grew += p->defs[i]->add(win_slice_st(p, s, i), &v, ev, env->counters);
             continue;
         }
         if (!a->arg)
@@ -193,7 +201,7 @@ static void win_slice_add(const struct win_prog *p, size_t *bytes, struct win_sl
         else
             expr_eval(a->arg, &ctx, &v);
         if (v.type != VAL_NULL)
-            grew += p->defs[i]->add(&s->st[i], &v, ev, env->counters);
+            grew += p->defs[i]->add(win_slice_st(p, s, i), &v, ev, env->counters);
     }
     *bytes += grew;
     if (!s->n_events || ev->time < s->first_t)
@@ -225,8 +233,8 @@ static void win_key_slice_free(struct win_key *k, struct win_slice *s)
         return;
     }
     for (size_t i = 0; i < p->spec.n_aggs; i++) {
-        k->bytes -= p->defs[i]->bytes(&s->st[i]);
-        p->defs[i]->fini(&s->st[i]);
+        k->bytes -= p->defs[i]->bytes(win_slice_st(p, s, i));
+        p->defs[i]->fini(win_slice_st(p, s, i));
     }
     memset(s, 0, p->slice_bytes);
     k->spare = s;
@@ -345,7 +353,7 @@ static struct win_slice *win_values(struct win_key *k, struct win_slice *const *
         w = tmp;
     }
     for (size_t i = 0; i < p->spec.n_aggs; i++)
-        p->defs[i]->result(&w->st[i], &p->aggs[i], &k->vals[i]);
+        p->defs[i]->result(win_slice_st(p, w, i), &p->aggs[i], &k->vals[i]);
     *n_events = w->n_events;
     *last_t = w->last_t;
     return tmp;
@@ -435,9 +443,9 @@ static void win_queue_push(struct win_key *k, int64_t to)
     size_t grew = 0;
     for (size_t i = win_lower(k, q->hi); i < k->n_sl && s[i]->start < to; i++) {
         for (size_t j = 0; j < p->n_ts; j++)
-            grew += p->defs[p->ts[j]]->merge(&q->back[j], &s[i]->st[p->ts[j]]);
+            grew += p->defs[p->ts[j]]->merge(&q->back[j], win_slice_st(p, s[i], p->ts[j]));
         for (size_t j = 0; j < p->n_sub; j++)
-            grew += p->defs[p->sub[j]]->merge_sub(&q->run[j], &s[i]->st[p->sub[j]]);
+            grew += p->defs[p->sub[j]]->merge_sub(&q->run[j], win_slice_st(p, s[i], p->sub[j]));
         q->n_events += s[i]->n_events;
         q->last_t = s[i]->last_t;
     }
@@ -467,7 +475,7 @@ static void win_queue_flip(struct win_key *k, int64_t from)
         for (size_t j = 0; j < p->n_ts; j++) {
             const struct agg_def *d = p->defs[p->ts[j]];
             agg_state_init(&acc[j]);
-            grew += d->merge(&acc[j], &sl->st[p->ts[j]]);
+            grew += d->merge(&acc[j], win_slice_st(p, sl, p->ts[j]));
             if (e + 1 < m)
                 grew += d->merge(&acc[j], &win_front_acc(k, e + 1)[j]);
         }
@@ -493,7 +501,7 @@ static void win_queue_evict(struct win_key *k, int64_t to)
     struct win_slice **s = win_slices(k);
     for (size_t i = win_lower(k, q->lo); i < k->n_sl && s[i]->start < to; i++) {
         for (size_t j = 0; j < p->n_sub; j++)
-            p->defs[p->sub[j]]->unmerge(&q->run[j], &s[i]->st[p->sub[j]]);
+            p->defs[p->sub[j]]->unmerge(&q->run[j], win_slice_st(p, s[i], p->sub[j]));
         q->n_events -= s[i]->n_events;
     }
     while (q->f_head < q->f_n && q->f_start[q->f_head] < to) {
@@ -555,7 +563,7 @@ static void win_key_clocks_init(struct win_key *k)
 
 struct win_key *win_key_new(const struct win_prog *p, int64_t lateness)
 {
-    size_t sz = sizeof(struct win_key) + p->spec.n_aggs * sizeof(struct val);
+    size_t sz = sizeof(struct win_key);
     struct win_key *k = cep_calloc(1, sz);
     k->p = p;
     k->sl = k->sl_small;
@@ -825,7 +833,7 @@ static bool win_add_sliced(struct win_key *k, const struct evt *ev, int64_t x,
     win_slice_add(p, &k->bytes, win_slices(k)[at], ev, env);
     if (k->skip_to > st0 && k->skip_to != CEP_TIME_MAX)
         k->skip_to = st0; /* its windows changed */
-    if (by_time && a < k->q.hi && a >= k->q.lo)
+    if (by_time && p->queued && a < k->q.hi && a >= k->q.lo)
         k->q.valid = false; /* a late event in slices the queue folded */
     for (int64_t st = st0; by_time && st < k->next_start && st <= a; st += p->slide)
         win_revise_sliced(k, env, st);
@@ -1037,12 +1045,16 @@ void win_key_reset(struct win_key *k)
  * that have not fired yet are evaluated and fire if `having` holds.  Count
  * windows that become full close here; windows that a late event changes
  * after they closed are revised.  Takes a reference to ev if it is the
- * key's latest event.  Returns false (nothing added) for an event too late
- * for its windows.  Runs on the key's worker thread. */
+ * key's latest event, unless the program holds none (no_event: a cache
+ * miss per event saved, on the old event's refcount).  Returns false
+ * (nothing added) for an event too late for its windows.  Runs on the
+ * key's worker thread. */
 bool win_key_add(struct win_key *k, const struct evt *ev, const struct win_env *env)
 {
-    if (!k->last || ev->time > k->last->time ||
-        (ev->time == k->last->time && ev->seq >= k->last->seq)) {
+    k->vals = expr_rt_results(env->rt, k->p->spec.n_aggs);
+    if (!k->p->spec.no_event &&
+        (!k->last || ev->time > k->last->time ||
+         (ev->time == k->last->time && ev->seq >= k->last->seq))) {
         struct evt *e = evt_ref((struct evt *)ev);
         evt_unref(k->last);
         k->last = e;
@@ -1073,6 +1085,7 @@ bool win_key_add(struct win_key *k, const struct evt *ev, const struct win_env *
 void win_key_advance(struct win_key *k, int64_t now, const struct win_env *env)
 {
     const struct win_prog *p = k->p;
+    k->vals = expr_rt_results(env->rt, p->spec.n_aggs);
     if (now > k->now)
         k->now = now;
     if (p->spec.type == WIN_SESSION)
@@ -1142,11 +1155,14 @@ static size_t win_states_bytes(const struct win_prog *p, const struct agg_state 
 size_t win_key_bytes_walk(const struct win_key *k)
 {
     const struct win_prog *p = k->p;
-    size_t b = sizeof(*k) + p->spec.n_aggs * sizeof(struct val) +
+    size_t b = sizeof(*k) +
                (k->sl != k->sl_small ? k->sl_cap * sizeof(*k->sl) : 0) +
                k->marks_cap * sizeof(*k->marks);
-    for (size_t i = 0; i < k->n_sl; i++)
-        b += p->slice_bytes + win_states_bytes(p, win_slices(k)[i]->st, NULL, p->spec.n_aggs);
+    for (size_t i = 0; i < k->n_sl; i++) {
+        b += p->slice_bytes;
+        for (size_t j = 0; j < p->spec.n_aggs; j++)
+            b += p->defs[j]->bytes(win_slice_st(p, win_slices(k)[i], j));
+    }
     if (k->spare)
         b += p->slice_bytes;
     if (p->queued) {

@@ -108,6 +108,10 @@ struct agg_def {
      * buffer sizes where they matter (a set's capacity and slot layout). */
     void (*save)(const struct agg_state *s, struct ckpt_w *w);
     int (*load)(struct agg_state *s, struct ckpt_r *r);
+    /* The leading bytes of agg_state the functions use (n and their union
+     * member): a slice keeps only these, so that count() takes 8 bytes of
+     * it, not 56, and a slice spans fewer cache lines. */
+    size_t state_size;
 };
 
 const struct agg_def *agg_def_get(enum agg_fn fn);
@@ -131,6 +135,7 @@ struct win_prog {
     size_t n_ts;
     size_t *sub;                /* aggregates the queue keeps by subtraction */
     size_t n_sub;
+    size_t *st_off;             /* per aggregate: its state's offset in a slice's st */
     size_t slice_bytes;         /* a slice with its states */
 };
 
@@ -149,8 +154,17 @@ struct win_slice {
     bool standing;              /* sessions: the latest alert is not a retraction */
     bool closed;                /* sessions: evaluated at its end since it last changed */
     bool fired;                 /* sessions, on_update: fired */
-    struct agg_state st[];
+    uint64_t st[];              /* the aggregates' states, each state_size bytes at
+                                 * its st_off (win_slice_st) */
 };
+
+/* The state of aggregate i in slice s.  It is only agg_def.state_size
+ * bytes long: the functions of its aggregate never touch the rest. */
+static inline struct agg_state *win_slice_st(const struct win_prog *p, const struct win_slice *s,
+                                             size_t i)
+{
+    return (struct agg_state *)(void *)((char *)(uintptr_t)s->st + p->st_off[i]);
+}
 
 /* A sliced window that has sent an alert (on_update: fired), kept while a
  * late event may still change it. */
@@ -181,25 +195,31 @@ struct win_queue {
 /* Slices a key holds without a separate array (a tumbling window needs 1-2). */
 #define WIN_SL_SMALL 2
 
+/* The fields an event's add, the idle test and the deadline read come
+ * first, so that they share two cache lines (keys outnumber the cache: each
+ * line is a miss). */
 struct win_key {
     const struct win_prog *p;
-    int64_t lateness;
-    int64_t now;                /* latest time advanced to */
     struct win_slice **sl;      /* sl[head .. head + n_sl): slices or sessions by start;
                                  * sl_small until more are needed */
-    size_t head, n_sl, sl_cap;
+    size_t head, n_sl;
     struct win_slice *sl_small[WIN_SL_SMALL];
+    int64_t now;                /* latest time advanced to */
+    int64_t lateness;
     int64_t next_start;         /* sliced types: windows starting before this have closed */
+    int64_t skip_to;            /* sliced: windows before this need no evaluation at close */
+    size_t n_marks;
+    size_t bytes;               /* win_key_bytes */
+    struct win_slice *spare;    /* a freed slice kept for the next (counted in bytes) */
+    struct val *vals;           /* one result per aggregate, for the window being fired:
+                                 * the thread's (expr_rt_results), set by each call */
+    size_t sl_cap;
     struct win_mark *marks;     /* by start */
-    size_t n_marks, marks_cap;
+    size_t marks_cap;
     uint64_t n_seen;            /* count windows: events added */
     int64_t purged_to;          /* sessions: end of the latest session freed */
-    int64_t skip_to;            /* sliced: windows before this need no evaluation at close */
     struct evt *last;           /* latest event by (time, seq), referenced */
-    struct win_slice *spare;    /* a freed slice kept for the next (counted in bytes) */
-    size_t bytes;               /* win_key_bytes */
     struct win_queue q;         /* p->queued only */
-    struct val vals[];          /* one result per aggregate, for the window being fired */
 };
 
 /* Checkpoints: rebuild a valid queue over the key's slices with start in

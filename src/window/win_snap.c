@@ -2,7 +2,7 @@
  * Checkpoints of a window key (win_key_save / win_key_load, win.h): its
  * clocks, slices or sessions with their aggregate states (agg_def.save /
  * load), the marks of sliced windows that sent alerts, session lineage,
- * and the held event through the snapshot's event table.  The sliding-
+ * and the held event (if any) through the snapshot's event table.  The sliding-
  * window queue is not written: it is a function of the slices it covers
  * (win_queue_rebuild), so only its bounds are.  Times are written relative
  * to the held event's time, so the record holds no pointers and stays
@@ -88,7 +88,7 @@ static void win_save_states(const struct win_prog *p, const struct win_slice *s,
                             struct ckpt_w *w)
 {
     for (size_t i = 0; i < p->spec.n_aggs; i++)
-        p->defs[i]->save(&s->st[i], w);
+        p->defs[i]->save(win_slice_st(p, s, i), w);
 }
 
 /* Write the windows of k (see win.h).  Runs on the key's worker thread at
@@ -246,7 +246,7 @@ static int win_load_slices(struct win_key *k, struct ckpt_r *r, int64_t base)
             return CEP_ERR;
         }
         for (size_t j = 0; j < p->spec.n_aggs; j++)
-            if (p->defs[j]->load(&s->st[j], r) != CEP_OK)
+            if (p->defs[j]->load(win_slice_st(p, s, j), r) != CEP_OK)
                 return CEP_ERR;
     }
     return CEP_OK;
@@ -363,9 +363,13 @@ int win_key_load(struct win_key *k, struct ckpt_r *r, struct ckpt_evtab *t)
         if (p->queued && win_load_queue(k, r, base, sbase, flags & WIN_SNAP_Q_VALID) != CEP_OK)
             goto fail;
     }
-    if (!win_key_idle(k) && !k->last) {
+    if (!win_key_idle(k) && !k->last && !p->spec.no_event) {
         ckpt_r_fail(r, "window state without an event");
         goto fail;
+    }
+    if (p->spec.no_event) { /* written by a program that held one */
+        evt_unref(k->last);
+        k->last = NULL;
     }
     k->bytes = win_key_bytes_walk(k);
     return CEP_OK;

@@ -1032,6 +1032,25 @@ END_TEST
 
 /* ---- Runtime reuse: scratch survives within one evaluation only ---- */
 
+/* expr_rt_results: one array per runtime, grown to the largest n asked,
+ * the same array for smaller ones (a window key keeps no results of its
+ * own). */
+START_TEST(test_rt_results)
+{
+    struct expr_rt *rt = expr_rt_new();
+    struct val *a = expr_rt_results(rt, 3);
+    for (int i = 0; i < 3; i++)
+        a[i] = val_int(i);
+    ck_assert_ptr_eq(expr_rt_results(rt, 1), a);
+    ck_assert_int_eq(a[2].u.i, 2);
+    struct val *b = expr_rt_results(rt, 40);
+    for (int i = 0; i < 40; i++)
+        b[i] = val_null();
+    ck_assert_ptr_eq(expr_rt_results(rt, 40), b);
+    expr_rt_free(rt);
+}
+END_TEST
+
 START_TEST(test_rt_scratch)
 {
     struct fx f;
@@ -1344,6 +1363,7 @@ static Suite *expr_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("runtime");
     tcase_add_test(tc, test_rt_scratch);
+    tcase_add_test(tc, test_rt_results);
     suite_add_tcase(s, tc);
     tc = tcase_create("lookups");
     tcase_add_loop_test(tc, test_lookup_eval, 0, (int)CEP_ARRAY_LEN(lookup_cases));

@@ -1335,6 +1335,43 @@ START_TEST(test_aggregate_emit)
 }
 END_TEST
 
+/* win_spec.no_event: a key holds no event when every output reads the
+ * event only as a bare key field (or not at all) and nothing is emitted. */
+static const struct {
+    const char *extra; /* rule lines after AGG_WIN AGG_ONE */
+    bool no_event;
+} no_event_cases[] = {
+    {"", true},
+    {"    key: [host, port]\n    message: \"${host}:${port} ${n}\"\n", true},
+    {"    key: [host]\n    fields: {h: host, m: n * 2}\n    having: n > 1\n", true},
+    {"    key: [host]\n    throttle: {period: 1m, key: [host]}\n", true},
+    {"    key: [host, \"x\"]\n    message: \"${host}\"\n", true},
+    {"    key: [host]\n    message: \"${user}\"\n", false},
+    {"    key: [host]\n    message: \"${lower(host)}\"\n", false},
+    {"    key: [lower(host)]\n", false},
+    {"    key: [host]\n    fields: {u: user}\n", false},
+    {"    key: [host]\n    having: n > 1 and user == \"root\"\n", false},
+    {"    key: [admin]\n    having: admin\n", false},
+    {"    key: [host]\n    exceptions: [user == \"root\"]\n", false},
+    {"    key: [host]\n    throttle: {period: 1m, key: [user]}\n", false},
+    {"    key: [host]\n    emit: {stream: out, fields: {h: host}}\n", false},
+};
+
+START_TEST(test_aggregate_no_event)
+{
+    char *text = cep_asprintf(AGG_HEAD AGG_WIN AGG_ONE "%s", no_event_cases[_i].extra);
+    struct diag_list dl;
+    struct ruleset *rs = load_text(text, &dl);
+    if (!rs)
+        dump_diags(&dl);
+    ck_assert_ptr_nonnull(rs);
+    ck_assert_int_eq(rule_aggregate_spec(rs, rs->rules[0])->no_event, no_event_cases[_i].no_event);
+    ruleset_free(rs);
+    diag_list_free(&dl);
+    cep_free(text);
+}
+END_TEST
+
 static const struct {
     const char *text;
     const char *msg;
@@ -1862,6 +1899,7 @@ static Suite *rule_suite(void)
     tcase_add_loop_test(tc, test_aggregate_windows, 0, (int)CEP_ARRAY_LEN(window_cases));
     tcase_add_loop_test(tc, test_aggregate_functions, 0, (int)CEP_ARRAY_LEN(function_cases));
     tcase_add_loop_test(tc, test_aggregate_emit, 0, (int)CEP_ARRAY_LEN(emit_cases));
+    tcase_add_loop_test(tc, test_aggregate_no_event, 0, (int)CEP_ARRAY_LEN(no_event_cases));
     tcase_add_loop_test(tc, test_aggregate_errors, 0, (int)CEP_ARRAY_LEN(aggregate_errors));
     tcase_add_test(tc, test_aggregate_names_allowed);
     tcase_add_test(tc, test_aggregate_hash);

@@ -995,6 +995,35 @@ START_TEST(test_memory)
 }
 END_TEST
 
+/* The bytes one tumbling slice costs with the aggregates fns[0..n). */
+static size_t slice_cost(const enum agg_fn *fns, size_t n)
+{
+    struct fx f;
+    fx_init(&f);
+    for (size_t i = 0; i < n; i++)
+        win_fx_agg(&f.w, "a", fns[i], fns[i] == AGG_COUNT ? NULL : "x", 0);
+    fx_start(&f, WIN_TUMBLING, 60, 0, 0, NULL, false);
+    size_t empty = win_key_bytes(f.key);
+    fx_add(&f, 1, 7);
+    size_t one = win_key_bytes(f.key) - empty;
+    fx_fini(&f);
+    return one;
+}
+
+/* A slice holds each aggregate's state in the bytes its function uses:
+ * count() its count alone, max() a value with its buffer, time and
+ * sequence. */
+START_TEST(test_slice_size)
+{
+    static const enum agg_fn c[] = {AGG_COUNT}, cc[] = {AGG_COUNT, AGG_COUNT},
+                             cm[] = {AGG_COUNT, AGG_MAX}, cs[] = {AGG_COUNT, AGG_SUM};
+    size_t base = slice_cost(c, 1);
+    ck_assert_uint_eq(slice_cost(cc, 2) - base, sizeof(uint64_t));
+    ck_assert_uint_eq(slice_cost(cs, 2) - base, 4 * sizeof(uint64_t));
+    ck_assert_uint_ge(slice_cost(cm, 2) - base, sizeof(uint64_t) + sizeof(struct val) + 24);
+}
+END_TEST
+
 static Suite *win_suite(void)
 {
     Suite *s = suite_create("win");
@@ -1030,6 +1059,7 @@ static Suite *win_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_add_test(tc, test_memory);
+    tcase_add_test(tc, test_slice_size);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

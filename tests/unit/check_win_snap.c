@@ -58,6 +58,7 @@ struct wcase {
     bool on_update;
     const char *aggs; /* "all" or "csa" (count, sum, avg) */
     bool retracts;    /* the input makes retractions (sessions: merges) */
+    bool no_event;    /* win_spec.no_event: the key holds no event */
 };
 
 static const struct wcase cases[] = {
@@ -75,6 +76,8 @@ static const struct wcase cases[] = {
     {WIN_COUNT, 5, 2, 0, 0, NULL, false, "all", false},
     {WIN_COUNT, 6, 3, 0, 0, "sum > 0", false, "all", false},
     {WIN_COUNT, 4, 0, 0, 0, "c >= 2", true, "all", false},
+    {WIN_TUMBLING, 100, 0, 0, 150, "sum > 25", false, "all", true, true},
+    {WIN_SESSION, 0, 0, 9, 60, "sum > 10", false, "all", true, true},
 };
 
 static void fx_init(struct fx *f, const struct wcase *c)
@@ -111,7 +114,8 @@ static void fx_init(struct fx *f, const struct wcase *c)
                          .aggs = f->w.aggs,
                          .n_aggs = f->w.n_aggs,
                          .having = c->having ? win_fx_compile(&f->w, c->having) : NULL,
-                         .on_update = c->on_update};
+                         .on_update = c->on_update,
+                         .no_event = c->no_event};
     f->prog = win_compile(&s);
     f->key = win_key_new(f->prog, f->lateness);
 }
@@ -371,6 +375,8 @@ START_TEST(test_cut_and_resume)
     if (c->retracts)
         ck_assert_msg(n_retracted >= 1, "case %d: no retraction", _i);
     ck_assert(c->type == WIN_COUNT || win_key_idle(a.key));
+    for (size_t i = 0; i < a.w.n_recs; i++)
+        ck_assert(a.w.recs[i].has_last == !c->no_event);
 
     struct sbuf rec, again, richest;
     sbuf_init(&rec);
@@ -456,6 +462,47 @@ START_TEST(test_load_into_reset_key)
     sbuf_free(&rec);
     sbuf_free(&again);
     fx_fini(&f);
+    cep_free(ops);
+}
+END_TEST
+
+/* A record written by a key that holds its latest event loads into a key
+ * of a program that holds none (the same rule after an upgrade): the
+ * event is read and let go, and the key goes on as the writer would. */
+START_TEST(test_load_into_no_event)
+{
+    struct wcase c = cases[1]; /* tumbling, late corrections */
+    struct op *ops = gen_ops(&c, 5, 120);
+    struct fx a, b;
+    fx_init(&a, &c);
+    c.no_event = true;
+    fx_init(&b, &c);
+    for (size_t i = 0; i < 60; i++)
+        fx_step(&a, &ops[i]);
+    ck_assert(!win_key_idle(a.key) && win_key_held_event(a.key) != NULL);
+    struct sbuf rec;
+    sbuf_init(&rec);
+    save_key(a.key, &rec);
+    b.now = a.now;
+    b.wenv.now = a.wenv.now;
+    ck_assert_int_eq(load_key(&b, b.key, rec.buf, rec.len), CEP_OK);
+    ck_assert(!win_key_idle(b.key) && win_key_held_event(b.key) == NULL);
+    ck_assert_int_eq(win_key_deadline(b.key), win_key_deadline(a.key));
+    size_t n0 = a.w.n_recs;
+    for (size_t i = 60; i < 120; i++) {
+        fx_step(&a, &ops[i]);
+        fx_step(&b, &ops[i]);
+    }
+    ck_assert_uint_gt(a.w.n_recs, n0);
+    ck_assert_uint_eq(b.w.n_recs, a.w.n_recs - n0);
+    for (size_t i = 0; i < b.w.n_recs; i++) {
+        ck_assert(!b.w.recs[i].has_last);
+        b.w.recs[i].has_last = true;
+        rec_eq(&b.w.recs[i], &a.w.recs[n0 + i], a.w.n_aggs, i);
+    }
+    sbuf_free(&rec);
+    fx_fini(&a);
+    fx_fini(&b);
     cep_free(ops);
 }
 END_TEST
@@ -577,6 +624,7 @@ static Suite *win_snap_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_cut_and_resume, 0, (int)CEP_ARRAY_LEN(cases));
     tcase_add_test(tc, test_load_into_reset_key);
+    tcase_add_test(tc, test_load_into_no_event);
     suite_add_tcase(s, tc);
     tc = tcase_create("malformed");
     tcase_add_loop_test(tc, test_bad_records, 0, BAD_REC_COUNT);
