@@ -177,6 +177,21 @@ static struct ccond cond_expr(struct comp *c, const struct expr *e)
     return r;
 }
 
+/* The VM-free form of condition e, if it has the shape (nfa_int.h). */
+static void fast_init(struct nfa_fast *f, const struct expr *e)
+{
+    enum expr_cmp op;
+    const struct val *c;
+    int slot = expr_cmp_const(e, &op, &c);
+    f->slot = -1;
+    if (slot < 0 || (op != EXPR_CMP_EQ && op != EXPR_CMP_NE) ||
+        (c->type != VAL_STR && c->type != VAL_INT))
+        return;
+    f->slot = slot;
+    f->ne = op == EXPR_CMP_NE;
+    f->c = *c;
+}
+
 /* Append a copy of a's code to the pool (a may point into the pool, so
  * copy by index after growing). */
 static void cond_copy(struct comp *c, struct ccond a)
@@ -807,6 +822,9 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
     if (c.n_exprs)
         memcpy(p->exprs, c.exprs, c.n_exprs * sizeof(*p->exprs));
     p->n_exprs = (uint32_t)c.n_exprs;
+    p->fast = cep_calloc(c.n_exprs ? c.n_exprs : 1, sizeof(*p->fast));
+    for (size_t i = 0; i < c.n_exprs; i++)
+        fast_init(&p->fast[i], c.exprs[i]);
     p->expr_labels = cep_calloc(c.n_exprs ? c.n_exprs : 1, sizeof(*p->expr_labels));
     p->start = start;
     p->within = spec->within;
@@ -847,6 +865,7 @@ void nfa_prog_free(struct nfa_prog *p)
         cep_free(p->expr_labels[i]);
     cep_free(p->expr_labels);
     cep_free(p->exprs);
+    cep_free(p->fast);
     cep_free(p);
 }
 

@@ -67,6 +67,17 @@ struct nfa_state {
     char *name;         /* unique, for DOT */
 };
 
+/* A condition decided without the VM for the common values: `field ==
+ * const` or `field != const` (either side), const a string or an int, on
+ * a field that holds null or a value of the constant's type; other values
+ * go through the VM (which counts a type mismatch).  slot < 0: always the
+ * VM. */
+struct nfa_fast {
+    int32_t slot;
+    bool ne;
+    struct val c; /* into the expression's constants */
+};
+
 struct nfa_prog {
     struct nfa_state *states;
     uint32_t n_states;
@@ -75,6 +86,7 @@ struct nfa_prog {
     struct nfa_cins *code;
     uint32_t n_code;
     const struct expr **exprs; /* distinct conditions, by pointer */
+    struct nfa_fast *fast;     /* by expression, as exprs */
     char **expr_labels;        /* "STEP" (its when) or "until(STEP)", for DOT */
     uint32_t n_exprs;
     uint32_t start;

@@ -159,8 +159,33 @@ static const struct evt *pat_event(void *ud, int step, int64_t i)
 
 static const struct expr_pat_ops nfa_pat_ops = {pat_count, pat_event};
 
+/* Condition f on ev as the VM would decide it, when it can be decided
+ * without the VM (see struct nfa_fast): true if *res holds the answer. */
+static bool fast_eval(const struct nfa_fast *f, const struct evt *ev, bool *res)
+{
+    if (f->slot < 0)
+        return false;
+    if (!ev || (uint32_t)f->slot >= ev->n_slots || ev->slots[f->slot].type == VAL_NULL) {
+        *res = false; /* null compares neither equal nor unequal */
+        return true;
+    }
+    const struct val *v = &ev->slots[f->slot], *c = &f->c;
+    if (v->type != c->type)
+        return false; /* the VM counts a mismatch, or compares numbers */
+    bool eq;
+    if (v->type == VAL_STR)
+        eq = v->len == c->len && (c->len == 0 || memcmp(v->u.s, c->u.s, c->len) == 0);
+    else
+        eq = v->u.i == c->u.i;
+    *res = eq != f->ne;
+    return true;
+}
+
 bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
 {
+    bool r;
+    if (fast_eval(&k->p->fast[idx], k->ev, &r))
+        return r; /* cheaper than the memo */
     if (k->memo_gen[idx] == k->gen)
         return k->memo_val[idx];
     struct expr_ctx ctx = {
@@ -170,7 +195,7 @@ bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
         .counters = k->env->counters,
         .rt = k->env->rt,
     };
-    bool r = expr_eval_bool(k->p->exprs[idx], &ctx);
+    r = expr_eval_bool(k->p->exprs[idx], &ctx);
     k->memo_gen[idx] = k->gen;
     k->memo_val[idx] = r;
     return r;
@@ -180,9 +205,13 @@ bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e)
 {
     if (e->cond_len == 0)
         return true;
+    const struct nfa_cins *code = &k->p->code[e->cond_off];
+    /* The usual shapes: a step's condition, and its negation (ignore). */
+    if (code[0].op == NFA_COP_EXPR && e->cond_len <= 2 &&
+        (e->cond_len == 1 || code[1].op == NFA_COP_NOT))
+        return nfa_expr_true(k, code[0].arg) == (e->cond_len == 1);
     bool stk[NFA_COND_STACK];
     int sp = 0;
-    const struct nfa_cins *code = &k->p->code[e->cond_off];
     for (uint32_t i = 0; i < e->cond_len; i++) {
         switch (code[i].op) {
             case NFA_COP_TRUE:

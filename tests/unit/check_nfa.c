@@ -379,6 +379,47 @@ START_TEST(test_shared_prefix_refcounts)
 }
 END_TEST
 
+START_TEST(test_fast_conditions)
+{
+    /* Step conditions `field == const` / `!=` are decided without the VM
+     * when the field is null or has the constant's type; the rest go
+     * through the VM, which counts the type mismatch. */
+    struct harness h;
+    harness_init(&h);
+    const char *const whens[] = {"name == 'a'", "name != 'a'", "7 == name"};
+    const enum nfa_contig after[] = {NFA_CONTIG_RELAXED, NFA_CONTIG_RELAXED,
+                                     NFA_CONTIG_RELAXED};
+    small_pattern(&h, whens, after, 3, 0, NFA_SKIP_NO_SKIP);
+    struct nfa_key *k = nfa_key_new(h.pat.prog);
+    static const struct tc_event evs[] = {
+            {"e0", 0, 1, {{"name", 's', "a", 0}}},
+            {"e1", 1, 0, {{NULL, 0, NULL, 0}}}, /* null: neither == nor != */
+            {"e2", 2, 1, {{"name", 's', "c", 0}}},
+            {"e3", 3, 1, {{"name", 'i', NULL, 7}}},
+            {"e4", 4, 1, {{"name", 's', "a", 0}}},
+            {"e5", 5, 1, {{"name", 'i', NULL, 1}}}, /* != 'a' by the VM */
+            {"e6", 6, 1, {{"name", 's', "x", 0}}},  /* 7 == 'x' by the VM */
+            {"e7", 7, 1, {{"name", 'i', NULL, 7}}},
+    };
+    struct evt *ev[CEP_ARRAY_LEN(evs)];
+    for (size_t i = 0; i < CEP_ARRAY_LEN(evs); i++) {
+        h.ids[i] = evs[i].id;
+        ev[i] = make_event(&h, &evs[i], i);
+        nfa_key_advance(k, ev[i]->time, &h.env);
+        nfa_key_process(k, ev[i], &h.env);
+    }
+    const char *const exp[] = {"e0 e2 e3", "e4 e5 e7", NULL};
+    char *d = multiset_diff(h.got, h.n_got, exp);
+    ck_assert_msg(d == NULL, "%s", d);
+    /* name == 'a' on e3, e5, e7; name != 'a' on e5; 7 == name on e6 */
+    ck_assert_uint_eq(h.pat.cnt.type_mismatch, 5);
+    nfa_key_free(k);
+    for (size_t i = 0; i < CEP_ARRAY_LEN(evs); i++)
+        evt_unref(ev[i]);
+    harness_fini(&h);
+}
+END_TEST
+
 START_TEST(test_max_partial_eviction)
 {
     struct harness h;
@@ -527,6 +568,7 @@ static Suite *nfa_suite(void)
     tc = tcase_create("buffer");
     tcase_add_test(tc, test_shared_prefix_refcounts);
     tcase_add_test(tc, test_max_partial_eviction);
+    tcase_add_test(tc, test_fast_conditions);
     tcase_add_test(tc, test_skip_to_next_order);
     suite_add_tcase(s, tc);
     tc = tcase_create("dot");
