@@ -148,6 +148,7 @@ struct eng {
     const struct ruleset *rs;
     struct eng_output out;
     struct expr_rt *rt;
+    struct nfa_work *nfa_work; /* pattern rules' working memory */
     struct eng_stats stats;
     struct eng_rule_stats *rule_stats; /* one per rule */
     char **rule_src_names;             /* "rule:<id>": identity of derived events */

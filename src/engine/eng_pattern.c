@@ -73,6 +73,7 @@ static void eng_pattern_env(struct eng *eng, size_t ri, struct eng_pat_call *cal
     call->ri = ri;
     memset(env, 0, sizeof(*env));
     env->rt = eng->rt;
+    env->work = eng->nfa_work;
     env->counters = &eng->rule_stats[ri].expr;
     env->max_partial = r->max_partial_matches;
     env->evicted = &eng->rule_stats[ri].evicted;

@@ -102,7 +102,6 @@ void nfa_key_save(const struct nfa_key *k, struct ckpt_w *w, struct ckpt_evtab *
         nfa_cnt_save(k, w, t);
         return;
     }
-    CEP_ASSERT(k->n_pot == 0 && k->n_next == 0);
     size_t n_used = k->buf.n_used ? k->buf.n_used : 1;
     struct snap_w s = {
             .w = w,

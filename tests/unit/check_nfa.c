@@ -71,6 +71,7 @@ static void harness_init(struct harness *h)
     memset(h, 0, sizeof(*h));
     nfa_pat_init(&h->pat);
     h->env.rt = h->pat.rt;
+    h->env.work = h->pat.work;
     h->env.counters = &h->pat.cnt;
     h->env.evicted = &h->evicted;
     h->env.ud = h;
