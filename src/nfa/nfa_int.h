@@ -179,17 +179,26 @@ struct nfa_work {
 /* The partial matches of one key (nfa_run.c owns the logic; nfa_snap.c
  * saves and loads it).  Between calls the state is now, buf, runs and
  * done; w is the caller's working state during a call only. */
+#define NFA_RUNS_INLINE 2 /* runs a key keeps in itself before it allocates */
+
 struct nfa_key {
+    /* what every call reads first, together */
     const struct nfa_prog *p;
     struct nfa_work *w;
-    struct nfa_run *runs; /* partial matches, sorted by start */
+    struct nfa_cnt *cnt;   /* counting programs: the whole state (nfa_count.c) */
+    int64_t now;
+    struct nfa_run *runs; /* partial matches, sorted by start; run_in or owned */
     size_t n_runs, cap_runs;
     struct nfa_run *done; /* completed matches not released yet, in release order */
     size_t n_done, cap_done;
-    int64_t now;
-    struct nfa_cnt *cnt;   /* counting programs: the whole state (nfa_count.c) */
     struct nfa_buf buf;
+    /* The usual few runs, in the cache lines the key's first touch loads
+     * anyway instead of an allocation of their own (a miss per event). */
+    struct nfa_run run_in[NFA_RUNS_INLINE];
 };
+
+/* Room for n runs in k->runs (keeping the first n_runs). */
+void nfa_runs_reserve(struct nfa_key *k, size_t n);
 
 /* Counting keys (nfa_count.c; nfa_run.c's public functions hand over). */
 struct nfa_cnt *nfa_cnt_new(const struct nfa_prog *p);

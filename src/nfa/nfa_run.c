@@ -486,6 +486,8 @@ struct nfa_key *nfa_key_new(const struct nfa_prog *p)
     k->p = p;
     nfa_buf_init(&k->buf);
     k->now = CEP_TIME_MIN;
+    k->runs = k->run_in;
+    k->cap_runs = NFA_RUNS_INLINE;
     if (p->counting)
         k->cnt = nfa_cnt_new(p);
     return k;
@@ -497,10 +499,27 @@ void nfa_key_free(struct nfa_key *k)
     if (!k)
         return;
     nfa_buf_fini(&k->buf);
-    cep_free(k->runs);
+    if (k->runs != k->run_in)
+        cep_free(k->runs);
     cep_free(k->done);
     nfa_cnt_free(k->cnt);
     cep_free(k);
+}
+
+void nfa_runs_reserve(struct nfa_key *k, size_t n)
+{
+    if (n <= k->cap_runs)
+        return;
+    if (k->runs != k->run_in) {
+        CEP_GROW(k->runs, k->cap_runs, n);
+        return;
+    }
+    struct nfa_run *r = NULL;
+    size_t cap = 0;
+    CEP_GROW(r, cap, n);
+    memcpy(r, k->run_in, k->n_runs * sizeof(*r));
+    k->runs = r;
+    k->cap_runs = cap;
 }
 
 struct nfa_work *nfa_work_new(void)
@@ -639,7 +658,7 @@ void nfa_key_process(struct nfa_key *k, struct evt *ev, const struct nfa_env *en
     run_step(k, &start, true);
 
     /* The new runs into the key (a copy: the working arrays are shared). */
-    CEP_GROW(k->runs, k->cap_runs, w->n_next);
+    nfa_runs_reserve(k, w->n_next);
     if (w->n_next)
         memcpy(k->runs, w->next, w->n_next * sizeof(*k->runs));
     k->n_runs = w->n_next;
@@ -735,7 +754,7 @@ void nfa_key_each_event(const struct nfa_key *k, void (*fn)(void *ud, struct evt
 size_t nfa_key_bytes(const struct nfa_key *k)
 {
     size_t b = sizeof(*k);
-    b += (k->cap_runs + k->cap_done) * sizeof(struct nfa_run);
+    b += ((k->runs != k->run_in ? k->cap_runs : 0) + k->cap_done) * sizeof(struct nfa_run);
     b += k->buf.cap * sizeof(struct nfa_node) + k->buf.ev_bytes;
     if (k->cnt)
         b += nfa_cnt_bytes(k);
