@@ -153,6 +153,12 @@ struct nfa_env {
     void (*on_count)(void *ud, const struct nfa_count *c);
 };
 
+/* False only when ev cannot start a partial match of p: a key that has
+ * none would stay idle, and no condition would count a type mismatch on
+ * the way (each one the start state evaluates is decided without the VM).
+ * True when in doubt. */
+bool nfa_prog_may_start(const struct nfa_prog *p, const struct evt *ev);
+
 /* The partial matches of one key, with their shared event buffer. */
 struct nfa_key;
 struct nfa_key *nfa_key_new(const struct nfa_prog *p);

@@ -87,7 +87,7 @@ void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
 {
     struct eng_keyed *kd = &eng->keyed[ri];
     uint32_t slot;
-    if (!eng_keyed_enter(eng, ri, ev, &slot))
+    if (!eng_keyed_enter_lazy(eng, ri, ev, &slot))
         return;
     struct eng_pat_call call;
     struct nfa_env env;

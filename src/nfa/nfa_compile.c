@@ -192,6 +192,24 @@ static void fast_init(struct nfa_fast *f, const struct expr *e)
     f->c = *c;
 }
 
+/* See nfa_prog.start_fast. */
+static bool start_is_fast(const struct nfa_prog *p)
+{
+    const struct nfa_state *st = &p->states[p->start];
+    for (uint32_t i = 0; i < st->n_edges; i++) {
+        const struct nfa_edge *e = &p->edges[st->first_edge + i];
+        const struct nfa_cins *code = &p->code[e->cond_off];
+        if (e->action == NFA_ACT_PROCEED)
+            return false;
+        if (e->cond_len == 0)
+            continue;
+        if (e->cond_len > 2 || code[0].op != NFA_COP_EXPR || p->fast[code[0].arg].slot < 0 ||
+            (e->cond_len == 2 && code[1].op != NFA_COP_NOT))
+            return false;
+    }
+    return true;
+}
+
 /* Append a copy of a's code to the pool (a may point into the pool, so
  * copy by index after growing). */
 static void cond_copy(struct comp *c, struct ccond a)
@@ -837,6 +855,7 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
         CEP_ASSERT(prog_why_not_count(p) == NULL);
         p->counting = true;
     }
+    p->start_fast = !p->counting && start_is_fast(p);
 
     cep_free(c.st);
     cep_free(c.orig_map);

@@ -98,6 +98,10 @@ struct nfa_prog {
     size_t n_indexes;
     char **step_names;         /* by step index */
     bool counting;             /* emit COUNT: keys run nfa_count.c */
+    /* The start state has only take and ignore edges, each on no
+     * condition or on a VM-free condition (or its negation): the events
+     * that cannot start a run can be told without a key (nfa_prog_may_start). */
+    bool start_fast;
 };
 
 /* A node of the shared buffer: one event taken by one step, and the node

@@ -183,6 +183,25 @@ static bool fast_eval(const struct nfa_fast *f, const struct evt *ev, bool *res)
     return true;
 }
 
+bool nfa_prog_may_start(const struct nfa_prog *p, const struct evt *ev)
+{
+    if (!p->start_fast)
+        return true;
+    /* The start run's decision graph (run_step): every edge's condition
+     * is evaluated, and only a take edge starts a run. */
+    const struct nfa_state *st = &p->states[p->start];
+    bool may = false;
+    for (uint32_t i = 0; i < st->n_edges; i++) {
+        const struct nfa_edge *e = &p->edges[st->first_edge + i];
+        bool r = true;
+        if (e->cond_len && !fast_eval(&p->fast[p->code[e->cond_off].arg], ev, &r))
+            return true; /* the VM would decide it (and maybe count) */
+        if (e->action == NFA_ACT_TAKE && r == (e->cond_len != 2))
+            may = true;
+    }
+    return may;
+}
+
 bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
 {
     bool r;

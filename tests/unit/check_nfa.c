@@ -421,6 +421,41 @@ START_TEST(test_fast_conditions)
 }
 END_TEST
 
+START_TEST(test_may_start)
+{
+    /* Only an event whose start-state conditions are all decided without
+     * the VM, none of them taking, is ruled out. */
+    struct harness h;
+    harness_init(&h);
+    const char *const whens[] = {"name == 'a'", "name == 'b'"};
+    const enum nfa_contig after[] = {NFA_CONTIG_RELAXED, NFA_CONTIG_RELAXED};
+    small_pattern(&h, whens, after, 2, 0, NFA_SKIP_NO_SKIP);
+    static const struct tc_event evs[] = {
+            {"e0", 0, 1, {{"name", 's', "a", 0}}},
+            {"e1", 1, 1, {{"name", 's', "b", 0}}},
+            {"e2", 2, 0, {{NULL, 0, NULL, 0}}},
+            {"e3", 3, 1, {{"name", 'i', NULL, 7}}},
+    };
+    const bool want[] = {true, false, false, true};
+    for (size_t i = 0; i < CEP_ARRAY_LEN(evs); i++) {
+        struct evt *ev = make_event(&h, &evs[i], i);
+        ck_assert_msg(nfa_prog_may_start(h.pat.prog, ev) == want[i], "%s", evs[i].id);
+        evt_unref(ev);
+    }
+    ck_assert_uint_eq(h.pat.cnt.type_mismatch, 0);
+    harness_fini(&h);
+
+    /* A start condition the VM decides: every event may start. */
+    harness_init(&h);
+    const char *const whens2[] = {"name == 'a' || name == 'c'", "name == 'b'"};
+    small_pattern(&h, whens2, after, 2, 0, NFA_SKIP_NO_SKIP);
+    struct evt *ev = make_event(&h, &evs[1], 1);
+    ck_assert(nfa_prog_may_start(h.pat.prog, ev));
+    evt_unref(ev);
+    harness_fini(&h);
+}
+END_TEST
+
 START_TEST(test_max_partial_eviction)
 {
     struct harness h;
@@ -570,6 +605,7 @@ static Suite *nfa_suite(void)
     tcase_add_test(tc, test_shared_prefix_refcounts);
     tcase_add_test(tc, test_max_partial_eviction);
     tcase_add_test(tc, test_fast_conditions);
+    tcase_add_test(tc, test_may_start);
     tcase_add_test(tc, test_skip_to_next_order);
     suite_add_tcase(s, tc);
     tc = tcase_create("dot");
