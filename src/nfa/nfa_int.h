@@ -222,7 +222,6 @@ int nfa_cnt_load(struct nfa_key *k, struct ckpt_r *r, struct ckpt_evtab *t);
  * run), memoized per expression until the next nfa_ctx_set. */
 void nfa_ctx_set(struct nfa_key *k, uint32_t node);
 bool nfa_expr_true(struct nfa_key *k, uint16_t idx);
-bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e);
 bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state);
 /* The decision graph of state on k->w->ev: the take / ignore edges
  * (takes only, when takes_only) reachable through proceed edges whose

@@ -163,7 +163,8 @@ static const struct expr_pat_ops nfa_pat_ops = {pat_count, pat_event};
 
 /* Condition f on ev as the VM would decide it, when it can be decided
  * without the VM (see struct nfa_fast): true if *res holds the answer. */
-static bool fast_eval(const struct nfa_fast *f, const struct evt *ev, bool *res)
+static inline __attribute__((always_inline)) bool fast_eval(const struct nfa_fast *f,
+                                                             const struct evt *ev, bool *res)
 {
     if (f->slot < 0)
         return false;
@@ -175,8 +176,9 @@ static bool fast_eval(const struct nfa_fast *f, const struct evt *ev, bool *res)
     if (v->type != c->type)
         return false; /* the VM counts a mismatch, or compares numbers */
     bool eq;
-    if (v->type == VAL_STR)
-        eq = v->len == c->len && (c->len == 0 || memcmp(v->u.s, c->u.s, c->len) == 0);
+    if (v->type == VAL_STR) /* the first byte tells most strings apart */
+        eq = v->len == c->len &&
+             (c->len == 0 || (v->u.s[0] == c->u.s[0] && memcmp(v->u.s, c->u.s, c->len) == 0));
     else
         eq = v->u.i == c->u.i;
     *res = eq != f->ne;
@@ -202,11 +204,10 @@ bool nfa_prog_may_start(const struct nfa_prog *p, const struct evt *ev)
     return may;
 }
 
-bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
+/* nfa_expr_true by the VM, memoized. */
+static bool expr_true_vm(struct nfa_key *k, uint16_t idx)
 {
     bool r;
-    if (fast_eval(&k->p->fast[idx], k->w->ev, &r))
-        return r; /* cheaper than the memo */
     if (k->w->memo_gen[idx] == k->w->gen)
         return k->w->memo_val[idx];
     struct expr_ctx ctx = {
@@ -222,7 +223,23 @@ bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
     return r;
 }
 
-bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e)
+static inline __attribute__((always_inline)) bool expr_true(struct nfa_key *k, uint16_t idx)
+{
+    bool r;
+    if (fast_eval(&k->p->fast[idx], k->w->ev, &r))
+        return r; /* cheaper than the memo */
+    return expr_true_vm(k, idx);
+}
+
+bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
+{
+    return expr_true(k, idx);
+}
+
+/* Whether edge e's condition holds (inlined: every run tests its state's
+ * edges on every event). */
+static inline __attribute__((always_inline)) bool edge_ok(struct nfa_key *k,
+                                                          const struct nfa_edge *e)
 {
     if (e->cond_len == 0)
         return true;
@@ -230,7 +247,7 @@ bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e)
     /* The usual shapes: a step's condition, and its negation (ignore). */
     if (code[0].op == NFA_COP_EXPR && e->cond_len <= 2 &&
         (e->cond_len == 1 || code[1].op == NFA_COP_NOT))
-        return nfa_expr_true(k, code[0].arg) == (e->cond_len == 1);
+        return expr_true(k, code[0].arg) == (e->cond_len == 1);
     bool stk[NFA_COND_STACK];
     int sp = 0;
     for (uint32_t i = 0; i < e->cond_len; i++) {
@@ -239,7 +256,7 @@ bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e)
                 stk[sp++] = true;
                 break;
             case NFA_COP_EXPR:
-                stk[sp++] = nfa_expr_true(k, code[i].arg);
+                stk[sp++] = expr_true(k, code[i].arg);
                 break;
             case NFA_COP_NOT:
                 stk[sp - 1] = !stk[sp - 1];
@@ -280,7 +297,7 @@ bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state)
         const struct nfa_state *st = &p->states[s];
         for (uint32_t i = 0; i < st->n_edges; i++) {
             const struct nfa_edge *e = &p->edges[st->first_edge + i];
-            if (e->action != NFA_ACT_PROCEED || !nfa_edge_ok(k, e))
+            if (e->action != NFA_ACT_PROCEED || !edge_ok(k, e))
                 continue;
             if (p->states[e->target].kind == NFA_ST_FINAL)
                 return true;
@@ -303,7 +320,7 @@ size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only)
         for (uint32_t i = 0; i < st->n_edges; i++) {
             uint32_t eid = st->first_edge + i;
             const struct nfa_edge *e = &p->edges[eid];
-            if (!nfa_edge_ok(k, e))
+            if (!edge_ok(k, e))
                 continue;
             if (e->action == NFA_ACT_PROCEED) {
                 if (budget) {
