@@ -351,6 +351,10 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
 
     size_t keep_from = k->w->n_next;
     bool discard = false;
+    /* r's reference on its node goes to the first run that continues it
+     * (a run that ignores the event, the usual case), so its node is not
+     * touched for a lock and a release that cancel out. */
+    bool r_ref = !is_start;
     for (size_t i = 0; i < n_out; i++) {
         const struct nfa_edge *e = &p->edges[k->w->out[i]];
         uint8_t tkind = p->states[e->target].kind;
@@ -364,7 +368,10 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
                 continue;
             nr = *r;
             nr.state = e->target;
-            nfa_buf_lock(&k->buf, nr.node);
+            if (r_ref)
+                r_ref = false;
+            else
+                nfa_buf_lock(&k->buf, nr.node);
             if (tkind == NFA_ST_FINAL)
                 push_run(&k->w->pot, &k->w->n_pot, &k->w->cap_pot, &nr);
             else
@@ -382,7 +389,7 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
             nr.start_ts = r->start_ts;
             nr.start_seq = r->start_seq;
         }
-        nfa_buf_lock(&k->buf, node);
+        /* the new node's reference goes to nr */
         if (tkind == NFA_ST_FINAL)
             push_run(&k->w->pot, &k->w->n_pot, &k->w->cap_pot, &nr);
         else
@@ -391,7 +398,6 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
             nfa_buf_lock(&k->buf, node);
             push_run(&k->w->pot, &k->w->n_pot, &k->w->cap_pot, &nr);
         }
-        nfa_buf_release(&k->buf, node);
     }
     /* A negation fired: every other branch of this run dies with it (the
      * start state itself always survives). */
@@ -400,7 +406,7 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
             nfa_buf_release(&k->buf, k->w->next[i].node);
         k->w->n_next = keep_from;
     }
-    if (!is_start)
+    if (r_ref)
         nfa_buf_release(&k->buf, r->node);
 }
 
