@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Unit tests for the engine's per-key state over time: absence rules on
  * processing-time timers (eng_tick) and at the end of input (flush, drain),
- * throttle counters and summaries, state_ttl expiry, and the state
+ * throttle counters and summaries, state_ttl expiry, the state
  * accounting (eng_rule_state_bytes, eng_rule_keys) going up with keys and
- * back down when they expire. */
+ * back down when they expire, and pattern keys created only by events that
+ * may start a partial match. */
 #include "cepd/cep_common.h"
 #include "cepd/eng.h"
 #include "cepd/rule.h"

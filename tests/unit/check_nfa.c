@@ -3,7 +3,8 @@
  * conformance corpus run straight against the NFA API (cases compiled from
  * tests/golden/nfa/flink_cases.inc, generated from flinkcep-cases.json),
  * plus hand-written checks of buffer sharing and event refcounts,
- * max_partial eviction, deadlines, idleness and the DOT golden
+ * max_partial eviction, VM-free step conditions and nfa_prog_may_start,
+ * deadlines, idleness and the DOT golden
  * (tests/golden/nfa/small.dot; CEPD_GOLDEN_UPDATE=1 rewrites it).
  * Tested by: itself (make check). */
 #include "cepd/cep_common.h"
