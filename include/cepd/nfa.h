@@ -128,9 +128,18 @@ struct nfa_count {
     struct evt *last;    /* the event that completed them */
 };
 
+/* Working memory of the runtime, lent to each key for the length of one
+ * call: one per thread, shared by all its keys and programs (so a key
+ * holds only its state, and the scratch stays in cache).  Owned;
+ * nfa_work_free(NULL) is a no-op. */
+struct nfa_work;
+struct nfa_work *nfa_work_new(void);
+void nfa_work_free(struct nfa_work *w);
+
 /* What the runtime needs from its caller, per call. */
 struct nfa_env {
     struct expr_rt *rt;             /* evaluation state of this thread */
+    struct nfa_work *work;          /* working memory of this thread */
     struct expr_counters *counters; /* the rule's type-mismatch / regex counters */
     uint32_t max_partial;           /* partial matches per key; 0 = 10000 */
     uint64_t *evicted;              /* bumped per partial match dropped at the cap */
@@ -143,6 +152,12 @@ struct nfa_env {
     /* Counting keys only: the matches an event completed (n >= 1). */
     void (*on_count)(void *ud, const struct nfa_count *c);
 };
+
+/* False only when ev cannot start a partial match of p: a key that has
+ * none would stay idle, and no condition would count a type mismatch on
+ * the way (each one the start state evaluates is decided without the VM).
+ * True when in doubt. */
+bool nfa_prog_may_start(const struct nfa_prog *p, const struct evt *ev);
 
 /* The partial matches of one key, with their shared event buffer. */
 struct nfa_key;

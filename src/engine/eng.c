@@ -21,6 +21,7 @@
 
 #include "cepd/dec.h"
 #include "cepd/json.h"
+#include "cepd/nfa.h"
 #include "cepd/win.h"
 
 #include <string.h>
@@ -49,6 +50,7 @@ struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out)
     if (out)
         eng->out = *out;
     eng->rt = expr_rt_new();
+    eng->nfa_work = nfa_work_new();
     eng->rule_stats = cep_calloc(n_rules, sizeof(*eng->rule_stats));
     eng->rule_src_names = cep_calloc(n_rules, sizeof(char *));
     eng->keyed = cep_calloc(n_rules, sizeof(*eng->keyed));
@@ -98,6 +100,7 @@ void eng_free(struct eng *eng)
     evt_unref(eng->input);
     evt_pool_fini(&eng->pool);
     expr_rt_free(eng->rt);
+    nfa_work_free(eng->nfa_work);
     sbuf_free(&eng->alert);
     sbuf_free(&eng->text);
     sbuf_free(&eng->val_json);

@@ -148,6 +148,7 @@ struct eng {
     const struct ruleset *rs;
     struct eng_output out;
     struct expr_rt *rt;
+    struct nfa_work *nfa_work; /* pattern rules' working memory */
     struct eng_stats stats;
     struct eng_rule_stats *rule_stats; /* one per rule */
     char **rule_src_names;             /* "rule:<id>": identity of derived events */
@@ -277,6 +278,11 @@ int64_t eng_time_add(int64_t a, int64_t b);
 /* An event reaches stateful rule ri: count it, apply the rule's `when`,
  * and find (or create) its key's slot.  False when `when` rejects it. */
 bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot);
+/* eng_keyed_enter for pattern rule ri, except that a key without a slot
+ * gets one only if ev may start a partial match (nfa_prog_may_start):
+ * false, and nothing created, for an event that would leave a new key
+ * idle (its state would be created and dropped at once). */
+bool eng_keyed_enter_lazy(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot);
 /* The JSON array of rule r's key values on ctx's event, into eng->key. */
 void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *ctx);
 

@@ -24,6 +24,7 @@
 
 #define ENG_INDEX_EMPTY   0
 #define ENG_INDEX_DELETED UINT32_MAX
+#define ENG_NO_SLOT       UINT32_MAX
 
 int64_t eng_time_add(int64_t a, int64_t b)
 {
@@ -168,9 +169,10 @@ static void eng_index_reserve(struct eng_keyed *kd)
     eng_index_resize(kd, cap);
 }
 
-uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *kjson, size_t len)
+/* The slot of key (kjson, len) with hash h, or ENG_NO_SLOT. */
+static uint32_t eng_keyed_find(const struct eng_keyed *kd, uint64_t h, const char *kjson,
+                               size_t len)
 {
-    uint64_t h = cep_hash64(kjson, len, 0);
     if (kd->index_cap) {
         uint64_t tag = h & 0xffffffff00000000u;
         size_t mask = kd->index_cap - 1;
@@ -184,6 +186,13 @@ uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *k
                 return v - 1;
         }
     }
+    return ENG_NO_SLOT;
+}
+
+/* A slot for key (kjson, len) with hash h, which has none. */
+static uint32_t eng_keyed_add(struct eng_keyed *kd, const struct rule *r, uint64_t h,
+                              const char *kjson, size_t len)
+{
     eng_index_reserve(kd);
     uint32_t slot;
     if (kd->n_free) {
@@ -234,6 +243,13 @@ uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *k
     kd->index[p] = eng_index_entry(h, slot);
     kd->n_live++;
     return slot;
+}
+
+uint32_t eng_keyed_get(struct eng_keyed *kd, const struct rule *r, const char *kjson, size_t len)
+{
+    uint64_t h = cep_hash64(kjson, len, 0);
+    uint32_t slot = eng_keyed_find(kd, h, kjson, len);
+    return slot != ENG_NO_SLOT ? slot : eng_keyed_add(kd, r, h, kjson, len);
 }
 
 void eng_keyed_drop(struct eng_keyed *kd, uint32_t slot)
@@ -416,7 +432,9 @@ void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *
     eng_keyed_fields_json(&eng->key, r->key, r->n_key, ctx);
 }
 
-bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot)
+/* eng_keyed_enter; lazy: eng_keyed_enter_lazy. */
+static bool eng_keyed_enter_as(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot,
+                               bool lazy)
 {
     const struct rule *r = eng->rs->rules[ri];
     struct eng_rule_stats *rst = &eng->rule_stats[ri];
@@ -426,13 +444,29 @@ bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t 
         return false;
     eng_keyed_key_json(eng, r, &ctx);
     struct eng_keyed *kd = &eng->keyed[ri];
-    *slot = eng_keyed_get(kd, r, eng->key.buf, eng->key.len);
+    if (ev->time > kd->now)
+        kd->now = ev->time;
+    uint64_t h = cep_hash64(eng->key.buf, eng->key.len, 0);
+    *slot = eng_keyed_find(kd, h, eng->key.buf, eng->key.len);
+    if (*slot == ENG_NO_SLOT) {
+        if (lazy && !nfa_prog_may_start(r->nfa, ev))
+            return false;
+        *slot = eng_keyed_add(kd, r, h, eng->key.buf, eng->key.len);
+    }
     struct eng_key *k = &kd->keys[*slot];
     if (ev->time > k->last_seen)
         k->last_seen = ev->time;
-    if (ev->time > kd->now)
-        kd->now = ev->time;
     return true;
+}
+
+bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot)
+{
+    return eng_keyed_enter_as(eng, ri, ev, slot, false);
+}
+
+bool eng_keyed_enter_lazy(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot)
+{
+    return eng_keyed_enter_as(eng, ri, ev, slot, true);
 }
 
 size_t eng_rule_keys(const struct eng *eng, size_t ri)

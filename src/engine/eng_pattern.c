@@ -73,6 +73,7 @@ static void eng_pattern_env(struct eng *eng, size_t ri, struct eng_pat_call *cal
     call->ri = ri;
     memset(env, 0, sizeof(*env));
     env->rt = eng->rt;
+    env->work = eng->nfa_work;
     env->counters = &eng->rule_stats[ri].expr;
     env->max_partial = r->max_partial_matches;
     env->evicted = &eng->rule_stats[ri].evicted;
@@ -86,7 +87,7 @@ void eng_pattern_process(struct eng *eng, size_t ri, struct evt *ev)
 {
     struct eng_keyed *kd = &eng->keyed[ri];
     uint32_t slot;
-    if (!eng_keyed_enter(eng, ri, ev, &slot))
+    if (!eng_keyed_enter_lazy(eng, ri, ev, &slot))
         return;
     struct eng_pat_call call;
     struct nfa_env env;

@@ -177,6 +177,39 @@ static struct ccond cond_expr(struct comp *c, const struct expr *e)
     return r;
 }
 
+/* The VM-free form of condition e, if it has the shape (nfa_int.h). */
+static void fast_init(struct nfa_fast *f, const struct expr *e)
+{
+    enum expr_cmp op;
+    const struct val *c;
+    int slot = expr_cmp_const(e, &op, &c);
+    f->slot = -1;
+    if (slot < 0 || (op != EXPR_CMP_EQ && op != EXPR_CMP_NE) ||
+        (c->type != VAL_STR && c->type != VAL_INT))
+        return;
+    f->slot = slot;
+    f->ne = op == EXPR_CMP_NE;
+    f->c = *c;
+}
+
+/* See nfa_prog.start_fast. */
+static bool start_is_fast(const struct nfa_prog *p)
+{
+    const struct nfa_state *st = &p->states[p->start];
+    for (uint32_t i = 0; i < st->n_edges; i++) {
+        const struct nfa_edge *e = &p->edges[st->first_edge + i];
+        const struct nfa_cins *code = &p->code[e->cond_off];
+        if (e->action == NFA_ACT_PROCEED)
+            return false;
+        if (e->cond_len == 0)
+            continue;
+        if (e->cond_len > 2 || code[0].op != NFA_COP_EXPR || p->fast[code[0].arg].slot < 0 ||
+            (e->cond_len == 2 && code[1].op != NFA_COP_NOT))
+            return false;
+    }
+    return true;
+}
+
 /* Append a copy of a's code to the pool (a may point into the pool, so
  * copy by index after growing). */
 static void cond_copy(struct comp *c, struct ccond a)
@@ -807,6 +840,9 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
     if (c.n_exprs)
         memcpy(p->exprs, c.exprs, c.n_exprs * sizeof(*p->exprs));
     p->n_exprs = (uint32_t)c.n_exprs;
+    p->fast = cep_calloc(c.n_exprs ? c.n_exprs : 1, sizeof(*p->fast));
+    for (size_t i = 0; i < c.n_exprs; i++)
+        fast_init(&p->fast[i], c.exprs[i]);
     p->expr_labels = cep_calloc(c.n_exprs ? c.n_exprs : 1, sizeof(*p->expr_labels));
     p->start = start;
     p->within = spec->within;
@@ -819,6 +855,7 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
         CEP_ASSERT(prog_why_not_count(p) == NULL);
         p->counting = true;
     }
+    p->start_fast = !p->counting && start_is_fast(p);
 
     cep_free(c.st);
     cep_free(c.orig_map);
@@ -847,6 +884,7 @@ void nfa_prog_free(struct nfa_prog *p)
         cep_free(p->expr_labels[i]);
     cep_free(p->expr_labels);
     cep_free(p->exprs);
+    cep_free(p->fast);
     cep_free(p);
 }
 

@@ -387,7 +387,7 @@ static struct evt *ord_event(const struct nfa_cnt *c, uint64_t ord, struct evt *
 /* ---- one event ------------------------------------------------------ */
 
 /* The decision graph of state s (dimension d, or S for the start run) on
- * k->ev, as run_step in nfa_run.c follows it: edge counts into em->map
+ * k->w->ev, as run_step in nfa_run.c follows it: edge counts into em->map
  * (from d, or as starts) and completions into em->comp[d].  The
  * take / ignore edges are collected first: nfa_final_after_proceed uses
  * the same stack. */
@@ -398,7 +398,7 @@ static void state_edges(struct nfa_key *k, struct nfa_cnt *c, struct cnt_evmap *
     uint32_t S = c->S;
     size_t n_out = nfa_decision_edges(k, s, is_start);
     for (size_t i = 0; i < n_out; i++) {
-        const struct nfa_edge *e = &p->edges[k->out[i]];
+        const struct nfa_edge *e = &p->edges[k->w->out[i]];
         bool final = p->states[e->target].kind == NFA_ST_FINAL;
         if (final || (e->action == NFA_ACT_TAKE && nfa_final_after_proceed(k, e->target)))
             em->comp[d]++;
@@ -432,7 +432,7 @@ void nfa_cnt_advance(struct nfa_key *k, int64_t now)
     }
 }
 
-/* What k->ev does: from the memo when the program's conditions are few,
+/* What k->w->ev does: from the memo when the program's conditions are few,
  * else computed into the scratch entry memo[n_memo]. */
 static const struct cnt_evmap *event_map(struct nfa_key *k, struct nfa_cnt *c)
 {
@@ -468,8 +468,7 @@ void nfa_cnt_process(struct nfa_key *k, struct evt *ev, const struct nfa_env *en
 {
     struct nfa_cnt *c = k->cnt;
     uint32_t S = c->S;
-    k->env = env;
-    k->ev = ev;
+    k->w->ev = ev;
     nfa_ctx_set(k, NFA_NONE);
     const struct cnt_evmap *em = event_map(k, c);
 
@@ -504,7 +503,7 @@ void nfa_cnt_process(struct nfa_key *k, struct evt *ev, const struct nfa_env *en
         pop_idle_heads(c);
     }
     c->next_ord++;
-    k->ev = NULL;
+    k->w->ev = NULL;
 }
 
 int64_t nfa_cnt_deadline(const struct nfa_key *k)

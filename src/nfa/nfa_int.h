@@ -67,6 +67,17 @@ struct nfa_state {
     char *name;         /* unique, for DOT */
 };
 
+/* A condition decided without the VM for the common values: `field ==
+ * const` or `field != const` (either side), const a string or an int, on
+ * a field that holds null or a value of the constant's type; other values
+ * go through the VM (which counts a type mismatch).  slot < 0: always the
+ * VM. */
+struct nfa_fast {
+    int32_t slot;
+    bool ne;
+    struct val c; /* into the expression's constants */
+};
+
 struct nfa_prog {
     struct nfa_state *states;
     uint32_t n_states;
@@ -75,6 +86,7 @@ struct nfa_prog {
     struct nfa_cins *code;
     uint32_t n_code;
     const struct expr **exprs; /* distinct conditions, by pointer */
+    struct nfa_fast *fast;     /* by expression, as exprs */
     char **expr_labels;        /* "STEP" (its when) or "until(STEP)", for DOT */
     uint32_t n_exprs;
     uint32_t start;
@@ -86,6 +98,10 @@ struct nfa_prog {
     size_t n_indexes;
     char **step_names;         /* by step index */
     bool counting;             /* emit COUNT: keys run nfa_count.c */
+    /* The start state has only take and ignore edges, each on no
+     * condition or on a VM-free condition (or its negation): the events
+     * that cannot start a run can be told without a key (nfa_prog_may_start). */
+    bool start_fast;
 };
 
 /* A node of the shared buffer: one event taken by one step, and the node
@@ -129,22 +145,15 @@ struct nfa_run {
     uint64_t start_seq;  /* seq of the first event (ties in start_ts) */
 };
 
-/* The partial matches of one key (nfa_run.c owns the logic; nfa_snap.c
- * saves and loads it).  Between calls of nfa_key_process and
- * nfa_key_advance, next and pot are empty and the working arrays are only
- * scratch: the state is now, buf, runs and done. */
-struct nfa_key {
-    const struct nfa_prog *p;
-    struct nfa_buf buf;
-    struct nfa_run *runs; /* partial matches, sorted by start */
-    size_t n_runs, cap_runs;
+/* Working state of one call of nfa_key_process / nfa_key_advance, shared
+ * by every key its caller runs (one per thread): the keys stay small, and
+ * these arrays stay in cache across keys instead of being a cache miss
+ * per key.  Empty between calls; valid only during one. */
+struct nfa_work {
     struct nfa_run *next; /* partial matches being built for the current event */
     size_t n_next, cap_next;
-    struct nfa_run *done; /* completed matches not released yet, in release order */
-    size_t n_done, cap_done;
     struct nfa_run *pot;  /* matches completed by the current event or time step */
     size_t n_pot, cap_pot;
-    int64_t now;
     /* decision graph scratch */
     uint32_t *stack;
     size_t cap_stack;
@@ -158,8 +167,10 @@ struct nfa_key {
     struct evt **ctx_ev;   /* the run's events grouped by step */
     size_t cap_ctx;
     uint32_t *ctx_off;     /* n_indexes + 1 offsets into ctx_ev */
-    uint32_t *memo_gen;
+    size_t cap_ctx_off;
+    uint32_t *memo_gen;    /* by expression: memo_val is this generation's */
     uint8_t *memo_val;
+    size_t cap_memo;
     uint32_t gen;
     /* match output and comparison scratch */
     struct evt **m_ev;
@@ -167,8 +178,31 @@ struct nfa_key {
     size_t cap_m;
     struct evt **c_ev;
     size_t cap_c;
-    struct nfa_cnt *cnt;   /* counting programs: the whole state (nfa_count.c) */
 };
+
+/* The partial matches of one key (nfa_run.c owns the logic; nfa_snap.c
+ * saves and loads it).  Between calls the state is now, buf, runs and
+ * done; w is the caller's working state during a call only. */
+#define NFA_RUNS_INLINE 2 /* runs a key keeps in itself before it allocates */
+
+struct nfa_key {
+    /* what every call reads first, together */
+    const struct nfa_prog *p;
+    struct nfa_work *w;
+    struct nfa_cnt *cnt;   /* counting programs: the whole state (nfa_count.c) */
+    int64_t now;
+    struct nfa_run *runs; /* partial matches, sorted by start; run_in or owned */
+    size_t n_runs, cap_runs;
+    struct nfa_run *done; /* completed matches not released yet, in release order */
+    size_t n_done, cap_done;
+    struct nfa_buf buf;
+    /* The usual few runs, in the cache lines the key's first touch loads
+     * anyway instead of an allocation of their own (a miss per event). */
+    struct nfa_run run_in[NFA_RUNS_INLINE];
+};
+
+/* Room for n runs in k->runs (keeping the first n_runs). */
+void nfa_runs_reserve(struct nfa_key *k, size_t n);
 
 /* Counting keys (nfa_count.c; nfa_run.c's public functions hand over). */
 struct nfa_cnt *nfa_cnt_new(const struct nfa_prog *p);
@@ -184,15 +218,15 @@ void nfa_cnt_each_event(const struct nfa_key *k, void (*fn)(void *ud, struct evt
 void nfa_cnt_save(const struct nfa_key *k, struct ckpt_w *w, struct ckpt_evtab *t);
 int nfa_cnt_load(struct nfa_key *k, struct ckpt_r *r, struct ckpt_evtab *t);
 /* Conditions (nfa_run.c, shared with nfa_count.c): evaluate against
- * k->ev in the context of the run ending at node (NFA_NONE: an empty
+ * k->w->ev in the context of the run ending at node (NFA_NONE: an empty
  * run), memoized per expression until the next nfa_ctx_set. */
 void nfa_ctx_set(struct nfa_key *k, uint32_t node);
 bool nfa_expr_true(struct nfa_key *k, uint16_t idx);
-bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e);
 bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state);
-/* The decision graph of state on k->ev: the take / ignore edges (takes
- * only, when takes_only) reachable through proceed edges whose conditions
- * hold, as edge ids in k->out[0..return).  Uses k->stack.  Shared by
+/* The decision graph of state on k->w->ev: the take / ignore edges
+ * (takes only, when takes_only) reachable through proceed edges whose
+ * conditions hold, as edge ids in k->w->out[0..return).  Uses
+ * k->w->stack.  Shared by
  * run_step (nfa_run.c) and the counting runner (nfa_count.c). */
 size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only);
 

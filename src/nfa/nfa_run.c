@@ -10,8 +10,10 @@
  * strategy's pruning event.  Time is pushed in through nfa_key_advance.
  * Invariant: key->runs is sorted by (first event time, first event seq);
  * the start state's run is implicit (it always exists and never expires).
- * All working arrays live in the key and are reused: no malloc per event
- * once they have grown.  Single-threaded per key.
+ * The working arrays live in the caller's nfa_work (one per thread, lent
+ * to each key for one call) and are reused: no malloc per event once they
+ * have grown, and no per-key scratch to miss in cache.  Single-threaded
+ * per key.
  * Tested by: tests/unit/check_nfa.c, tests/flink/, tests/ref/ */
 #include "cepd/cep_common.h"
 #include "cepd/nfa.h"
@@ -64,10 +66,10 @@ static uint32_t path_fill(const struct nfa_key *k, uint32_t node, struct evt **o
 static void grow_m(struct nfa_key *k, uint32_t node)
 {
     size_t need = node == NFA_NONE ? 1 : k->buf.nodes[node].depth;
-    if (k->cap_m < need) {
-        size_t cap = k->cap_m;
-        CEP_GROW(k->m_ev, k->cap_m, need);
-        CEP_GROW(k->m_step, cap, need);
+    if (k->w->cap_m < need) {
+        size_t cap = k->w->cap_m;
+        CEP_GROW(k->w->m_ev, k->w->cap_m, need);
+        CEP_GROW(k->w->m_step, cap, need);
     }
 }
 
@@ -81,11 +83,11 @@ static int match_cmp(struct nfa_key *k, const struct nfa_run *a, const struct nf
         return c;
     grow_m(k, a->node);
     size_t need = b->node == NFA_NONE ? 1 : k->buf.nodes[b->node].depth;
-    CEP_GROW(k->c_ev, k->cap_c, need);
-    uint32_t na = path_fill(k, a->node, k->m_ev, NULL);
-    uint32_t nb = path_fill(k, b->node, k->c_ev, NULL);
+    CEP_GROW(k->w->c_ev, k->w->cap_c, need);
+    uint32_t na = path_fill(k, a->node, k->w->m_ev, NULL);
+    uint32_t nb = path_fill(k, b->node, k->w->c_ev, NULL);
     for (uint32_t i = 0; i < na && i < nb; i++) {
-        c = ev_cmp(k->m_ev[i], k->c_ev[i]);
+        c = ev_cmp(k->w->m_ev[i], k->w->c_ev[i]);
         if (c)
             return c;
     }
@@ -96,11 +98,11 @@ static int match_cmp(struct nfa_key *k, const struct nfa_run *a, const struct nf
 
 void nfa_ctx_set(struct nfa_key *k, uint32_t node)
 {
-    k->ctx_node = node;
-    k->ctx_ready = false;
-    if (++k->gen == 0) {
-        memset(k->memo_gen, 0, k->p->n_exprs * sizeof(*k->memo_gen));
-        k->gen = 1;
+    k->w->ctx_node = node;
+    k->w->ctx_ready = false;
+    if (++k->w->gen == 0) {
+        memset(k->w->memo_gen, 0, k->w->cap_memo * sizeof(*k->w->memo_gen));
+        k->w->gen = 1;
     }
 }
 
@@ -109,31 +111,31 @@ void nfa_ctx_set(struct nfa_key *k, uint32_t node)
 static void ctx_materialize(struct nfa_key *k)
 {
     size_t n_idx = k->p->n_indexes;
-    memset(k->ctx_off, 0, (n_idx + 1) * sizeof(*k->ctx_off));
-    k->ctx_ready = true;
-    if (k->ctx_node == NFA_NONE)
+    memset(k->w->ctx_off, 0, (n_idx + 1) * sizeof(*k->w->ctx_off));
+    k->w->ctx_ready = true;
+    if (k->w->ctx_node == NFA_NONE)
         return;
-    uint32_t n = k->buf.nodes[k->ctx_node].depth;
-    CEP_GROW(k->ctx_ev, k->cap_ctx, n);
-    for (uint32_t id = k->ctx_node; id != NFA_NONE; id = k->buf.nodes[id].parent) {
+    uint32_t n = k->buf.nodes[k->w->ctx_node].depth;
+    CEP_GROW(k->w->ctx_ev, k->w->cap_ctx, n);
+    for (uint32_t id = k->w->ctx_node; id != NFA_NONE; id = k->buf.nodes[id].parent) {
         int32_t s = k->buf.nodes[id].step;
         if (s >= 0 && (size_t)s < n_idx)
-            k->ctx_off[s + 1]++;
+            k->w->ctx_off[s + 1]++;
     }
     for (size_t i = 0; i < n_idx; i++)
-        k->ctx_off[i + 1] += k->ctx_off[i];
-    uint32_t total = k->ctx_off[n_idx];
+        k->w->ctx_off[i + 1] += k->w->ctx_off[i];
+    uint32_t total = k->w->ctx_off[n_idx];
     /* Fill from the newest event backwards: ctx_off[s + 1] counts down from
      * the end of slice s to its start. */
-    for (uint32_t id = k->ctx_node; id != NFA_NONE; id = k->buf.nodes[id].parent) {
+    for (uint32_t id = k->w->ctx_node; id != NFA_NONE; id = k->buf.nodes[id].parent) {
         int32_t s = k->buf.nodes[id].step;
         if (s >= 0 && (size_t)s < n_idx)
-            k->ctx_ev[--k->ctx_off[s + 1]] = k->buf.nodes[id].ev;
+            k->w->ctx_ev[--k->w->ctx_off[s + 1]] = k->buf.nodes[id].ev;
     }
     /* Now ctx_off[s + 1] is the start of slice s: shift into place. */
     for (size_t i = 0; i < n_idx; i++)
-        k->ctx_off[i] = k->ctx_off[i + 1];
-    k->ctx_off[n_idx] = total;
+        k->w->ctx_off[i] = k->w->ctx_off[i + 1];
+    k->w->ctx_off[n_idx] = total;
 }
 
 static uint32_t pat_count(void *ud, int step)
@@ -141,9 +143,9 @@ static uint32_t pat_count(void *ud, int step)
     struct nfa_key *k = ud;
     if (step < 0 || (size_t)step >= k->p->n_indexes)
         return 0;
-    if (!k->ctx_ready)
+    if (!k->w->ctx_ready)
         ctx_materialize(k);
-    return k->ctx_off[step + 1] - k->ctx_off[step];
+    return k->w->ctx_off[step + 1] - k->w->ctx_off[step];
 }
 
 static const struct evt *pat_event(void *ud, int step, int64_t i)
@@ -154,42 +156,107 @@ static const struct evt *pat_event(void *ud, int step, int64_t i)
         i += n;
     if (i < 0 || i >= (int64_t)n)
         return NULL;
-    return k->ctx_ev[k->ctx_off[step] + (uint32_t)i];
+    return k->w->ctx_ev[k->w->ctx_off[step] + (uint32_t)i];
 }
 
 static const struct expr_pat_ops nfa_pat_ops = {pat_count, pat_event};
 
-bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
+/* Condition f on ev as the VM would decide it, when it can be decided
+ * without the VM (see struct nfa_fast): true if *res holds the answer. */
+static inline __attribute__((always_inline)) bool fast_eval(const struct nfa_fast *f,
+                                                             const struct evt *ev, bool *res)
 {
-    if (k->memo_gen[idx] == k->gen)
-        return k->memo_val[idx];
+    if (f->slot < 0)
+        return false;
+    if (!ev || (uint32_t)f->slot >= ev->n_slots || ev->slots[f->slot].type == VAL_NULL) {
+        *res = false; /* null compares neither equal nor unequal */
+        return true;
+    }
+    const struct val *v = &ev->slots[f->slot], *c = &f->c;
+    if (v->type != c->type)
+        return false; /* the VM counts a mismatch, or compares numbers */
+    bool eq;
+    if (v->type == VAL_STR) /* the first byte tells most strings apart */
+        eq = v->len == c->len &&
+             (c->len == 0 || (v->u.s[0] == c->u.s[0] && memcmp(v->u.s, c->u.s, c->len) == 0));
+    else
+        eq = v->u.i == c->u.i;
+    *res = eq != f->ne;
+    return true;
+}
+
+bool nfa_prog_may_start(const struct nfa_prog *p, const struct evt *ev)
+{
+    if (!p->start_fast)
+        return true;
+    /* The start run's decision graph (run_step): every edge's condition
+     * is evaluated, and only a take edge starts a run. */
+    const struct nfa_state *st = &p->states[p->start];
+    bool may = false;
+    for (uint32_t i = 0; i < st->n_edges; i++) {
+        const struct nfa_edge *e = &p->edges[st->first_edge + i];
+        bool r = true;
+        if (e->cond_len && !fast_eval(&p->fast[p->code[e->cond_off].arg], ev, &r))
+            return true; /* the VM would decide it (and maybe count) */
+        if (e->action == NFA_ACT_TAKE && r == (e->cond_len != 2))
+            may = true;
+    }
+    return may;
+}
+
+/* nfa_expr_true by the VM, memoized. */
+static bool expr_true_vm(struct nfa_key *k, uint16_t idx)
+{
+    bool r;
+    if (k->w->memo_gen[idx] == k->w->gen)
+        return k->w->memo_val[idx];
     struct expr_ctx ctx = {
-        .ev = k->ev,
+        .ev = k->w->ev,
         .pat = &nfa_pat_ops,
         .pat_ud = k,
-        .counters = k->env->counters,
-        .rt = k->env->rt,
+        .counters = k->w->env->counters,
+        .rt = k->w->env->rt,
     };
-    bool r = expr_eval_bool(k->p->exprs[idx], &ctx);
-    k->memo_gen[idx] = k->gen;
-    k->memo_val[idx] = r;
+    r = expr_eval_bool(k->p->exprs[idx], &ctx);
+    k->w->memo_gen[idx] = k->w->gen;
+    k->w->memo_val[idx] = r;
     return r;
 }
 
-bool nfa_edge_ok(struct nfa_key *k, const struct nfa_edge *e)
+static inline __attribute__((always_inline)) bool expr_true(struct nfa_key *k, uint16_t idx)
+{
+    bool r;
+    if (fast_eval(&k->p->fast[idx], k->w->ev, &r))
+        return r; /* cheaper than the memo */
+    return expr_true_vm(k, idx);
+}
+
+bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
+{
+    return expr_true(k, idx);
+}
+
+/* Whether edge e's condition holds (inlined: every run tests its state's
+ * edges on every event). */
+static inline __attribute__((always_inline)) bool edge_ok(struct nfa_key *k,
+                                                          const struct nfa_edge *e)
 {
     if (e->cond_len == 0)
         return true;
+    const struct nfa_cins *code = &k->p->code[e->cond_off];
+    /* The usual shapes: a step's condition, and its negation (ignore). */
+    if (code[0].op == NFA_COP_EXPR && e->cond_len <= 2 &&
+        (e->cond_len == 1 || code[1].op == NFA_COP_NOT))
+        return expr_true(k, code[0].arg) == (e->cond_len == 1);
     bool stk[NFA_COND_STACK];
     int sp = 0;
-    const struct nfa_cins *code = &k->p->code[e->cond_off];
     for (uint32_t i = 0; i < e->cond_len; i++) {
         switch (code[i].op) {
             case NFA_COP_TRUE:
                 stk[sp++] = true;
                 break;
             case NFA_COP_EXPR:
-                stk[sp++] = nfa_expr_true(k, code[i].arg);
+                stk[sp++] = expr_true(k, code[i].arg);
                 break;
             case NFA_COP_NOT:
                 stk[sp - 1] = !stk[sp - 1];
@@ -213,8 +280,8 @@ static void push_run(struct nfa_run **arr, size_t *n, size_t *cap, const struct 
 
 static void stack_push(struct nfa_key *k, size_t *n, uint32_t v)
 {
-    CEP_GROW(k->stack, k->cap_stack, *n + 1);
-    k->stack[(*n)++] = v;
+    CEP_GROW(k->w->stack, k->w->cap_stack, *n + 1);
+    k->w->stack[(*n)++] = v;
 }
 
 /* True if a chain of proceed edges whose conditions hold leads from state
@@ -226,11 +293,11 @@ bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state)
     size_t n = 0, budget = 4 * (size_t)p->n_edges + 16;
     stack_push(k, &n, state);
     while (n) {
-        uint32_t s = k->stack[--n];
+        uint32_t s = k->w->stack[--n];
         const struct nfa_state *st = &p->states[s];
         for (uint32_t i = 0; i < st->n_edges; i++) {
             const struct nfa_edge *e = &p->edges[st->first_edge + i];
-            if (e->action != NFA_ACT_PROCEED || !nfa_edge_ok(k, e))
+            if (e->action != NFA_ACT_PROCEED || !edge_ok(k, e))
                 continue;
             if (p->states[e->target].kind == NFA_ST_FINAL)
                 return true;
@@ -249,11 +316,11 @@ size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only)
     size_t n_out = 0, n = 0, budget = 4 * (size_t)p->n_edges + 16;
     stack_push(k, &n, state);
     while (n) {
-        const struct nfa_state *st = &p->states[k->stack[--n]];
+        const struct nfa_state *st = &p->states[k->w->stack[--n]];
         for (uint32_t i = 0; i < st->n_edges; i++) {
             uint32_t eid = st->first_edge + i;
             const struct nfa_edge *e = &p->edges[eid];
-            if (!nfa_edge_ok(k, e))
+            if (!edge_ok(k, e))
                 continue;
             if (e->action == NFA_ACT_PROCEED) {
                 if (budget) {
@@ -261,8 +328,8 @@ size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only)
                     stack_push(k, &n, e->target);
                 }
             } else if (e->action == NFA_ACT_TAKE || !takes_only) {
-                CEP_GROW(k->out, k->cap_out, n_out + 1);
-                k->out[n_out++] = eid;
+                CEP_GROW(k->w->out, k->w->cap_out, n_out + 1);
+                k->w->out[n_out++] = eid;
             }
         }
     }
@@ -271,21 +338,25 @@ size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only)
 
 /* Follow run r over event ev (FlinkCEP computeNextStates plus the stop /
  * final classification of doProcess).  Surviving runs are appended to
- * k->next, completed ones to k->pot.  Releases r's reference on its node
+ * k->w->next, completed ones to k->w->pot.  Releases r's reference on its node
  * (the caller drops r). */
 static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
 {
     const struct nfa_prog *p = k->p;
-    struct evt *ev = k->ev;
+    struct evt *ev = k->w->ev;
     nfa_ctx_set(k, r->node);
 
     /* Decision graph: take / ignore edges reachable through proceeds. */
     size_t n_out = nfa_decision_edges(k, r->state, false);
 
-    size_t keep_from = k->n_next;
+    size_t keep_from = k->w->n_next;
     bool discard = false;
+    /* r's reference on its node goes to the first run that continues it
+     * (a run that ignores the event, the usual case), so its node is not
+     * touched for a lock and a release that cancel out. */
+    bool r_ref = !is_start;
     for (size_t i = 0; i < n_out; i++) {
-        const struct nfa_edge *e = &p->edges[k->out[i]];
+        const struct nfa_edge *e = &p->edges[k->w->out[i]];
         uint8_t tkind = p->states[e->target].kind;
         if (tkind == NFA_ST_STOP) {
             discard = true;
@@ -297,11 +368,14 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
                 continue;
             nr = *r;
             nr.state = e->target;
-            nfa_buf_lock(&k->buf, nr.node);
-            if (tkind == NFA_ST_FINAL)
-                push_run(&k->pot, &k->n_pot, &k->cap_pot, &nr);
+            if (r_ref)
+                r_ref = false;
             else
-                push_run(&k->next, &k->n_next, &k->cap_next, &nr);
+                nfa_buf_lock(&k->buf, nr.node);
+            if (tkind == NFA_ST_FINAL)
+                push_run(&k->w->pot, &k->w->n_pot, &k->w->cap_pot, &nr);
+            else
+                push_run(&k->w->next, &k->w->n_next, &k->w->cap_next, &nr);
             continue;
         }
         uint32_t node = nfa_buf_put(&k->buf, ev, p->states[e->source].step, r->node);
@@ -315,25 +389,24 @@ static void run_step(struct nfa_key *k, const struct nfa_run *r, bool is_start)
             nr.start_ts = r->start_ts;
             nr.start_seq = r->start_seq;
         }
-        nfa_buf_lock(&k->buf, node);
+        /* the new node's reference goes to nr */
         if (tkind == NFA_ST_FINAL)
-            push_run(&k->pot, &k->n_pot, &k->cap_pot, &nr);
+            push_run(&k->w->pot, &k->w->n_pot, &k->w->cap_pot, &nr);
         else
-            push_run(&k->next, &k->n_next, &k->cap_next, &nr);
+            push_run(&k->w->next, &k->w->n_next, &k->w->cap_next, &nr);
         if (tkind != NFA_ST_FINAL && nfa_final_after_proceed(k, e->target)) {
             nfa_buf_lock(&k->buf, node);
-            push_run(&k->pot, &k->n_pot, &k->cap_pot, &nr);
+            push_run(&k->w->pot, &k->w->n_pot, &k->w->cap_pot, &nr);
         }
-        nfa_buf_release(&k->buf, node);
     }
     /* A negation fired: every other branch of this run dies with it (the
      * start state itself always survives). */
     if (discard) {
-        for (size_t i = keep_from; i < k->n_next; i++)
-            nfa_buf_release(&k->buf, k->next[i].node);
-        k->n_next = keep_from;
+        for (size_t i = keep_from; i < k->w->n_next; i++)
+            nfa_buf_release(&k->buf, k->w->next[i].node);
+        k->w->n_next = keep_from;
     }
-    if (!is_start)
+    if (r_ref)
         nfa_buf_release(&k->buf, r->node);
 }
 
@@ -344,9 +417,9 @@ static void emit(struct nfa_key *k, const struct nfa_run *m, const struct nfa_en
 {
     grow_m(k, m->node);
     struct nfa_match out;
-    out.n = path_fill(k, m->node, k->m_ev, k->m_step);
-    out.events = k->m_ev;
-    out.steps = k->m_step;
+    out.n = path_fill(k, m->node, k->w->m_ev, k->w->m_step);
+    out.events = k->w->m_ev;
+    out.steps = k->w->m_step;
     if (timeout)
         env->on_timeout(env->ud, &out, ts);
     else if (env->on_match)
@@ -405,31 +478,31 @@ static void prune(struct nfa_key *k, struct nfa_run *arr, size_t *n, const struc
     *n = j;
 }
 
-/* FlinkCEP processMatchesAccordingToSkipStrategy: k->pot joins the
+/* FlinkCEP processMatchesAccordingToSkipStrategy: k->w->pot joins the
  * completed matches; release them in order while no earlier-started run
  * is alive (any order and no hold-back under NO_SKIP). */
 static void release_matches(struct nfa_key *k, const struct nfa_env *env)
 {
     const struct nfa_prog *p = k->p;
     if (p->skip == NFA_SKIP_NO_SKIP) {
-        for (size_t i = 0; i < k->n_pot; i++) {
-            emit(k, &k->pot[i], env, false, 0);
-            nfa_buf_release(&k->buf, k->pot[i].node);
+        for (size_t i = 0; i < k->w->n_pot; i++) {
+            emit(k, &k->w->pot[i], env, false, 0);
+            nfa_buf_release(&k->buf, k->w->pot[i].node);
         }
-        k->n_pot = 0;
+        k->w->n_pot = 0;
         return;
     }
-    for (size_t i = 0; i < k->n_pot; i++) {
+    for (size_t i = 0; i < k->w->n_pot; i++) {
         /* insertion into the sorted list of completed matches */
         size_t at = k->n_done;
-        while (at > 0 && match_cmp(k, &k->pot[i], &k->done[at - 1]) < 0)
+        while (at > 0 && match_cmp(k, &k->w->pot[i], &k->done[at - 1]) < 0)
             at--;
         CEP_GROW(k->done, k->cap_done, k->n_done + 1);
         memmove(&k->done[at + 1], &k->done[at], (k->n_done - at) * sizeof(*k->done));
-        k->done[at] = k->pot[i];
+        k->done[at] = k->w->pot[i];
         k->n_done++;
     }
-    k->n_pot = 0;
+    k->w->n_pot = 0;
     while (k->n_done) {
         struct nfa_run m = k->done[0];
         if (k->n_runs && run_cmp(&m, &k->runs[0]) > 0)
@@ -455,9 +528,8 @@ struct nfa_key *nfa_key_new(const struct nfa_prog *p)
     k->p = p;
     nfa_buf_init(&k->buf);
     k->now = CEP_TIME_MIN;
-    k->ctx_off = cep_calloc(p->n_indexes + 1, sizeof(*k->ctx_off));
-    k->memo_gen = cep_calloc(p->n_exprs ? p->n_exprs : 1, sizeof(*k->memo_gen));
-    k->memo_val = cep_calloc(p->n_exprs ? p->n_exprs : 1, sizeof(*k->memo_val));
+    k->runs = k->run_in;
+    k->cap_runs = NFA_RUNS_INLINE;
     if (p->counting)
         k->cnt = nfa_cnt_new(p);
     return k;
@@ -469,21 +541,67 @@ void nfa_key_free(struct nfa_key *k)
     if (!k)
         return;
     nfa_buf_fini(&k->buf);
-    cep_free(k->runs);
-    cep_free(k->next);
+    if (k->runs != k->run_in)
+        cep_free(k->runs);
     cep_free(k->done);
-    cep_free(k->pot);
-    cep_free(k->stack);
-    cep_free(k->out);
-    cep_free(k->ctx_ev);
-    cep_free(k->ctx_off);
-    cep_free(k->memo_gen);
-    cep_free(k->memo_val);
-    cep_free(k->m_ev);
-    cep_free(k->m_step);
-    cep_free(k->c_ev);
     nfa_cnt_free(k->cnt);
     cep_free(k);
+}
+
+void nfa_runs_reserve(struct nfa_key *k, size_t n)
+{
+    if (n <= k->cap_runs)
+        return;
+    if (k->runs != k->run_in) {
+        CEP_GROW(k->runs, k->cap_runs, n);
+        return;
+    }
+    struct nfa_run *r = NULL;
+    size_t cap = 0;
+    CEP_GROW(r, cap, n);
+    memcpy(r, k->run_in, k->n_runs * sizeof(*r));
+    k->runs = r;
+    k->cap_runs = cap;
+}
+
+struct nfa_work *nfa_work_new(void)
+{
+    return cep_calloc(1, sizeof(struct nfa_work));
+}
+
+void nfa_work_free(struct nfa_work *w)
+{
+    if (!w)
+        return;
+    cep_free(w->next);
+    cep_free(w->pot);
+    cep_free(w->stack);
+    cep_free(w->out);
+    cep_free(w->ctx_ev);
+    cep_free(w->ctx_off);
+    cep_free(w->memo_gen);
+    cep_free(w->memo_val);
+    cep_free(w->m_ev);
+    cep_free(w->m_step);
+    cep_free(w->c_ev);
+    cep_free(w);
+}
+
+/* Lend the caller's working state to k for this call, grown to k's
+ * program (the memo's new entries are zero: no generation yet). */
+static void work_bind(struct nfa_key *k, const struct nfa_env *env)
+{
+    struct nfa_work *w = env->work;
+    const struct nfa_prog *p = k->p;
+    k->w = w;
+    w->env = env;
+    if (w->cap_memo < p->n_exprs) {
+        size_t cap = w->cap_memo, old = w->cap_memo;
+        CEP_GROW(w->memo_gen, w->cap_memo, p->n_exprs);
+        CEP_GROW(w->memo_val, cap, p->n_exprs);
+        memset(w->memo_gen + old, 0, (w->cap_memo - old) * sizeof(*w->memo_gen));
+    }
+    CEP_GROW(w->ctx_off, w->cap_ctx_off, p->n_indexes + 1);
 }
 
 /* now - t >= w, without overflow. */
@@ -518,7 +636,7 @@ void nfa_key_advance(struct nfa_key *k, int64_t now, const struct nfa_env *env)
     k->now = now;
     if (!k->n_runs && !k->n_done)
         return;
-    k->env = env;
+    work_bind(k, env);
     if (p->within > 0 || p->has_pc) {
         size_t j = 0;
         for (size_t i = 0; i < k->n_runs; i++) {
@@ -531,7 +649,7 @@ void nfa_key_advance(struct nfa_key *k, int64_t now, const struct nfa_env *env)
                 continue;
             }
             if (st->kind == NFA_ST_PENDING) {
-                push_run(&k->pot, &k->n_pot, &k->cap_pot, r);
+                push_run(&k->w->pot, &k->w->n_pot, &k->w->cap_pot, r);
                 continue;
             }
             if (env->on_timeout) {
@@ -567,27 +685,26 @@ static void resort_tail(struct nfa_key *k, size_t from)
  * references on ev for every buffer node that keeps it. */
 void nfa_key_process(struct nfa_key *k, struct evt *ev, const struct nfa_env *env)
 {
+    work_bind(k, env);
     if (k->cnt) {
         nfa_cnt_process(k, ev, env);
         return;
     }
-    k->env = env;
-    k->ev = ev;
-    k->n_next = 0;
+    struct nfa_work *w = k->w;
+    w->ev = ev;
+    w->n_next = 0;
     for (size_t i = 0; i < k->n_runs; i++)
         run_step(k, &k->runs[i], false);
-    size_t from_start = k->n_next;
+    size_t from_start = w->n_next;
     struct nfa_run start = {k->p->start, NFA_NONE, 0, 0, 0};
     run_step(k, &start, true);
 
-    struct nfa_run *t = k->runs;
-    size_t tcap = k->cap_runs;
-    k->runs = k->next;
-    k->cap_runs = k->cap_next;
-    k->n_runs = k->n_next;
-    k->next = t;
-    k->cap_next = tcap;
-    k->n_next = 0;
+    /* The new runs into the key (a copy: the working arrays are shared). */
+    nfa_runs_reserve(k, w->n_next);
+    if (w->n_next)
+        memcpy(k->runs, w->next, w->n_next * sizeof(*k->runs));
+    k->n_runs = w->n_next;
+    w->n_next = 0;
     if (from_start > 0 && from_start < k->n_runs &&
         run_cmp(&k->runs[from_start], &k->runs[from_start - 1]) < 0)
         resort_tail(k, from_start);
@@ -603,7 +720,7 @@ void nfa_key_process(struct nfa_key *k, struct evt *ev, const struct nfa_env *en
             *env->evicted += drop;
     }
     release_matches(k, env);
-    k->ev = NULL;
+    w->ev = NULL;
 }
 
 /* Earliest time at which nfa_key_advance would expire or emit something. */
@@ -679,10 +796,8 @@ void nfa_key_each_event(const struct nfa_key *k, void (*fn)(void *ud, struct evt
 size_t nfa_key_bytes(const struct nfa_key *k)
 {
     size_t b = sizeof(*k);
-    b += (k->cap_runs + k->cap_next + k->cap_done + k->cap_pot) * sizeof(struct nfa_run);
+    b += ((k->runs != k->run_in ? k->cap_runs : 0) + k->cap_done) * sizeof(struct nfa_run);
     b += k->buf.cap * sizeof(struct nfa_node) + k->buf.ev_bytes;
-    b += (k->cap_stack + k->cap_out) * sizeof(uint32_t);
-    b += (k->cap_ctx + k->cap_m + k->cap_c) * sizeof(void *) + k->cap_m * sizeof(int);
     if (k->cnt)
         b += nfa_cnt_bytes(k);
     return b;

@@ -102,7 +102,6 @@ void nfa_key_save(const struct nfa_key *k, struct ckpt_w *w, struct ckpt_evtab *
         nfa_cnt_save(k, w, t);
         return;
     }
-    CEP_ASSERT(k->n_pot == 0 && k->n_next == 0);
     size_t n_used = k->buf.n_used ? k->buf.n_used : 1;
     struct snap_w s = {
             .w = w,
@@ -230,7 +229,7 @@ int nfa_key_load(struct nfa_key *k, struct ckpt_r *r, struct ckpt_evtab *t)
         ckpt_r_fail(r, "nfa: unknown record version");
     if (r->err)
         goto fail;
-    CEP_GROW(k->runs, k->cap_runs, (size_t)n_runs);
+    nfa_runs_reserve(k, (size_t)n_runs);
     CEP_GROW(k->done, k->cap_done, (size_t)n_done);
     for (uint64_t i = 0; i < n_runs; i++) {
         if (!load_entry(&s, &k->runs[i], true))

@@ -267,10 +267,11 @@ static void diff_nfa_free(struct diff_nfa *d)
 static void diff_nfa_run(struct diff_nfa *d, const uint32_t *sym, const int64_t *ts, size_t n)
 {
     struct expr_rt *rt = expr_rt_new();
+    struct nfa_work *work = nfa_work_new();
     struct expr_counters counters;
     uint64_t evicted = 0;
     memset(&counters, 0, sizeof(counters));
-    struct nfa_env env = {.rt = rt, .counters = &counters, .evicted = &evicted, .ud = d,
+    struct nfa_env env = {.rt = rt, .work = work, .counters = &counters, .evicted = &evicted, .ud = d,
                           .on_match = diff_on_match};
     struct nfa_key *k = nfa_key_new(d->prog);
     for (size_t i = 0; i < n; i++) {
@@ -291,6 +292,7 @@ static void diff_nfa_run(struct diff_nfa *d, const uint32_t *sym, const int64_t 
     ck_assert_uint_eq(evicted, 0);
     nfa_key_free(k);
     expr_rt_free(rt);
+    nfa_work_free(work);
     ref_matches_sort(&d->got);
 }
 

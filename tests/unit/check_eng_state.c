@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Unit tests for the engine's per-key state over time: absence rules on
  * processing-time timers (eng_tick) and at the end of input (flush, drain),
- * throttle counters and summaries, state_ttl expiry, and the state
+ * throttle counters and summaries, state_ttl expiry, the state
  * accounting (eng_rule_state_bytes, eng_rule_keys) going up with keys and
- * back down when they expire. */
+ * back down when they expire, and pattern keys created only by events that
+ * may start a partial match. */
 #include "cepd/cep_common.h"
 #include "cepd/eng.h"
 #include "cepd/rule.h"
@@ -264,6 +265,42 @@ START_TEST(test_state_bytes_expire)
 }
 END_TEST
 
+/* A pattern key is created only by an event that may start a partial
+ * match; an event the VM must decide (it counts a type mismatch) still
+ * goes through the key's NFA, and events of existing keys always do. */
+START_TEST(test_pattern_lazy_keys)
+{
+    struct fixture f;
+    fixture_load(&f, ttl_rules);
+    size_t pr = rule_index(&f, "open-close");
+    size_t empty_p = eng_rule_state_bytes(f.eng, pr);
+    push(&f, "app", "{\"ts\":1,\"s\":\"a\",\"op\":\"noise\"}");
+    push(&f, "app", "{\"ts\":1,\"s\":\"a2\"}");
+    push(&f, "app", "{\"$watermark\":1}");
+    ck_assert_uint_eq(eng_rule_keys(f.eng, pr), 0);
+    ck_assert_uint_eq(eng_rule_state_bytes(f.eng, pr), empty_p);
+    ck_assert_uint_eq(eng_rule_stats(f.eng, pr)->expr.type_mismatch, 0);
+    push(&f, "app", "{\"ts\":2,\"s\":\"b\",\"op\":7}"); /* op == "open": by the VM */
+    push(&f, "app", "{\"$watermark\":2}");
+    ck_assert_uint_eq(eng_rule_keys(f.eng, pr), 0);
+    ck_assert_uint_eq(eng_rule_stats(f.eng, pr)->expr.type_mismatch, 1);
+    push(&f, "app", "{\"ts\":3,\"s\":\"c\",\"op\":\"open\"}");
+    push(&f, "app", "{\"$watermark\":3}");
+    ck_assert_uint_eq(eng_rule_keys(f.eng, pr), 1);
+    push(&f, "app", "{\"ts\":4,\"s\":\"c\",\"op\":\"noise\"}");
+    push(&f, "app", "{\"ts\":4,\"s\":\"c\",\"op\":8}"); /* both steps' conditions */
+    push(&f, "app", "{\"$watermark\":4}");
+    ck_assert_uint_eq(eng_rule_stats(f.eng, pr)->expr.type_mismatch, 3);
+    ck_assert_uint_eq(eng_rule_partials(f.eng, pr), 1);
+    push(&f, "app", "{\"ts\":5,\"s\":\"c\",\"op\":\"close\"}");
+    push(&f, "app", "{\"$watermark\":5}");
+    ck_assert_uint_eq(f.n_alerts, 1);
+    ck_assert_uint_eq(eng_rule_keys(f.eng, pr), 0);
+    ck_assert_uint_eq(eng_rule_stats(f.eng, pr)->evaluated, 7);
+    fixture_free(&f);
+}
+END_TEST
+
 /* A busy key does not push a timer per event: its state_ttl check is
  * re-armed lazily, so the timer heap stays small. */
 START_TEST(test_ttl_busy_key_bounded)
@@ -305,6 +342,7 @@ static Suite *eng_state_suite(void)
     tc = tcase_create("state_ttl");
     tcase_add_test(tc, test_state_bytes_expire);
     tcase_add_test(tc, test_ttl_busy_key_bounded);
+    tcase_add_test(tc, test_pattern_lazy_keys);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,7 +3,8 @@
  * conformance corpus run straight against the NFA API (cases compiled from
  * tests/golden/nfa/flink_cases.inc, generated from flinkcep-cases.json),
  * plus hand-written checks of buffer sharing and event refcounts,
- * max_partial eviction, deadlines, idleness and the DOT golden
+ * max_partial eviction, VM-free step conditions and nfa_prog_may_start,
+ * deadlines, idleness and the DOT golden
  * (tests/golden/nfa/small.dot; CEPD_GOLDEN_UPDATE=1 rewrites it).
  * Tested by: itself (make check). */
 #include "cepd/cep_common.h"
@@ -71,6 +72,7 @@ static void harness_init(struct harness *h)
     memset(h, 0, sizeof(*h));
     nfa_pat_init(&h->pat);
     h->env.rt = h->pat.rt;
+    h->env.work = h->pat.work;
     h->env.counters = &h->pat.cnt;
     h->env.evicted = &h->evicted;
     h->env.ud = h;
@@ -379,6 +381,82 @@ START_TEST(test_shared_prefix_refcounts)
 }
 END_TEST
 
+START_TEST(test_fast_conditions)
+{
+    /* Step conditions `field == const` / `!=` are decided without the VM
+     * when the field is null or has the constant's type; the rest go
+     * through the VM, which counts the type mismatch. */
+    struct harness h;
+    harness_init(&h);
+    const char *const whens[] = {"name == 'a'", "name != 'a'", "7 == name"};
+    const enum nfa_contig after[] = {NFA_CONTIG_RELAXED, NFA_CONTIG_RELAXED,
+                                     NFA_CONTIG_RELAXED};
+    small_pattern(&h, whens, after, 3, 0, NFA_SKIP_NO_SKIP);
+    struct nfa_key *k = nfa_key_new(h.pat.prog);
+    static const struct tc_event evs[] = {
+            {"e0", 0, 1, {{"name", 's', "a", 0}}},
+            {"e1", 1, 0, {{NULL, 0, NULL, 0}}}, /* null: neither == nor != */
+            {"e2", 2, 1, {{"name", 's', "c", 0}}},
+            {"e3", 3, 1, {{"name", 'i', NULL, 7}}},
+            {"e4", 4, 1, {{"name", 's', "a", 0}}},
+            {"e5", 5, 1, {{"name", 'i', NULL, 1}}}, /* != 'a' by the VM */
+            {"e6", 6, 1, {{"name", 's', "x", 0}}},  /* 7 == 'x' by the VM */
+            {"e7", 7, 1, {{"name", 'i', NULL, 7}}},
+    };
+    struct evt *ev[CEP_ARRAY_LEN(evs)];
+    for (size_t i = 0; i < CEP_ARRAY_LEN(evs); i++) {
+        h.ids[i] = evs[i].id;
+        ev[i] = make_event(&h, &evs[i], i);
+        nfa_key_advance(k, ev[i]->time, &h.env);
+        nfa_key_process(k, ev[i], &h.env);
+    }
+    const char *const exp[] = {"e0 e2 e3", "e4 e5 e7", NULL};
+    char *d = multiset_diff(h.got, h.n_got, exp);
+    ck_assert_msg(d == NULL, "%s", d);
+    /* name == 'a' on e3, e5, e7; name != 'a' on e5; 7 == name on e6 */
+    ck_assert_uint_eq(h.pat.cnt.type_mismatch, 5);
+    nfa_key_free(k);
+    for (size_t i = 0; i < CEP_ARRAY_LEN(evs); i++)
+        evt_unref(ev[i]);
+    harness_fini(&h);
+}
+END_TEST
+
+START_TEST(test_may_start)
+{
+    /* Only an event whose start-state conditions are all decided without
+     * the VM, none of them taking, is ruled out. */
+    struct harness h;
+    harness_init(&h);
+    const char *const whens[] = {"name == 'a'", "name == 'b'"};
+    const enum nfa_contig after[] = {NFA_CONTIG_RELAXED, NFA_CONTIG_RELAXED};
+    small_pattern(&h, whens, after, 2, 0, NFA_SKIP_NO_SKIP);
+    static const struct tc_event evs[] = {
+            {"e0", 0, 1, {{"name", 's', "a", 0}}},
+            {"e1", 1, 1, {{"name", 's', "b", 0}}},
+            {"e2", 2, 0, {{NULL, 0, NULL, 0}}},
+            {"e3", 3, 1, {{"name", 'i', NULL, 7}}},
+    };
+    const bool want[] = {true, false, false, true};
+    for (size_t i = 0; i < CEP_ARRAY_LEN(evs); i++) {
+        struct evt *ev = make_event(&h, &evs[i], i);
+        ck_assert_msg(nfa_prog_may_start(h.pat.prog, ev) == want[i], "%s", evs[i].id);
+        evt_unref(ev);
+    }
+    ck_assert_uint_eq(h.pat.cnt.type_mismatch, 0);
+    harness_fini(&h);
+
+    /* A start condition the VM decides: every event may start. */
+    harness_init(&h);
+    const char *const whens2[] = {"name == 'a' || name == 'c'", "name == 'b'"};
+    small_pattern(&h, whens2, after, 2, 0, NFA_SKIP_NO_SKIP);
+    struct evt *ev = make_event(&h, &evs[1], 1);
+    ck_assert(nfa_prog_may_start(h.pat.prog, ev));
+    evt_unref(ev);
+    harness_fini(&h);
+}
+END_TEST
+
 START_TEST(test_max_partial_eviction)
 {
     struct harness h;
@@ -527,6 +605,8 @@ static Suite *nfa_suite(void)
     tc = tcase_create("buffer");
     tcase_add_test(tc, test_shared_prefix_refcounts);
     tcase_add_test(tc, test_max_partial_eviction);
+    tcase_add_test(tc, test_fast_conditions);
+    tcase_add_test(tc, test_may_start);
     tcase_add_test(tc, test_skip_to_next_order);
     suite_add_tcase(s, tc);
     tc = tcase_create("dot");

@@ -96,6 +96,7 @@ struct got {
 struct harness {
     struct evt_schema *schema;
     struct expr_rt *rt;
+    struct nfa_work *work;
     struct expr_counters cnt;
     struct expr *exprs[2 * MAX_STEPS];
     size_t n_exprs;
@@ -141,7 +142,8 @@ static void harness_init(struct harness *h)
     h->schema = evt_schema_new();
     evt_schema_slot_dotted(h->schema, "name");
     h->rt = expr_rt_new();
-    struct nfa_env e = {.rt = h->rt, .counters = &h->cnt, .max_partial = 1000000,
+    h->work = nfa_work_new();
+    struct nfa_env e = {.rt = h->rt, .work = h->work, .counters = &h->cnt, .max_partial = 1000000,
                         .evicted = &h->evicted, .ud = h};
     h->env_all = e;
     h->env_all.on_match = on_match;
@@ -211,6 +213,7 @@ static void harness_fini(struct harness *h)
 {
     unbuild(h);
     expr_rt_free(h->rt);
+    nfa_work_free(h->work);
     evt_schema_free(h->schema);
 }
 

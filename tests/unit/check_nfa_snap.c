@@ -86,6 +86,7 @@ static void harness_init(struct harness *h)
     nfa_pat_init(&h->pat);
     sbuf_init(&h->log);
     h->env.rt = h->pat.rt;
+    h->env.work = h->pat.work;
     h->env.counters = &h->pat.cnt;
     h->env.evicted = &h->evicted;
     h->env.ud = h;

@@ -54,6 +54,7 @@ void nfa_pat_init(struct nfa_pat *p)
     for (size_t i = 0; i < CEP_ARRAY_LEN(fields); i++)
         evt_schema_slot_dotted(p->schema, fields[i]);
     p->rt = expr_rt_new();
+    p->work = nfa_work_new();
 }
 
 void nfa_pat_fini(struct nfa_pat *p)
@@ -62,6 +63,7 @@ void nfa_pat_fini(struct nfa_pat *p)
     for (size_t i = 0; i < p->n_exprs; i++)
         expr_free(p->exprs[i]);
     expr_rt_free(p->rt);
+    nfa_work_free(p->work);
     evt_schema_free(p->schema);
 }
 

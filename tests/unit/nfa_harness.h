@@ -77,6 +77,7 @@ struct tc_case {
 struct nfa_pat {
     struct evt_schema *schema;
     struct expr_rt *rt;
+    struct nfa_work *work;
     struct expr_counters cnt;
     struct expr *exprs[128];
     size_t n_exprs;
