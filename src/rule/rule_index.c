@@ -134,7 +134,6 @@ struct rule_index {
     uint32_t *pool;
     size_t n_pool, cap_pool;
     uint32_t always_off, always_n;       /* no `when`, or an opaque one */
-    uint32_t grouped_off, grouped_n;     /* every grouped rule */
 };
 
 struct rule_index_memo_ent {
@@ -635,7 +634,7 @@ static void groups_build(struct rule_index *ix)
     int32_t *group_of = cep_malloc((ix->n_preds + 1) * sizeof(*group_of));
     for (size_t p = 0; p < ix->n_preds; p++)
         group_of[p] = -1;
-    size_t n_always = 0, n_grouped = 0;
+    size_t n_always = 0;
     for (size_t pos = 0; pos < ix->n_rules; pos++) {
         const struct rule_ix_rule *x = &ix->rules[pos];
         if (x->field >= 0)
@@ -653,14 +652,12 @@ static void groups_build(struct rule_index *ix)
             ix->n_groups++;
         }
         ix->groups[group_of[p]].n++;
-        n_grouped++;
     }
     for (size_t g = 0; g < ix->n_groups; g++) {
         ix->groups[g].off = pool_reserve(ix, ix->groups[g].n);
         ix->groups[g].n = 0;
     }
     ix->always_off = pool_reserve(ix, n_always);
-    ix->grouped_off = pool_reserve(ix, n_grouped);
     for (uint32_t pos = 0; pos < ix->n_rules; pos++) {
         const struct rule_ix_rule *x = &ix->rules[pos];
         if (x->field >= 0)
@@ -671,7 +668,6 @@ static void groups_build(struct rule_index *ix)
         }
         struct rule_ix_group *g = &ix->groups[group_of[ix->conj[x->first]]];
         ix->pool[g->off + g->n++] = pos;
-        ix->pool[ix->grouped_off + ix->grouped_n++] = pos;
     }
     cep_free(group_of);
 }
@@ -874,14 +870,16 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
     return e;
 }
 
-static void iter_add(struct rule_index_iter *it, const uint32_t *v, uint32_t n)
+/* Mark the positions v[0..n) (ascending) for visiting. */
+static inline void visit_add(struct rule_index_memo *m, const uint32_t *v, uint32_t n)
 {
     if (!n)
         return;
-    CEP_ASSERT(it->n < RULE_INDEX_ITER_MAX);
-    it->cur[it->n] = v;
-    it->end[it->n] = v + n;
-    it->n++;
+    uint32_t lo = v[0] >> 6, hi = (v[n - 1] >> 6) + 1;
+    m->vis_lo = lo < m->vis_lo ? lo : m->vis_lo;
+    m->vis_hi = hi > m->vis_hi ? hi : m->vis_hi;
+    for (uint32_t i = 0; i < n; i++)
+        m->visit[v[i] >> 6] |= 1ull << (v[i] & 63);
 }
 
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
@@ -889,7 +887,14 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
 {
     const struct evt *ev = ctx->ev;
     const uint32_t *pool = ix->pool;
-    it->n = 0;
+    /* An iteration left unfinished leaves bits behind. */
+    if (m->vis_lo < m->vis_hi)
+        memset(m->visit + m->vis_lo, 0, (m->vis_hi - m->vis_lo) * sizeof(*m->visit));
+    m->vis_lo = UINT32_MAX;
+    m->vis_hi = 0;
+    it->m = m;
+    it->word = 0;
+    it->wi = 0;
     it->pre = ix->pre;
     it->ev = ev;
     it->pbad = 0;
@@ -898,7 +903,7 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
         if (v.type != VAL_NULL && val_cls(&v) != ix->pguards[j].cls)
             it->pbad |= 1u << j;
     }
-    iter_add(it, pool + ix->always_off, ix->always_n);
+    visit_add(m, pool + ix->always_off, ix->always_n);
     for (size_t fi = 0; fi < ix->n_fields; fi++) {
         const struct rule_ix_field *f = &ix->fields[fi];
         struct val v = slot_val(ev, f->slot);
@@ -913,7 +918,7 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                 k.len = v.len;
                 k.h = key_hash_str(v.u.s, v.len);
                 e = field_find(f, &k);
-                iter_add(it, pool + f->nonstr_off, f->nonstr_n);
+                visit_add(m, pool + f->nonstr_off, f->nonstr_n);
                 break;
             case VAL_INT:
             case VAL_FLOAT:
@@ -925,40 +930,27 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                     k.h = key_hash_num(k.d);
                     e = field_find(f, &k);
                 }
-                iter_add(it, pool + f->nonnum_off, f->nonnum_n);
+                visit_add(m, pool + f->nonnum_off, f->nonnum_n);
                 break;
             default: /* bool, raw JSON: every rule, evaluated as before */
-                iter_add(it, pool + f->all_off, f->all_n);
+                visit_add(m, pool + f->all_off, f->all_n);
                 break;
         }
         if (e)
-            iter_add(it, pool + e->off, e->n);
+            visit_add(m, pool + e->off, e->n);
     }
     for (size_t j = 0; j < ix->n_guards; j++) {
         const struct rule_ix_guard *g = &ix->guards[j];
         struct val v = slot_val(ev, g->slot);
         if (v.type != VAL_NULL && val_cls(&v) != g->cls)
-            iter_add(it, pool + g->off, g->n);
+            visit_add(m, pool + g->off, g->n);
     }
-    if (!ix->n_groups)
-        return;
     /* A group is visited when its predicate held, or counted something
      * (its rules are credited when visited). */
-    size_t want = 0;
     for (size_t g = 0; g < ix->n_groups; g++) {
         const struct rule_index_memo_ent *e = pred_eval(ix, ix->groups[g].pred, ctx, m, gen);
-        want += e->val || e->mismatch || e->re_limit;
-    }
-    if (want > RULE_INDEX_ITER_MAX - it->n) {
-        iter_add(it, pool + ix->grouped_off, ix->grouped_n);
-        return;
-    }
-    for (size_t g = 0; g < ix->n_groups && want; g++) {
-        const struct rule_index_memo_ent *e = &m->ents[ix->groups[g].pred];
-        if (e->val || e->mismatch || e->re_limit) {
-            iter_add(it, pool + ix->groups[g].off, ix->groups[g].n);
-            want--;
-        }
+        if (e->val || e->mismatch || e->re_limit)
+            visit_add(m, pool + ix->groups[g].off, ix->groups[g].n);
     }
 }
 
@@ -974,44 +966,24 @@ static inline bool pre_fails(const struct rule_index_iter *it, uint32_t pos)
     return v.type == VAL_NULL;
 }
 
-/* The next position of the merged lists, pre-check or not. */
-static inline bool iter_pick(struct rule_index_iter *it, uint32_t *pos)
-{
-    if (it->n == 1) {
-        *pos = *it->cur[0]++;
-        it->n = it->cur[0] != it->end[0];
-        return true;
-    }
-    if (!it->n)
-        return false;
-    uint32_t best = *it->cur[0];
-    for (unsigned i = 1; i < it->n; i++)
-        if (*it->cur[i] < best)
-            best = *it->cur[i];
-    /* A rule can be in a guard's list and in its field's: visit it once. */
-    for (unsigned i = 0; i < it->n;) {
-        if (*it->cur[i] == best && ++it->cur[i] == it->end[i]) {
-            it->n--;
-            it->cur[i] = it->cur[it->n];
-            it->end[i] = it->end[it->n];
-            continue;
-        }
-        i++;
-    }
-    *pos = best;
-    return true;
-}
-
 bool rule_index_next(struct rule_index_iter *it, uint32_t *pos)
 {
-    uint32_t p;
-    while (iter_pick(it, &p)) {
+    struct rule_index_memo *m = it->m;
+    for (;;) {
+        while (!it->word) {
+            if (m->vis_lo >= m->vis_hi)
+                return false;
+            it->wi = m->vis_lo++;
+            it->word = m->visit[it->wi];
+            m->visit[it->wi] = 0;
+        }
+        uint32_t p = it->wi * 64 + (uint32_t)__builtin_ctzll(it->word);
+        it->word &= it->word - 1;
         if (!pre_fails(it, p)) {
             *pos = p;
             return true;
         }
     }
-    return false;
 }
 
 void rule_index_memo_init(struct rule_index_memo *m, const struct rule_index *ix)
@@ -1019,12 +991,16 @@ void rule_index_memo_init(struct rule_index_memo *m, const struct rule_index *ix
     m->n = ix->n_preds;
     m->ents = cep_calloc(m->n ? m->n : 1, sizeof(*m->ents));
     m->gen = 0;
+    m->visit = cep_calloc(ix->n_rules / 64 + 1, sizeof(*m->visit));
+    m->vis_lo = m->vis_hi = 0;
 }
 
 void rule_index_memo_fini(struct rule_index_memo *m)
 {
     cep_free(m->ents);
     m->ents = NULL;
+    cep_free(m->visit);
+    m->visit = NULL;
 }
 
 uint32_t rule_index_memo_next(struct rule_index_memo *m)

@@ -20,6 +20,7 @@
 #include "cepd/evt.h"
 #include "cepd/expr.h"
 #include "cepd/rule.h"
+#include "cepd/sbuf.h"
 
 static struct ruleset *load(const char *text)
 {
@@ -369,6 +370,90 @@ START_TEST(test_memo_counters)
 }
 END_TEST
 
+/* The positions ev visits (at most max), stopping after stop of them. */
+static size_t visits(const struct rule_index *ix, struct rule_index_memo *memo,
+                     struct expr_rt *rt, const struct evt *ev, uint32_t *out, size_t max,
+                     size_t stop)
+{
+    struct rule_index_iter it;
+    uint32_t pos, gen = rule_index_memo_next(memo);
+    struct expr_ctx ictx = {.ev = ev, .rt = rt};
+    size_t n = 0;
+    rule_index_begin(ix, &ictx, memo, gen, &it);
+    while (n < stop && rule_index_next(&it, &pos)) {
+        ck_assert_uint_lt(n, max);
+        ck_assert(n == 0 || pos > out[n - 1]);
+        out[n++] = pos;
+    }
+    return n;
+}
+
+/* Visit lists over many bitmap words: every matching rule visited once,
+ * in order, and an iteration left unfinished does not leak into the next
+ * event's (the memo's visit bits are cleared). */
+START_TEST(test_visit_words)
+{
+    enum { N = 300 };
+    struct sbuf sb;
+    sbuf_init(&sb);
+    sbuf_append(&sb, "streams:\n  s: {}\nrules:\n", 24);
+    for (int i = 0; i < N; i++) {
+        char line[160];
+        int len;
+        if (i % 7 == 3)
+            len = snprintf(line, sizeof(line), "  - {id: r%d, stream: s, when: 'b > %d'}\n", i,
+                           i * 10);
+        else if (i % 11 == 5)
+            len = snprintf(line, sizeof(line), "  - {id: r%d, stream: s}\n", i);
+        else
+            len = snprintf(line, sizeof(line),
+                           "  - {id: r%d, stream: s, when: 'ev == \"t%d\" and b >= %d'}\n", i,
+                           i % 13, i % 5);
+        sbuf_append(&sb, line, (size_t)len);
+    }
+    struct ruleset *rs = load(sb.buf);
+    sbuf_free(&sb);
+    const struct rule_index *ix = rs->streams[0].ix_now;
+    ck_assert_uint_eq(rule_index_n_rules(ix), N);
+    struct expr_rt *rt = expr_rt_new();
+    struct rule_index_memo fresh, reused;
+    rule_index_memo_init(&fresh, ix);
+    rule_index_memo_init(&reused, ix);
+    struct evt *ev = evt_new();
+    static uint32_t a[N], b[N];
+    for (int e = 0; e < 40; e++) {
+        char line[80];
+        snprintf(line, sizeof(line), "{\"ev\":\"t%d\",\"b\":%d}", e % 14, e * 97 % 3100);
+        evt_reset(ev, line, strlen(line), rs->streams[0].schema->n_slots);
+        struct dec_err derr;
+        ck_assert_int_eq(dec_json_line(rs->streams[0].schema, ev, &derr), CEP_OK);
+        rule_index_memo_fini(&fresh);
+        rule_index_memo_init(&fresh, ix);
+        size_t na = visits(ix, &fresh, rt, ev, a, N, N);
+        size_t nb = visits(ix, &reused, rt, ev, b, N, N);
+        ck_assert_uint_eq(na, nb);
+        ck_assert(memcmp(a, b, na * sizeof(a[0])) == 0);
+        size_t k = 0;
+        for (uint32_t pos = 0; pos < N; pos++) {
+            const struct rule *r = rs->rules[rule_index_rule(ix, pos)];
+            struct expr_ctx c = {.ev = ev, .rt = rt};
+            bool want = !r->when || expr_eval_bool(r->when, &c);
+            while (k < na && a[k] < pos)
+                k++;
+            ck_assert_msg(!want || (k < na && a[k] == pos), "event %d: %s not visited", e,
+                          r->id);
+        }
+        ck_assert_uint_gt(na, 20);
+        visits(ix, &reused, rt, ev, b, N, (size_t)e % 3); /* left unfinished */
+    }
+    evt_unref(ev);
+    rule_index_memo_fini(&fresh);
+    rule_index_memo_fini(&reused);
+    expr_rt_free(rt);
+    ruleset_free(rs);
+}
+END_TEST
+
 struct sink {
     char buf[4096];
     size_t len;
@@ -429,6 +514,7 @@ static Suite *rule_index_suite(void)
     tcase_add_test(tc, test_differential_ranges);
     tcase_add_test(tc, test_range_skips);
     tcase_add_test(tc, test_memo_counters);
+    tcase_add_test(tc, test_visit_words);
     suite_add_tcase(s, tc);
     tc = tcase_create("engine");
     tcase_add_test(tc, test_engine);
