@@ -93,9 +93,9 @@ struct rule_ix_group {
 
 /* Predicates decided without the VM for the common values: `field OP
  * const` (OP ==, !=, <, <=, >, >=; const a string or an int) when the value
- * has the constant's type or is null; `field =~ "^lit..."` when the value
- * is null or a string not starting with lit; `field in [...]` always (it
- * never counts).  Other values go through expr_eval_bool (which counts
+ * has the constant's type or is null; `field =~ "^lit..."` and `field =~
+ * "^(lit|lit...)..."` when the value is null or a string starting with
+ * none of the literals; `field in [...]` always (it never counts).  Other values go through expr_eval_bool (which counts
  * mismatches). */
 enum rule_ix_fast_kind {
     RULE_IX_FAST_NONE = 0,
@@ -109,8 +109,12 @@ struct rule_ix_fast {
     uint8_t kind;
     uint8_t op;       /* CMP: enum expr_cmp, as seen from the field */
     int32_t slot;
-    struct val c;     /* CMP, IN: into the predicate's constants; PREFIX: lit */
+    uint32_t lit_off; /* PREFIX: rule_index.lits[lit_off..lit_off+n_lits) */
+    uint32_t n_lits;
+    struct val c;     /* CMP, IN: into the predicate's constants */
 };
+
+#define RULE_IX_MAX_LITS 8
 
 
 struct rule_index {
@@ -122,6 +126,8 @@ struct rule_index {
     uint64_t *pred_hash;
     struct rule_ix_fast *fast;
     size_t n_preds, cap_preds;
+    struct expr_lit *lits; /* into the predicates' regex patterns */
+    size_t n_lits, cap_lits;
     struct rule_ix_field fields[RULE_INDEX_MAX_FIELDS];
     size_t n_fields;
     struct rule_ix_guard guards[RULE_INDEX_MAX_GUARDS];
@@ -142,6 +148,34 @@ struct rule_index_memo_ent {
     uint32_t mismatch;
     uint32_t re_limit;
 };
+
+/* a[0..n) == b[0..n), inline: the strings compared here (event types,
+ * user names) are short, and a libc call costs more than the compare.
+ * Loads of 8, then 4 bytes, overlapping at the end. */
+static inline bool bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        uint64_t x, y;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y)
+                return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+}
 
 /* FNV-1a: keys are short (event types, user names) and only this process
  * sees the hash, so the cheapest good-enough one. */
@@ -205,7 +239,7 @@ static bool key_eq(const struct rule_ix_key *a, const struct rule_ix_key *b)
     if (a->cls != b->cls || a->h != b->h)
         return false;
     if (a->cls == RULE_IX_STR)
-        return a->len == b->len && (a->len == 0 || memcmp(a->s, b->s, a->len) == 0);
+        return a->len == b->len && bytes_eq(a->s, b->s, a->len);
     return a->d == b->d;
 }
 
@@ -271,8 +305,8 @@ static uint32_t pred_take(struct rule_index *ix, struct expr *e)
     enum expr_cmp op;
     const struct val *c;
     int slot = expr_cmp_const(e, &op, &c);
-    const char *lit;
-    size_t lit_len;
+    struct expr_lit lits[RULE_IX_MAX_LITS];
+    size_t n_lits;
     if (slot >= 0 && (c->type == VAL_STR || c->type == VAL_INT)) {
         f->kind = RULE_IX_FAST_CMP;
         f->op = (uint8_t)op;
@@ -282,10 +316,14 @@ static uint32_t pred_take(struct rule_index *ix, struct expr *e)
         f->kind = RULE_IX_FAST_IN;
         f->slot = slot;
         f->c = *c;
-    } else if ((slot = expr_match_prefix(e, &lit, &lit_len)) >= 0) {
+    } else if ((slot = expr_match_prefixes(e, lits, RULE_IX_MAX_LITS, &n_lits)) >= 0) {
         f->kind = RULE_IX_FAST_PREFIX;
         f->slot = slot;
-        f->c = val_str(lit, lit_len);
+        f->lit_off = (uint32_t)ix->n_lits;
+        f->n_lits = (uint32_t)n_lits;
+        CEP_GROW(ix->lits, ix->cap_lits, ix->n_lits + n_lits);
+        memcpy(ix->lits + ix->n_lits, lits, n_lits * sizeof(lits[0]));
+        ix->n_lits += n_lits;
     }
     return (uint32_t)ix->n_preds++;
 }
@@ -729,6 +767,7 @@ void rule_index_free(struct rule_index *ix)
     cep_free(ix->preds);
     cep_free(ix->pred_hash);
     cep_free(ix->fast);
+    cep_free(ix->lits);
     for (size_t fi = 0; fi < ix->n_fields; fi++)
         cep_free(ix->fields[fi].tab);
     cep_free(ix->groups);
@@ -778,8 +817,7 @@ static bool fast_cmp(const struct rule_ix_fast *f, const struct val *v, bool *re
     }
     if (c->type == VAL_STR && v->type == VAL_STR) {
         if (f->op == EXPR_CMP_EQ || f->op == EXPR_CMP_NE) {
-            *res = (v->len == c->len && (c->len == 0 || memcmp(v->u.s, c->u.s, c->len) == 0)) ==
-                   (f->op == EXPR_CMP_EQ);
+            *res = (v->len == c->len && bytes_eq(v->u.s, c->u.s, c->len)) == (f->op == EXPR_CMP_EQ);
             return true;
         }
         size_t n = v->len < c->len ? v->len : c->len;
@@ -821,12 +859,23 @@ static bool fast_in(const struct val *v, const struct val *list)
     for (uint32_t i = 0; i < list->len; i++) {
         const struct val *it = &list->u.items[i];
         if (v->type == VAL_STR && it->type == VAL_STR) {
-            if (v->len == it->len && (v->len == 0 || memcmp(v->u.s, it->u.s, v->len) == 0))
+            if (v->len == it->len && bytes_eq(v->u.s, it->u.s, v->len))
                 return true;
         } else if (val_equal(v, it)) {
             return true;
         }
     }
+    return false;
+}
+
+/* Whether string v starts with one of f's literals. */
+static bool lits_prefix(const struct rule_index *ix, const struct rule_ix_fast *f,
+                        const struct val *v)
+{
+    const struct expr_lit *l = ix->lits + f->lit_off;
+    for (uint32_t i = 0; i < f->n_lits; i++)
+        if (v->len >= l[i].len && bytes_eq(v->u.s, l[i].s, l[i].len))
+            return true;
     return false;
 }
 
@@ -853,9 +902,7 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
         return e;
     } else if (f->kind == RULE_IX_FAST_PREFIX) {
         struct val v = slot_val(ctx->ev, f->slot);
-        if (v.type == VAL_NULL ||
-            (v.type == VAL_STR &&
-             (v.len < f->c.len || memcmp(v.u.s, f->c.u.s, f->c.len) != 0))) {
+        if (v.type == VAL_NULL || (v.type == VAL_STR && !lits_prefix(ix, f, &v))) {
             e->val = false;
             return e;
         }

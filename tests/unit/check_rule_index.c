@@ -305,6 +305,99 @@ START_TEST(test_differential_ranges)
 }
 END_TEST
 
+/* Regexes a literal prefilter decides: `^lit` and `^(lit|lit)` shapes,
+ * and the ones it must leave to PCRE2 (optional or quantified literals,
+ * top-level alternation, inline options, empty alternatives). */
+static const struct {
+    const char *pattern;
+    int n_lits; /* -1: refused */
+    const char *first;
+} prefix_cases[] = {
+        {"^admin[0-4]$", 1, "admin"},
+        {"^(admin|svc)", 2, "admin"},
+        {"^(?:ab|c)x$", 2, "ab"},
+        {"^(a|b|cd)[0-9]+", 3, "a"},
+        {"^ab*", 1, "a"},
+        {"^(a|b)?x", -1, NULL},
+        {"^(a|b)*", -1, NULL},
+        {"^(a|b){2}", -1, NULL},
+        {"^(a|b)c|d", -1, NULL},
+        {"^(a|b)[|]", -1, NULL},
+        {"^(a|)", -1, NULL},
+        {"^(|a)", -1, NULL},
+        {"^(?i:a|b)", -1, NULL},
+        {"^(?i)ab", -1, NULL},
+        {"^(a|b*)", -1, NULL},
+        {"^(a|(b))", -1, NULL},
+        {"^a|b", -1, NULL},
+        {"a|b", -1, NULL},
+        {"^(a|b|c|d|e|f|g|h|i)", -1, NULL}, /* more than max */
+};
+
+START_TEST(test_match_prefixes)
+{
+    char yaml[256];
+    snprintf(yaml, sizeof(yaml), "streams:\n  s: {}\nrules:\n  - {id: r, stream: s, when: 'u =~ \"%s\"'}\n",
+             prefix_cases[_i].pattern);
+    struct ruleset *rs = load(yaml);
+    struct expr_lit lits[8];
+    size_t n = 0;
+    int slot = expr_match_prefixes(rs->rules[0]->when, lits, 8, &n);
+    if (prefix_cases[_i].n_lits < 0) {
+        ck_assert_msg(slot < 0, "%s: not refused", prefix_cases[_i].pattern);
+    } else {
+        ck_assert_int_eq(slot, slot_of(rs, "u"));
+        ck_assert_uint_eq(n, (size_t)prefix_cases[_i].n_lits);
+        ck_assert_uint_eq(lits[0].len, strlen(prefix_cases[_i].first));
+        ck_assert(memcmp(lits[0].s, prefix_cases[_i].first, lits[0].len) == 0);
+    }
+    ruleset_free(rs);
+}
+END_TEST
+
+/* The prefilter's answers against PCRE2's on strings that start with a
+ * literal, contain it later, are shorter, differ in case, end in a
+ * newline, or are not strings. */
+static const char *const regex_yaml =
+        "streams:\n  s: {}\nrules:\n"
+        "  - {id: x0, stream: s, when: 'u =~ \"^(admin|svc)\"'}\n"
+        "  - {id: x1, stream: s, when: 'u =~ \"^(?:admin|svc)-[0-9]$\" and n > 1'}\n"
+        "  - {id: x2, stream: s, when: 'u =~ \"^(a|bc|def)x\"'}\n"
+        "  - {id: x3, stream: s, when: 'u =~ \"^(a|b)?x\"'}\n"
+        "  - {id: x4, stream: s, when: 'u =~ \"^(a|b)c|d\"'}\n"
+        "  - {id: x5, stream: s, when: 'u =~ \"^admin[0-4]$\"'}\n"
+        "  - {id: x6, stream: s, when: 'e == \"t\" and u =~ \"^(svc|root)\"'}\n";
+
+static const char *const regex_events[] = {
+        "{\"u\":\"admin3\",\"n\":2,\"e\":\"t\"}",
+        "{\"u\":\"svc-1\",\"n\":2,\"e\":\"t\"}",
+        "{\"u\":\"svc-1\\n\",\"n\":2}",
+        "{\"u\":\"admin\\n\"}",
+        "{\"u\":\"Admin3\"}",
+        "{\"u\":\"adm\"}",
+        "{\"u\":\"xadmin\"}",
+        "{\"u\":\"u123\",\"e\":\"t\"}",
+        "{\"u\":\"ax\"}",
+        "{\"u\":\"bcx\"}",
+        "{\"u\":\"defx\"}",
+        "{\"u\":\"dex\"}",
+        "{\"u\":\"x\"}",
+        "{\"u\":\"zzd\"}",
+        "{\"u\":\"root\",\"e\":\"t\"}",
+        "{\"u\":\"\"}",
+        "{\"u\":5}",
+        "{\"u\":null}",
+        "{}",
+};
+
+START_TEST(test_differential_regex)
+{
+    size_t n = differential(regex_yaml, regex_events,
+                            sizeof(regex_events) / sizeof(regex_events[0]), 7);
+    ck_assert_uint_gt(n, 50);
+}
+END_TEST
+
 /* An event whose b is outside every range visits none of the range rules
  * its equalities list it under (q1 under st == 503). */
 START_TEST(test_range_skips)
@@ -508,10 +601,13 @@ static Suite *rule_index_suite(void)
     tcase_add_test(tc, test_index_shape);
     tcase_add_test(tc, test_index_selective);
     tcase_add_test(tc, test_split_and_share);
+    tcase_add_loop_test(tc, test_match_prefixes, 0,
+                        (int)(sizeof(prefix_cases) / sizeof(prefix_cases[0])));
     suite_add_tcase(s, tc);
     tc = tcase_create("exact");
     tcase_add_test(tc, test_differential);
     tcase_add_test(tc, test_differential_ranges);
+    tcase_add_test(tc, test_differential_regex);
     tcase_add_test(tc, test_range_skips);
     tcase_add_test(tc, test_memo_counters);
     tcase_add_test(tc, test_visit_words);
