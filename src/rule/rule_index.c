@@ -22,8 +22,6 @@
 #include "cepd/cep_common.h"
 #include "rule_int.h"
 
-#include "cepd/hash.h"
-
 #include <string.h>
 
 /* Constants as keys: strings by bytes; numbers by their value as a double
@@ -187,9 +185,17 @@ static uint64_t key_hash_str(const char *s, size_t len)
     return h ^ (h >> 29);
 }
 
+/* A number's bits, mixed (murmur3's finaliser): the table takes the low
+ * bits, and ints as doubles differ only in their high ones. */
 static uint64_t key_hash_num(double d)
 {
-    return cep_hash64(&d, sizeof(d), 0x2545f4914f6cdd1dull);
+    uint64_t h;
+    memcpy(&h, &d, sizeof(h));
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 /* The class of a value: what a string or number constant compares with
@@ -799,9 +805,11 @@ size_t rule_index_n_preds(const struct rule_index *ix)
     return ix->n_preds;
 }
 
-static inline struct val slot_val(const struct evt *ev, int32_t slot)
+static const struct val ix_null_val; /* VAL_NULL: a slot the event lacks */
+
+static inline const struct val *slot_val(const struct evt *ev, int32_t slot)
 {
-    return (uint32_t)slot < ev->n_slots ? ev->slots[slot] : val_null();
+    return (uint32_t)slot < ev->n_slots ? &ev->slots[slot] : &ix_null_val;
 }
 
 /* `field OP const` on value v without the VM, exactly as the VM would
@@ -893,16 +901,16 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
     e->re_limit = 0;
     const struct rule_ix_fast *f = &ix->fast[p];
     if (f->kind == RULE_IX_FAST_CMP) {
-        struct val v = slot_val(ctx->ev, f->slot);
-        if (fast_cmp(f, &v, &e->val))
+        const struct val *v = slot_val(ctx->ev, f->slot);
+        if (fast_cmp(f, v, &e->val))
             return e;
     } else if (f->kind == RULE_IX_FAST_IN) {
-        struct val v = slot_val(ctx->ev, f->slot);
-        e->val = fast_in(&v, &f->c);
+        const struct val *v = slot_val(ctx->ev, f->slot);
+        e->val = fast_in(v, &f->c);
         return e;
     } else if (f->kind == RULE_IX_FAST_PREFIX) {
-        struct val v = slot_val(ctx->ev, f->slot);
-        if (v.type == VAL_NULL || (v.type == VAL_STR && !lits_prefix(ix, f, &v))) {
+        const struct val *v = slot_val(ctx->ev, f->slot);
+        if (v->type == VAL_NULL || (v->type == VAL_STR && !lits_prefix(ix, f, v))) {
             e->val = false;
             return e;
         }
@@ -946,31 +954,31 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
     it->ev = ev;
     it->pbad = 0;
     for (size_t j = 0; j < ix->n_pguards; j++) {
-        struct val v = slot_val(ev, ix->pguards[j].slot);
-        if (v.type != VAL_NULL && val_cls(&v) != ix->pguards[j].cls)
+        const struct val *v = slot_val(ev, ix->pguards[j].slot);
+        if (v->type != VAL_NULL && val_cls(v) != ix->pguards[j].cls)
             it->pbad |= 1u << j;
     }
     visit_add(m, pool + ix->always_off, ix->always_n);
     for (size_t fi = 0; fi < ix->n_fields; fi++) {
         const struct rule_ix_field *f = &ix->fields[fi];
-        struct val v = slot_val(ev, f->slot);
+        const struct val *v = slot_val(ev, f->slot);
         struct rule_ix_key k;
         const struct rule_ix_key *e = NULL;
-        switch (v.type) {
+        switch (v->type) {
             case VAL_NULL: /* == and in are false, quietly */
                 break;
             case VAL_STR:
                 k.cls = RULE_IX_STR;
-                k.s = v.u.s;
-                k.len = v.len;
-                k.h = key_hash_str(v.u.s, v.len);
+                k.s = v->u.s;
+                k.len = v->len;
+                k.h = key_hash_str(v->u.s, v->len);
                 e = field_find(f, &k);
                 visit_add(m, pool + f->nonstr_off, f->nonstr_n);
                 break;
             case VAL_INT:
             case VAL_FLOAT:
                 k.cls = RULE_IX_NUM;
-                k.d = val_num(&v);
+                k.d = val_num(v);
                 if (k.d == k.d) { /* NaN equals nothing */
                     if (k.d == 0.0)
                         k.d = 0.0;
@@ -988,8 +996,8 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
     }
     for (size_t j = 0; j < ix->n_guards; j++) {
         const struct rule_ix_guard *g = &ix->guards[j];
-        struct val v = slot_val(ev, g->slot);
-        if (v.type != VAL_NULL && val_cls(&v) != g->cls)
+        const struct val *v = slot_val(ev, g->slot);
+        if (v->type != VAL_NULL && val_cls(v) != g->cls)
             visit_add(m, pool + g->off, g->n);
     }
     /* A group is visited when its predicate held, or counted something
@@ -1007,10 +1015,10 @@ static inline bool pre_fails(const struct rule_index_iter *it, uint32_t pos)
     const struct rule_ix_pre *x = &it->pre[pos];
     if (x->slot < 0 || (x->mask & it->pbad))
         return false;
-    struct val v = slot_val(it->ev, x->slot);
-    if (v.type == VAL_INT)
-        return v.u.i < x->lo || v.u.i > x->hi;
-    return v.type == VAL_NULL;
+    const struct val *v = slot_val(it->ev, x->slot);
+    if (v->type == VAL_INT)
+        return v->u.i < x->lo || v->u.i > x->hi;
+    return v->type == VAL_NULL;
 }
 
 bool rule_index_next(struct rule_index_iter *it, uint32_t *pos)
