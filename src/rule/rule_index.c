@@ -43,6 +43,13 @@ struct rule_ix_key {
     uint32_t off, n;  /* the rules' positions: pool[off..off+n) */
     uint32_t fill;    /* while building */
     uint32_t last;    /* while building: last position + 1 */
+    /* pool[off..off+n_plain) ascending; then the rules whose pre-check is
+     * on slot r_slot, by the low end of their range, the widest r_width
+     * wide, their pre-check guards r_mask (see visit_ranged). */
+    uint32_t n_plain;
+    int32_t r_slot;
+    uint32_t r_mask;
+    uint64_t r_width;
 };
 
 /* One indexed field: its constants, and the lists for values of another
@@ -598,6 +605,41 @@ static void field_add_rule(struct rule_index *ix, struct rule_ix_field *f, uint3
     ix->pool[f->all_off + f->all_n++] = pos;
 }
 
+/* Split key e's list (ascending) into the rules visited as they are and
+ * the ones that visit_ranged picks by range: those with a pre-check on the
+ * slot of the list's first one, sorted by low end. */
+static void key_split_ranged(struct rule_index *ix, struct rule_ix_key *e)
+{
+    uint32_t *v = ix->pool + e->off;
+    e->n_plain = e->n;
+    e->r_slot = -1;
+    e->r_mask = 0;
+    e->r_width = 0;
+    for (uint32_t i = 0; i < e->n && e->r_slot < 0; i++)
+        e->r_slot = ix->pre[v[i]].slot;
+    if (e->r_slot < 0)
+        return;
+    uint32_t *ranged = cep_malloc(e->n * sizeof(*ranged));
+    uint32_t n_plain = 0, n_ranged = 0;
+    for (uint32_t i = 0; i < e->n; i++) {
+        const struct rule_ix_pre *x = &ix->pre[v[i]];
+        if (x->slot != e->r_slot) {
+            v[n_plain++] = v[i];
+            continue;
+        }
+        uint32_t j = n_ranged++; /* insertion by low end: lists are short */
+        for (; j > 0 && ix->pre[ranged[j - 1]].lo > x->lo; j--)
+            ranged[j] = ranged[j - 1];
+        ranged[j] = v[i];
+        e->r_mask |= x->mask;
+        if (x->hi >= x->lo && (uint64_t)x->hi - (uint64_t)x->lo > e->r_width)
+            e->r_width = (uint64_t)x->hi - (uint64_t)x->lo;
+    }
+    memcpy(v + n_plain, ranged, n_ranged * sizeof(*ranged));
+    e->n_plain = n_plain;
+    cep_free(ranged);
+}
+
 static void field_build(struct rule_index *ix, size_t fi)
 {
     struct rule_ix_field *f = &ix->fields[fi];
@@ -620,6 +662,9 @@ static void field_build(struct rule_index *ix, size_t fi)
     for (uint32_t pos = 0; pos < ix->n_rules; pos++)
         if (ix->rules[pos].field == (int32_t)fi)
             field_add_rule(ix, f, pos, 1);
+    for (size_t i = 0; i < f->cap; i++)
+        if (f->tab[i].cls != RULE_IX_NONE)
+            key_split_ranged(ix, &f->tab[i]);
 }
 
 /* Choose the fields (the slot most rules chose, then the next, up to
@@ -926,6 +971,14 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
     return e;
 }
 
+static inline void visit_one(struct rule_index_memo *m, uint32_t pos)
+{
+    uint32_t w = pos >> 6;
+    m->vis_lo = w < m->vis_lo ? w : m->vis_lo;
+    m->vis_hi = w + 1 > m->vis_hi ? w + 1 : m->vis_hi;
+    m->visit[w] |= 1ull << (pos & 63);
+}
+
 /* Mark the positions v[0..n) (ascending) for visiting. */
 static inline void visit_add(struct rule_index_memo *m, const uint32_t *v, uint32_t n)
 {
@@ -936,6 +989,42 @@ static inline void visit_add(struct rule_index_memo *m, const uint32_t *v, uint3
     m->vis_hi = hi > m->vis_hi ? hi : m->vis_hi;
     for (uint32_t i = 0; i < n; i++)
         m->visit[v[i] >> 6] |= 1ull << (v[i] & 63);
+}
+
+/* Mark the rules of key e's ranged part that can pass their pre-check
+ * on the event's value of their slot: none for null, those whose range
+ * holds an int (a low end at least value - r_width), all for other values
+ * or when a pre-check guard of theirs fails (pbad; next checks each
+ * visited rule again). */
+static void visit_ranged(struct rule_index_memo *m, const struct rule_index *ix,
+                         const struct rule_ix_key *e, const struct evt *ev, uint32_t pbad)
+{
+    const uint32_t *v = ix->pool + e->off + e->n_plain;
+    uint32_t n = e->n - e->n_plain, i = 0;
+    const struct val *x = slot_val(ev, e->r_slot);
+    bool guarded = (pbad & e->r_mask) != 0;
+    if (x->type == VAL_NULL && !guarded)
+        return;
+    if (x->type == VAL_INT && !guarded) {
+        int64_t val = x->u.i;
+        int64_t from = (uint64_t)val - (uint64_t)INT64_MIN < e->r_width
+                               ? INT64_MIN
+                               : (int64_t)((uint64_t)val - e->r_width);
+        uint32_t hi = n;
+        while (i < hi) { /* the first low end >= from */
+            uint32_t mid = i + (hi - i) / 2;
+            if (ix->pre[v[mid]].lo < from)
+                i = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; i < n && ix->pre[v[i]].lo <= val; i++)
+            if (ix->pre[v[i]].hi >= val)
+                visit_one(m, v[i]);
+        return;
+    }
+    for (; i < n; i++)
+        visit_one(m, v[i]);
 }
 
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
@@ -992,8 +1081,11 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                 visit_add(m, pool + f->all_off, f->all_n);
                 break;
         }
-        if (e)
-            visit_add(m, pool + e->off, e->n);
+        if (e) {
+            visit_add(m, pool + e->off, e->n_plain);
+            if (e->n != e->n_plain)
+                visit_ranged(m, ix, e, ev, it->pbad);
+        }
     }
     for (size_t j = 0; j < ix->n_guards; j++) {
         const struct rule_ix_guard *g = &ix->guards[j];

@@ -398,6 +398,61 @@ START_TEST(test_differential_regex)
 }
 END_TEST
 
+/* Many range rules listed under one key (k == "a"), picked by range from
+ * the key's list: narrow, wide, open-ended, empty and extreme ranges, one
+ * behind a guard and one on another field, against ints at and beyond
+ * their ends, floats, strings, null and missing values; a guard after
+ * the key (g13) that sees another class makes its rule visit. */
+static const char *const ranged_yaml =
+        "streams:\n  s: {}\n"
+        "rules:\n"
+        "  - {id: g0, stream: s, when: 'k == \"a\" and b >= 10 and b < 20'}\n"
+        "  - {id: g1, stream: s, when: 'k == \"a\" and b > 995'}\n"
+        "  - {id: g2, stream: s, when: 'k == \"a\" and b >= 15 and b <= 15'}\n"
+        "  - {id: g3, stream: s, when: 'k == \"a\" and b < -5'}\n"
+        "  - {id: g4, stream: s, when: 'k == \"a\" and b > 30 and b < 10'}\n"
+        "  - {id: g5, stream: s, when: 'k == \"a\"'}\n"
+        "  - {id: g6, stream: s, when: 'k == \"a\" and b >= -9223372036854775807 and b < 0'}\n"
+        "  - {id: g7, stream: s, when: 'k == \"a\" and c > 3'}\n"
+        "  - {id: g8, stream: s, when: 's == \"x\" and k == \"a\" and b > 12'}\n"
+        "  - {id: g9, stream: s, when: 'k == \"a\" and b == 18 and c == 1'}\n"
+        "  - {id: g10, stream: s, when: 'k == \"a\" and b <= 9223372036854775807'}\n"
+        "  - {id: g11, stream: s, when: 'k == \"a\" and b >= 500 and b < 1000'}\n"
+        "  - {id: g12, stream: s, when: 'k == \"b\" and b >= 5'}\n"
+        "  - {id: g13, stream: s, when: 'k == \"a\" and s == \"y\" and b > 12'}\n";
+
+static const char *const ranged_events[] = {
+        "{\"k\":\"a\",\"b\":15,\"c\":4}",
+        "{\"k\":\"a\",\"b\":10}",
+        "{\"k\":\"a\",\"b\":19,\"c\":1}",
+        "{\"k\":\"a\",\"b\":18,\"c\":1}",
+        "{\"k\":\"a\",\"b\":20}",
+        "{\"k\":\"a\",\"b\":996}",
+        "{\"k\":\"a\",\"b\":995}",
+        "{\"k\":\"a\",\"b\":-6}",
+        "{\"k\":\"a\",\"b\":-9223372036854775807}",
+        "{\"k\":\"a\",\"b\":-9223372036854775808}",
+        "{\"k\":\"a\",\"b\":9223372036854775807}",
+        "{\"k\":\"a\",\"b\":700,\"s\":\"x\"}",
+        "{\"k\":\"a\",\"b\":13,\"s\":5}",
+        "{\"k\":\"a\",\"b\":5,\"s\":5}",
+        "{\"k\":\"a\",\"b\":15.5}",
+        "{\"k\":\"a\",\"b\":\"15\"}",
+        "{\"k\":\"a\",\"b\":null,\"c\":9}",
+        "{\"k\":\"a\",\"b\":true}",
+        "{\"k\":\"a\"}",
+        "{\"k\":\"b\",\"b\":6}",
+        "{\"k\":\"b\",\"b\":4}",
+};
+
+START_TEST(test_differential_ranged_keys)
+{
+    size_t n = differential(ranged_yaml, ranged_events,
+                            sizeof(ranged_events) / sizeof(ranged_events[0]), 14);
+    ck_assert_uint_gt(n, 100);
+}
+END_TEST
+
 /* An event whose b is outside every range visits none of the range rules
  * its equalities list it under (q1 under st == 503). */
 START_TEST(test_range_skips)
@@ -608,6 +663,7 @@ static Suite *rule_index_suite(void)
     tcase_add_test(tc, test_differential);
     tcase_add_test(tc, test_differential_ranges);
     tcase_add_test(tc, test_differential_regex);
+    tcase_add_test(tc, test_differential_ranged_keys);
     tcase_add_test(tc, test_range_skips);
     tcase_add_test(tc, test_memo_counters);
     tcase_add_test(tc, test_visit_words);
