@@ -50,6 +50,9 @@ struct rule_ix_key {
     int32_t r_slot;
     uint32_t r_mask;
     uint64_t r_width;
+    /* A string key: the predicates `field == key` and `field in [..key..]`
+     * that a value equal to it makes true (pool[t_off..t_off+t_n)). */
+    uint32_t t_off, t_n;
 };
 
 /* One indexed field: its constants, and the lists for values of another
@@ -256,12 +259,12 @@ static bool key_eq(const struct rule_ix_key *a, const struct rule_ix_key *b)
     return a->d == b->d;
 }
 
-static const struct rule_ix_key *field_find(const struct rule_ix_field *f,
-                                            const struct rule_ix_key *k)
+static struct rule_ix_key *field_lookup(const struct rule_ix_field *f,
+                                        const struct rule_ix_key *k)
 {
     size_t mask = f->cap - 1;
     for (size_t i = k->h & mask;; i = (i + 1) & mask) {
-        const struct rule_ix_key *e = &f->tab[i];
+        struct rule_ix_key *e = &f->tab[i];
         if (e->cls == RULE_IX_NONE)
             return NULL;
         if (key_eq(e, k))
@@ -640,6 +643,41 @@ static void key_split_ranged(struct rule_index *ix, struct rule_ix_key *e)
     cep_free(ranged);
 }
 
+/* Each string key's predicates on f's slot made true by a value equal to
+ * it (any predicate of the index: == or in with that string); pass 0
+ * counts, pass 1 fills. */
+static void field_true_preds(struct rule_index *ix, struct rule_ix_field *f)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < f->cap; i++) {
+            if (pass == 1 && f->tab[i].t_n)
+                f->tab[i].t_off = pool_reserve(ix, f->tab[i].t_n);
+            f->tab[i].t_n = 0;
+            f->tab[i].last = 0;
+        }
+        for (uint32_t p = 0; p < ix->n_preds; p++) {
+            const struct val *c;
+            if (expr_eq_const(ix->preds[p], &c) != f->slot)
+                continue;
+            bool is_eq = c->type != VAL_LIST;
+            uint32_t n_items = is_eq ? 1 : c->len;
+            for (uint32_t j = 0; j < n_items; j++) {
+                const struct val *it = is_eq ? c : &c->u.items[j];
+                struct rule_ix_key k;
+                if (it->type != VAL_STR || key_of(it, &k) != RULE_IX_STR)
+                    continue;
+                struct rule_ix_key *e = field_lookup(f, &k);
+                if (!e || e->last == p + 1)
+                    continue; /* no rule listed there, or twice in one list */
+                e->last = p + 1;
+                if (pass == 1)
+                    ix->pool[e->t_off + e->t_n] = p;
+                e->t_n++;
+            }
+        }
+    }
+}
+
 static void field_build(struct rule_index *ix, size_t fi)
 {
     struct rule_ix_field *f = &ix->fields[fi];
@@ -665,6 +703,7 @@ static void field_build(struct rule_index *ix, size_t fi)
     for (size_t i = 0; i < f->cap; i++)
         if (f->tab[i].cls != RULE_IX_NONE)
             key_split_ranged(ix, &f->tab[i]);
+    field_true_preds(ix, f);
 }
 
 /* Choose the fields (the slot most rules chose, then the next, up to
@@ -1062,7 +1101,14 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                 k.s = v->u.s;
                 k.len = v->len;
                 k.h = key_hash_str(v->u.s, v->len);
-                e = field_find(f, &k);
+                e = field_lookup(f, &k);
+                for (uint32_t i = 0; e && i < e->t_n; i++) {
+                    struct rule_index_memo_ent *t = &m->ents[pool[e->t_off + i]];
+                    t->gen = gen;
+                    t->val = true;
+                    t->mismatch = 0;
+                    t->re_limit = 0;
+                }
                 visit_add(m, pool + f->nonstr_off, f->nonstr_n);
                 break;
             case VAL_INT:
@@ -1073,7 +1119,7 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                     if (k.d == 0.0)
                         k.d = 0.0;
                     k.h = key_hash_num(k.d);
-                    e = field_find(f, &k);
+                    e = field_lookup(f, &k);
                 }
                 visit_add(m, pool + f->nonnum_off, f->nonnum_n);
                 break;
