@@ -274,6 +274,40 @@ bool expr_same(const struct expr *a, const struct expr *b)
 
 /* A hash that agrees with expr_same (equal programs hash equal): the
  * opcodes and the plain operands, not what constants point to. */
+/* A constant's hash, equal for constants val_same finds the same: type,
+ * length and scalar content (a list's items by type and length only, so
+ * no recursion on nested lists). */
+static uint64_t val_hash(const struct val *v, uint64_t h)
+{
+    uint64_t w[2] = {v->type | (uint64_t)v->flags << 8 | (uint64_t)v->len << 32, 0};
+    switch (v->type) {
+        case VAL_BOOL:
+            w[1] = v->u.b;
+            break;
+        case VAL_INT:
+            w[1] = (uint64_t)v->u.i;
+            break;
+        case VAL_FLOAT:
+            memcpy(&w[1], &v->u.f, sizeof(w[1]));
+            break;
+        case VAL_STR:
+        case VAL_ARR:
+        case VAL_OBJ:
+            h = cep_hash64(v->u.s, v->len, h);
+            break;
+        case VAL_LIST:
+            for (uint32_t i = 0; i < v->len; i++) {
+                const struct val *it = &v->u.items[i];
+                h = it->type == VAL_LIST ? cep_hash64(&it->len, sizeof(it->len), h)
+                                         : val_hash(it, h);
+            }
+            break;
+        default:
+            break;
+    }
+    return cep_hash64(w, sizeof(w), h);
+}
+
 uint64_t expr_shape_hash(const struct expr *e)
 {
     uint64_t h = cep_hash64(&e->n_code, sizeof(e->n_code), 0);
@@ -283,6 +317,8 @@ uint64_t expr_shape_hash(const struct expr *e)
         if (in->op == EXPR_OP_FIELD || is_jump(in->op))
             w[1] = in->a;
         h = cep_hash64(w, sizeof(w), h);
+        if (in->op == EXPR_OP_CONST || in->op == EXPR_OP_IN || in->op == EXPR_OP_NOT_IN)
+            h = val_hash(&e->consts[in->a], h);
     }
     return h;
 }

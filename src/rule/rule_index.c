@@ -134,6 +134,8 @@ struct rule_index {
     uint64_t *pred_hash;
     struct rule_ix_fast *fast;
     size_t n_preds, cap_preds;
+    uint32_t *pred_tab; /* while building: predicate + 1 by hash */
+    size_t pred_cap;
     struct expr_lit *lits; /* into the predicates' regex patterns */
     size_t n_lits, cap_lits;
     struct rule_ix_field fields[RULE_INDEX_MAX_FIELDS];
@@ -304,12 +306,26 @@ static struct rule_ix_key *field_get(struct rule_ix_field *f, const struct rule_
 static uint32_t pred_take(struct rule_index *ix, struct expr *e)
 {
     uint64_t h = expr_shape_hash(e);
-    for (size_t p = 0; p < ix->n_preds; p++) {
-        if (ix->pred_hash[p] == h && expr_same(ix->preds[p], e)) {
-            expr_free(e);
-            return (uint32_t)p;
+    if ((ix->n_preds + 1) * 2 > ix->pred_cap) {
+        cep_free(ix->pred_tab);
+        ix->pred_cap = ix->pred_cap ? ix->pred_cap * 2 : 64;
+        ix->pred_tab = cep_calloc(ix->pred_cap, sizeof(*ix->pred_tab));
+        for (uint32_t p = 0; p < ix->n_preds; p++) {
+            size_t j = ix->pred_hash[p] & (ix->pred_cap - 1);
+            while (ix->pred_tab[j])
+                j = (j + 1) & (ix->pred_cap - 1);
+            ix->pred_tab[j] = p + 1;
         }
     }
+    size_t j = h & (ix->pred_cap - 1);
+    for (; ix->pred_tab[j]; j = (j + 1) & (ix->pred_cap - 1)) {
+        uint32_t p = ix->pred_tab[j] - 1;
+        if (ix->pred_hash[p] == h && expr_same(ix->preds[p], e)) {
+            expr_free(e);
+            return p;
+        }
+    }
+    ix->pred_tab[j] = (uint32_t)ix->n_preds + 1;
     size_t cap = ix->cap_preds, cap2 = ix->cap_preds;
     CEP_GROW(ix->preds, ix->cap_preds, ix->n_preds + 1);
     CEP_GROW(ix->pred_hash, cap, ix->n_preds + 1);
@@ -711,18 +727,21 @@ static void field_build(struct rule_index *ix, size_t fi)
 static void fields_choose(struct rule_index *ix, struct rule_ix_need *need)
 {
     size_t n = ix->n_rules;
+    int32_t max_slot = -1;
+    for (size_t pos = 0; pos < n; pos++)
+        max_slot = need[pos].slot > max_slot ? need[pos].slot : max_slot;
+    size_t *cnt = cep_malloc(((size_t)max_slot + 1) * sizeof(*cnt));
     while (ix->n_fields < RULE_INDEX_MAX_FIELDS) {
+        memset(cnt, 0, ((size_t)max_slot + 1) * sizeof(*cnt));
+        for (size_t pos = 0; pos < n; pos++)
+            if (need[pos].slot >= 0)
+                cnt[need[pos].slot]++;
         int32_t best = -1;
         size_t best_n = 0;
-        for (size_t pos = 0; pos < n; pos++) {
-            if (need[pos].slot < 0)
-                continue;
-            size_t cnt = 0;
-            for (size_t q = 0; q < n; q++)
-                cnt += need[q].slot == need[pos].slot;
-            if (cnt > best_n || (cnt == best_n && need[pos].slot < best)) {
-                best = need[pos].slot;
-                best_n = cnt;
+        for (int32_t slot = 0; slot <= max_slot; slot++) { /* ties: the lower slot */
+            if (cnt[slot] > best_n) {
+                best = slot;
+                best_n = cnt[slot];
             }
         }
         if (best < 0)
@@ -737,6 +756,7 @@ static void fields_choose(struct rule_index *ix, struct rule_ix_need *need)
         }
         ix->n_fields++;
     }
+    cep_free(cnt);
     for (size_t j = 0; j < ix->n_guards; j++) {
         ix->guards[j].off = pool_reserve(ix, ix->guards[j].n);
         ix->guards[j].n = 0;
@@ -813,6 +833,8 @@ static struct rule_index *rule_index_build(const struct ruleset *rs, const uint3
         ix->rules[pos].field = -1;
         rule_split(ix, &ix->rules[pos], rs->rules[rules[pos]], &need[pos]);
     }
+    cep_free(ix->pred_tab);
+    ix->pred_tab = NULL;
     cands_choose(ix, need);
     fields_choose(ix, need);
     cep_free(need);
