@@ -199,13 +199,13 @@ uint32_t rule_index_memo_next(struct rule_index_memo *m);
  * over by next).  Begin evaluates the groups' predicates into the memo
  * and marks the positions in the memo's visit list; next takes them off.
  * On the caller's stack; no allocation. */
-struct rule_ix_pre;
+struct rule_ix_rule;
 struct rule_index_iter {
     struct rule_index_memo *m;
     uint64_t word;                 /* positions left of visit word wi */
     uint32_t wi;
     uint32_t pbad;                 /* pre-check guards the event fails */
-    const struct rule_ix_pre *pre; /* by position */
+    const struct rule_ix_rule *rules; /* by position */
     const struct evt *ev;
 };
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,

@@ -34,25 +34,33 @@ enum rule_ix_cls {
     RULE_IX_CLS_COUNT
 };
 
+#define RULE_IX_KEY_INLINE 16
+
+/* What a probe and a found key read come first: the hash, and a short
+ * string's bytes inline (the constant itself lies elsewhere, a cache miss
+ * away). */
 struct rule_ix_key {
-    uint8_t cls;      /* RULE_IX_NONE: empty slot */
-    uint32_t len;
-    const char *s;    /* into a predicate's constants */
-    double d;
     uint64_t h;
+    uint32_t len;
+    uint8_t cls;      /* RULE_IX_NONE: empty slot */
+    char inl[RULE_IX_KEY_INLINE]; /* a string's first bytes */
     uint32_t off, n;  /* the rules' positions: pool[off..off+n) */
-    uint32_t fill;    /* while building */
-    uint32_t last;    /* while building: last position + 1 */
-    /* pool[off..off+n_plain) ascending; then the rules whose pre-check is
-     * on slot r_slot, by the low end of their range, the widest r_width
-     * wide, their pre-check guards r_mask (see visit_ranged). */
+    /* pool[off..off+n_plain) ascending; the other n - n_plain, whose
+     * pre-check is on slot r_slot, are ranges[r_off..], by the low end of
+     * their range, the widest r_width wide, their pre-check guards r_mask
+     * (see visit_ranged). */
     uint32_t n_plain;
-    int32_t r_slot;
-    uint32_t r_mask;
-    uint64_t r_width;
     /* A string key: the predicates `field == key` and `field in [..key..]`
      * that a value equal to it makes true (pool[t_off..t_off+t_n)). */
     uint32_t t_off, t_n;
+    uint32_t r_off;
+    int32_t r_slot;
+    uint32_t r_mask;
+    uint64_t r_width;
+    const char *s;    /* into a predicate's constants */
+    double d;
+    uint32_t fill;    /* while building */
+    uint32_t last;    /* while building: last position + 1 */
 };
 
 /* One indexed field: its constants, and the lists for values of another
@@ -68,12 +76,31 @@ struct rule_ix_field {
     uint32_t all_off, all_n;       /* every rule of the field: other values */
 };
 
+/* A rule's range pre-check: skipped when the value of slot is null or an
+ * int outside [lo, hi], and no pre-check guard in mask (bits into
+ * rule_index.pguards) sees a value of another class. */
+struct rule_ix_pre {
+    int32_t slot; /* -1: none */
+    uint32_t mask;
+    int64_t lo, hi;
+};
+
+/* A range pre-check in a key's list: its bounds beside the position, so
+ * that picking by range reads one array. */
+struct rule_ix_range {
+    int64_t lo, hi;
+    uint32_t pos;
+};
+
+/* A rule by position: what a visit reads, its pre-check included (one
+ * place in memory). */
 struct rule_ix_rule {
     uint32_t ri;
     uint32_t first, n; /* predicates: conj[first..first+n) */
     int32_t field;     /* index into fields, or -1 */
     uint32_t pick;     /* with a field: its conjunct (conj[first + pick]) */
     bool opaque;       /* `when` reads more than the event: evaluated whole */
+    struct rule_ix_pre pre;
 };
 
 /* Rules indexed on a later conjunct, behind a conjunct comparing `slot`
@@ -82,15 +109,6 @@ struct rule_ix_guard {
     int32_t slot;
     uint8_t cls;
     uint32_t off, n;
-};
-
-/* A rule's range pre-check: skipped when the value of slot is null or an
- * int outside [lo, hi], and no pre-check guard in mask (bits into
- * rule_index.pguards) sees a value of another class. */
-struct rule_ix_pre {
-    int32_t slot; /* -1: none */
-    uint32_t mask;
-    int64_t lo, hi;
 };
 
 /* Rules (not indexed) whose first conjunct is predicate pred. */
@@ -142,13 +160,14 @@ struct rule_index {
     size_t n_fields;
     struct rule_ix_guard guards[RULE_INDEX_MAX_GUARDS];
     size_t n_guards;
-    struct rule_ix_pre *pre;           /* by position */
     struct rule_ix_guard pguards[RULE_INDEX_MAX_GUARDS]; /* slot, cls only */
     size_t n_pguards;
     struct rule_ix_group *groups;
     size_t n_groups;
     uint32_t *pool;
     size_t n_pool, cap_pool;
+    struct rule_ix_range *ranges; /* keys' ranged parts */
+    size_t n_ranges, cap_ranges;
     uint32_t always_off, always_n;       /* no `when`, or an opaque one */
 };
 
@@ -230,6 +249,7 @@ static enum rule_ix_cls key_of(const struct val *v, struct rule_ix_key *k)
         k->s = v->u.s;
         k->len = v->len;
         k->h = key_hash_str(v->u.s, v->len);
+        memcpy(k->inl, v->u.s, v->len < RULE_IX_KEY_INLINE ? v->len : RULE_IX_KEY_INLINE);
     } else if (val_is_num(v) && val_num(v) == val_num(v)) {
         k->cls = RULE_IX_NUM;
         k->d = val_num(v) == 0.0 ? 0.0 : val_num(v); /* -0.0 == 0.0 */
@@ -252,12 +272,14 @@ static bool indexable(const struct val *c)
     return true;
 }
 
+/* Whether table key a equals probe b (b->inl not needed). */
 static bool key_eq(const struct rule_ix_key *a, const struct rule_ix_key *b)
 {
     if (a->cls != b->cls || a->h != b->h)
         return false;
     if (a->cls == RULE_IX_STR)
-        return a->len == b->len && bytes_eq(a->s, b->s, a->len);
+        return a->len == b->len &&
+               bytes_eq(a->len <= RULE_IX_KEY_INLINE ? a->inl : a->s, b->s, a->len);
     return a->d == b->d;
 }
 
@@ -383,7 +405,7 @@ static uint32_t pguard_bit(struct rule_index *ix, int32_t slot, uint8_t cls)
 static void pre_build(struct rule_index *ix, uint32_t pos)
 {
     const struct rule_ix_rule *x = &ix->rules[pos];
-    struct rule_ix_pre *pre = &ix->pre[pos];
+    struct rule_ix_pre *pre = &ix->rules[pos].pre;
     pre->slot = -1;
     uint32_t mask = 0;
     for (uint32_t k = 0; k < x->n; k++) {
@@ -635,28 +657,29 @@ static void key_split_ranged(struct rule_index *ix, struct rule_ix_key *e)
     e->r_mask = 0;
     e->r_width = 0;
     for (uint32_t i = 0; i < e->n && e->r_slot < 0; i++)
-        e->r_slot = ix->pre[v[i]].slot;
+        e->r_slot = ix->rules[v[i]].pre.slot;
     if (e->r_slot < 0)
         return;
-    uint32_t *ranged = cep_malloc(e->n * sizeof(*ranged));
+    CEP_GROW(ix->ranges, ix->cap_ranges, ix->n_ranges + e->n);
+    struct rule_ix_range *ranged = ix->ranges + ix->n_ranges;
     uint32_t n_plain = 0, n_ranged = 0;
     for (uint32_t i = 0; i < e->n; i++) {
-        const struct rule_ix_pre *x = &ix->pre[v[i]];
+        const struct rule_ix_pre *x = &ix->rules[v[i]].pre;
         if (x->slot != e->r_slot) {
             v[n_plain++] = v[i];
             continue;
         }
         uint32_t j = n_ranged++; /* insertion by low end: lists are short */
-        for (; j > 0 && ix->pre[ranged[j - 1]].lo > x->lo; j--)
+        for (; j > 0 && ranged[j - 1].lo > x->lo; j--)
             ranged[j] = ranged[j - 1];
-        ranged[j] = v[i];
+        ranged[j] = (struct rule_ix_range){.lo = x->lo, .hi = x->hi, .pos = v[i]};
         e->r_mask |= x->mask;
         if (x->hi >= x->lo && (uint64_t)x->hi - (uint64_t)x->lo > e->r_width)
             e->r_width = (uint64_t)x->hi - (uint64_t)x->lo;
     }
-    memcpy(v + n_plain, ranged, n_ranged * sizeof(*ranged));
     e->n_plain = n_plain;
-    cep_free(ranged);
+    e->r_off = (uint32_t)ix->n_ranges;
+    ix->n_ranges += n_ranged;
 }
 
 /* Each string key's predicates on f's slot made true by a value equal to
@@ -838,7 +861,6 @@ static struct rule_index *rule_index_build(const struct ruleset *rs, const uint3
     cands_choose(ix, need);
     fields_choose(ix, need);
     cep_free(need);
-    ix->pre = cep_calloc(n ? n : 1, sizeof(*ix->pre));
     for (uint32_t pos = 0; pos < n; pos++)
         pre_build(ix, pos);
     for (size_t fi = 0; fi < ix->n_fields; fi++)
@@ -883,10 +905,10 @@ void rule_index_free(struct rule_index *ix)
     for (size_t fi = 0; fi < ix->n_fields; fi++)
         cep_free(ix->fields[fi].tab);
     cep_free(ix->groups);
-    cep_free(ix->pre);
     cep_free(ix->rules);
     cep_free(ix->conj);
     cep_free(ix->pool);
+    cep_free(ix->ranges);
     cep_free(ix);
 }
 
@@ -1060,7 +1082,7 @@ static inline void visit_add(struct rule_index_memo *m, const uint32_t *v, uint3
 static void visit_ranged(struct rule_index_memo *m, const struct rule_index *ix,
                          const struct rule_ix_key *e, const struct evt *ev, uint32_t pbad)
 {
-    const uint32_t *v = ix->pool + e->off + e->n_plain;
+    const struct rule_ix_range *v = ix->ranges + e->r_off;
     uint32_t n = e->n - e->n_plain, i = 0;
     const struct val *x = slot_val(ev, e->r_slot);
     bool guarded = (pbad & e->r_mask) != 0;
@@ -1074,18 +1096,18 @@ static void visit_ranged(struct rule_index_memo *m, const struct rule_index *ix,
         uint32_t hi = n;
         while (i < hi) { /* the first low end >= from */
             uint32_t mid = i + (hi - i) / 2;
-            if (ix->pre[v[mid]].lo < from)
+            if (v[mid].lo < from)
                 i = mid + 1;
             else
                 hi = mid;
         }
-        for (; i < n && ix->pre[v[i]].lo <= val; i++)
-            if (ix->pre[v[i]].hi >= val)
-                visit_one(m, v[i]);
+        for (; i < n && v[i].lo <= val; i++)
+            if (v[i].hi >= val)
+                visit_one(m, v[i].pos);
         return;
     }
     for (; i < n; i++)
-        visit_one(m, v[i]);
+        visit_one(m, v[i].pos);
 }
 
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
@@ -1101,7 +1123,7 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
     it->m = m;
     it->word = 0;
     it->wi = 0;
-    it->pre = ix->pre;
+    it->rules = ix->rules;
     it->ev = ev;
     it->pbad = 0;
     for (size_t j = 0; j < ix->n_pguards; j++) {
@@ -1173,7 +1195,7 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
 /* Whether the rule at pos fails its range pre-check on it->ev. */
 static inline bool pre_fails(const struct rule_index_iter *it, uint32_t pos)
 {
-    const struct rule_ix_pre *x = &it->pre[pos];
+    const struct rule_ix_pre *x = &it->rules[pos].pre;
     if (x->slot < 0 || (x->mask & it->pbad))
         return false;
     const struct val *v = slot_val(it->ev, x->slot);
