@@ -211,12 +211,12 @@ struct rule_index_iter {
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                       struct rule_index_memo *m, uint32_t gen, struct rule_index_iter *it);
 bool rule_index_next(struct rule_index_iter *it, uint32_t *pos);
-/* The `when` of rule r (at pos) on ctx->ev (true without one): the same
+/* The `when` of the rule r at pos on ctx->ev (true without one): the same
  * answer and the same counters (ctx->counters) as expr_eval_bool(r->when,
  * ctx), predicates already evaluated for this generation taken from the
  * memo. */
-bool rule_index_when(const struct rule_index *ix, uint32_t pos, const struct rule *r,
-                     struct expr_ctx *ctx, struct rule_index_memo *m, uint32_t gen);
+bool rule_index_when(const struct rule_index *ix, uint32_t pos, struct expr_ctx *ctx,
+                     struct rule_index_memo *m, uint32_t gen);
 void rule_index_free(struct rule_index *ix);
 
 /* Options: stream settings from the config file win over rule files. */

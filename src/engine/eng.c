@@ -300,9 +300,8 @@ void eng_dispatch_stateless(struct eng *eng, const struct evt *ev)
     rule_index_begin(ix, &ctx, memo, gen, &it);
     while (rule_index_next(&it, &pos)) {
         size_t ri = rule_index_rule(ix, pos);
-        const struct rule *r = eng->rs->rules[ri];
         ctx.counters = &eng->rule_stats[ri].expr; /* nothing else in ctx changes */
-        if (!rule_index_when(ix, pos, r, &ctx, memo, gen))
+        if (!rule_index_when(ix, pos, &ctx, memo, gen))
             continue;
         struct evt *one = (struct evt *)ev;
         struct eng_view v = {.n = 1, .events = &one, .time = ev->time};

@@ -100,6 +100,7 @@ struct rule_ix_rule {
     int32_t field;     /* index into fields, or -1 */
     uint32_t pick;     /* with a field: its conjunct (conj[first + pick]) */
     bool opaque;       /* `when` reads more than the event: evaluated whole */
+    const struct expr *when; /* opaque: the rule's `when` */
     struct rule_ix_pre pre;
 };
 
@@ -492,6 +493,7 @@ static void rule_split(struct rule_index *ix, struct rule_ix_rule *x, const stru
         return;
     if (!expr_event_only(r->when)) {
         x->opaque = true;
+        x->when = r->when;
         return;
     }
     struct expr **parts;
@@ -1250,12 +1252,12 @@ uint32_t rule_index_memo_next(struct rule_index_memo *m)
     return m->gen;
 }
 
-bool rule_index_when(const struct rule_index *ix, uint32_t pos, const struct rule *r,
-                     struct expr_ctx *ctx, struct rule_index_memo *m, uint32_t gen)
+bool rule_index_when(const struct rule_index *ix, uint32_t pos, struct expr_ctx *ctx,
+                     struct rule_index_memo *m, uint32_t gen)
 {
     const struct rule_ix_rule *x = &ix->rules[pos];
     if (x->opaque)
-        return expr_eval_bool(r->when, ctx);
+        return expr_eval_bool(x->when, ctx);
     for (uint32_t k = 0; k < x->n; k++) {
         const struct rule_index_memo_ent *e = pred_eval(ix, ix->conj[x->first + k], ctx, m, gen);
         if (CEP_UNLIKELY(e->mismatch | e->re_limit) && ctx->counters) {

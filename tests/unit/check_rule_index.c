@@ -222,7 +222,7 @@ static size_t differential(const char *yaml, const char *const *events, size_t n
             struct expr_ctx c1 = {.ev = ev, .counters = &want, .rt = rt};
             struct expr_ctx c2 = {.ev = ev, .counters = &got, .rt = rt};
             bool w = !r->when || expr_eval_bool(r->when, &c1);
-            bool g = !r->when || rule_index_when(ix, pos, r, &c2, &memo, gen);
+            bool g = !r->when || rule_index_when(ix, pos, &c2, &memo, gen);
             ck_assert_msg(w == g, "event %zu rule %s: %d vs %d", e, r->id, w, g);
             ck_assert_msg(want.type_mismatch == got.type_mismatch,
                           "event %zu rule %s: mismatches %llu vs %llu", e, r->id,
@@ -508,7 +508,7 @@ START_TEST(test_memo_counters)
     for (uint32_t pos = 0; pos < 2; pos++) {
         struct expr_counters c = {0};
         struct expr_ctx ctx = {.ev = ev, .counters = &c, .rt = rt};
-        ck_assert(!rule_index_when(ix, pos, rs->rules[pos], &ctx, &memo, gen));
+        ck_assert(!rule_index_when(ix, pos, &ctx, &memo, gen));
         ck_assert_uint_eq(c.type_mismatch, 2); /* x == "1", then y not a bool */
     }
     evt_unref(ev);
