@@ -183,8 +183,10 @@ size_t rule_index_n_preds(const struct rule_index *ix);
  * list (a bit per position), so it serves one iteration at a time:
  * dispatches of one index and thread do not nest. */
 struct rule_index_memo_ent;
+struct rule_index_memo_cnt;
 struct rule_index_memo {
     struct rule_index_memo_ent *ents;
+    struct rule_index_memo_cnt *cnt; /* by predicate: what ents[p] counted */
     size_t n;
     uint32_t gen;
     uint64_t *visit;         /* positions still to visit, a bit each */

@@ -139,6 +139,7 @@ struct rule_ix_fast {
     uint32_t lit_off; /* PREFIX: rule_index.lits[lit_off..lit_off+n_lits) */
     uint32_t n_lits;
     struct val c;     /* CMP, IN: into the predicate's constants */
+    char inl[RULE_IX_KEY_INLINE]; /* CMP: a short string constant's bytes */
 };
 
 #define RULE_IX_MAX_LITS 8
@@ -172,9 +173,16 @@ struct rule_index {
     uint32_t always_off, always_n;       /* no `when`, or an opaque one */
 };
 
+/* A predicate's answer for generation gen; what it counted, rarely
+ * anything, is in the memo's cnt (ents stay small: one is read for every
+ * conjunct of every rule visited). */
 struct rule_index_memo_ent {
     uint32_t gen;
     bool val;
+    bool counted;
+};
+
+struct rule_index_memo_cnt {
     uint32_t mismatch;
     uint32_t re_limit;
 };
@@ -367,6 +375,8 @@ static uint32_t pred_take(struct rule_index *ix, struct expr *e)
         f->op = (uint8_t)op;
         f->slot = slot;
         f->c = *c;
+        if (c->type == VAL_STR && c->len <= RULE_IX_KEY_INLINE)
+            memcpy(f->inl, c->u.s, c->len);
     } else if ((slot = expr_eq_const(e, &c)) >= 0 && c->type == VAL_LIST) {
         f->kind = RULE_IX_FAST_IN;
         f->slot = slot;
@@ -955,7 +965,8 @@ static bool fast_cmp(const struct rule_ix_fast *f, const struct val *v, bool *re
     }
     if (c->type == VAL_STR && v->type == VAL_STR) {
         if (f->op == EXPR_CMP_EQ || f->op == EXPR_CMP_NE) {
-            *res = (v->len == c->len && bytes_eq(v->u.s, c->u.s, c->len)) == (f->op == EXPR_CMP_EQ);
+            const char *cs = c->len <= RULE_IX_KEY_INLINE ? f->inl : c->u.s;
+            *res = (v->len == c->len && bytes_eq(v->u.s, cs, c->len)) == (f->op == EXPR_CMP_EQ);
             return true;
         }
         size_t n = v->len < c->len ? v->len : c->len;
@@ -1028,8 +1039,7 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
     if (e->gen == gen)
         return e;
     e->gen = gen;
-    e->mismatch = 0;
-    e->re_limit = 0;
+    e->counted = false;
     const struct rule_ix_fast *f = &ix->fast[p];
     if (f->kind == RULE_IX_FAST_CMP) {
         const struct val *v = slot_val(ctx->ev, f->slot);
@@ -1051,8 +1061,11 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
     ctx->counters = &c;
     e->val = expr_eval_bool(ix->preds[p], ctx);
     ctx->counters = keep;
-    e->mismatch = (uint32_t)c.type_mismatch;
-    e->re_limit = (uint32_t)c.regex_limit;
+    if (CEP_UNLIKELY(c.type_mismatch || c.regex_limit)) {
+        e->counted = true;
+        m->cnt[p].mismatch = (uint32_t)c.type_mismatch;
+        m->cnt[p].re_limit = (uint32_t)c.regex_limit;
+    }
     return e;
 }
 
@@ -1152,8 +1165,7 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                     struct rule_index_memo_ent *t = &m->ents[pool[e->t_off + i]];
                     t->gen = gen;
                     t->val = true;
-                    t->mismatch = 0;
-                    t->re_limit = 0;
+                    t->counted = false;
                 }
                 visit_add(m, pool + f->nonstr_off, f->nonstr_n);
                 break;
@@ -1189,7 +1201,7 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
      * (its rules are credited when visited). */
     for (size_t g = 0; g < ix->n_groups; g++) {
         const struct rule_index_memo_ent *e = pred_eval(ix, ix->groups[g].pred, ctx, m, gen);
-        if (e->val || e->mismatch || e->re_limit)
+        if (e->val || e->counted)
             visit_add(m, pool + ix->groups[g].off, ix->groups[g].n);
     }
 }
@@ -1230,6 +1242,7 @@ void rule_index_memo_init(struct rule_index_memo *m, const struct rule_index *ix
 {
     m->n = ix->n_preds;
     m->ents = cep_calloc(m->n ? m->n : 1, sizeof(*m->ents));
+    m->cnt = cep_calloc(m->n ? m->n : 1, sizeof(*m->cnt));
     m->gen = 0;
     m->visit = cep_calloc(ix->n_rules / 64 + 1, sizeof(*m->visit));
     m->vis_lo = m->vis_hi = 0;
@@ -1239,6 +1252,8 @@ void rule_index_memo_fini(struct rule_index_memo *m)
 {
     cep_free(m->ents);
     m->ents = NULL;
+    cep_free(m->cnt);
+    m->cnt = NULL;
     cep_free(m->visit);
     m->visit = NULL;
 }
@@ -1259,10 +1274,11 @@ bool rule_index_when(const struct rule_index *ix, uint32_t pos, struct expr_ctx 
     if (x->opaque)
         return expr_eval_bool(x->when, ctx);
     for (uint32_t k = 0; k < x->n; k++) {
-        const struct rule_index_memo_ent *e = pred_eval(ix, ix->conj[x->first + k], ctx, m, gen);
-        if (CEP_UNLIKELY(e->mismatch | e->re_limit) && ctx->counters) {
-            ctx->counters->type_mismatch += e->mismatch;
-            ctx->counters->regex_limit += e->re_limit;
+        uint32_t p = ix->conj[x->first + k];
+        const struct rule_index_memo_ent *e = pred_eval(ix, p, ctx, m, gen);
+        if (CEP_UNLIKELY(e->counted) && ctx->counters) {
+            ctx->counters->type_mismatch += m->cnt[p].mismatch;
+            ctx->counters->regex_limit += m->cnt[p].re_limit;
         }
         if (!e->val)
             return false;
