@@ -249,14 +249,6 @@ static size_t differential(const char *yaml, const char *const *events, size_t n
     return n_skipped;
 }
 
-START_TEST(test_differential)
-{
-    size_t n = differential(diff_yaml, diff_events, sizeof(diff_events) / sizeof(diff_events[0]),
-                            24);
-    ck_assert_uint_gt(n, 50); /* the index does skip rules */
-}
-END_TEST
-
 /* Range pre-checks: `f OP int` conjuncts behind quiet or guarded ones,
  * intersected on one field, across ints, floats, strings, nulls and
  * guards that see another class. */
@@ -296,14 +288,6 @@ static const char *const range_events[] = {
         "{\"b\":2}",
         "{}",
 };
-
-START_TEST(test_differential_ranges)
-{
-    size_t n = differential(range_yaml, range_events,
-                            sizeof(range_events) / sizeof(range_events[0]), 12);
-    ck_assert_uint_gt(n, 100);
-}
-END_TEST
 
 /* Regexes a literal prefilter decides: `^lit` and `^(lit|lit)` shapes,
  * and the ones it must leave to PCRE2 (optional or quantified literals,
@@ -390,14 +374,6 @@ static const char *const regex_events[] = {
         "{}",
 };
 
-START_TEST(test_differential_regex)
-{
-    size_t n = differential(regex_yaml, regex_events,
-                            sizeof(regex_events) / sizeof(regex_events[0]), 7);
-    ck_assert_uint_gt(n, 50);
-}
-END_TEST
-
 /* Many range rules listed under one key (k == "a"), picked by range from
  * the key's list: narrow, wide, open-ended, empty and extreme ranges, one
  * behind a guard and one on another field, against ints at and beyond
@@ -445,11 +421,26 @@ static const char *const ranged_events[] = {
         "{\"k\":\"b\",\"b\":4}",
 };
 
-START_TEST(test_differential_ranged_keys)
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The differential runs: rules, events, how many rules the index holds
+ * and the fewest (rule, event) pairs it must skip. */
+static const struct {
+    const char *yaml;
+    const char *const *events;
+    size_t n_events, n_rules, min_skipped;
+} diff_cases[] = {
+        {diff_yaml, diff_events, N_OF(diff_events), 24, 50}, /* the index does skip rules */
+        {range_yaml, range_events, N_OF(range_events), 12, 100},
+        {regex_yaml, regex_events, N_OF(regex_events), 7, 50},
+        {ranged_yaml, ranged_events, N_OF(ranged_events), 14, 100},
+};
+
+START_TEST(test_differential)
 {
-    size_t n = differential(ranged_yaml, ranged_events,
-                            sizeof(ranged_events) / sizeof(ranged_events[0]), 14);
-    ck_assert_uint_gt(n, 100);
+    size_t n = differential(diff_cases[_i].yaml, diff_cases[_i].events, diff_cases[_i].n_events,
+                            diff_cases[_i].n_rules);
+    ck_assert_uint_gt(n, diff_cases[_i].min_skipped);
 }
 END_TEST
 
@@ -660,10 +651,7 @@ static Suite *rule_index_suite(void)
                         (int)(sizeof(prefix_cases) / sizeof(prefix_cases[0])));
     suite_add_tcase(s, tc);
     tc = tcase_create("exact");
-    tcase_add_test(tc, test_differential);
-    tcase_add_test(tc, test_differential_ranges);
-    tcase_add_test(tc, test_differential_regex);
-    tcase_add_test(tc, test_differential_ranged_keys);
+    tcase_add_loop_test(tc, test_differential, 0, (int)N_OF(diff_cases));
     tcase_add_test(tc, test_range_skips);
     tcase_add_test(tc, test_memo_counters);
     tcase_add_test(tc, test_visit_words);
