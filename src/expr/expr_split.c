@@ -4,8 +4,9 @@
  * with expr_eval_bool until one is not true, give the answer of the whole
  * and bump exactly the counters the whole would; compare programs
  * (identical predicates of different rules are evaluated once per event);
- * recognise `field == const`, `field in [...]` and conditions that never
- * bump a counter.  Works on bytecode only: the AST is gone by now.
+ * recognise `field == const`, `field in [...]`, regexes whose matches
+ * start with one of a few literals, and conditions that never bump a
+ * counter.  Works on bytecode only: the AST is gone by now.
  * Tested by: tests/unit/check_rule_index.c */
 #include "cepd/cep_common.h"
 #include "expr_int.h"

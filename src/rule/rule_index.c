@@ -15,6 +15,12 @@
  * rule an interval of its field, and an int (or null) value outside it
  * means the `when` is false without a counter, unless a guard before it
  * sees a value of another class.
+ * Per event, the lists are marked in a bitmap (the memo's, so no
+ * allocation) and visited in position order; a key's rules with a range
+ * pre-check are kept by low end and picked by binary search, and a string
+ * key found makes its == and in predicates true in the memo.  What an
+ * event reads is kept compact (short strings inline, pre-checks in the
+ * rule record): with many rules, cache misses cost as much as instructions.
  * Exactness: a skipped rule's `when` would have been false and bumped no
  * counter; a visited rule's `when` is evaluated whole (conjuncts through
  * the memo, counters replayed), so lists only need to over-approximate.
