@@ -298,9 +298,13 @@ static bool key_eq(const struct rule_ix_key *a, const struct rule_ix_key *b)
     return a->d == b->d;
 }
 
+/* Key k in f's table, or NULL; a field whose rules all lacked room for
+ * their guards has no table. */
 static struct rule_ix_key *field_lookup(const struct rule_ix_field *f,
                                         const struct rule_ix_key *k)
 {
+    if (!f->cap)
+        return NULL;
     size_t mask = f->cap - 1;
     for (size_t i = k->h & mask;; i = (i + 1) & mask) {
         struct rule_ix_key *e = &f->tab[i];

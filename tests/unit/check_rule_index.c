@@ -421,6 +421,26 @@ static const char *const ranged_events[] = {
         "{\"k\":\"b\",\"b\":4}",
 };
 
+/* Guards beyond the index's room: u is chosen as a field, but its only
+ * rule's eight guards do not fit beside k's, so u's table stays empty. */
+static const char *const full_yaml =
+        "streams:\n  s: {}\n"
+        "rules:\n"
+        "  - {id: f0, stream: s, when: 'h1 > 1 and h2 > 1 and h3 > 1 and h4 > 1 and h5 > 1 and "
+        "h6 > 1 and h7 > 1 and h8 > 1 and k == \"a\"'}\n"
+        "  - {id: f1, stream: s, when: 'h1 > 1 and h2 > 1 and h3 > 1 and h4 > 1 and h5 > 1 and "
+        "h6 > 1 and h7 > 1 and h8 > 1 and k == \"b\"'}\n"
+        "  - {id: f2, stream: s, when: 'g1 > 1 and g2 > 1 and g3 > 1 and g4 > 1 and g5 > 1 and "
+        "g6 > 1 and g7 > 1 and g8 > 1 and u == \"x\"'}\n";
+
+static const char *const full_events[] = {
+        "{\"h1\":2,\"h2\":2,\"h3\":2,\"h4\":2,\"h5\":2,\"h6\":2,\"h7\":2,\"h8\":2,\"k\":\"a\"}",
+        "{\"g1\":2,\"g2\":2,\"g3\":2,\"g4\":2,\"g5\":2,\"g6\":2,\"g7\":2,\"g8\":2,\"u\":\"x\"}",
+        "{\"u\":\"y\",\"k\":\"b\",\"h1\":\"s\"}",
+        "{\"u\":3}",
+        "{}",
+};
+
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The differential runs: rules, events, how many rules the index holds
@@ -434,6 +454,7 @@ static const struct {
         {range_yaml, range_events, N_OF(range_events), 12, 100},
         {regex_yaml, regex_events, N_OF(regex_events), 7, 50},
         {ranged_yaml, ranged_events, N_OF(ranged_events), 14, 100},
+        {full_yaml, full_events, N_OF(full_events), 3, 5},
 };
 
 START_TEST(test_differential)
