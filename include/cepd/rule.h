@@ -213,10 +213,10 @@ struct rule_index_iter {
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                       struct rule_index_memo *m, uint32_t gen, struct rule_index_iter *it);
 bool rule_index_next(struct rule_index_iter *it, uint32_t *pos);
-/* The `when` of the rule r at pos on ctx->ev (true without one): the same
- * answer and the same counters (ctx->counters) as expr_eval_bool(r->when,
- * ctx), predicates already evaluated for this generation taken from the
- * memo. */
+/* The `when` of the rule at pos on ctx->ev (true without one): the same
+ * answer and the same counters (ctx->counters) as expr_eval_bool of the
+ * rule's `when`, predicates already evaluated for this generation taken
+ * from the memo. */
 bool rule_index_when(const struct rule_index *ix, uint32_t pos, struct expr_ctx *ctx,
                      struct rule_index_memo *m, uint32_t gen);
 void rule_index_free(struct rule_index *ix);

@@ -283,9 +283,9 @@ void eng_fire(struct eng *eng, size_t ri, const struct eng_view *v, struct expr_
 
 /* The simple and filter rules the index picks for ev, in rule order.  The
  * memo holds the event's visit list, so dispatches do not nest: alerts go
- * to the sinks and derived events to the queue, drained afterwards.  Every event
- * counts in every rule's `evaluated`, visited or not: eng_ix_sync adds
- * them up when the stats are read. */
+ * to the sinks and derived events to the queue, drained afterwards.  Every
+ * event counts in every rule's `evaluated`, visited or not: eng_ix_sync
+ * adds them up when the stats are read. */
 void eng_dispatch_stateless(struct eng *eng, const struct evt *ev)
 {
     const struct rule_index *ix = eng->rs->streams[ev->stream].ix_now;

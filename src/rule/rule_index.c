@@ -128,8 +128,8 @@ struct rule_ix_group {
  * const` (OP ==, !=, <, <=, >, >=; const a string or an int) when the value
  * has the constant's type or is null; `field =~ "^lit..."` and `field =~
  * "^(lit|lit...)..."` when the value is null or a string starting with
- * none of the literals; `field in [...]` always (it never counts).  Other values go through expr_eval_bool (which counts
- * mismatches). */
+ * none of the literals; `field in [...]` always (it never counts).  Other
+ * values go through expr_eval_bool (which counts mismatches). */
 enum rule_ix_fast_kind {
     RULE_IX_FAST_NONE = 0,
     RULE_IX_FAST_CMP,
