@@ -204,9 +204,9 @@ uint32_t rule_index_memo_next(struct rule_index_memo *m);
 struct rule_ix_rule;
 struct rule_index_iter {
     struct rule_index_memo *m;
-    uint64_t word;                 /* positions left of visit word wi */
+    uint64_t word;                    /* positions left of visit word wi */
     uint32_t wi;
-    uint32_t pbad;                 /* pre-check guards the event fails */
+    uint32_t pbad;                    /* pre-check guards the event fails */
     const struct rule_ix_rule *rules; /* by position */
     const struct evt *ev;
 };
