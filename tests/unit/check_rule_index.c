@@ -6,7 +6,9 @@
  * every rule that matches, in order, a skipped rule would have been false
  * without bumping a counter, and the memoized answer and counters equal
  * expr_eval_bool's, across value types (the `x == "1"` vs 1 mismatch
- * included), range pre-checks included.  Then the engine: alerts and `evaluated` as without an index.
+ * included), range pre-checks, regex literal prefilters and generated
+ * rule sets included; visit lists over many bitmap words.  Then the
+ * engine: alerts and `evaluated` as without an index.
  * Tested by: itself (make check) */
 #include "cepd/cep_common.h"
 
@@ -186,7 +188,7 @@ static const char *const diff_events[] = {
         "{\"event\":\"b\",\"n\":2,\"user\":\"r\"}",
 };
 
-/* Every event of events against every rule of yaml (at most 64): the
+/* Every event of events against every rule of yaml (at most 512): the
  * index's answers equal the plain evaluator's; the rules skipped. */
 static size_t differential(const char *yaml, const char *const *events, size_t n_events,
                            size_t n_want)
@@ -195,7 +197,7 @@ static size_t differential(const char *yaml, const char *const *events, size_t n
     const struct rule_index *ix = rs->streams[0].ix_now;
     size_t n_rules = rule_index_n_rules(ix);
     ck_assert_uint_eq(n_rules, n_want);
-    ck_assert_uint_le(n_rules, 64);
+    ck_assert_uint_le(n_rules, 512);
     struct expr_rt *rt = expr_rt_new();
     struct rule_index_memo memo;
     rule_index_memo_init(&memo, ix);
@@ -206,7 +208,7 @@ static size_t differential(const char *yaml, const char *const *events, size_t n
         evt_reset(ev, line, strlen(line), rs->streams[0].schema->n_slots);
         struct dec_err derr;
         ck_assert_int_eq(dec_json_line(rs->streams[0].schema, ev, &derr), CEP_OK);
-        bool visited[64] = {false};
+        bool visited[512] = {false};
         struct rule_index_iter it;
         uint32_t pos;
         int64_t prev = -1;
@@ -465,6 +467,110 @@ START_TEST(test_differential)
 }
 END_TEST
 
+/* A deterministic pseudo-random sequence (xorshift64), for generated
+ * rule sets and events. */
+static uint64_t rnd_next(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static unsigned rnd_below(uint64_t *x, unsigned n)
+{
+    return (unsigned)(rnd_next(x) % n);
+}
+
+/* Generated rule sets in the benchmark's mix (types, users, ranges,
+ * literal-set regexes, == and in, guards and an `or`) against generated
+ * events whose values are often of another type, null or missing. */
+START_TEST(test_differential_random)
+{
+    enum { N_RULES = 400, N_EVENTS = 300 };
+    static const char *const pats[] = {"^(admin|svc)", "^u1", "^(?:u2|u3)[0-9]$", "^admin[0-4]$",
+                                       "^(a|u)1"};
+    static const char *const sts[] = {"200", "500", "503", "\"503\"", "null", "5.5e2"};
+    uint64_t x = 0x9e3779b97f4a7c15ull + (uint64_t)_i;
+    struct sbuf sb;
+    sbuf_init(&sb);
+    sbuf_puts(&sb, "streams:\n  s: {}\nrules:\n");
+    for (int i = 0; i < N_RULES; i++) {
+        unsigned t = rnd_below(&x, 10), t2 = rnd_below(&x, 10), u = rnd_below(&x, 40);
+        unsigned k = rnd_below(&x, 1000);
+        const char *pat = pats[rnd_below(&x, 5)];
+        sbuf_printf(&sb, "  - {id: r%d, stream: s, when: '", i);
+        switch (rnd_below(&x, 9)) {
+            case 0:
+                sbuf_printf(&sb, "ev == \"t%u\" and u == \"u%u\"", t, u);
+                break;
+            case 1:
+                sbuf_printf(&sb, "ev == \"t%u\" and b > %u and st >= 500", t, k);
+                break;
+            case 2:
+                sbuf_printf(&sb, "ev in [\"t%u\", \"t%u\"] and u =~ \"%s\" and st == 500", t, t2,
+                            pat);
+                break;
+            case 3:
+                sbuf_printf(&sb, "u =~ \"%s\" and b > %u", pat, k);
+                break;
+            case 4:
+                sbuf_printf(&sb, "b >= %u and b < %u and st == 503", k, k + 50);
+                break;
+            case 5:
+                sbuf_printf(&sb, "ev == \"t%u\" and st == \"503\" and b <= %u", t, k);
+                break;
+            case 6:
+                sbuf_printf(&sb, "st == 503 and ev == \"t%u\" and b != %u", t, k);
+                break;
+            case 7:
+                sbuf_printf(&sb, "ev == \"t%u\" or b < %u", t, k / 10);
+                break;
+            default:
+                sbuf_printf(&sb, "u in [\"u%u\", \"admin1\", %u] and b == %u", u, k, k % 7);
+                break;
+        }
+        sbuf_puts(&sb, "'}\n");
+    }
+    static char lines[N_EVENTS][160];
+    static const char *events[N_EVENTS];
+    for (int e = 0; e < N_EVENTS; e++) {
+        struct sbuf ev;
+        sbuf_init(&ev);
+        sbuf_putc(&ev, '{');
+        unsigned r = rnd_below(&x, 20);
+        if (r == 0)
+            sbuf_puts(&ev, "\"ev\":5,");
+        else if (r != 1)
+            sbuf_printf(&ev, "\"ev\":\"t%u\",", rnd_below(&x, 11));
+        r = rnd_below(&x, 20);
+        if (r == 0)
+            sbuf_puts(&ev, "\"u\":7,");
+        else if (r == 1)
+            sbuf_puts(&ev, "\"u\":null,");
+        else if (r < 4)
+            sbuf_printf(&ev, "\"u\":\"%s\",", r == 2 ? "admin1" : "svc-2");
+        else
+            sbuf_printf(&ev, "\"u\":\"u%u\",", rnd_below(&x, 45));
+        r = rnd_below(&x, 20);
+        if (r == 0)
+            sbuf_puts(&ev, "\"b\":\"7\",");
+        else if (r == 1)
+            sbuf_printf(&ev, "\"b\":%u.5,", rnd_below(&x, 1000));
+        else if (r != 2)
+            sbuf_printf(&ev, "\"b\":%u,", rnd_below(&x, 1100));
+        sbuf_printf(&ev, "\"st\":%s}", sts[rnd_below(&x, 6)]);
+        ck_assert_uint_lt(ev.len, sizeof(lines[e]));
+        memcpy(lines[e], ev.buf, ev.len + 1);
+        events[e] = lines[e];
+        sbuf_free(&ev);
+    }
+    size_t n = differential(sb.buf, events, N_EVENTS, N_RULES);
+    ck_assert_uint_gt(n, (size_t)N_RULES * N_EVENTS / 2);
+    sbuf_free(&sb);
+}
+END_TEST
+
 /* An event whose b is outside every range visits none of the range rules
  * its equalities list it under (q1 under st == 503). */
 START_TEST(test_range_skips)
@@ -673,6 +779,7 @@ static Suite *rule_index_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("exact");
     tcase_add_loop_test(tc, test_differential, 0, (int)N_OF(diff_cases));
+    tcase_add_loop_test(tc, test_differential_random, 0, 4);
     tcase_add_test(tc, test_range_skips);
     tcase_add_test(tc, test_memo_counters);
     tcase_add_test(tc, test_visit_words);
