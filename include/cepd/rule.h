@@ -197,17 +197,16 @@ void rule_index_memo_fini(struct rule_index_memo *m);
 uint32_t rule_index_memo_next(struct rule_index_memo *m);
 
 /* The positions an event (ctx->ev) visits, ascending: every rule that
- * could match it (a rule whose numeric range pre-check fails is passed
- * over by next).  Begin evaluates the groups' predicates into the memo
+ * could match it (a rule whose range or regex literal pre-check fails is
+ * passed over by next).  Begin evaluates the groups' predicates into the memo
  * and marks the positions in the memo's visit list; next takes them off.
  * On the caller's stack; no allocation. */
-struct rule_ix_rule;
 struct rule_index_iter {
     struct rule_index_memo *m;
     uint64_t word;                    /* positions left of visit word wi */
     uint32_t wi;
     uint32_t pbad;                    /* pre-check guards the event fails */
-    const struct rule_ix_rule *rules; /* by position */
+    const struct rule_index *ix;
     const struct evt *ev;
 };
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,

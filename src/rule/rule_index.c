@@ -82,13 +82,19 @@ struct rule_ix_field {
     uint32_t all_off, all_n;       /* every rule of the field: other values */
 };
 
-/* A rule's range pre-check: skipped when the value of slot is null or an
- * int outside [lo, hi], and no pre-check guard in mask (bits into
- * rule_index.pguards) sees a value of another class. */
+/* A rule's pre-checks.  Range: skipped when the value of slot is null or
+ * an int outside [lo, hi], and no pre-check guard in mask (bits into
+ * rule_index.pguards) sees a value of another class.  Literal: skipped
+ * when the value of lslot is null or a string starting with none of
+ * lits[lit_off..lit_off+n_lits) (a `=~` then false without a counter), and
+ * no guard in lmask sees a value of another class. */
 struct rule_ix_pre {
     int32_t slot; /* -1: none */
     uint32_t mask;
     int64_t lo, hi;
+    int32_t lslot; /* -1: none */
+    uint32_t lmask;
+    uint32_t lit_off, n_lits;
 };
 
 /* A range pre-check in a key's list: its bounds beside the position, so
@@ -419,15 +425,18 @@ static uint32_t pguard_bit(struct rule_index *ix, int32_t slot, uint8_t cls)
     return 1u << j;
 }
 
-/* Rule pos's range pre-check from its conjuncts: the first `field OP int`
- * (OP not !=) reached through quiet conjuncts and comparisons of a field
- * with a string or number (guards), narrowed by later ones on the same
- * field reached the same way. */
+/* Rule pos's pre-checks from its conjuncts: the range of the first `field
+ * OP int` (OP not !=) reached through quiet conjuncts and comparisons of a
+ * field with a string or number (guards, ranges included), narrowed by
+ * later ones on the same field reached the same way; the literals of the
+ * first regex with a literal prefilter reached the same way (the last
+ * conjunct looked at: a match may count its limit). */
 static void pre_build(struct rule_index *ix, uint32_t pos)
 {
     const struct rule_ix_rule *x = &ix->rules[pos];
     struct rule_ix_pre *pre = &ix->rules[pos].pre;
     pre->slot = -1;
+    pre->lslot = -1;
     uint32_t mask = 0;
     for (uint32_t k = 0; k < x->n; k++) {
         const struct expr *e = ix->preds[ix->conj[x->first + k]];
@@ -467,7 +476,20 @@ static void pre_build(struct rule_index *ix, uint32_t pos)
                 pre->hi = hi < pre->hi ? hi : pre->hi;
             }
             pre->mask = mask;
+            /* It counts for a value of another class: a guard for what follows. */
+            uint32_t bit = pguard_bit(ix, s, RULE_IX_NUM);
+            if (!bit)
+                return;
+            mask |= bit;
             continue;
+        }
+        const struct rule_ix_fast *f = &ix->fast[ix->conj[x->first + k]];
+        if (f->kind == RULE_IX_FAST_PREFIX) {
+            pre->lslot = f->slot;
+            pre->lmask = mask;
+            pre->lit_off = f->lit_off;
+            pre->n_lits = f->n_lits;
+            return;
         }
         if (expr_quiet(e))
             continue;
@@ -1029,11 +1051,9 @@ static bool fast_in(const struct val *v, const struct val *list)
 
 /* Whether string v starts with one of f's literals (never empty: the
  * first bytes tell most apart). */
-static inline bool lits_prefix(const struct rule_index *ix, const struct rule_ix_fast *f,
-                               const struct val *v)
+static inline bool lits_prefix(const struct expr_lit *l, uint32_t n, const struct val *v)
 {
-    const struct expr_lit *l = ix->lits + f->lit_off;
-    for (uint32_t i = 0; i < f->n_lits; i++)
+    for (uint32_t i = 0; i < n; i++)
         if (v->len >= l[i].len && v->u.s[0] == l[i].s[0] && bytes_eq(v->u.s, l[i].s, l[i].len))
             return true;
     return false;
@@ -1061,7 +1081,7 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
         return e;
     } else if (f->kind == RULE_IX_FAST_PREFIX) {
         const struct val *v = slot_val(ctx->ev, f->slot);
-        if (v->type == VAL_NULL || (v->type == VAL_STR && !lits_prefix(ix, f, v))) {
+        if (v->type == VAL_NULL || (v->type == VAL_STR && !lits_prefix(ix->lits + f->lit_off, f->n_lits, v))) {
             e->val = false;
             return e;
         }
@@ -1148,7 +1168,7 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
     it->m = m;
     it->word = 0;
     it->wi = 0;
-    it->rules = ix->rules;
+    it->ix = ix;
     it->ev = ev;
     it->pbad = 0;
     for (size_t j = 0; j < ix->n_pguards; j++) {
@@ -1216,16 +1236,21 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
     }
 }
 
-/* Whether the rule at pos fails its range pre-check on it->ev. */
+/* Whether the rule at pos fails a pre-check on it->ev. */
 static inline bool pre_fails(const struct rule_index_iter *it, uint32_t pos)
 {
-    const struct rule_ix_pre *x = &it->rules[pos].pre;
-    if (x->slot < 0 || (x->mask & it->pbad))
-        return false;
-    const struct val *v = slot_val(it->ev, x->slot);
-    if (v->type == VAL_INT)
-        return v->u.i < x->lo || v->u.i > x->hi;
-    return v->type == VAL_NULL;
+    const struct rule_ix_pre *x = &it->ix->rules[pos].pre;
+    if (x->slot >= 0 && !(x->mask & it->pbad)) {
+        const struct val *v = slot_val(it->ev, x->slot);
+        if (v->type == VAL_INT ? v->u.i < x->lo || v->u.i > x->hi : v->type == VAL_NULL)
+            return true;
+    }
+    if (x->lslot >= 0 && !(x->lmask & it->pbad)) {
+        const struct val *v = slot_val(it->ev, x->lslot);
+        return v->type == VAL_NULL ||
+               (v->type == VAL_STR && !lits_prefix(it->ix->lits + x->lit_off, x->n_lits, v));
+    }
+    return false;
 }
 
 bool rule_index_next(struct rule_index_iter *it, uint32_t *pos)

@@ -500,7 +500,7 @@ START_TEST(test_differential_random)
         unsigned k = rnd_below(&x, 1000);
         const char *pat = pats[rnd_below(&x, 5)];
         sbuf_printf(&sb, "  - {id: r%d, stream: s, when: '", i);
-        switch (rnd_below(&x, 9)) {
+        switch (rnd_below(&x, 10)) {
             case 0:
                 sbuf_printf(&sb, "ev == \"t%u\" and u == \"u%u\"", t, u);
                 break;
@@ -525,6 +525,9 @@ START_TEST(test_differential_random)
                 break;
             case 7:
                 sbuf_printf(&sb, "ev == \"t%u\" or b < %u", t, k / 10);
+                break;
+            case 8:
+                sbuf_printf(&sb, "b > %u and st != 200 and u =~ \"%s\"", k, pat);
                 break;
             default:
                 sbuf_printf(&sb, "u in [\"u%u\", \"admin1\", %u] and b == %u", u, k, k % 7);
