@@ -1081,7 +1081,8 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
         return e;
     } else if (f->kind == RULE_IX_FAST_PREFIX) {
         const struct val *v = slot_val(ctx->ev, f->slot);
-        if (v->type == VAL_NULL || (v->type == VAL_STR && !lits_prefix(ix->lits + f->lit_off, f->n_lits, v))) {
+        if (v->type == VAL_NULL ||
+            (v->type == VAL_STR && !lits_prefix(ix->lits + f->lit_off, f->n_lits, v))) {
             e->val = false;
             return e;
         }

@@ -323,7 +323,8 @@ static const struct {
 START_TEST(test_match_prefixes)
 {
     char yaml[256];
-    snprintf(yaml, sizeof(yaml), "streams:\n  s: {}\nrules:\n  - {id: r, stream: s, when: 'u =~ \"%s\"'}\n",
+    snprintf(yaml, sizeof(yaml),
+             "streams:\n  s: {}\nrules:\n  - {id: r, stream: s, when: 'u =~ \"%s\"'}\n",
              prefix_cases[_i].pattern);
     struct ruleset *rs = load(yaml);
     struct expr_lit lits[8];
