@@ -167,10 +167,15 @@ int expr_cmp_const(const struct expr *e, enum expr_cmp *op, const struct val **c
 /* If conjunct e is `field == const` (either side) or `field in [list]`,
  * the field's slot, with the constant (a VAL_LIST for `in`) in *c; else -1. */
 int expr_eq_const(const struct expr *e, const struct val **c);
-/* If conjunct e is `field =~ "^literal..."`, a regex that matches only
- * strings starting with that literal, the field's slot, with the literal
- * (in the regex's pattern text) in *lit, *len; else -1. */
-int expr_match_prefix(const struct expr *e, const char **lit, size_t *len);
+/* If conjunct e is `field =~ "^literal..."` or `field =~ "^(lit|lit|...)..."`,
+ * a regex that matches only strings starting with one of (at most max)
+ * literals, the field's slot, with the literals (in the regex's pattern
+ * text) in lits[0..*n_lits); else -1. */
+struct expr_lit {
+    const char *s;
+    size_t len;
+};
+int expr_match_prefixes(const struct expr *e, struct expr_lit *lits, size_t max, size_t *n_lits);
 /* Whether conjunct e can never bump a counter: exists(f), f == null,
  * f != null, f in [list], f not in [list]. */
 bool expr_quiet(const struct expr *e);

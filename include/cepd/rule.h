@@ -169,7 +169,6 @@ struct ruleset {
 struct rule_index;
 #define RULE_INDEX_MAX_FIELDS 4
 #define RULE_INDEX_MAX_GUARDS 8
-#define RULE_INDEX_ITER_MAX   32 /* > 2 * fields + 1 + guards: room for groups */
 size_t rule_index_n_rules(const struct rule_index *ix);
 /* The rule (index into ruleset.rules) at position pos. */
 uint32_t rule_index_rule(const struct rule_index *ix, uint32_t pos);
@@ -180,39 +179,45 @@ size_t rule_index_n_preds(const struct rule_index *ix);
 
 /* Per-event memo of predicate results, one per index and thread: call
  * rule_index_memo_next for each event and pass its generation to
- * rule_index_begin and rule_index_when. */
+ * rule_index_begin and rule_index_when.  It also holds the event's visit
+ * list (a bit per position), so it serves one iteration at a time:
+ * dispatches of one index and thread do not nest. */
 struct rule_index_memo_ent;
+struct rule_index_memo_cnt;
 struct rule_index_memo {
     struct rule_index_memo_ent *ents;
+    struct rule_index_memo_cnt *cnt; /* by predicate: what ents[p] counted */
     size_t n;
     uint32_t gen;
+    uint64_t *visit;         /* positions still to visit, a bit each */
+    uint32_t vis_lo, vis_hi; /* the words of visit that may hold bits */
 };
 void rule_index_memo_init(struct rule_index_memo *m, const struct rule_index *ix);
 void rule_index_memo_fini(struct rule_index_memo *m);
 uint32_t rule_index_memo_next(struct rule_index_memo *m);
 
 /* The positions an event (ctx->ev) visits, ascending: every rule that
- * could match it (a rule whose numeric range pre-check fails is passed
- * over by next).  Begin evaluates the groups' predicates into the memo.
+ * could match it (a rule whose range or regex literal pre-check fails is
+ * passed over by next).  Begin evaluates the groups' predicates into the memo
+ * and marks the positions in the memo's visit list; next takes them off.
  * On the caller's stack; no allocation. */
-struct rule_ix_pre;
 struct rule_index_iter {
-    const uint32_t *cur[RULE_INDEX_ITER_MAX];
-    const uint32_t *end[RULE_INDEX_ITER_MAX];
-    unsigned n;
-    uint32_t pbad;                 /* pre-check guards the event fails */
-    const struct rule_ix_pre *pre; /* by position */
+    struct rule_index_memo *m;
+    uint64_t word;                    /* positions left of visit word wi */
+    uint32_t wi;
+    uint32_t pbad;                    /* pre-check guards the event fails */
+    const struct rule_index *ix;
     const struct evt *ev;
 };
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                       struct rule_index_memo *m, uint32_t gen, struct rule_index_iter *it);
 bool rule_index_next(struct rule_index_iter *it, uint32_t *pos);
-/* The `when` of rule r (at pos) on ctx->ev (true without one): the same
- * answer and the same counters (ctx->counters) as expr_eval_bool(r->when,
- * ctx), predicates already evaluated for this generation taken from the
- * memo. */
-bool rule_index_when(const struct rule_index *ix, uint32_t pos, const struct rule *r,
-                     struct expr_ctx *ctx, struct rule_index_memo *m, uint32_t gen);
+/* The `when` of the rule at pos on ctx->ev (true without one): the same
+ * answer and the same counters (ctx->counters) as expr_eval_bool of the
+ * rule's `when`, predicates already evaluated for this generation taken
+ * from the memo. */
+bool rule_index_when(const struct rule_index *ix, uint32_t pos, struct expr_ctx *ctx,
+                     struct rule_index_memo *m, uint32_t gen);
 void rule_index_free(struct rule_index *ix);
 
 /* Options: stream settings from the config file win over rule files. */

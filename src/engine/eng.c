@@ -284,11 +284,11 @@ void eng_fire(struct eng *eng, size_t ri, const struct eng_view *v, struct expr_
     }
 }
 
-/* The simple and filter rules the index picks for ev, in rule order; the
- * memo's generation is taken here, so a dispatch that ran inside this one
- * would only make this one evaluate its predicates again.  Every event
- * counts in every rule's `evaluated`, visited or not: eng_ix_sync adds
- * them up when the stats are read. */
+/* The simple and filter rules the index picks for ev, in rule order.  The
+ * memo holds the event's visit list, so dispatches do not nest: alerts go
+ * to the sinks and derived events to the queue, drained afterwards.  Every
+ * event counts in every rule's `evaluated`, visited or not: eng_ix_sync
+ * adds them up when the stats are read. */
 void eng_dispatch_stateless(struct eng *eng, const struct evt *ev)
 {
     const struct rule_index *ix = eng->rs->streams[ev->stream].ix_now;
@@ -303,9 +303,8 @@ void eng_dispatch_stateless(struct eng *eng, const struct evt *ev)
     rule_index_begin(ix, &ctx, memo, gen, &it);
     while (rule_index_next(&it, &pos)) {
         size_t ri = rule_index_rule(ix, pos);
-        const struct rule *r = eng->rs->rules[ri];
         ctx.counters = &eng->rule_stats[ri].expr; /* nothing else in ctx changes */
-        if (!rule_index_when(ix, pos, r, &ctx, memo, gen))
+        if (!rule_index_when(ix, pos, &ctx, memo, gen))
             continue;
         struct evt *one = (struct evt *)ev;
         struct eng_view v = {.n = 1, .events = &one, .time = ev->time};

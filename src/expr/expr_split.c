@@ -4,8 +4,9 @@
  * with expr_eval_bool until one is not true, give the answer of the whole
  * and bump exactly the counters the whole would; compare programs
  * (identical predicates of different rules are evaluated once per event);
- * recognise `field == const`, `field in [...]` and conditions that never
- * bump a counter.  Works on bytecode only: the AST is gone by now.
+ * recognise `field == const`, `field in [...]`, regexes whose matches
+ * start with one of a few literals, and conditions that never bump a
+ * counter.  Works on bytecode only: the AST is gone by now.
  * Tested by: tests/unit/check_rule_index.c */
 #include "cepd/cep_common.h"
 #include "expr_int.h"
@@ -263,6 +264,40 @@ bool expr_same(const struct expr *a, const struct expr *b)
 
 /* A hash that agrees with expr_same (equal programs hash equal): the
  * opcodes and the plain operands, not what constants point to. */
+/* A constant's hash, equal for constants val_same finds the same: type,
+ * length and scalar content (a list's items by type and length only, so
+ * no recursion on nested lists). */
+static uint64_t val_hash(const struct val *v, uint64_t h)
+{
+    uint64_t w[2] = {v->type | (uint64_t)v->flags << 8 | (uint64_t)v->len << 32, 0};
+    switch (v->type) {
+        case VAL_BOOL:
+            w[1] = v->u.b;
+            break;
+        case VAL_INT:
+            w[1] = (uint64_t)v->u.i;
+            break;
+        case VAL_FLOAT:
+            memcpy(&w[1], &v->u.f, sizeof(w[1]));
+            break;
+        case VAL_STR:
+        case VAL_ARR:
+        case VAL_OBJ:
+            h = cep_hash64(v->u.s, v->len, h);
+            break;
+        case VAL_LIST:
+            for (uint32_t i = 0; i < v->len; i++) {
+                const struct val *it = &v->u.items[i];
+                h = it->type == VAL_LIST ? cep_hash64(&it->len, sizeof(it->len), h)
+                                         : val_hash(it, h);
+            }
+            break;
+        default:
+            break;
+    }
+    return cep_hash64(w, sizeof(w), h);
+}
+
 uint64_t expr_shape_hash(const struct expr *e)
 {
     uint64_t h = cep_hash64(&e->n_code, sizeof(e->n_code), 0);
@@ -272,6 +307,8 @@ uint64_t expr_shape_hash(const struct expr *e)
         if (in->op == EXPR_OP_FIELD || is_jump(in->op))
             w[1] = in->a;
         h = cep_hash64(w, sizeof(w), h);
+        if (in->op == EXPR_OP_CONST || in->op == EXPR_OP_IN || in->op == EXPR_OP_NOT_IN)
+            h = val_hash(&e->consts[in->a], h);
     }
     return h;
 }
@@ -356,29 +393,70 @@ int expr_eq_const(const struct expr *e, const struct val **c)
     return -1;
 }
 
-/* See expr.h.  Only plain anchored patterns qualify: `^` then literal
- * bytes (no alternation anywhere, no escapes or groups in the prefix; a
- * literal followed by a quantifier is optional, so it is left out).  The
- * regex compiles with PCRE2_UTF only, so `^` is the start of the subject
- * and letters are case-sensitive. */
-int expr_match_prefix(const struct expr *e, const char **lit, size_t *len)
+/* The length of the run of literal bytes at p[0..n): ASCII, no
+ * metacharacter.  The regex compiles with PCRE2_UTF only, so these match
+ * themselves, case-sensitively. */
+static size_t lit_run(const char *p, size_t n)
+{
+    size_t k = 0;
+    while (k < n && strchr("\\^$.[]()*+?{}|#", p[k]) == NULL && (unsigned char)p[k] < 0x80)
+        k++;
+    return k;
+}
+
+static bool is_quantifier(char c)
+{
+    return strchr("*?{+", c) != NULL;
+}
+
+/* See expr.h.  Two shapes qualify.  `^lit...` with no alternation
+ * anywhere (a literal followed by a quantifier is optional, so it is left
+ * out).  `^(a|b|...)...` or `^(?:a|b|...)...`: a group of non-empty
+ * literal alternatives, not quantified, and no `|` after it (a top-level
+ * alternative could match anywhere).  `^` is the start of the subject:
+ * nothing before it can set multiline mode. */
+int expr_match_prefixes(const struct expr *e, struct expr_lit *lits, size_t max, size_t *n_lits)
 {
     const struct expr_insn *in = e->code;
-    if (core_len(e) != 2 || in[0].op != EXPR_OP_FIELD || in[1].op != EXPR_OP_MATCH)
+    if (core_len(e) != 2 || in[0].op != EXPR_OP_FIELD || in[1].op != EXPR_OP_MATCH || !max)
         return -1;
     size_t n;
     const char *p = expr_re_pattern(e->res[in[1].a], &n);
-    if (n < 2 || p[0] != '^' || memchr(p, '|', n))
+    if (n < 2 || p[0] != '^')
         return -1;
-    size_t k = 1;
-    while (k < n && strchr("\\^$.[]()*+?{}|#", p[k]) == NULL && (unsigned char)p[k] < 0x80)
+    if (p[1] != '(') {
+        if (memchr(p, '|', n))
+            return -1;
+        size_t k = 1 + lit_run(p + 1, n - 1);
+        if (k < n && is_quantifier(p[k]))
+            k--; /* the last literal is quantified */
+        if (k <= 1)
+            return -1;
+        lits[0].s = p + 1;
+        lits[0].len = k - 1;
+        *n_lits = 1;
+        return in[0].a;
+    }
+    size_t k = n > 3 && p[2] == '?' && p[3] == ':' ? 4 : 2;
+    size_t m = 0;
+    for (;;) {
+        size_t len = lit_run(p + k, n - k);
+        if (!len || m == max || k + len == n)
+            return -1;
+        lits[m].s = p + k;
+        lits[m].len = len;
+        m++;
+        k += len;
+        if (p[k] == ')')
+            break;
+        if (p[k] != '|')
+            return -1;
         k++;
-    if (k < n && strchr("*?{+", p[k]) != NULL)
-        k--; /* the last literal is quantified */
-    if (k <= 1)
+    }
+    k++;
+    if ((k < n && is_quantifier(p[k])) || memchr(p + k, '|', n - k))
         return -1;
-    *lit = p + 1;
-    *len = k - 1;
+    *n_lits = m;
     return in[0].a;
 }
 

@@ -15,14 +15,18 @@
  * rule an interval of its field, and an int (or null) value outside it
  * means the `when` is false without a counter, unless a guard before it
  * sees a value of another class.
+ * Per event, the lists are marked in a bitmap (the memo's, so no
+ * allocation) and visited in position order; a key's rules with a range
+ * pre-check are kept by low end and picked by binary search, and a string
+ * key found makes its == and in predicates true in the memo.  What an
+ * event reads is kept compact (short strings inline, pre-checks in the
+ * rule record): with many rules, cache misses cost as much as instructions.
  * Exactness: a skipped rule's `when` would have been false and bumped no
  * counter; a visited rule's `when` is evaluated whole (conjuncts through
  * the memo, counters replayed), so lists only need to over-approximate.
  * Tested by: tests/unit/check_rule_index.c, tests/rules/ */
 #include "cepd/cep_common.h"
 #include "rule_int.h"
-
-#include "cepd/hash.h"
 
 #include <string.h>
 
@@ -36,13 +40,31 @@ enum rule_ix_cls {
     RULE_IX_CLS_COUNT
 };
 
+#define RULE_IX_KEY_INLINE 16
+
+/* What a probe and a found key read come first: the hash, and a short
+ * string's bytes inline (the constant itself lies elsewhere, a cache miss
+ * away). */
 struct rule_ix_key {
-    uint8_t cls;      /* RULE_IX_NONE: empty slot */
+    uint64_t h;
     uint32_t len;
+    uint8_t cls;      /* RULE_IX_NONE: empty slot */
+    char inl[RULE_IX_KEY_INLINE]; /* a string's first bytes */
+    uint32_t off, n;  /* the rules' positions: pool[off..off+n) */
+    /* pool[off..off+n_plain) ascending; the other n - n_plain, whose
+     * pre-check is on slot r_slot, are ranges[r_off..], by the low end of
+     * their range, the widest r_width wide, their pre-check guards r_mask
+     * (see visit_ranged). */
+    uint32_t n_plain;
+    /* A string key: the predicates `field == key` and `field in [..key..]`
+     * that a value equal to it makes true (pool[t_off..t_off+t_n)). */
+    uint32_t t_off, t_n;
+    uint32_t r_off;
+    int32_t r_slot;
+    uint32_t r_mask;
+    uint64_t r_width;
     const char *s;    /* into a predicate's constants */
     double d;
-    uint64_t h;
-    uint32_t off, n;  /* the rules' positions: pool[off..off+n) */
     uint32_t fill;    /* while building */
     uint32_t last;    /* while building: last position + 1 */
 };
@@ -60,12 +82,38 @@ struct rule_ix_field {
     uint32_t all_off, all_n;       /* every rule of the field: other values */
 };
 
+/* A rule's pre-checks.  Range: skipped when the value of slot is null or
+ * an int outside [lo, hi], and no pre-check guard in mask (bits into
+ * rule_index.pguards) sees a value of another class.  Literal: skipped
+ * when the value of lslot is null or a string starting with none of
+ * lits[lit_off..lit_off+n_lits) (a `=~` then false without a counter), and
+ * no guard in lmask sees a value of another class. */
+struct rule_ix_pre {
+    int32_t slot; /* -1: none */
+    uint32_t mask;
+    int64_t lo, hi;
+    int32_t lslot; /* -1: none */
+    uint32_t lmask;
+    uint32_t lit_off, n_lits;
+};
+
+/* A range pre-check in a key's list: its bounds beside the position, so
+ * that picking by range reads one array. */
+struct rule_ix_range {
+    int64_t lo, hi;
+    uint32_t pos;
+};
+
+/* A rule by position: what a visit reads, its pre-check included (one
+ * place in memory). */
 struct rule_ix_rule {
     uint32_t ri;
     uint32_t first, n; /* predicates: conj[first..first+n) */
     int32_t field;     /* index into fields, or -1 */
     uint32_t pick;     /* with a field: its conjunct (conj[first + pick]) */
     bool opaque;       /* `when` reads more than the event: evaluated whole */
+    const struct expr *when; /* opaque: the rule's `when` */
+    struct rule_ix_pre pre;
 };
 
 /* Rules indexed on a later conjunct, behind a conjunct comparing `slot`
@@ -76,15 +124,6 @@ struct rule_ix_guard {
     uint32_t off, n;
 };
 
-/* A rule's range pre-check: skipped when the value of slot is null or an
- * int outside [lo, hi], and no pre-check guard in mask (bits into
- * rule_index.pguards) sees a value of another class. */
-struct rule_ix_pre {
-    int32_t slot; /* -1: none */
-    uint32_t mask;
-    int64_t lo, hi;
-};
-
 /* Rules (not indexed) whose first conjunct is predicate pred. */
 struct rule_ix_group {
     uint32_t pred;
@@ -93,10 +132,10 @@ struct rule_ix_group {
 
 /* Predicates decided without the VM for the common values: `field OP
  * const` (OP ==, !=, <, <=, >, >=; const a string or an int) when the value
- * has the constant's type or is null; `field =~ "^lit..."` when the value
- * is null or a string not starting with lit; `field in [...]` always (it
- * never counts).  Other values go through expr_eval_bool (which counts
- * mismatches). */
+ * has the constant's type or is null; `field =~ "^lit..."` and `field =~
+ * "^(lit|lit...)..."` when the value is null or a string starting with
+ * none of the literals; `field in [...]` always (it never counts).  Other
+ * values go through expr_eval_bool (which counts mismatches). */
 enum rule_ix_fast_kind {
     RULE_IX_FAST_NONE = 0,
     RULE_IX_FAST_CMP,
@@ -109,8 +148,13 @@ struct rule_ix_fast {
     uint8_t kind;
     uint8_t op;       /* CMP: enum expr_cmp, as seen from the field */
     int32_t slot;
-    struct val c;     /* CMP, IN: into the predicate's constants; PREFIX: lit */
+    uint32_t lit_off; /* PREFIX: rule_index.lits[lit_off..lit_off+n_lits) */
+    uint32_t n_lits;
+    struct val c;     /* CMP, IN: into the predicate's constants */
+    char inl[RULE_IX_KEY_INLINE]; /* CMP: a short string constant's bytes */
 };
+
+#define RULE_IX_MAX_LITS 8
 
 
 struct rule_index {
@@ -122,27 +166,66 @@ struct rule_index {
     uint64_t *pred_hash;
     struct rule_ix_fast *fast;
     size_t n_preds, cap_preds;
+    uint32_t *pred_tab; /* while building: predicate + 1 by hash */
+    size_t pred_cap;
+    struct expr_lit *lits; /* into the predicates' regex patterns */
+    size_t n_lits, cap_lits;
     struct rule_ix_field fields[RULE_INDEX_MAX_FIELDS];
     size_t n_fields;
     struct rule_ix_guard guards[RULE_INDEX_MAX_GUARDS];
     size_t n_guards;
-    struct rule_ix_pre *pre;           /* by position */
     struct rule_ix_guard pguards[RULE_INDEX_MAX_GUARDS]; /* slot, cls only */
     size_t n_pguards;
     struct rule_ix_group *groups;
     size_t n_groups;
     uint32_t *pool;
     size_t n_pool, cap_pool;
+    struct rule_ix_range *ranges; /* keys' ranged parts */
+    size_t n_ranges, cap_ranges;
     uint32_t always_off, always_n;       /* no `when`, or an opaque one */
-    uint32_t grouped_off, grouped_n;     /* every grouped rule */
 };
 
+/* A predicate's answer for generation gen; what it counted, rarely
+ * anything, is in the memo's cnt (ents stay small: one is read for every
+ * conjunct of every rule visited). */
 struct rule_index_memo_ent {
     uint32_t gen;
     bool val;
+    bool counted;
+};
+
+struct rule_index_memo_cnt {
     uint32_t mismatch;
     uint32_t re_limit;
 };
+
+/* a[0..n) == b[0..n), inline: the strings compared here (event types,
+ * user names) are short, and a libc call costs more than the compare.
+ * Loads of 8, then 4 bytes, overlapping at the end. */
+static inline bool bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        uint64_t x, y;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y)
+                return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+}
 
 /* FNV-1a: keys are short (event types, user names) and only this process
  * sees the hash, so the cheapest good-enough one. */
@@ -154,9 +237,17 @@ static uint64_t key_hash_str(const char *s, size_t len)
     return h ^ (h >> 29);
 }
 
+/* A number's bits, mixed (murmur3's finaliser): the table takes the low
+ * bits, and ints as doubles differ only in their high ones. */
 static uint64_t key_hash_num(double d)
 {
-    return cep_hash64(&d, sizeof(d), 0x2545f4914f6cdd1dull);
+    uint64_t h;
+    memcpy(&h, &d, sizeof(h));
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
 }
 
 /* The class of a value: what a string or number constant compares with
@@ -179,6 +270,7 @@ static enum rule_ix_cls key_of(const struct val *v, struct rule_ix_key *k)
         k->s = v->u.s;
         k->len = v->len;
         k->h = key_hash_str(v->u.s, v->len);
+        memcpy(k->inl, v->u.s, v->len < RULE_IX_KEY_INLINE ? v->len : RULE_IX_KEY_INLINE);
     } else if (val_is_num(v) && val_num(v) == val_num(v)) {
         k->cls = RULE_IX_NUM;
         k->d = val_num(v) == 0.0 ? 0.0 : val_num(v); /* -0.0 == 0.0 */
@@ -201,21 +293,27 @@ static bool indexable(const struct val *c)
     return true;
 }
 
+/* Whether table key a equals probe b (b->inl not needed). */
 static bool key_eq(const struct rule_ix_key *a, const struct rule_ix_key *b)
 {
     if (a->cls != b->cls || a->h != b->h)
         return false;
     if (a->cls == RULE_IX_STR)
-        return a->len == b->len && (a->len == 0 || memcmp(a->s, b->s, a->len) == 0);
+        return a->len == b->len &&
+               bytes_eq(a->len <= RULE_IX_KEY_INLINE ? a->inl : a->s, b->s, a->len);
     return a->d == b->d;
 }
 
-static const struct rule_ix_key *field_find(const struct rule_ix_field *f,
-                                            const struct rule_ix_key *k)
+/* Key k in f's table, or NULL; a field whose rules all lacked room for
+ * their guards has no table. */
+static struct rule_ix_key *field_lookup(const struct rule_ix_field *f,
+                                        const struct rule_ix_key *k)
 {
+    if (!f->cap)
+        return NULL;
     size_t mask = f->cap - 1;
     for (size_t i = k->h & mask;; i = (i + 1) & mask) {
-        const struct rule_ix_key *e = &f->tab[i];
+        struct rule_ix_key *e = &f->tab[i];
         if (e->cls == RULE_IX_NONE)
             return NULL;
         if (key_eq(e, k))
@@ -255,12 +353,26 @@ static struct rule_ix_key *field_get(struct rule_ix_field *f, const struct rule_
 static uint32_t pred_take(struct rule_index *ix, struct expr *e)
 {
     uint64_t h = expr_shape_hash(e);
-    for (size_t p = 0; p < ix->n_preds; p++) {
-        if (ix->pred_hash[p] == h && expr_same(ix->preds[p], e)) {
-            expr_free(e);
-            return (uint32_t)p;
+    if ((ix->n_preds + 1) * 2 > ix->pred_cap) {
+        cep_free(ix->pred_tab);
+        ix->pred_cap = ix->pred_cap ? ix->pred_cap * 2 : 64;
+        ix->pred_tab = cep_calloc(ix->pred_cap, sizeof(*ix->pred_tab));
+        for (uint32_t p = 0; p < ix->n_preds; p++) {
+            size_t j = ix->pred_hash[p] & (ix->pred_cap - 1);
+            while (ix->pred_tab[j])
+                j = (j + 1) & (ix->pred_cap - 1);
+            ix->pred_tab[j] = p + 1;
         }
     }
+    size_t j = h & (ix->pred_cap - 1);
+    for (; ix->pred_tab[j]; j = (j + 1) & (ix->pred_cap - 1)) {
+        uint32_t p = ix->pred_tab[j] - 1;
+        if (ix->pred_hash[p] == h && expr_same(ix->preds[p], e)) {
+            expr_free(e);
+            return p;
+        }
+    }
+    ix->pred_tab[j] = (uint32_t)ix->n_preds + 1;
     size_t cap = ix->cap_preds, cap2 = ix->cap_preds;
     CEP_GROW(ix->preds, ix->cap_preds, ix->n_preds + 1);
     CEP_GROW(ix->pred_hash, cap, ix->n_preds + 1);
@@ -272,21 +384,27 @@ static uint32_t pred_take(struct rule_index *ix, struct expr *e)
     enum expr_cmp op;
     const struct val *c;
     int slot = expr_cmp_const(e, &op, &c);
-    const char *lit;
-    size_t lit_len;
+    struct expr_lit lits[RULE_IX_MAX_LITS];
+    size_t n_lits;
     if (slot >= 0 && (c->type == VAL_STR || c->type == VAL_INT)) {
         f->kind = RULE_IX_FAST_CMP;
         f->op = (uint8_t)op;
         f->slot = slot;
         f->c = *c;
+        if (c->type == VAL_STR && c->len <= RULE_IX_KEY_INLINE)
+            memcpy(f->inl, c->u.s, c->len);
     } else if ((slot = expr_eq_const(e, &c)) >= 0 && c->type == VAL_LIST) {
         f->kind = RULE_IX_FAST_IN;
         f->slot = slot;
         f->c = *c;
-    } else if ((slot = expr_match_prefix(e, &lit, &lit_len)) >= 0) {
+    } else if ((slot = expr_match_prefixes(e, lits, RULE_IX_MAX_LITS, &n_lits)) >= 0) {
         f->kind = RULE_IX_FAST_PREFIX;
         f->slot = slot;
-        f->c = val_str(lit, lit_len);
+        f->lit_off = (uint32_t)ix->n_lits;
+        f->n_lits = (uint32_t)n_lits;
+        CEP_GROW(ix->lits, ix->cap_lits, ix->n_lits + n_lits);
+        memcpy(ix->lits + ix->n_lits, lits, n_lits * sizeof(lits[0]));
+        ix->n_lits += n_lits;
     }
     return (uint32_t)ix->n_preds++;
 }
@@ -307,15 +425,18 @@ static uint32_t pguard_bit(struct rule_index *ix, int32_t slot, uint8_t cls)
     return 1u << j;
 }
 
-/* Rule pos's range pre-check from its conjuncts: the first `field OP int`
- * (OP not !=) reached through quiet conjuncts and comparisons of a field
- * with a string or number (guards), narrowed by later ones on the same
- * field reached the same way. */
+/* Rule pos's pre-checks from its conjuncts: the range of the first `field
+ * OP int` (OP not !=) reached through quiet conjuncts and comparisons of a
+ * field with a string or number (guards, ranges included), narrowed by
+ * later ones on the same field reached the same way; the literals of the
+ * first regex with a literal prefilter reached the same way (the last
+ * conjunct looked at: a match may count its limit). */
 static void pre_build(struct rule_index *ix, uint32_t pos)
 {
     const struct rule_ix_rule *x = &ix->rules[pos];
-    struct rule_ix_pre *pre = &ix->pre[pos];
+    struct rule_ix_pre *pre = &ix->rules[pos].pre;
     pre->slot = -1;
+    pre->lslot = -1;
     uint32_t mask = 0;
     for (uint32_t k = 0; k < x->n; k++) {
         const struct expr *e = ix->preds[ix->conj[x->first + k]];
@@ -355,7 +476,20 @@ static void pre_build(struct rule_index *ix, uint32_t pos)
                 pre->hi = hi < pre->hi ? hi : pre->hi;
             }
             pre->mask = mask;
+            /* It counts for a value of another class: a guard for what follows. */
+            uint32_t bit = pguard_bit(ix, s, RULE_IX_NUM);
+            if (!bit)
+                return;
+            mask |= bit;
             continue;
+        }
+        const struct rule_ix_fast *f = &ix->fast[ix->conj[x->first + k]];
+        if (f->kind == RULE_IX_FAST_PREFIX) {
+            pre->lslot = f->slot;
+            pre->lmask = mask;
+            pre->lit_off = f->lit_off;
+            pre->n_lits = f->n_lits;
+            return;
         }
         if (expr_quiet(e))
             continue;
@@ -401,6 +535,7 @@ static void rule_split(struct rule_index *ix, struct rule_ix_rule *x, const stru
         return;
     if (!expr_event_only(r->when)) {
         x->opaque = true;
+        x->when = r->when;
         return;
     }
     struct expr **parts;
@@ -555,6 +690,77 @@ static void field_add_rule(struct rule_index *ix, struct rule_ix_field *f, uint3
     ix->pool[f->all_off + f->all_n++] = pos;
 }
 
+/* Split key e's list (ascending) into the rules visited as they are and
+ * the ones that visit_ranged picks by range: those with a pre-check on the
+ * slot of the list's first one, sorted by low end. */
+static void key_split_ranged(struct rule_index *ix, struct rule_ix_key *e)
+{
+    uint32_t *v = ix->pool + e->off;
+    e->n_plain = e->n;
+    e->r_slot = -1;
+    e->r_mask = 0;
+    e->r_width = 0;
+    for (uint32_t i = 0; i < e->n && e->r_slot < 0; i++)
+        e->r_slot = ix->rules[v[i]].pre.slot;
+    if (e->r_slot < 0)
+        return;
+    CEP_GROW(ix->ranges, ix->cap_ranges, ix->n_ranges + e->n);
+    struct rule_ix_range *ranged = ix->ranges + ix->n_ranges;
+    uint32_t n_plain = 0, n_ranged = 0;
+    for (uint32_t i = 0; i < e->n; i++) {
+        const struct rule_ix_pre *x = &ix->rules[v[i]].pre;
+        if (x->slot != e->r_slot) {
+            v[n_plain++] = v[i];
+            continue;
+        }
+        uint32_t j = n_ranged++; /* insertion by low end: lists are short */
+        for (; j > 0 && ranged[j - 1].lo > x->lo; j--)
+            ranged[j] = ranged[j - 1];
+        ranged[j] = (struct rule_ix_range){.lo = x->lo, .hi = x->hi, .pos = v[i]};
+        e->r_mask |= x->mask;
+        if (x->hi >= x->lo && (uint64_t)x->hi - (uint64_t)x->lo > e->r_width)
+            e->r_width = (uint64_t)x->hi - (uint64_t)x->lo;
+    }
+    e->n_plain = n_plain;
+    e->r_off = (uint32_t)ix->n_ranges;
+    ix->n_ranges += n_ranged;
+}
+
+/* Each string key's predicates on f's slot made true by a value equal to
+ * it (any predicate of the index: == or in with that string); pass 0
+ * counts, pass 1 fills. */
+static void field_true_preds(struct rule_index *ix, struct rule_ix_field *f)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < f->cap; i++) {
+            if (pass == 1 && f->tab[i].t_n)
+                f->tab[i].t_off = pool_reserve(ix, f->tab[i].t_n);
+            f->tab[i].t_n = 0;
+            f->tab[i].last = 0;
+        }
+        for (uint32_t p = 0; p < ix->n_preds; p++) {
+            const struct val *c;
+            if (expr_eq_const(ix->preds[p], &c) != f->slot)
+                continue;
+            bool is_eq = c->type != VAL_LIST;
+            uint32_t n_items = is_eq ? 1 : c->len;
+            for (uint32_t j = 0; j < n_items; j++) {
+                const struct val *it = is_eq ? c : &c->u.items[j];
+                struct rule_ix_key k;
+                if (it->type != VAL_STR || key_of(it, &k) != RULE_IX_STR)
+                    continue;
+                struct rule_ix_key *e = field_lookup(f, &k);
+                if (!e || e->last == p + 1)
+                    continue; /* no rule listed there, or twice in one list */
+                e->last = p + 1;
+                if (pass == 1)
+                    ix->pool[e->t_off + e->t_n] = p;
+                e->t_n++;
+            }
+        }
+    }
+}
+
 static void field_build(struct rule_index *ix, size_t fi)
 {
     struct rule_ix_field *f = &ix->fields[fi];
@@ -577,6 +783,10 @@ static void field_build(struct rule_index *ix, size_t fi)
     for (uint32_t pos = 0; pos < ix->n_rules; pos++)
         if (ix->rules[pos].field == (int32_t)fi)
             field_add_rule(ix, f, pos, 1);
+    for (size_t i = 0; i < f->cap; i++)
+        if (f->tab[i].cls != RULE_IX_NONE)
+            key_split_ranged(ix, &f->tab[i]);
+    field_true_preds(ix, f);
 }
 
 /* Choose the fields (the slot most rules chose, then the next, up to
@@ -584,18 +794,21 @@ static void field_build(struct rule_index *ix, size_t fi)
 static void fields_choose(struct rule_index *ix, struct rule_ix_need *need)
 {
     size_t n = ix->n_rules;
+    int32_t max_slot = -1;
+    for (size_t pos = 0; pos < n; pos++)
+        max_slot = need[pos].slot > max_slot ? need[pos].slot : max_slot;
+    size_t *cnt = cep_malloc(((size_t)max_slot + 1) * sizeof(*cnt));
     while (ix->n_fields < RULE_INDEX_MAX_FIELDS) {
+        memset(cnt, 0, ((size_t)max_slot + 1) * sizeof(*cnt));
+        for (size_t pos = 0; pos < n; pos++)
+            if (need[pos].slot >= 0)
+                cnt[need[pos].slot]++;
         int32_t best = -1;
         size_t best_n = 0;
-        for (size_t pos = 0; pos < n; pos++) {
-            if (need[pos].slot < 0)
-                continue;
-            size_t cnt = 0;
-            for (size_t q = 0; q < n; q++)
-                cnt += need[q].slot == need[pos].slot;
-            if (cnt > best_n || (cnt == best_n && need[pos].slot < best)) {
-                best = need[pos].slot;
-                best_n = cnt;
+        for (int32_t slot = 0; slot <= max_slot; slot++) { /* ties: the lower slot */
+            if (cnt[slot] > best_n) {
+                best = slot;
+                best_n = cnt[slot];
             }
         }
         if (best < 0)
@@ -610,6 +823,7 @@ static void fields_choose(struct rule_index *ix, struct rule_ix_need *need)
         }
         ix->n_fields++;
     }
+    cep_free(cnt);
     for (size_t j = 0; j < ix->n_guards; j++) {
         ix->guards[j].off = pool_reserve(ix, ix->guards[j].n);
         ix->guards[j].n = 0;
@@ -635,7 +849,7 @@ static void groups_build(struct rule_index *ix)
     int32_t *group_of = cep_malloc((ix->n_preds + 1) * sizeof(*group_of));
     for (size_t p = 0; p < ix->n_preds; p++)
         group_of[p] = -1;
-    size_t n_always = 0, n_grouped = 0;
+    size_t n_always = 0;
     for (size_t pos = 0; pos < ix->n_rules; pos++) {
         const struct rule_ix_rule *x = &ix->rules[pos];
         if (x->field >= 0)
@@ -653,14 +867,12 @@ static void groups_build(struct rule_index *ix)
             ix->n_groups++;
         }
         ix->groups[group_of[p]].n++;
-        n_grouped++;
     }
     for (size_t g = 0; g < ix->n_groups; g++) {
         ix->groups[g].off = pool_reserve(ix, ix->groups[g].n);
         ix->groups[g].n = 0;
     }
     ix->always_off = pool_reserve(ix, n_always);
-    ix->grouped_off = pool_reserve(ix, n_grouped);
     for (uint32_t pos = 0; pos < ix->n_rules; pos++) {
         const struct rule_ix_rule *x = &ix->rules[pos];
         if (x->field >= 0)
@@ -671,7 +883,6 @@ static void groups_build(struct rule_index *ix)
         }
         struct rule_ix_group *g = &ix->groups[group_of[ix->conj[x->first]]];
         ix->pool[g->off + g->n++] = pos;
-        ix->pool[ix->grouped_off + ix->grouped_n++] = pos;
     }
     cep_free(group_of);
 }
@@ -689,10 +900,11 @@ static struct rule_index *rule_index_build(const struct ruleset *rs, const uint3
         ix->rules[pos].field = -1;
         rule_split(ix, &ix->rules[pos], rs->rules[rules[pos]], &need[pos]);
     }
+    cep_free(ix->pred_tab);
+    ix->pred_tab = NULL;
     cands_choose(ix, need);
     fields_choose(ix, need);
     cep_free(need);
-    ix->pre = cep_calloc(n ? n : 1, sizeof(*ix->pre));
     for (uint32_t pos = 0; pos < n; pos++)
         pre_build(ix, pos);
     for (size_t fi = 0; fi < ix->n_fields; fi++)
@@ -733,13 +945,14 @@ void rule_index_free(struct rule_index *ix)
     cep_free(ix->preds);
     cep_free(ix->pred_hash);
     cep_free(ix->fast);
+    cep_free(ix->lits);
     for (size_t fi = 0; fi < ix->n_fields; fi++)
         cep_free(ix->fields[fi].tab);
     cep_free(ix->groups);
-    cep_free(ix->pre);
     cep_free(ix->rules);
     cep_free(ix->conj);
     cep_free(ix->pool);
+    cep_free(ix->ranges);
     cep_free(ix);
 }
 
@@ -764,9 +977,11 @@ size_t rule_index_n_preds(const struct rule_index *ix)
     return ix->n_preds;
 }
 
-static inline struct val slot_val(const struct evt *ev, int32_t slot)
+static const struct val ix_null_val; /* VAL_NULL: a slot the event lacks */
+
+static inline const struct val *slot_val(const struct evt *ev, int32_t slot)
 {
-    return (uint32_t)slot < ev->n_slots ? ev->slots[slot] : val_null();
+    return (uint32_t)slot < ev->n_slots ? &ev->slots[slot] : &ix_null_val;
 }
 
 /* `field OP const` on value v without the VM, exactly as the VM would
@@ -782,8 +997,8 @@ static bool fast_cmp(const struct rule_ix_fast *f, const struct val *v, bool *re
     }
     if (c->type == VAL_STR && v->type == VAL_STR) {
         if (f->op == EXPR_CMP_EQ || f->op == EXPR_CMP_NE) {
-            *res = (v->len == c->len && (c->len == 0 || memcmp(v->u.s, c->u.s, c->len) == 0)) ==
-                   (f->op == EXPR_CMP_EQ);
+            const char *cs = c->len <= RULE_IX_KEY_INLINE ? f->inl : c->u.s;
+            *res = (v->len == c->len && bytes_eq(v->u.s, cs, c->len)) == (f->op == EXPR_CMP_EQ);
             return true;
         }
         size_t n = v->len < c->len ? v->len : c->len;
@@ -825,12 +1040,22 @@ static bool fast_in(const struct val *v, const struct val *list)
     for (uint32_t i = 0; i < list->len; i++) {
         const struct val *it = &list->u.items[i];
         if (v->type == VAL_STR && it->type == VAL_STR) {
-            if (v->len == it->len && (v->len == 0 || memcmp(v->u.s, it->u.s, v->len) == 0))
+            if (v->len == it->len && bytes_eq(v->u.s, it->u.s, v->len))
                 return true;
         } else if (val_equal(v, it)) {
             return true;
         }
     }
+    return false;
+}
+
+/* Whether string v starts with one of f's literals (never empty: the
+ * first bytes tell most apart). */
+static inline bool lits_prefix(const struct expr_lit *l, uint32_t n, const struct val *v)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (v->len >= l[i].len && v->u.s[0] == l[i].s[0] && bytes_eq(v->u.s, l[i].s, l[i].len))
+            return true;
     return false;
 }
 
@@ -844,22 +1069,20 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
     if (e->gen == gen)
         return e;
     e->gen = gen;
-    e->mismatch = 0;
-    e->re_limit = 0;
+    e->counted = false;
     const struct rule_ix_fast *f = &ix->fast[p];
     if (f->kind == RULE_IX_FAST_CMP) {
-        struct val v = slot_val(ctx->ev, f->slot);
-        if (fast_cmp(f, &v, &e->val))
+        const struct val *v = slot_val(ctx->ev, f->slot);
+        if (fast_cmp(f, v, &e->val))
             return e;
     } else if (f->kind == RULE_IX_FAST_IN) {
-        struct val v = slot_val(ctx->ev, f->slot);
-        e->val = fast_in(&v, &f->c);
+        const struct val *v = slot_val(ctx->ev, f->slot);
+        e->val = fast_in(v, &f->c);
         return e;
     } else if (f->kind == RULE_IX_FAST_PREFIX) {
-        struct val v = slot_val(ctx->ev, f->slot);
-        if (v.type == VAL_NULL ||
-            (v.type == VAL_STR &&
-             (v.len < f->c.len || memcmp(v.u.s, f->c.u.s, f->c.len) != 0))) {
+        const struct val *v = slot_val(ctx->ev, f->slot);
+        if (v->type == VAL_NULL ||
+            (v->type == VAL_STR && !lits_prefix(ix->lits + f->lit_off, f->n_lits, v))) {
             e->val = false;
             return e;
         }
@@ -869,19 +1092,68 @@ static inline __attribute__((always_inline)) const struct rule_index_memo_ent *p
     ctx->counters = &c;
     e->val = expr_eval_bool(ix->preds[p], ctx);
     ctx->counters = keep;
-    e->mismatch = (uint32_t)c.type_mismatch;
-    e->re_limit = (uint32_t)c.regex_limit;
+    if (CEP_UNLIKELY(c.type_mismatch || c.regex_limit)) {
+        e->counted = true;
+        m->cnt[p].mismatch = (uint32_t)c.type_mismatch;
+        m->cnt[p].re_limit = (uint32_t)c.regex_limit;
+    }
     return e;
 }
 
-static void iter_add(struct rule_index_iter *it, const uint32_t *v, uint32_t n)
+static inline void visit_one(struct rule_index_memo *m, uint32_t pos)
+{
+    uint32_t w = pos >> 6;
+    m->vis_lo = w < m->vis_lo ? w : m->vis_lo;
+    m->vis_hi = w + 1 > m->vis_hi ? w + 1 : m->vis_hi;
+    m->visit[w] |= 1ull << (pos & 63);
+}
+
+/* Mark the positions v[0..n) (ascending) for visiting. */
+static inline void visit_add(struct rule_index_memo *m, const uint32_t *v, uint32_t n)
 {
     if (!n)
         return;
-    CEP_ASSERT(it->n < RULE_INDEX_ITER_MAX);
-    it->cur[it->n] = v;
-    it->end[it->n] = v + n;
-    it->n++;
+    uint32_t lo = v[0] >> 6, hi = (v[n - 1] >> 6) + 1;
+    m->vis_lo = lo < m->vis_lo ? lo : m->vis_lo;
+    m->vis_hi = hi > m->vis_hi ? hi : m->vis_hi;
+    for (uint32_t i = 0; i < n; i++)
+        m->visit[v[i] >> 6] |= 1ull << (v[i] & 63);
+}
+
+/* Mark the rules of key e's ranged part that can pass their pre-check
+ * on the event's value of their slot: none for null, those whose range
+ * holds an int (a low end at least value - r_width), all for other values
+ * or when a pre-check guard of theirs fails (pbad; next checks each
+ * visited rule again). */
+static void visit_ranged(struct rule_index_memo *m, const struct rule_index *ix,
+                         const struct rule_ix_key *e, const struct evt *ev, uint32_t pbad)
+{
+    const struct rule_ix_range *v = ix->ranges + e->r_off;
+    uint32_t n = e->n - e->n_plain, i = 0;
+    const struct val *x = slot_val(ev, e->r_slot);
+    bool guarded = (pbad & e->r_mask) != 0;
+    if (x->type == VAL_NULL && !guarded)
+        return;
+    if (x->type == VAL_INT && !guarded) {
+        int64_t val = x->u.i;
+        int64_t from = (uint64_t)val - (uint64_t)INT64_MIN < e->r_width
+                               ? INT64_MIN
+                               : (int64_t)((uint64_t)val - e->r_width);
+        uint32_t hi = n;
+        while (i < hi) { /* the first low end >= from */
+            uint32_t mid = i + (hi - i) / 2;
+            if (v[mid].lo < from)
+                i = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; i < n && v[i].lo <= val; i++)
+            if (v[i].hi >= val)
+                visit_one(m, v[i].pos);
+        return;
+    }
+    for (; i < n; i++)
+        visit_one(m, v[i].pos);
 }
 
 void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
@@ -889,142 +1161,137 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
 {
     const struct evt *ev = ctx->ev;
     const uint32_t *pool = ix->pool;
-    it->n = 0;
-    it->pre = ix->pre;
+    /* An iteration left unfinished leaves bits behind. */
+    if (m->vis_lo < m->vis_hi)
+        memset(m->visit + m->vis_lo, 0, (m->vis_hi - m->vis_lo) * sizeof(*m->visit));
+    m->vis_lo = UINT32_MAX;
+    m->vis_hi = 0;
+    it->m = m;
+    it->word = 0;
+    it->wi = 0;
+    it->ix = ix;
     it->ev = ev;
     it->pbad = 0;
     for (size_t j = 0; j < ix->n_pguards; j++) {
-        struct val v = slot_val(ev, ix->pguards[j].slot);
-        if (v.type != VAL_NULL && val_cls(&v) != ix->pguards[j].cls)
+        const struct val *v = slot_val(ev, ix->pguards[j].slot);
+        if (v->type != VAL_NULL && val_cls(v) != ix->pguards[j].cls)
             it->pbad |= 1u << j;
     }
-    iter_add(it, pool + ix->always_off, ix->always_n);
+    visit_add(m, pool + ix->always_off, ix->always_n);
     for (size_t fi = 0; fi < ix->n_fields; fi++) {
         const struct rule_ix_field *f = &ix->fields[fi];
-        struct val v = slot_val(ev, f->slot);
+        const struct val *v = slot_val(ev, f->slot);
         struct rule_ix_key k;
         const struct rule_ix_key *e = NULL;
-        switch (v.type) {
+        switch (v->type) {
             case VAL_NULL: /* == and in are false, quietly */
                 break;
             case VAL_STR:
                 k.cls = RULE_IX_STR;
-                k.s = v.u.s;
-                k.len = v.len;
-                k.h = key_hash_str(v.u.s, v.len);
-                e = field_find(f, &k);
-                iter_add(it, pool + f->nonstr_off, f->nonstr_n);
+                k.s = v->u.s;
+                k.len = v->len;
+                k.h = key_hash_str(v->u.s, v->len);
+                e = field_lookup(f, &k);
+                for (uint32_t i = 0; e && i < e->t_n; i++) {
+                    struct rule_index_memo_ent *t = &m->ents[pool[e->t_off + i]];
+                    t->gen = gen;
+                    t->val = true;
+                    t->counted = false;
+                }
+                visit_add(m, pool + f->nonstr_off, f->nonstr_n);
                 break;
             case VAL_INT:
             case VAL_FLOAT:
                 k.cls = RULE_IX_NUM;
-                k.d = val_num(&v);
+                k.d = val_num(v);
                 if (k.d == k.d) { /* NaN equals nothing */
                     if (k.d == 0.0)
                         k.d = 0.0;
                     k.h = key_hash_num(k.d);
-                    e = field_find(f, &k);
+                    e = field_lookup(f, &k);
                 }
-                iter_add(it, pool + f->nonnum_off, f->nonnum_n);
+                visit_add(m, pool + f->nonnum_off, f->nonnum_n);
                 break;
             default: /* bool, raw JSON: every rule, evaluated as before */
-                iter_add(it, pool + f->all_off, f->all_n);
+                visit_add(m, pool + f->all_off, f->all_n);
                 break;
         }
-        if (e)
-            iter_add(it, pool + e->off, e->n);
+        if (e) {
+            visit_add(m, pool + e->off, e->n_plain);
+            if (e->n != e->n_plain)
+                visit_ranged(m, ix, e, ev, it->pbad);
+        }
     }
     for (size_t j = 0; j < ix->n_guards; j++) {
         const struct rule_ix_guard *g = &ix->guards[j];
-        struct val v = slot_val(ev, g->slot);
-        if (v.type != VAL_NULL && val_cls(&v) != g->cls)
-            iter_add(it, pool + g->off, g->n);
+        const struct val *v = slot_val(ev, g->slot);
+        if (v->type != VAL_NULL && val_cls(v) != g->cls)
+            visit_add(m, pool + g->off, g->n);
     }
-    if (!ix->n_groups)
-        return;
     /* A group is visited when its predicate held, or counted something
      * (its rules are credited when visited). */
-    size_t want = 0;
     for (size_t g = 0; g < ix->n_groups; g++) {
         const struct rule_index_memo_ent *e = pred_eval(ix, ix->groups[g].pred, ctx, m, gen);
-        want += e->val || e->mismatch || e->re_limit;
-    }
-    if (want > RULE_INDEX_ITER_MAX - it->n) {
-        iter_add(it, pool + ix->grouped_off, ix->grouped_n);
-        return;
-    }
-    for (size_t g = 0; g < ix->n_groups && want; g++) {
-        const struct rule_index_memo_ent *e = &m->ents[ix->groups[g].pred];
-        if (e->val || e->mismatch || e->re_limit) {
-            iter_add(it, pool + ix->groups[g].off, ix->groups[g].n);
-            want--;
-        }
+        if (e->val || e->counted)
+            visit_add(m, pool + ix->groups[g].off, ix->groups[g].n);
     }
 }
 
-/* Whether the rule at pos fails its range pre-check on it->ev. */
+/* Whether the rule at pos fails a pre-check on it->ev. */
 static inline bool pre_fails(const struct rule_index_iter *it, uint32_t pos)
 {
-    const struct rule_ix_pre *x = &it->pre[pos];
-    if (x->slot < 0 || (x->mask & it->pbad))
-        return false;
-    struct val v = slot_val(it->ev, x->slot);
-    if (v.type == VAL_INT)
-        return v.u.i < x->lo || v.u.i > x->hi;
-    return v.type == VAL_NULL;
-}
-
-/* The next position of the merged lists, pre-check or not. */
-static inline bool iter_pick(struct rule_index_iter *it, uint32_t *pos)
-{
-    if (it->n == 1) {
-        *pos = *it->cur[0]++;
-        it->n = it->cur[0] != it->end[0];
-        return true;
+    const struct rule_ix_pre *x = &it->ix->rules[pos].pre;
+    if (x->slot >= 0 && !(x->mask & it->pbad)) {
+        const struct val *v = slot_val(it->ev, x->slot);
+        if (v->type == VAL_INT ? v->u.i < x->lo || v->u.i > x->hi : v->type == VAL_NULL)
+            return true;
     }
-    if (!it->n)
-        return false;
-    uint32_t best = *it->cur[0];
-    for (unsigned i = 1; i < it->n; i++)
-        if (*it->cur[i] < best)
-            best = *it->cur[i];
-    /* A rule can be in a guard's list and in its field's: visit it once. */
-    for (unsigned i = 0; i < it->n;) {
-        if (*it->cur[i] == best && ++it->cur[i] == it->end[i]) {
-            it->n--;
-            it->cur[i] = it->cur[it->n];
-            it->end[i] = it->end[it->n];
-            continue;
-        }
-        i++;
+    if (x->lslot >= 0 && !(x->lmask & it->pbad)) {
+        const struct val *v = slot_val(it->ev, x->lslot);
+        return v->type == VAL_NULL ||
+               (v->type == VAL_STR && !lits_prefix(it->ix->lits + x->lit_off, x->n_lits, v));
     }
-    *pos = best;
-    return true;
+    return false;
 }
 
 bool rule_index_next(struct rule_index_iter *it, uint32_t *pos)
 {
-    uint32_t p;
-    while (iter_pick(it, &p)) {
+    struct rule_index_memo *m = it->m;
+    for (;;) {
+        while (!it->word) {
+            if (m->vis_lo >= m->vis_hi)
+                return false;
+            it->wi = m->vis_lo++;
+            it->word = m->visit[it->wi];
+            m->visit[it->wi] = 0;
+        }
+        uint32_t p = it->wi * 64 + (uint32_t)__builtin_ctzll(it->word);
+        it->word &= it->word - 1;
         if (!pre_fails(it, p)) {
             *pos = p;
             return true;
         }
     }
-    return false;
 }
 
 void rule_index_memo_init(struct rule_index_memo *m, const struct rule_index *ix)
 {
     m->n = ix->n_preds;
     m->ents = cep_calloc(m->n ? m->n : 1, sizeof(*m->ents));
+    m->cnt = cep_calloc(m->n ? m->n : 1, sizeof(*m->cnt));
     m->gen = 0;
+    m->visit = cep_calloc(ix->n_rules / 64 + 1, sizeof(*m->visit));
+    m->vis_lo = m->vis_hi = 0;
 }
 
 void rule_index_memo_fini(struct rule_index_memo *m)
 {
     cep_free(m->ents);
     m->ents = NULL;
+    cep_free(m->cnt);
+    m->cnt = NULL;
+    cep_free(m->visit);
+    m->visit = NULL;
 }
 
 uint32_t rule_index_memo_next(struct rule_index_memo *m)
@@ -1036,17 +1303,18 @@ uint32_t rule_index_memo_next(struct rule_index_memo *m)
     return m->gen;
 }
 
-bool rule_index_when(const struct rule_index *ix, uint32_t pos, const struct rule *r,
-                     struct expr_ctx *ctx, struct rule_index_memo *m, uint32_t gen)
+bool rule_index_when(const struct rule_index *ix, uint32_t pos, struct expr_ctx *ctx,
+                     struct rule_index_memo *m, uint32_t gen)
 {
     const struct rule_ix_rule *x = &ix->rules[pos];
     if (x->opaque)
-        return expr_eval_bool(r->when, ctx);
+        return expr_eval_bool(x->when, ctx);
     for (uint32_t k = 0; k < x->n; k++) {
-        const struct rule_index_memo_ent *e = pred_eval(ix, ix->conj[x->first + k], ctx, m, gen);
-        if (CEP_UNLIKELY(e->mismatch | e->re_limit) && ctx->counters) {
-            ctx->counters->type_mismatch += e->mismatch;
-            ctx->counters->regex_limit += e->re_limit;
+        uint32_t p = ix->conj[x->first + k];
+        const struct rule_index_memo_ent *e = pred_eval(ix, p, ctx, m, gen);
+        if (CEP_UNLIKELY(e->counted) && ctx->counters) {
+            ctx->counters->type_mismatch += m->cnt[p].mismatch;
+            ctx->counters->regex_limit += m->cnt[p].re_limit;
         }
         if (!e->val)
             return false;
