@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Events and stream schemas.  The schema trie is built while rules compile
  * and is read-only afterwards; events reuse their buffers across lines so a
- * pooled event costs no allocation once warmed up.
- * Tested by: tests/unit/check_core.c */
+ * pooled event costs no allocation once warmed up.  An event's JSON text
+ * is its raw line, or, for a line format, written on demand during its
+ * push and into the event only if the event outlives the push.
+ * Tested by: tests/unit/check_core.c, tests/unit/check_format.c */
 #include "cepd/cep_common.h"
 #include "cepd/evt.h"
 
@@ -129,6 +131,7 @@ struct evt *evt_new(void)
 static void evt_free(struct evt *e)
 {
     cep_free(e->slots); /* the block: slots, raw and scratch (evt_reset) */
+    sbuf_free(&e->text);
     cep_free(e);
 }
 
@@ -222,7 +225,52 @@ void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots)
     e->raw_len = (uint32_t)len;
     cep_free(old);
     e->scratch_len = 0;
+    e->text_kind = EVT_TEXT_RAW;
     e->n_slots = n_slots;
     if (n_slots) /* a stream no rule reads a field of has no slot array */
         memset(e->slots, 0, n_slots * sizeof(*e->slots));
+}
+
+void evt_text_defer(struct evt *e, evt_text_write_fn *write, const void *ud)
+{
+    e->text_kind = EVT_TEXT_DEFER;
+    e->text_write = write;
+    e->text_ud = ud;
+}
+
+void evt_text_settle(struct evt *e)
+{
+    if (e->text_kind != EVT_TEXT_DEFER)
+        return;
+    if (e->refcnt > 1) {
+        sbuf_reset(&e->text);
+        e->text_write(e->text_ud, &e->text);
+        e->text_kind = EVT_TEXT_OWN;
+    } else {
+        e->text_kind = EVT_TEXT_NONE;
+    }
+    e->text_write = NULL;
+    e->text_ud = NULL;
+}
+
+void evt_text_append(const struct evt *e, struct sbuf *out)
+{
+    if (e->text_kind == EVT_TEXT_DEFER) {
+        e->text_write(e->text_ud, out);
+        return;
+    }
+    size_t len;
+    const char *s = evt_text(e, &len);
+    sbuf_append(out, s, len);
+}
+
+const char *evt_text(const struct evt *e, size_t *len)
+{
+    CEP_ASSERT(e->text_kind == EVT_TEXT_RAW || e->text_kind == EVT_TEXT_OWN);
+    if (e->text_kind == EVT_TEXT_OWN) {
+        *len = e->text.len;
+        return e->text.buf;
+    }
+    *len = e->raw_len;
+    return e->raw;
 }

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Line formats (design §4): a source's received line becomes one JSON
- * object line for the engine.  json passes the line through untouched;
- * regex turns the named groups of a PCRE2 pattern into string fields;
- * syslog parses RFC 3164 (with or without <PRI>, as in /var/log/auth.log,
- * also with an RFC 3339 timestamp) and RFC 5424 headers and structured
- * data, and may run a pattern over the message for more fields.  The output
- * is written into one buffer reused line after line, so the steady state
- * allocates nothing.  Strings are always emitted as valid JSON: a byte that
- * is not part of well-formed UTF-8 becomes U+FFFD.  Beside the JSON text,
- * io_format_decode lists where each field's value lies in it (and the event
- * time of an RFC 3164 timestamp), so that the engine fills the event's
- * slots without parsing the text again (eng_push_decoded); the text stays
- * the event's raw bytes, for alerts and checkpoints.
+ * object for the engine.  json passes the line through untouched; regex
+ * turns the named groups of a PCRE2 pattern into string fields; syslog
+ * parses RFC 3164 (with or without <PRI>, as in /var/log/auth.log, also
+ * with an RFC 3339 timestamp) and RFC 5424 headers and structured data,
+ * and may run a pattern over the message for more fields.
+ * io_format_decode lists the fields (where each value lies in the line, or
+ * in values it made after the line: an RFC 3164 timestamp as RFC 3339, the
+ * structured data as JSON, a string with invalid UTF-8 as its JSON text
+ * gives it back) and the event time of an RFC 3164 timestamp, so that the
+ * engine fills the event's slots without parsing text
+ * (eng_push_decoded).  The JSON text is written from that list only when
+ * something reads it (fmt_json_write: an alert, a kept event); strings are
+ * always valid JSON there: a byte that is not part of well-formed UTF-8
+ * becomes U+FFFD.  Buffers are reused line after line, so the steady state
+ * allocates nothing.
  * Tested by: tests/unit/check_format.c, tests/fuzz/fuzz_syslog.c,
  * tests/fuzz/fuzz_format_regex.c, bench/bench_syslog.c */
 #include "cepd/cep_common.h"
@@ -60,9 +63,12 @@ struct io_format {
     pcre2_match_data *md;
     struct fmt_group *groups;
     size_t n_groups;
-    struct sbuf out;
+    struct sbuf raw;  /* the last line, then the values made for it */
+    const char *line; /* the last line, the caller's (during decoding) */
+    bool line_high;   /* it has a byte >= 0x80 (UTF-8 to check) */
+    struct sbuf out;  /* JSON text (io_format_text; escaping in fmt_clean) */
     /* The field-name table (names point into fmt_syslog_names and groups),
-     * and the values of the last line (at most one per emitted member). */
+     * and the values of the last line (at most one per member). */
     const char **names;
     size_t *name_lens;
     char *keys;       /* per field, its member start as JSON text: "name": */
@@ -249,6 +255,7 @@ struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size
 {
     struct io_format *f = cep_calloc(1, sizeof(*f));
     f->kind = cfg->format;
+    sbuf_init(&f->raw);
     sbuf_init(&f->out);
     if (f->kind == CFG_FMT_JSON)
         return f;
@@ -300,6 +307,7 @@ void io_format_free(struct io_format *f)
     pcre2_match_data_free(f->md);
     pcre2_match_context_free(f->mctx);
     pcre2_code_free(f->re);
+    sbuf_free(&f->raw);
     sbuf_free(&f->out);
     cep_free(f);
 }
@@ -421,22 +429,47 @@ static char *fmt_key(struct sbuf *o, const char *key, size_t key_len, size_t val
     return w;
 }
 
-/* Start the member of field (its key prepared by fmt_fields_load) with
- * room for a value of val_room bytes; returns where the value goes. */
-static char *fmt_fkey(struct io_format *f, uint32_t field, size_t val_room)
+/* Append the JSON text of the last line f decoded (ud) to o: a member per
+ * field value, in order, its key prepared by fmt_fields_load. */
+static void fmt_json_write(const void *ud, struct sbuf *o)
 {
-    struct sbuf *o = &f->out;
-    size_t klen = f->key_off[field + 1] - f->key_off[field];
-    sbuf_reserve(o, klen + val_room + 4);
-    char *w = o->buf + o->len;
-    if (o->buf[o->len - 1] != '{')
-        *w++ = ',';
-    memcpy(w, f->keys + f->key_off[field], klen);
-    return w + klen;
+    const struct io_format *f = ud;
+    sbuf_putc(o, '{');
+    for (size_t i = 0; i < f->n_fv; i++) {
+        const struct eng_fval *v = &f->fv[i];
+        const char *val = f->raw.buf + v->off;
+        size_t klen = f->key_off[v->field + 1] - f->key_off[v->field];
+        sbuf_reserve(o, klen + 6 * v->len + 24);
+        char *w = o->buf + o->len;
+        if (i)
+            *w++ = ',';
+        memcpy(w, f->keys + f->key_off[v->field], klen);
+        w += klen;
+        if (v->kind == ENG_FVAL_STR) {
+            *w++ = '"';
+            w = fmt_esc(w, val, v->len);
+            *w++ = '"';
+        } else if (v->kind == ENG_FVAL_INT) {
+            char digits[20];
+            size_t n = 0;
+            uint64_t u = (uint64_t)v->i; /* never negative (fmt_int) */
+            do {
+                digits[n++] = (char)('0' + u % 10);
+                u /= 10;
+            } while (u);
+            while (n)
+                *w++ = digits[--n];
+        } else {
+            memcpy(w, val, v->len);
+            w += v->len;
+        }
+        o->len = (size_t)(w - o->buf);
+    }
+    sbuf_putc(o, '}');
 }
 
-/* Note the value of field just written: kind, and where it lies in out
- * (a string's body, an object's text) or its integer. */
+/* Note a value of field: kind, and where it lies in f->raw (a string, an
+ * object's text) or its integer. */
 static void fmt_fv_add(struct io_format *f, uint32_t field, enum eng_fval_kind kind, size_t off,
                        size_t len, int64_t i)
 {
@@ -448,52 +481,59 @@ static void fmt_fv_add(struct io_format *f, uint32_t field, enum eng_fval_kind k
     v->i = i;
 }
 
-/* Append field = the string s[0..len). */
+/* Whether s[0..len) has a byte >= 0x80, eight bytes a step. */
+static bool fmt_any_high(const char *s, size_t len)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        acc |= x;
+    }
+    for (; i < len; i++)
+        acc |= (unsigned char)s[i];
+    return (acc & UINT64_C(0x8080808080808080)) != 0;
+}
+
+/* Append to f->raw the string s[0..len) (not well-formed UTF-8) as its JSON
+ * text gives it back: escaped as the text writes it, then unescaped.  Sets
+ * *out_len; returns its offset in f->raw. */
+static size_t fmt_clean(struct io_format *f, const char *s, size_t len, size_t *out_len)
+{
+    sbuf_reset(&f->out);
+    sbuf_reserve(&f->out, 6 * len);
+    size_t n = (size_t)(fmt_esc(f->out.buf, s, len) - f->out.buf);
+    size_t off = f->raw.len;
+    sbuf_reserve(&f->raw, n);
+    *out_len = json_str_unescape(f->out.buf, n, f->raw.buf + off);
+    f->raw.len += *out_len;
+    return off;
+}
+
+/* field = the string s[0..len), a piece of the line. */
 static void fmt_str(struct io_format *f, uint32_t field, const char *s, size_t len)
 {
-    struct sbuf *o = &f->out;
-    char *w = fmt_fkey(f, field, 6 * len + 2);
-    *w++ = '"';
-    char *body = w;
-    w = fmt_esc(w, s, len);
-    /* Escaping and U+FFFD only ever grow a string: the same length means
-     * the body is the value itself. */
-    size_t body_len = (size_t)(w - body);
-    fmt_fv_add(f, field, body_len == len ? ENG_FVAL_STR : ENG_FVAL_ESC, (size_t)(body - o->buf),
-               body_len, 0);
-    *w++ = '"';
-    o->len = (size_t)(w - o->buf);
+    size_t off = (size_t)(s - f->line);
+    if (CEP_UNLIKELY(f->line_high) && !json_utf8_valid(s, len))
+        off = fmt_clean(f, s, len, &len);
+    fmt_fv_add(f, field, ENG_FVAL_STR, off, len, 0);
 }
 
 static void fmt_int(struct io_format *f, uint32_t field, uint64_t v)
 {
-    char digits[20];
-    size_t n = 0;
-    int64_t iv = (int64_t)v; /* callers pass at most 18 digits */
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    struct sbuf *o = &f->out;
-    char *w = fmt_fkey(f, field, n);
-    while (n)
-        *w++ = digits[--n];
-    o->len = (size_t)(w - o->buf);
-    fmt_fv_add(f, field, ENG_FVAL_INT, 0, 0, iv);
+    fmt_fv_add(f, field, ENG_FVAL_INT, 0, 0, (int64_t)v); /* at most 18 digits */
 }
 
-
-static void fmt_open(struct io_format *f)
+/* Start decoding line[0..len) (kept in f->raw, where values point). */
+static void fmt_open(struct io_format *f, const char *line, size_t len)
 {
-    sbuf_reset(&f->out);
-    sbuf_putc(&f->out, '{');
+    sbuf_reset(&f->raw);
+    sbuf_append(&f->raw, line, len);
+    f->line = line;
+    f->line_high = fmt_any_high(line, len);
     f->n_fv = 0;
     f->time_fv = -1;
-}
-
-static void fmt_close(struct sbuf *o)
-{
-    sbuf_putc(o, '}');
 }
 
 /* ---- regex --------------------------------------------------------------- */
@@ -545,9 +585,8 @@ static int fmt_regex(struct io_format *f, const char *line, size_t len, struct e
     }
     if (rc != 1)
         return CEP_ERR;
-    fmt_open(f);
+    fmt_open(f, line, len);
     fmt_groups_emit(f, line);
-    fmt_close(&f->out);
     return CEP_OK;
 }
 
@@ -710,9 +749,8 @@ static char *fmt_2d(char *w, int v)
 static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
 {
     long off = fmt_bsd_gmtoff(f, sl);
-    char *w = fmt_fkey(f, FMT_F_TIMESTAMP, 32);
-    *w++ = '"';
-    char *body = w;
+    sbuf_reserve(&f->raw, 32);
+    char *body = f->raw.buf + f->raw.len, *w = body;
     w = fmt_2d(w, sl->year / 100 % 100);
     w = fmt_2d(w, sl->year % 100);
     *w++ = '-';
@@ -733,10 +771,8 @@ static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
     w = fmt_2d(w, oh);
     *w++ = ':';
     w = fmt_2d(w, om);
-    fmt_fv_add(f, FMT_F_TIMESTAMP, ENG_FVAL_STR, (size_t)(body - f->out.buf), (size_t)(w - body),
-               0);
-    *w++ = '"';
-    f->out.len = (size_t)(w - f->out.buf);
+    fmt_fv_add(f, FMT_F_TIMESTAMP, ENG_FVAL_STR, f->raw.len, (size_t)(w - body), 0);
+    f->raw.len = (size_t)(w - f->raw.buf);
     if (oh <= 23) { /* else the engine rejects the text, and must */
         int64_t secs = eng_days_from_civil(sl->year % 10000, sl->mon, sl->mday) * 86400 +
                        sl->hour * 3600 + sl->min * 60 + sl->sec - sign * (oh * 3600 + om * 60);
@@ -838,14 +874,15 @@ static size_t fmt_sd_name(const char **pp, const char *end)
     return n <= 32 ? n : 0;
 }
 
-/* Write structured data [p, end) (known well formed) as
- * "sd":{"ID":{"NAME":"VALUE",...},...}; \" \\ and \] in values are
+/* Make the value of sd from structured data [p, end) (known well formed):
+ * {"ID":{"NAME":"VALUE",...},...} in f->raw; \" \\ and \] in values are
  * unescaped, any other backslash stays. */
 static void fmt_sd_emit(struct io_format *f, const char *p, const char *end)
 {
-    struct sbuf *o = &f->out;
-    char *w = fmt_fkey(f, FMT_F_SD, 1);
-    size_t start = (size_t)(w - o->buf);
+    struct sbuf *o = &f->raw;
+    sbuf_reserve(o, 1);
+    size_t start = o->len;
+    char *w = o->buf + o->len;
     *w++ = '{';
     o->len = (size_t)(w - o->buf);
     while (p < end && *p == '[') {
@@ -1018,7 +1055,7 @@ static int fmt_syslog(struct io_format *f, const char *line, size_t len, struct 
     int rc = is_5424 ? fmt_5424(p, end, &sl, line, rej) : fmt_bsd(f, p, end, &sl, line, rej);
     if (rc != CEP_OK)
         return rc;
-    fmt_open(f);
+    fmt_open(f, line, len);
     if (sl.pri >= 0) {
         fmt_int(f, FMT_F_FACILITY, (uint64_t)(sl.pri >> 3));
         fmt_int(f, FMT_F_SEVERITY, (uint64_t)(sl.pri & 7));
@@ -1048,7 +1085,6 @@ static int fmt_syslog(struct io_format *f, const char *line, size_t len, struct 
         if (rc == 1)
             fmt_groups_emit(f, sl.msg);
     }
-    fmt_close(&f->out);
     return CEP_OK;
 }
 
@@ -1059,8 +1095,8 @@ int io_format_decode(struct io_format *f, const char *line, size_t len, struct e
 {
     memset(out, 0, sizeof(*out));
     if (f->kind == CFG_FMT_JSON) {
-        out->json = line;
-        out->json_len = len;
+        out->raw = line;
+        out->raw_len = len;
         out->time_fv = -1;
         return CEP_OK;
     }
@@ -1070,14 +1106,28 @@ int io_format_decode(struct io_format *f, const char *line, size_t len, struct e
                                       : fmt_syslog(f, line, len, rej);
     if (rc != CEP_OK)
         return rc;
-    out->json = f->out.buf;
-    out->json_len = f->out.len;
+    out->raw = f->raw.buf;
+    out->raw_len = f->raw.len;
+    out->json_write = fmt_json_write;
+    out->json_ud = f;
     out->names = &f->fnames;
     out->fv = f->fv;
     out->n_fv = f->n_fv;
     out->time_fv = f->time_fv;
     out->time_us = f->time_us;
     return CEP_OK;
+}
+
+const char *io_format_text(struct io_format *f, const struct eng_decoded *d, size_t *len)
+{
+    if (!d->names) {
+        *len = d->raw_len;
+        return d->raw;
+    }
+    sbuf_reset(&f->out);
+    fmt_json_write(f, &f->out);
+    *len = f->out.len;
+    return f->out.buf;
 }
 
 int io_format_apply(struct io_format *f, const char *line, size_t len, const char **out,
@@ -1087,7 +1137,6 @@ int io_format_apply(struct io_format *f, const char *line, size_t len, const cha
     int rc = io_format_decode(f, line, len, &d, rej);
     if (rc != CEP_OK)
         return rc;
-    *out = d.json;
-    *out_len = d.json_len;
+    *out = io_format_text(f, &d, out_len);
     return CEP_OK;
 }

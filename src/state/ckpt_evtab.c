@@ -114,7 +114,9 @@ void ckpt_put_evt(struct ckpt_w *w, struct ckpt_evtab *t, const struct evt *ev)
     ckpt_put_uv(w, ev->seq);
     ckpt_put_bytes(w, name, strlen(name));
     ckpt_put_uv(w, ev->src_off);
-    ckpt_put_bytes(w, ev->raw, ev->raw_len);
+    size_t text_len;
+    const char *text = evt_text(ev, &text_len);
+    ckpt_put_bytes(w, text, text_len);
 }
 
 struct evt *ckpt_get_evt(struct ckpt_r *r, struct ckpt_evtab *t)

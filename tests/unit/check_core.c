@@ -90,6 +90,46 @@ START_TEST(test_schema_slots)
 }
 END_TEST
 
+/* A deferred text's writer (evt_text_defer): ud is the text. */
+static void text_put(const void *ud, struct sbuf *out)
+{
+    sbuf_puts(out, ud);
+}
+
+/* The JSON text: raw itself; or deferred, read through the writer during
+ * the push, written into the event at its end when it is kept, and never
+ * read again when it is not. */
+START_TEST(test_evt_text)
+{
+    struct evt *e = evt_new();
+    struct sbuf o;
+    sbuf_init(&o);
+    size_t len;
+    evt_reset(e, "{\"a\":1}", 7, 1);
+    ck_assert_ptr_eq(evt_text(e, &len), e->raw);
+    ck_assert_uint_eq(len, 7);
+    evt_reset(e, "line", 4, 1);
+    evt_text_defer(e, text_put, "{\"msg\":\"line\"}");
+    evt_text_append(e, &o);
+    ck_assert_str_eq(o.buf, "{\"msg\":\"line\"}");
+    evt_text_settle(e); /* nobody kept it */
+    ck_assert_int_eq(e->text_kind, EVT_TEXT_NONE);
+    evt_reset(e, "line", 4, 1);
+    evt_text_defer(e, text_put, "{\"msg\":\"kept\"}");
+    evt_ref(e);
+    evt_text_settle(e);
+    ck_assert_str_eq(evt_text(e, &len), "{\"msg\":\"kept\"}");
+    ck_assert_uint_eq(len, 14);
+    ck_assert_str_eq(e->raw, "line");
+    sbuf_reset(&o);
+    evt_text_append(e, &o);
+    ck_assert_str_eq(o.buf, "{\"msg\":\"kept\"}");
+    evt_unref(e);
+    evt_unref(e);
+    sbuf_free(&o);
+}
+END_TEST
+
 START_TEST(test_evt_reset_refcount)
 {
     struct evt *e = evt_new();
@@ -233,6 +273,7 @@ static Suite *core_suite(void)
     tc = tcase_create("evt");
     tcase_add_test(tc, test_schema_slots);
     tcase_add_test(tc, test_evt_reset_refcount);
+    tcase_add_test(tc, test_evt_text);
     suite_add_tcase(s, tc);
     tc = tcase_create("diag");
     tcase_add_test(tc, test_diag_print_caret);

@@ -8,7 +8,8 @@
  * garbage rejected with a reason.  The
  * direct decode (io_format_decode + eng_push_decoded) is checked against
  * the JSON path (the same text through eng_push_line): same verdicts,
- * alerts, field values and event times; and the escaper against a
+ * alerts, field values and event times, also for events a partial match
+ * keeps past their push (their text written then); and the escaper against a
  * byte-at-a-time reference on random strings. */
 #include "cepd/cep_common.h"
 #include "cepd/io.h"
@@ -454,6 +455,7 @@ static const char direct_rules[] =
         "  sys: {time: {field: timestamp}}\n"
         "  sysd: {time: {field: timestamp}}\n"
         "  rx: {time: {field: ts}}\n"
+        "  sysp: {time: {field: timestamp, max_out_of_orderness: 60d}}\n"
         "rules:\n"
         "  - id: sys-all\n"
         "    kind: simple\n"
@@ -474,7 +476,16 @@ static const char direct_rules[] =
         "    stream: rx\n"
         "    when: \"true\"\n"
         "    message: \"m\"\n"
-        "    fields: {a: a, b: b, ts: ts}\n";
+        "    fields: {a: a, b: b, ts: ts}\n"
+        "  - id: sysp-pair\n"
+        "    kind: pattern\n"
+        "    stream: sysp\n"
+        "    key: [host]\n"
+        "    pattern:\n"
+        "      - {step: a, when: \"true\"}\n"
+        "      - {step: b, when: \"true\"}\n"
+        "    within: 60d\n"
+        "    message: \"${a.msg} then ${b.msg}\"\n";
 
 struct direct_fx {
     char path[64];
@@ -545,7 +556,9 @@ static int direct_push(struct direct_fx *fx, struct io_format *f, const char *st
     if (io_format_decode(f, line, len, &d, &rej) != CEP_OK)
         return CEP_ERR;
     size_t jn0 = fx->json_out.len, dn0 = fx->direct_out.len;
-    int jrc = eng_push_line(fx->json_eng, (uint32_t)si, d.json, d.json_len, "in", off, &jrej);
+    size_t text_len;
+    const char *text = io_format_text(f, &d, &text_len);
+    int jrc = eng_push_line(fx->json_eng, (uint32_t)si, text, text_len, "in", off, &jrej);
     int drc = eng_push_decoded(fx->direct_eng, (uint32_t)si, &d, "in", off, &rej);
     ck_assert_int_eq(jrc, drc);
     if (jrc != CEP_OK)
@@ -647,6 +660,33 @@ START_TEST(test_direct_regex)
 }
 END_TEST
 
+/* Events kept past their push (a partial match holds the first step) get
+ * their JSON text then: an alert later prints them as the JSON path does. */
+START_TEST(test_direct_kept)
+{
+    struct direct_fx fx;
+    direct_load(&fx);
+    static const char *const patterns[] = {NULL, "user=(?<user>\\S+) ip=(?<ip>\\S+)"};
+    uint64_t off = 0;
+    for (size_t p = 0; p < CEP_ARRAY_LEN(patterns); p++) {
+        struct io_format *f = fmt_make(CFG_FMT_SYSLOG, patterns[p]);
+        for (size_t i = 0; i < CEP_ARRAY_LEN(direct_syslog_lines); i++) {
+            const char *l = direct_syslog_lines[i];
+            direct_push(&fx, f, "sysp", l, strlen(l), off++);
+        }
+        io_format_free(f);
+    }
+    eng_finish(fx.json_eng, ENG_EOF_FLUSH);
+    eng_finish(fx.direct_eng, ENG_EOF_FLUSH);
+    ck_assert_str_eq(fx.direct_out.buf, fx.json_out.buf);
+    ck_assert_uint_gt(eng_stats(fx.direct_eng)->alerts, 10);
+    /* An alert holds a kept event's text with escapes and U+FFFD. */
+    ck_assert_ptr_nonnull(strstr(fx.direct_out.buf, "\"host\":\"h\\\"ost\""));
+    ck_assert_ptr_nonnull(strstr(fx.direct_out.buf, "bad \xef\xbf\xbd"));
+    direct_free(&fx);
+}
+END_TEST
+
 /* The escaper against a byte-at-a-time reference (the rules of fmt_esc,
  * spelled out), on random strings mixing plain text, specials and bytes
  * of every kind at every position of the 16-byte blocks. */
@@ -744,6 +784,7 @@ static Suite *format_suite(void)
     tc = tcase_create("direct");
     tcase_add_test(tc, test_direct_syslog);
     tcase_add_test(tc, test_direct_regex);
+    tcase_add_test(tc, test_direct_kept);
     tcase_add_test(tc, test_escape_random);
     suite_add_tcase(s, tc);
     return s;
