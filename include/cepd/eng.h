@@ -95,7 +95,7 @@ struct eng_fnames {
 };
 enum eng_fval_kind {
     ENG_FVAL_STR = 0, /* raw[off, off + len) is the string */
-    ENG_FVAL_INT,     /* i */
+    ENG_FVAL_INT,     /* i, whose decimal text is raw[off, off + len) */
     ENG_FVAL_OBJ,     /* raw[off, off + len) is an object's JSON text */
     ENG_FVAL_KIND_COUNT
 };
@@ -108,8 +108,8 @@ struct eng_fval {
 struct eng_decoded {
     const char *raw;
     size_t raw_len;
-    evt_text_write_fn *json_write; /* appends the JSON text; names != NULL */
-    const void *json_ud;
+    const struct evt_text_ops *text_ops; /* its JSON text; names != NULL */
+    const void *text_ud;
     const struct eng_fnames *names; /* NULL: decode raw as a JSON line */
     const struct eng_fval *fv;      /* in the order of the members in the text */
     size_t n_fv;
@@ -120,8 +120,8 @@ struct eng_decoded {
 /* eng_push_line for a decoded line: the event keeps d->raw and its slots
  * are filled from d->fv (a later member of the same name wins, as in
  * JSON); the result, counters, rejections and alerts are exactly those of
- * eng_push_line(JSON text).  The text is written (d->json_write) only
- * when read during the push, or, once, when the event is kept past it.
+ * eng_push_line(JSON text).  The text is written (d->text_ops) only when
+ * read; an event kept past the push keeps the recipe of its text.
  * Falls back to the JSON decoder when a field is an object whose members
  * the rules read.  The first line of a new name table on a stream
  * allocates its binding; then nothing. */

@@ -52,18 +52,27 @@ const struct evt_schema_node *evt_schema_child(const struct evt_schema_node *n, 
 
 struct evt_pool;
 
-/* Where an event's JSON text is (evt_text, evt_text_append). */
+/* Where an event's JSON text is (evt_text_append). */
 enum evt_text_kind {
     EVT_TEXT_RAW = 0, /* raw is the text (a JSON line) */
-    EVT_TEXT_OWN,     /* text holds it; raw is what the slots point into */
-    EVT_TEXT_DEFER,   /* text_write writes it (only during the push) */
+    EVT_TEXT_DEFER,   /* text_ops->write_now writes it (only during the push) */
+    EVT_TEXT_KEPT,    /* text_ops->write_kept writes it from raw and text */
     EVT_TEXT_NONE,    /* gone: the push ended and nobody kept the event */
     EVT_TEXT_KIND_COUNT
 };
 
-/* Appends the JSON text of the event being pushed to out; ud is the
- * writer's (a line format's state for its last line). */
-typedef void evt_text_write_fn(const void *ud, struct sbuf *out);
+/* How a line format writes the JSON text of an event it decoded (the
+ * event's raw holds the line and the values the format made). */
+struct evt_text_ops {
+    /* Append the text of the line being pushed; ud is the format's state
+     * for its last line. */
+    void (*write_now)(const void *ud, struct sbuf *out);
+    /* Append to recipe what write_kept needs besides raw (the event
+     * outlives the push, and ud). */
+    void (*keep)(const void *ud, struct sbuf *recipe);
+    /* Append the text of an event from its raw bytes and recipe. */
+    void (*write_kept)(const char *raw, const char *recipe, struct sbuf *out);
+};
 
 struct evt {
     uint32_t refcnt;
@@ -86,9 +95,9 @@ struct evt {
     uint32_t slots_cap;
     struct val *slots;
     enum evt_text_kind text_kind;
-    struct sbuf text;   /* EVT_TEXT_OWN: the JSON text; kept across resets */
-    evt_text_write_fn *text_write; /* EVT_TEXT_DEFER */
-    const void *text_ud;
+    const struct evt_text_ops *text_ops; /* EVT_TEXT_DEFER, EVT_TEXT_KEPT */
+    const void *text_ud;                 /* EVT_TEXT_DEFER */
+    struct sbuf text;   /* EVT_TEXT_KEPT: the recipe; kept across resets */
 };
 
 /* A new event with refcnt 1 and empty buffers. */
@@ -133,19 +142,18 @@ void evt_unref(struct evt *e);
  * slot to null.  Reuses e's buffers; allocates only to grow them. */
 void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots);
 
-/* After evt_reset: raw is not the JSON text; write(ud, out) appends it
+/* After evt_reset: raw is not the JSON text; ops->write_now(ud) writes it
  * for as long as the caller pushing e keeps ud valid, which must end with
  * evt_text_settle(e).  A line format decodes into raw (its line and the
  * values it made) and writes the JSON only if something reads it. */
-void evt_text_defer(struct evt *e, evt_text_write_fn *write, const void *ud);
+void evt_text_defer(struct evt *e, const struct evt_text_ops *ops, const void *ud);
 /* The end of the push of a deferred e: if someone kept a reference (a
- * partial match, a buffer), the text is written into e->text now; if
- * not, it is dropped (e is reset before it is read again).  Allocates
- * only to grow e->text. */
+ * partial match, a buffer), e keeps the recipe of its text (ops->keep);
+ * if not, the text is gone (e is reset before it is read again).
+ * Allocates only to grow e->text. */
 void evt_text_settle(struct evt *e);
-/* Append e's JSON text to out (during its push, through the writer). */
+/* Append e's JSON text to out.  Not for an event whose push ended with
+ * nobody keeping it. */
 void evt_text_append(const struct evt *e, struct sbuf *out);
-/* e's JSON text and its length; e is not deferred (not in its push). */
-const char *evt_text(const struct evt *e, size_t *len);
 
 #endif

@@ -2,8 +2,9 @@
  * Events and stream schemas.  The schema trie is built while rules compile
  * and is read-only afterwards; events reuse their buffers across lines so a
  * pooled event costs no allocation once warmed up.  An event's JSON text
- * is its raw line, or, for a line format, written on demand during its
- * push and into the event only if the event outlives the push.
+ * is its raw line, or, for a line format, written on demand from raw
+ * (during the push through the format, later from a recipe the event keeps
+ * if it outlives the push).
  * Tested by: tests/unit/check_core.c, tests/unit/check_format.c */
 #include "cepd/cep_common.h"
 #include "cepd/evt.h"
@@ -231,10 +232,10 @@ void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots)
         memset(e->slots, 0, n_slots * sizeof(*e->slots));
 }
 
-void evt_text_defer(struct evt *e, evt_text_write_fn *write, const void *ud)
+void evt_text_defer(struct evt *e, const struct evt_text_ops *ops, const void *ud)
 {
     e->text_kind = EVT_TEXT_DEFER;
-    e->text_write = write;
+    e->text_ops = ops;
     e->text_ud = ud;
 }
 
@@ -244,33 +245,27 @@ void evt_text_settle(struct evt *e)
         return;
     if (e->refcnt > 1) {
         sbuf_reset(&e->text);
-        e->text_write(e->text_ud, &e->text);
-        e->text_kind = EVT_TEXT_OWN;
+        e->text_ops->keep(e->text_ud, &e->text);
+        e->text_kind = EVT_TEXT_KEPT;
     } else {
         e->text_kind = EVT_TEXT_NONE;
     }
-    e->text_write = NULL;
     e->text_ud = NULL;
 }
 
 void evt_text_append(const struct evt *e, struct sbuf *out)
 {
-    if (e->text_kind == EVT_TEXT_DEFER) {
-        e->text_write(e->text_ud, out);
-        return;
+    switch (e->text_kind) {
+        case EVT_TEXT_RAW:
+            sbuf_append(out, e->raw, e->raw_len);
+            break;
+        case EVT_TEXT_DEFER:
+            e->text_ops->write_now(e->text_ud, out);
+            break;
+        case EVT_TEXT_KEPT:
+            e->text_ops->write_kept(e->raw, e->text.buf, out);
+            break;
+        default:
+            CEP_ASSERT(!"the text of an event nobody kept");
     }
-    size_t len;
-    const char *s = evt_text(e, &len);
-    sbuf_append(out, s, len);
-}
-
-const char *evt_text(const struct evt *e, size_t *len)
-{
-    CEP_ASSERT(e->text_kind == EVT_TEXT_RAW || e->text_kind == EVT_TEXT_OWN);
-    if (e->text_kind == EVT_TEXT_OWN) {
-        *len = e->text.len;
-        return e->text.buf;
-    }
-    *len = e->raw_len;
-    return e->raw;
 }

@@ -528,13 +528,13 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
     for (size_t i = 0; b->any_deep && i < d->n_fv; i++) {
         if (CEP_UNLIKELY(d->fv[i].kind == ENG_FVAL_OBJ && b->deep[d->fv[i].field])) {
             sbuf_reset(&eng->text);
-            d->json_write(d->json_ud, &eng->text);
+            d->text_ops->write_now(d->text_ud, &eng->text);
             return eng_push_line(eng, stream, eng->text.buf, eng->text.len, src_name, src_off,
                                  rej);
         }
     }
     struct evt *ev = eng_input_take(eng, stream, d->raw, d->raw_len, src_name, src_off);
-    evt_text_defer(ev, d->json_write, d->json_ud);
+    evt_text_defer(ev, d->text_ops, d->text_ud);
     struct val *slots = ev->slots;
     const int32_t time_slot = eng->rs->streams[stream].time.time_slot;
     bool time_known = false;

@@ -11,9 +11,9 @@
  * gives it back) and the event time of an RFC 3164 timestamp, so that the
  * engine fills the event's slots without parsing text
  * (eng_push_decoded).  The JSON text is written from that list only when
- * something reads it (fmt_json_write: an alert, a kept event); strings are
- * always valid JSON there: a byte that is not part of well-formed UTF-8
- * becomes U+FFFD.  Buffers are reused line after line, so the steady state
+ * something reads it (fmt_text_ops: an alert; an event kept past its line
+ * keeps a recipe); strings are always valid JSON there: a byte that is not
+ * part of well-formed UTF-8 becomes U+FFFD.  Buffers are reused line after line, so the steady state
  * allocates nothing.
  * Tested by: tests/unit/check_format.c, tests/fuzz/fuzz_syslog.c,
  * tests/fuzz/fuzz_format_regex.c, bench/bench_syslog.c */
@@ -65,14 +65,15 @@ struct io_format {
     size_t n_groups;
     struct sbuf raw;  /* the last line, then the values made for it */
     const char *line; /* the last line, the caller's (during decoding) */
+    size_t line_len;
     bool line_high;   /* it has a byte >= 0x80 (UTF-8 to check) */
     struct sbuf out;  /* JSON text (io_format_text; escaping in fmt_clean) */
     /* The field-name table (names point into fmt_syslog_names and groups),
      * and the values of the last line (at most one per member). */
     const char **names;
     size_t *name_lens;
-    char *keys;       /* per field, its member start as JSON text: "name": */
-    size_t *key_off;  /* field i's is keys[key_off[i], key_off[i + 1]) */
+    struct sbuf keys; /* per field, its member start as JSON text ("name":),
+                       * as fmt_keys_load lays them out */
     struct eng_fnames fnames;
     struct eng_fval *fv;
     size_t n_fv;
@@ -207,6 +208,44 @@ static void fmt_groups_load(struct io_format *f)
 
 static char *fmt_esc(char *w, const char *s, size_t len);
 
+/* u32 at p (4-byte aligned or not). */
+static uint32_t fmt_u32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* The keys of the n fields, each its member start as JSON text ("name":),
+ * in one block that kept events copy (fmt_text_keep): u32 size of the
+ * block, u32 offset of key i's text from the block's start for i in
+ * 0..n (key i ends where i + 1 starts), the texts, zeros to a multiple of
+ * 4 bytes. */
+static void fmt_keys_load(struct io_format *f, size_t n)
+{
+    struct sbuf *k = &f->keys;
+    sbuf_reserve(k, 4 * (n + 2));
+    memset(k->buf, 0, 4 * (n + 2));
+    k->len = 4 * (n + 2);
+    for (size_t i = 0; i <= n; i++) {
+        uint32_t off = (uint32_t)k->len;
+        memcpy(k->buf + 4 * (i + 1), &off, sizeof(off));
+        if (i == n)
+            break;
+        sbuf_reserve(k, 6 * f->name_lens[i] + 3);
+        char *w = k->buf + k->len;
+        *w++ = '"';
+        w = fmt_esc(w, f->names[i], f->name_lens[i]);
+        *w++ = '"';
+        *w++ = ':';
+        k->len = (size_t)(w - k->buf);
+    }
+    while (k->len % 4)
+        sbuf_putc(k, '\0');
+    uint32_t size = (uint32_t)k->len;
+    memcpy(k->buf, &size, sizeof(size));
+}
+
 /* The field-name table: the syslog fields, then each distinct group name;
  * its hash identifies it to the engine (eng_push_decoded binds names to
  * slots once per table and stream). */
@@ -230,21 +269,7 @@ static void fmt_fields_load(struct io_format *f)
         for (size_t k = 0; k <= f->name_lens[i]; k++) /* the NUL separates names */
             h = (h ^ (unsigned char)f->names[i][k]) * UINT64_C(1099511628211);
     }
-    struct sbuf k;
-    sbuf_init(&k);
-    f->key_off = cep_calloc(n + 1, sizeof(*f->key_off));
-    for (size_t i = 0; i < n; i++) {
-        f->key_off[i] = k.len;
-        sbuf_reserve(&k, 6 * f->name_lens[i] + 3);
-        char *w = k.buf + k.len;
-        *w++ = '"';
-        w = fmt_esc(w, f->names[i], f->name_lens[i]);
-        *w++ = '"';
-        *w++ = ':';
-        k.len = (size_t)(w - k.buf);
-    }
-    f->key_off[n] = k.len;
-    f->keys = sbuf_steal(&k);
+    fmt_keys_load(f, n);
     f->fnames.names = f->names;
     f->fnames.lens = f->name_lens;
     f->fnames.n = (uint32_t)n;
@@ -257,6 +282,7 @@ struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size
     f->kind = cfg->format;
     sbuf_init(&f->raw);
     sbuf_init(&f->out);
+    sbuf_init(&f->keys);
     if (f->kind == CFG_FMT_JSON)
         return f;
     if (!cfg->pattern) {
@@ -301,8 +327,7 @@ void io_format_free(struct io_format *f)
     cep_free(f->groups);
     cep_free(f->names);
     cep_free(f->name_lens);
-    cep_free(f->keys);
-    cep_free(f->key_off);
+    sbuf_free(&f->keys);
     cep_free(f->fv);
     pcre2_match_data_free(f->md);
     pcre2_match_context_free(f->mctx);
@@ -429,44 +454,115 @@ static char *fmt_key(struct sbuf *o, const char *key, size_t key_len, size_t val
     return w;
 }
 
-/* Append the JSON text of the last line f decoded (ud) to o: a member per
- * field value, in order, its key prepared by fmt_fields_load. */
-static void fmt_json_write(const void *ud, struct sbuf *o)
+/* How a member's value goes into the JSON text. */
+enum fmt_how {
+    FMT_HOW_AS_IS = 0, /* its text as it is (a number's digits, an object) */
+    FMT_HOW_PLAIN,     /* a string that needs no escape: quoted */
+    FMT_HOW_ESC,       /* a string: escaped and quoted */
+    FMT_HOW_COUNT
+};
+
+static bool fmt_scan(const char *s, size_t len, bool *plain);
+
+/* Whether no byte of f's last line changes when escaped: then no string
+ * value does (values made after the line are plain, or come from a line
+ * with invalid UTF-8). */
+static bool fmt_line_plain(const struct io_format *f)
+{
+    bool plain;
+    fmt_scan(f->raw.buf, f->line_len, &plain);
+    return plain;
+}
+
+static enum fmt_how fmt_how_of(const struct eng_fval *v, bool plain)
+{
+    if (v->kind != ENG_FVAL_STR)
+        return FMT_HOW_AS_IS;
+    return plain ? FMT_HOW_PLAIN : FMT_HOW_ESC;
+}
+
+/* Append member `field` with value val[0..len) to o, a comma first
+ * unless it opens the object; keys as fmt_keys_load lays them out. */
+static void fmt_member_put(struct sbuf *o, bool first, const char *keys, uint32_t field,
+                           enum fmt_how how, const char *val, size_t len)
+{
+    uint32_t k0 = fmt_u32(keys + 4 * (field + 1)), k1 = fmt_u32(keys + 4 * (field + 2));
+    sbuf_reserve(o, k1 - k0 + 6 * len + 3);
+    char *w = o->buf + o->len;
+    if (!first)
+        *w++ = ',';
+    memcpy(w, keys + k0, k1 - k0);
+    w += k1 - k0;
+    if (how == FMT_HOW_AS_IS) {
+        memcpy(w, val, len);
+        w += len;
+    } else {
+        *w++ = '"';
+        if (how == FMT_HOW_PLAIN) {
+            memcpy(w, val, len);
+            w += len;
+        } else {
+            w = fmt_esc(w, val, len);
+        }
+        *w++ = '"';
+    }
+    o->len = (size_t)(w - o->buf);
+}
+
+/* evt_text_ops.write_now: the JSON text of the last line f (ud) decoded,
+ * a member per field value, in order. */
+static void fmt_text_write_now(const void *ud, struct sbuf *o)
 {
     const struct io_format *f = ud;
+    bool plain = fmt_line_plain(f);
     sbuf_putc(o, '{');
     for (size_t i = 0; i < f->n_fv; i++) {
         const struct eng_fval *v = &f->fv[i];
-        const char *val = f->raw.buf + v->off;
-        size_t klen = f->key_off[v->field + 1] - f->key_off[v->field];
-        sbuf_reserve(o, klen + 6 * v->len + 24);
-        char *w = o->buf + o->len;
-        if (i)
-            *w++ = ',';
-        memcpy(w, f->keys + f->key_off[v->field], klen);
-        w += klen;
-        if (v->kind == ENG_FVAL_STR) {
-            *w++ = '"';
-            w = fmt_esc(w, val, v->len);
-            *w++ = '"';
-        } else if (v->kind == ENG_FVAL_INT) {
-            char digits[20];
-            size_t n = 0;
-            uint64_t u = (uint64_t)v->i; /* never negative (fmt_int) */
-            do {
-                digits[n++] = (char)('0' + u % 10);
-                u /= 10;
-            } while (u);
-            while (n)
-                *w++ = digits[--n];
-        } else {
-            memcpy(w, val, v->len);
-            w += v->len;
-        }
-        o->len = (size_t)(w - o->buf);
+        fmt_member_put(o, i == 0, f->keys.buf, v->field, fmt_how_of(v, plain), f->raw.buf + v->off,
+                       v->len);
     }
     sbuf_putc(o, '}');
 }
+
+/* evt_text_ops.keep: the recipe of that text, for an event that outlives
+ * the line: u32 n, then per member u32 field, how, offset and length of
+ * the value in raw, then the keys (fmt_keys_load). */
+static void fmt_text_keep(const void *ud, struct sbuf *r)
+{
+    const struct io_format *f = ud;
+    bool plain = fmt_line_plain(f);
+    size_t need = 4 + 16 * f->n_fv + f->keys.len;
+    sbuf_reserve(r, need);
+    uint32_t *w = (uint32_t *)(void *)(r->buf + r->len); /* sbuf_reset: len 0, aligned */
+    *w++ = (uint32_t)f->n_fv;
+    for (size_t i = 0; i < f->n_fv; i++) {
+        const struct eng_fval *v = &f->fv[i];
+        *w++ = v->field;
+        *w++ = fmt_how_of(v, plain);
+        *w++ = (uint32_t)v->off;
+        *w++ = (uint32_t)v->len;
+    }
+    memcpy(w, f->keys.buf, f->keys.len);
+    r->len += need;
+}
+
+/* evt_text_ops.write_kept: the text from raw and fmt_text_keep's recipe. */
+static void fmt_text_write_kept(const char *raw, const char *recipe, struct sbuf *o)
+{
+    uint32_t n = fmt_u32(recipe);
+    const char *m = recipe + 4, *keys = m + 16 * (size_t)n;
+    sbuf_putc(o, '{');
+    for (uint32_t i = 0; i < n; i++, m += 16)
+        fmt_member_put(o, i == 0, keys, fmt_u32(m), (enum fmt_how)fmt_u32(m + 4),
+                       raw + fmt_u32(m + 8), fmt_u32(m + 12));
+    sbuf_putc(o, '}');
+}
+
+static const struct evt_text_ops fmt_text_ops = {
+        .write_now = fmt_text_write_now,
+        .keep = fmt_text_keep,
+        .write_kept = fmt_text_write_kept,
+};
 
 /* Note a value of field: kind, and where it lies in f->raw (a string, an
  * object's text) or its integer. */
@@ -481,19 +577,43 @@ static void fmt_fv_add(struct io_format *f, uint32_t field, enum eng_fval_kind k
     v->i = i;
 }
 
-/* Whether s[0..len) has a byte >= 0x80, eight bytes a step. */
-static bool fmt_any_high(const char *s, size_t len)
+/* Whether s[0..len) has a byte >= 0x80, and, when plain is not NULL,
+ * whether none of its bytes is one that fmt_esc changes. */
+static bool fmt_scan(const char *s, size_t len, bool *plain)
 {
-    uint64_t acc = 0;
+    unsigned high = 0, special = 0;
     size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t x;
-        memcpy(&x, s + i, 8);
-        acc |= x;
+#ifdef __SSE2__
+    if (len >= 16) {
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+        const __m128i space = _mm_set1_epi8(0x20);
+        __m128i any = _mm_setzero_si128(), spec = _mm_setzero_si128();
+        for (;; i += 16) {
+            if (i + 16 > len)
+                i = len - 16; /* the last block overlaps, not past the end */
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            any = _mm_or_si128(any, x);
+            if (plain)
+                spec = _mm_or_si128(
+                        spec, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                        _mm_cmpeq_epi8(x, bslash)),
+                                           _mm_cmplt_epi8(x, space)));
+            if (i + 16 == len)
+                break;
+        }
+        high = (unsigned)_mm_movemask_epi8(any);
+        special = (unsigned)_mm_movemask_epi8(spec);
+        i = len;
     }
-    for (; i < len; i++)
-        acc |= (unsigned char)s[i];
-    return (acc & UINT64_C(0x8080808080808080)) != 0;
+#endif
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        high |= c >= 0x80;
+        special |= !fmt_plain(c);
+    }
+    if (plain)
+        *plain = special == 0;
+    return high != 0;
 }
 
 /* Append to f->raw the string s[0..len) (not well-formed UTF-8) as its JSON
@@ -520,9 +640,29 @@ static void fmt_str(struct io_format *f, uint32_t field, const char *s, size_t l
     fmt_fv_add(f, field, ENG_FVAL_STR, off, len, 0);
 }
 
-static void fmt_int(struct io_format *f, uint32_t field, uint64_t v)
+/* field = the integer v (at most 18 digits), whose decimal text is
+ * digits[0..len) in the line, or, digits NULL, made after it. */
+static void fmt_int(struct io_format *f, uint32_t field, uint64_t v, const char *digits,
+                    size_t len)
 {
-    fmt_fv_add(f, field, ENG_FVAL_INT, 0, 0, (int64_t)v); /* at most 18 digits */
+    size_t off;
+    if (digits) {
+        off = (size_t)(digits - f->line);
+    } else {
+        char d[20];
+        uint64_t u = v;
+        len = 0;
+        do {
+            d[len++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        sbuf_reserve(&f->raw, len);
+        off = f->raw.len;
+        for (size_t k = 0; k < len; k++)
+            f->raw.buf[off + k] = d[len - 1 - k];
+        f->raw.len += len;
+    }
+    fmt_fv_add(f, field, ENG_FVAL_INT, off, len, (int64_t)v);
 }
 
 /* Start decoding line[0..len) (kept in f->raw, where values point). */
@@ -531,7 +671,8 @@ static void fmt_open(struct io_format *f, const char *line, size_t len)
     sbuf_reset(&f->raw);
     sbuf_append(&f->raw, line, len);
     f->line = line;
-    f->line_high = fmt_any_high(line, len);
+    f->line_len = len;
+    f->line_high = fmt_scan(line, len, NULL);
     f->n_fv = 0;
     f->time_fv = -1;
 }
@@ -1017,7 +1158,7 @@ static void fmt_pid(struct io_format *f, const char *s, size_t len)
     while (i < len && len <= 18 && fmt_digit(s[i]))
         v = v * 10 + (uint64_t)(s[i++] - '0');
     if (len > 0 && i == len)
-        fmt_int(f, FMT_F_PID, v);
+        fmt_int(f, FMT_F_PID, v, s[0] != '0' || len == 1 ? s : NULL, len);
     else
         fmt_str(f, FMT_F_PID, s, len);
 }
@@ -1057,8 +1198,8 @@ static int fmt_syslog(struct io_format *f, const char *line, size_t len, struct 
         return rc;
     fmt_open(f, line, len);
     if (sl.pri >= 0) {
-        fmt_int(f, FMT_F_FACILITY, (uint64_t)(sl.pri >> 3));
-        fmt_int(f, FMT_F_SEVERITY, (uint64_t)(sl.pri & 7));
+        fmt_int(f, FMT_F_FACILITY, (uint64_t)(sl.pri >> 3), NULL, 0);
+        fmt_int(f, FMT_F_SEVERITY, (uint64_t)(sl.pri & 7), NULL, 0);
     }
     if (sl.ts)
         fmt_str(f, FMT_F_TIMESTAMP, sl.ts, sl.ts_len);
@@ -1108,8 +1249,8 @@ int io_format_decode(struct io_format *f, const char *line, size_t len, struct e
         return rc;
     out->raw = f->raw.buf;
     out->raw_len = f->raw.len;
-    out->json_write = fmt_json_write;
-    out->json_ud = f;
+    out->text_ops = &fmt_text_ops;
+    out->text_ud = f;
     out->names = &f->fnames;
     out->fv = f->fv;
     out->n_fv = f->n_fv;
@@ -1125,7 +1266,7 @@ const char *io_format_text(struct io_format *f, const struct eng_decoded *d, siz
         return d->raw;
     }
     sbuf_reset(&f->out);
-    fmt_json_write(f, &f->out);
+    fmt_text_write_now(f, &f->out);
     *len = f->out.len;
     return f->out.buf;
 }

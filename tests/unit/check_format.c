@@ -528,6 +528,8 @@ static void direct_load(struct direct_fx *fx)
     diag_list_free(&dl);
     sbuf_init(&fx->json_out);
     sbuf_init(&fx->direct_out);
+    sbuf_reserve(&fx->json_out, 1); /* memcmp before the first alert */
+    sbuf_reserve(&fx->direct_out, 1);
     struct eng_output jo = {.ud = &fx->json_out, .alert = direct_on_alert};
     struct eng_output dout = {.ud = &fx->direct_out, .alert = direct_on_alert};
     fx->json_eng = eng_new(fx->rs, &jo);
