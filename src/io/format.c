@@ -56,9 +56,14 @@ enum fmt_field {
 static const char *const fmt_syslog_names[FMT_F_COUNT] = {
         "facility", "severity", "timestamp", "host", "app", "pid", "msgid", "sd", "msg"};
 
+/* Length of an RFC 3164 time written as RFC 3339: YYYY-MM-DDTHH:MM:SS+HH:MM. */
+#define FMT_TS_LEN 25
+#define FMT_TS_SEC 17 /* where the seconds are in it */
+
 struct io_format {
     enum cfg_format kind;
     pcre2_code *re; /* regex: the line; syslog: msg (optional) */
+    bool jit;       /* re is JIT-compiled */
     pcre2_match_context *mctx;
     pcre2_match_data *md;
     struct fmt_group *groups;
@@ -93,6 +98,14 @@ struct io_format {
         int year, mon, mday, hour;
         long gmtoff;
     } tz;
+    /* The timestamp text of the last minute seen (seconds 00) and that
+     * minute's event time (unless the engine rejects the text). */
+    struct {
+        int64_t key; /* year, month, day, hour, minute; 0: none */
+        char text[FMT_TS_LEN];
+        bool time_ok;
+        int64_t minute_us;
+    } ts;
 };
 
 static void *fmt_pcre_malloc(size_t n, void *ud)
@@ -304,7 +317,7 @@ struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size
     }
     /* Without JIT (unsupported CPU, no executable memory) the interpreter
      * runs instead, under the same limits. */
-    (void)pcre2_jit_compile(f->re, PCRE2_JIT_COMPLETE);
+    f->jit = pcre2_jit_compile(f->re, PCRE2_JIT_COMPLETE) == 0;
     f->mctx = pcre2_match_context_create(gc);
     CEP_ASSERT(f->mctx);
     pcre2_set_match_limit(f->mctx, IO_FORMAT_MATCH_LIMIT);
@@ -686,7 +699,10 @@ static int fmt_match(struct io_format *f, const char *s, size_t len, struct eng_
     if (f->pre && (len < f->pre_min_len || len == 0 ||
                    !(f->pre_first[(unsigned char)s[0] >> 3] & (1u << (s[0] & 7)))))
         return 0;
-    int rc = pcre2_match(f->re, (PCRE2_SPTR)s, len, 0, 0, f->md, f->mctx);
+    /* pcre2_match would run the same JIT code, after checks that cannot
+     * fail here (no UTF, no options). */
+    int rc = f->jit ? pcre2_jit_match(f->re, (PCRE2_SPTR)s, len, 0, 0, f->md, f->mctx)
+                    : pcre2_match(f->re, (PCRE2_SPTR)s, len, 0, 0, f->md, f->mctx);
     if (rc >= 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)
@@ -884,14 +900,12 @@ static char *fmt_2d(char *w, int v)
     return w + 2;
 }
 
-/* "timestamp": the RFC 3164 time as local RFC 3339 with its UTC offset,
- * and its event time (what the engine would read from that text: the
- * printed year and offset) for eng_push_decoded. */
-static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
+/* The text and event time of the RFC 3164 time sl at second 0 of its
+ * minute into f->ts. */
+static void fmt_bsd_minute(struct io_format *f, const struct fmt_syslog *sl)
 {
     long off = fmt_bsd_gmtoff(f, sl);
-    sbuf_reserve(&f->raw, 32);
-    char *body = f->raw.buf + f->raw.len, *w = body;
+    char *w = f->ts.text;
     w = fmt_2d(w, sl->year / 100 % 100);
     w = fmt_2d(w, sl->year % 100);
     *w++ = '-';
@@ -903,7 +917,7 @@ static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
     *w++ = ':';
     w = fmt_2d(w, sl->min);
     *w++ = ':';
-    w = fmt_2d(w, sl->sec);
+    w = fmt_2d(w, 0);
     int sign = off < 0 ? -1 : 1;
     *w++ = off < 0 ? '-' : '+';
     if (off < 0)
@@ -912,13 +926,36 @@ static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
     w = fmt_2d(w, oh);
     *w++ = ':';
     w = fmt_2d(w, om);
-    fmt_fv_add(f, FMT_F_TIMESTAMP, ENG_FVAL_STR, f->raw.len, (size_t)(w - body), 0);
-    f->raw.len = (size_t)(w - f->raw.buf);
-    if (oh <= 23) { /* else the engine rejects the text, and must */
+    CEP_ASSERT(w == f->ts.text + FMT_TS_LEN);
+    f->ts.time_ok = oh <= 23; /* else the engine rejects the text, and must */
+    if (f->ts.time_ok) {
         int64_t secs = eng_days_from_civil(sl->year % 10000, sl->mon, sl->mday) * 86400 +
-                       sl->hour * 3600 + sl->min * 60 + sl->sec - sign * (oh * 3600 + om * 60);
+                       sl->hour * 3600 + sl->min * 60 - sign * (oh * 3600 + om * 60);
+        f->ts.minute_us = secs * CEP_USEC_PER_SEC;
+    }
+}
+
+/* "timestamp": the RFC 3164 time as local RFC 3339 with its UTC offset,
+ * and its event time (what the engine would read from that text: the
+ * printed year and offset) for eng_push_decoded.  Lines come in time
+ * order, so the minute is mostly the last one's. */
+static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
+{
+    int64_t key = ((((int64_t)sl->year * 16 + sl->mon) * 32 + sl->mday) * 32 + sl->hour) * 64 +
+                  sl->min;
+    if (key != f->ts.key) {
+        fmt_bsd_minute(f, sl);
+        f->ts.key = key;
+    }
+    sbuf_reserve(&f->raw, FMT_TS_LEN);
+    char *body = f->raw.buf + f->raw.len;
+    memcpy(body, f->ts.text, FMT_TS_LEN);
+    fmt_2d(body + FMT_TS_SEC, sl->sec);
+    fmt_fv_add(f, FMT_F_TIMESTAMP, ENG_FVAL_STR, f->raw.len, FMT_TS_LEN, 0);
+    f->raw.len += FMT_TS_LEN;
+    if (f->ts.time_ok) {
         f->time_fv = (int32_t)(f->n_fv - 1);
-        f->time_us = secs * CEP_USEC_PER_SEC;
+        f->time_us = f->ts.minute_us + sl->sec * CEP_USEC_PER_SEC;
     }
 }
 
