@@ -273,6 +273,41 @@ START_TEST(test_3164_local_offset)
 }
 END_TEST
 
+/* The timestamp text and event time are made once a minute and the
+ * seconds patched in: lines of one minute, of the same minute another
+ * day and another hour, and back, each get their own. */
+START_TEST(test_3164_minute)
+{
+    struct io_format *f = fmt_make(CFG_FMT_SYSLOG, NULL);
+    static const struct {
+        const char *line, *ts;
+        int64_t time;
+    } cases[] = {
+            {"Nov  1 11:59:58 h a: m", "2024-11-01T11:59:58+00:00", 1730462398},
+            {"Nov  1 11:59:59 h a: m", "2024-11-01T11:59:59+00:00", 1730462399},
+            {"Nov  1 11:59:00 h a: m", "2024-11-01T11:59:00+00:00", 1730462340},
+            {"Nov  2 11:59:07 h a: m", "2024-11-02T11:59:07+00:00", 1730548747},
+            {"Nov  2 12:59:07 h a: m", "2024-11-02T12:59:07+00:00", 1730552347},
+            {"Nov  1 11:59:60 h a: m", "2024-11-01T11:59:60+00:00", 1730462400},
+    };
+    for (size_t i = 0; i < CEP_ARRAY_LEN(cases); i++) {
+        struct eng_decoded d;
+        struct eng_reject rej = {0};
+        size_t len = strlen(cases[i].line);
+        ck_assert_int_eq(io_format_decode(f, cases[i].line, len, &d, &rej), CEP_OK);
+        ck_assert_int_ge(d.time_fv, 0);
+        ck_assert_int_eq(d.time_us, cases[i].time * CEP_USEC_PER_SEC);
+        const struct eng_fval *v = &d.fv[d.time_fv];
+        ck_assert_uint_eq(v->len, strlen(cases[i].ts));
+        ck_assert(memcmp(d.raw + v->off, cases[i].ts, v->len) == 0);
+        size_t text_len;
+        const char *text = io_format_text(f, &d, &text_len);
+        ck_assert_ptr_nonnull(memmem(text, text_len, cases[i].ts, strlen(cases[i].ts)));
+    }
+    io_format_free(f);
+}
+END_TEST
+
 /* ---- syslog: RFC 5424 ---------------------------------------------------- */
 
 START_TEST(test_5424)
@@ -772,6 +807,7 @@ static Suite *format_suite(void)
     tcase_add_test(tc, test_3164_basic);
     tcase_add_test(tc, test_3164_year);
     tcase_add_test(tc, test_3164_local_offset);
+    tcase_add_test(tc, test_3164_minute);
     suite_add_tcase(s, tc);
     tc = tcase_create("rfc5424");
     tcase_add_test(tc, test_5424);
