@@ -494,31 +494,43 @@ static enum fmt_how fmt_how_of(const struct eng_fval *v, bool plain)
     return plain ? FMT_HOW_PLAIN : FMT_HOW_ESC;
 }
 
-/* Append member `field` with value val[0..len) to o, a comma first
- * unless it opens the object; keys as fmt_keys_load lays them out. */
-static void fmt_member_put(struct sbuf *o, bool first, const char *keys, uint32_t field,
-                           enum fmt_how how, const char *val, size_t len)
+/* Room for member `field` with a value of len bytes (fmt_member_put);
+ * keys as fmt_keys_load lays them out. */
+static size_t fmt_member_room(const char *keys, uint32_t field, size_t len)
+{
+    return fmt_u32(keys + 4 * (field + 2)) - fmt_u32(keys + 4 * (field + 1)) + 6 * len + 3;
+}
+
+/* Write member `field` with value val[0..len) at w (room reserved), a
+ * comma first unless it opens the object; returns the end. */
+static char *fmt_member_put(char *w, bool first, const char *keys, uint32_t field,
+                            enum fmt_how how, const char *val, size_t len)
 {
     uint32_t k0 = fmt_u32(keys + 4 * (field + 1)), k1 = fmt_u32(keys + 4 * (field + 2));
-    sbuf_reserve(o, k1 - k0 + 6 * len + 3);
-    char *w = o->buf + o->len;
     if (!first)
         *w++ = ',';
     memcpy(w, keys + k0, k1 - k0);
     w += k1 - k0;
     if (how == FMT_HOW_AS_IS) {
         memcpy(w, val, len);
+        return w + len;
+    }
+    *w++ = '"';
+    if (how == FMT_HOW_PLAIN) {
+        memcpy(w, val, len);
         w += len;
     } else {
-        *w++ = '"';
-        if (how == FMT_HOW_PLAIN) {
-            memcpy(w, val, len);
-            w += len;
-        } else {
-            w = fmt_esc(w, val, len);
-        }
-        *w++ = '"';
+        w = fmt_esc(w, val, len);
     }
+    *w++ = '"';
+    return w;
+}
+
+/* Close the object whose members were written up to w in o. */
+static void fmt_object_end(struct sbuf *o, char *w)
+{
+    *w++ = '}';
+    *w = '\0';
     o->len = (size_t)(w - o->buf);
 }
 
@@ -528,13 +540,18 @@ static void fmt_text_write_now(const void *ud, struct sbuf *o)
 {
     const struct io_format *f = ud;
     bool plain = fmt_line_plain(f);
-    sbuf_putc(o, '{');
+    size_t room = 2;
+    for (size_t i = 0; i < f->n_fv; i++)
+        room += fmt_member_room(f->keys.buf, f->fv[i].field, f->fv[i].len);
+    sbuf_reserve(o, room);
+    char *w = o->buf + o->len;
+    *w++ = '{';
     for (size_t i = 0; i < f->n_fv; i++) {
         const struct eng_fval *v = &f->fv[i];
-        fmt_member_put(o, i == 0, f->keys.buf, v->field, fmt_how_of(v, plain), f->raw.buf + v->off,
-                       v->len);
+        w = fmt_member_put(w, i == 0, f->keys.buf, v->field, fmt_how_of(v, plain),
+                           f->raw.buf + v->off, v->len);
     }
-    sbuf_putc(o, '}');
+    fmt_object_end(o, w);
 }
 
 /* evt_text_ops.keep: the recipe of that text, for an event that outlives
@@ -563,12 +580,17 @@ static void fmt_text_keep(const void *ud, struct sbuf *r)
 static void fmt_text_write_kept(const char *raw, const char *recipe, struct sbuf *o)
 {
     uint32_t n = fmt_u32(recipe);
-    const char *m = recipe + 4, *keys = m + 16 * (size_t)n;
-    sbuf_putc(o, '{');
-    for (uint32_t i = 0; i < n; i++, m += 16)
-        fmt_member_put(o, i == 0, keys, fmt_u32(m), (enum fmt_how)fmt_u32(m + 4),
-                       raw + fmt_u32(m + 8), fmt_u32(m + 12));
-    sbuf_putc(o, '}');
+    const char *members = recipe + 4, *keys = members + 16 * (size_t)n, *m;
+    size_t room = 2;
+    for (m = members; m < keys; m += 16)
+        room += fmt_member_room(keys, fmt_u32(m), fmt_u32(m + 12));
+    sbuf_reserve(o, room);
+    char *w = o->buf + o->len;
+    *w++ = '{';
+    for (m = members; m < keys; m += 16)
+        w = fmt_member_put(w, m == members, keys, fmt_u32(m), (enum fmt_how)fmt_u32(m + 4),
+                           raw + fmt_u32(m + 8), fmt_u32(m + 12));
+    fmt_object_end(o, w);
 }
 
 static const struct evt_text_ops fmt_text_ops = {
