@@ -614,7 +614,7 @@ static void fmt_fv_add(struct io_format *f, uint32_t field, enum eng_fval_kind k
 
 /* Whether s[0..len) has a byte >= 0x80, and, when plain is not NULL,
  * whether none of its bytes is one that fmt_esc changes. */
-static bool fmt_scan(const char *s, size_t len, bool *plain)
+static inline bool fmt_scan(const char *s, size_t len, bool *plain)
 {
     unsigned high = 0, special = 0;
     size_t i = 0;
