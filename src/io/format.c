@@ -667,7 +667,7 @@ static size_t fmt_clean(struct io_format *f, const char *s, size_t len, size_t *
 }
 
 /* field = the string s[0..len), a piece of the line. */
-static void fmt_str(struct io_format *f, uint32_t field, const char *s, size_t len)
+static inline void fmt_str(struct io_format *f, uint32_t field, const char *s, size_t len)
 {
     size_t off = (size_t)(s - f->line);
     if (CEP_UNLIKELY(f->line_high) && !json_utf8_valid(s, len))
