@@ -241,8 +241,7 @@ void evt_text_defer(struct evt *e, const struct evt_text_ops *ops, const void *u
 
 void evt_text_settle(struct evt *e)
 {
-    if (e->text_kind != EVT_TEXT_DEFER)
-        return;
+    CEP_ASSERT(e->text_kind == EVT_TEXT_DEFER);
     if (e->refcnt > 1) {
         sbuf_reset(&e->text);
         e->text_ops->keep(e->text_ud, &e->text);
