@@ -5,8 +5,8 @@
  * barrier, when no event is freed); the reader keeps the events it made,
  * in number order, with one reference each.
  * Record: u8 tag; tag 0 is uv number (an event already written); tag 1 is
- * uv stream, sv time, uv seq, bytes src_name, uv src_off, bytes raw (a new
- * event, numbered in order from 0).
+ * uv stream, sv time, uv seq, bytes src_name, uv src_off, bytes text (a
+ * new event, numbered in order from 0; text is its JSON text, evt_text_append).
  * Tested by: tests/unit/check_ckpt.c, tests/fuzz/fuzz_ckpt.c */
 #include "cepd/cep_common.h"
 #include "cepd/ckpt.h"
