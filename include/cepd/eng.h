@@ -79,12 +79,14 @@ void eng_free(struct eng *eng);
 int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len,
                   const char *src_name, uint64_t src_off, struct eng_reject *rej);
 
-/* A line that a line format (io_format_decode) already decoded: json, the
- * JSON object it became (the event's raw bytes, for output and
- * checkpoints), and where each field's value lies in it, so that the
- * engine fills the event's slots without parsing the text.  Fields are
- * named by the format's table (names), which eng_push_decoded maps to the
- * stream's slots once per table (told apart by hash) and stream. */
+/* A line that a line format (io_format_decode) already decoded: raw,
+ * the bytes the event keeps (the line, and values the format made), where
+ * each field's value lies in them, so that the engine fills the event's
+ * slots without parsing any text, and a writer of the event's JSON text
+ * (for alerts and checkpoints), called only when something reads it.
+ * Fields are named by the format's table (names), which eng_push_decoded
+ * maps to the stream's slots once per table (told apart by hash) and
+ * stream.  With names NULL, raw is a JSON line, the event as it is. */
 struct eng_fnames {
     const char *const *names;
     const size_t *lens;
@@ -92,10 +94,9 @@ struct eng_fnames {
     uint64_t hash; /* of the names, in order */
 };
 enum eng_fval_kind {
-    ENG_FVAL_STR = 0, /* json[off, off + len) is the string's body, without escapes */
-    ENG_FVAL_ESC,     /* the same, with escapes */
-    ENG_FVAL_INT,     /* i */
-    ENG_FVAL_OBJ,     /* json[off, off + len) is an object */
+    ENG_FVAL_STR = 0, /* raw[off, off + len) is the string */
+    ENG_FVAL_INT,     /* i, whose decimal text is raw[off, off + len) */
+    ENG_FVAL_OBJ,     /* raw[off, off + len) is an object's JSON text */
     ENG_FVAL_KIND_COUNT
 };
 struct eng_fval {
@@ -105,21 +106,25 @@ struct eng_fval {
     int64_t i;
 };
 struct eng_decoded {
-    const char *json;
-    size_t json_len;
-    const struct eng_fnames *names; /* NULL: decode json as a JSON line */
-    const struct eng_fval *fv;      /* in the order of the members in json */
+    const char *raw;
+    size_t raw_len;
+    const struct evt_text_ops *text_ops; /* its JSON text; names != NULL */
+    const void *text_ud;
+    const struct eng_fnames *names; /* NULL: decode raw as a JSON line */
+    const struct eng_fval *fv;      /* in the order of the members in the text */
     size_t n_fv;
     int32_t time_fv; /* fv[time_fv]'s event time is time_us; -1: not known */
     int64_t time_us;
 };
 
-/* eng_push_line for a decoded line: the event's raw bytes are d->json and
- * its slots are filled from d->fv (a later member of the same name wins,
- * as in JSON); the result, counters and rejections are exactly those of
- * eng_push_line(d->json).  Falls back to the JSON decoder when a field is
- * an object whose members the rules read.  The first line of a new name
- * table on a stream allocates its binding; then nothing. */
+/* eng_push_line for a decoded line: the event keeps d->raw and its slots
+ * are filled from d->fv (a later member of the same name wins, as in
+ * JSON); the result, counters, rejections and alerts are exactly those of
+ * eng_push_line(JSON text).  The text is written (d->text_ops) only when
+ * read; an event kept past the push keeps the recipe of its text.
+ * Falls back to the JSON decoder when a field is an object whose members
+ * the rules read.  The first line of a new name table on a stream
+ * allocates its binding; then nothing. */
 int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded *d,
                      const char *src_name, uint64_t src_off, struct eng_reject *rej);
 

@@ -3,13 +3,16 @@
  * loaded rules read from one stream; compiling a rule turns each path into a
  * slot, so a decoder extracts only those paths.  An event keeps its raw bytes
  * for output, an arrival identity for alert ids, its event time, and one
- * value per schema slot.  Events are refcounted: whoever keeps one past the
+ * value per schema slot, and its JSON text (what alerts print and
+ * checkpoints save), which a line format may write only when it is read.
+ * Events are refcounted: whoever keeps one past the
  * call that handed it over (a partial match, a window) takes a reference.
  * Tested by: tests/unit/check_core.c */
 #ifndef CEPD_EVT_H
 #define CEPD_EVT_H
 
 #include "cepd/cep_common.h"
+#include "cepd/sbuf.h"
 #include "cepd/val.h"
 
 /* One segment of a field path (http.request.method has three). */
@@ -49,6 +52,28 @@ const struct evt_schema_node *evt_schema_child(const struct evt_schema_node *n, 
 
 struct evt_pool;
 
+/* Where an event's JSON text is (evt_text_append). */
+enum evt_text_kind {
+    EVT_TEXT_RAW = 0, /* raw is the text (a JSON line) */
+    EVT_TEXT_DEFER,   /* text_ops->write_now writes it (only during the push) */
+    EVT_TEXT_KEPT,    /* text_ops->write_kept writes it from raw and text */
+    EVT_TEXT_NONE,    /* gone: the push ended and nobody kept the event */
+    EVT_TEXT_KIND_COUNT
+};
+
+/* How a line format writes the JSON text of an event it decoded (the
+ * event's raw holds the line and the values the format made). */
+struct evt_text_ops {
+    /* Append the text of the line being pushed; ud is the format's state
+     * for its last line. */
+    void (*write_now)(const void *ud, struct sbuf *out);
+    /* Append to recipe what write_kept needs besides raw (the event
+     * outlives the push, and ud). */
+    void (*keep)(const void *ud, struct sbuf *recipe);
+    /* Append the text of an event from its raw bytes and recipe. */
+    void (*write_kept)(const char *raw, const char *recipe, struct sbuf *out);
+};
+
 struct evt {
     uint32_t refcnt;
     struct evt_pool *pool; /* where the event goes back at refcnt 0, or NULL */
@@ -57,8 +82,10 @@ struct evt {
     uint64_t seq;       /* arrival order in this process (ties in time) */
     const char *src_name; /* identity: source name, borrowed (sources outlive events) */
     uint64_t src_off;   /* identity: byte offset of the line in its source */
-    char *raw;          /* the line as received, NUL-terminated; raw, scratch
-                         * and slots share one block, owned, at slots */
+    char *raw;          /* what the slots point into, NUL-terminated: the line
+                         * as received (a JSON line), or what a line format
+                         * decoded; raw, scratch and slots share one block,
+                         * owned, at slots */
     uint32_t raw_len;
     uint32_t raw_cap;
     char *scratch;      /* unescaped strings; cap >= raw_len before decoding */
@@ -67,6 +94,10 @@ struct evt {
     uint32_t n_slots;
     uint32_t slots_cap;
     struct val *slots;
+    enum evt_text_kind text_kind;
+    const struct evt_text_ops *text_ops; /* EVT_TEXT_DEFER, EVT_TEXT_KEPT */
+    const void *text_ud;                 /* EVT_TEXT_DEFER */
+    struct sbuf text;   /* EVT_TEXT_KEPT: the recipe; kept across resets */
 };
 
 /* A new event with refcnt 1 and empty buffers. */
@@ -110,5 +141,19 @@ void evt_unref(struct evt *e);
  * copies the bytes into e->raw, sizes scratch to at least len, sets every
  * slot to null.  Reuses e's buffers; allocates only to grow them. */
 void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots);
+
+/* After evt_reset: raw is not the JSON text; ops->write_now(ud) writes it
+ * for as long as the caller pushing e keeps ud valid, which must end with
+ * evt_text_settle(e).  A line format decodes into raw (its line and the
+ * values it made) and writes the JSON only if something reads it. */
+void evt_text_defer(struct evt *e, const struct evt_text_ops *ops, const void *ud);
+/* The end of the push of a deferred e: if someone kept a reference (a
+ * partial match, a buffer), e keeps the recipe of its text (ops->keep);
+ * if not, the text is gone (e is reset before it is read again).
+ * Allocates only to grow e->text. */
+void evt_text_settle(struct evt *e);
+/* Append e's JSON text to out.  Not for an event whose push ended with
+ * nobody keeping it. */
+void evt_text_append(const struct evt *e, struct sbuf *out);
 
 #endif

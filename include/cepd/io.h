@@ -232,11 +232,12 @@ extern const struct io_sink_ops io_sink_webhook_ops;
 
 /* ---- line formats ----------------------------------------------------- */
 
-/* A source's format turns a received line into a JSON object line for the
- * engine (json: as is; regex: named groups become string fields; syslog:
- * RFC 3164 / 5424 fields); io_format_decode also says where each field's
- * value lies in it, so that eng_push_decoded need not parse it again.  One
- * per source; not thread-shared. */
+/* A source's format turns a received line into a JSON object for the
+ * engine (json: the line as is; regex: named groups become string fields;
+ * syslog: RFC 3164 / 5424 fields).  io_format_decode says where each
+ * field's value lies, so that eng_push_decoded need not parse text, and
+ * the JSON text is written only when read.  One per source; not
+ * thread-shared. */
 struct io_format;
 /* NULL with *err set (static or in errbuf) when the pattern does not compile. */
 struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size_t errlen);
@@ -244,11 +245,14 @@ struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size
  * CEP_ERR with rej filled when the line does not match the format. */
 int io_format_apply(struct io_format *f, const char *line, size_t len, const char **out,
                     size_t *out_len, struct eng_reject *rej);
-/* The same, with where each field lies in the JSON line, for
- * eng_push_decoded (json format: names NULL, the line as is).  *out is
- * valid until the next call on f. */
+/* Decode line for eng_push_decoded (json format: names NULL, the line as
+ * is), or CEP_ERR with rej filled.  *out is valid until the next call on
+ * f. */
 int io_format_decode(struct io_format *f, const char *line, size_t len, struct eng_decoded *out,
                      struct eng_reject *rej);
+/* The JSON text of d, the last line f decoded (valid until the next call
+ * on f), its length in *len. */
+const char *io_format_text(struct io_format *f, const struct eng_decoded *d, size_t *len);
 void io_format_free(struct io_format *f);
 /* Check a source's pattern as the config loader reads it (a valid PCRE2
  * pattern with at least one named group).  CEP_OK, or CEP_ERR with

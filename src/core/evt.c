@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Events and stream schemas.  The schema trie is built while rules compile
  * and is read-only afterwards; events reuse their buffers across lines so a
- * pooled event costs no allocation once warmed up.
- * Tested by: tests/unit/check_core.c */
+ * pooled event costs no allocation once warmed up.  An event's JSON text
+ * is its raw line, or, for a line format, written on demand from raw
+ * (during the push through the format, later from a recipe the event keeps
+ * if it outlives the push).
+ * Tested by: tests/unit/check_core.c, tests/unit/check_format.c */
 #include "cepd/cep_common.h"
 #include "cepd/evt.h"
 
@@ -129,6 +132,7 @@ struct evt *evt_new(void)
 static void evt_free(struct evt *e)
 {
     cep_free(e->slots); /* the block: slots, raw and scratch (evt_reset) */
+    sbuf_free(&e->text);
     cep_free(e);
 }
 
@@ -222,7 +226,45 @@ void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots)
     e->raw_len = (uint32_t)len;
     cep_free(old);
     e->scratch_len = 0;
+    e->text_kind = EVT_TEXT_RAW;
     e->n_slots = n_slots;
     if (n_slots) /* a stream no rule reads a field of has no slot array */
         memset(e->slots, 0, n_slots * sizeof(*e->slots));
+}
+
+void evt_text_defer(struct evt *e, const struct evt_text_ops *ops, const void *ud)
+{
+    e->text_kind = EVT_TEXT_DEFER;
+    e->text_ops = ops;
+    e->text_ud = ud;
+}
+
+void evt_text_settle(struct evt *e)
+{
+    CEP_ASSERT(e->text_kind == EVT_TEXT_DEFER);
+    if (e->refcnt > 1) {
+        sbuf_reset(&e->text);
+        e->text_ops->keep(e->text_ud, &e->text);
+        e->text_kind = EVT_TEXT_KEPT;
+    } else {
+        e->text_kind = EVT_TEXT_NONE;
+    }
+    e->text_ud = NULL;
+}
+
+void evt_text_append(const struct evt *e, struct sbuf *out)
+{
+    switch (e->text_kind) {
+        case EVT_TEXT_RAW:
+            sbuf_append(out, e->raw, e->raw_len);
+            break;
+        case EVT_TEXT_DEFER:
+            e->text_ops->write_now(e->text_ud, out);
+            break;
+        case EVT_TEXT_KEPT:
+            e->text_ops->write_kept(e->raw, e->text.buf, out);
+            break;
+        default:
+            CEP_ASSERT(!"the text of an event nobody kept");
+    }
 }

@@ -67,7 +67,9 @@ static void dmn_replay_late(void *ud, const struct evt *ev)
     struct dmn_replay *rp = ud;
     if (!rp->late)
         return;
-    fwrite(ev->raw, 1, ev->raw_len, rp->late);
+    sbuf_reset(&rp->tmp);
+    evt_text_append(ev, &rp->tmp);
+    fwrite(rp->tmp.buf, 1, rp->tmp.len, rp->late);
     fputc('\n', rp->late);
 }
 

@@ -256,7 +256,10 @@ static void dmn_test_on_late(void *ud, const struct evt *ev)
 {
     struct dmn_test_alerts *late = &((struct dmn_test_out *)ud)->late;
     CEP_GROW(late->json, late->cap, late->n + 1);
-    late->json[late->n++] = cep_strndup(ev->raw, ev->raw_len);
+    struct sbuf text;
+    sbuf_init(&text);
+    evt_text_append(ev, &text);
+    late->json[late->n++] = sbuf_steal(&text);
 }
 
 /* Run one case.  Returns true if it passed; prints its result line. */

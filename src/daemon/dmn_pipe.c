@@ -306,8 +306,10 @@ static void dmn_on_line(void *ud, struct io_source *io, const struct io_line *l,
         dmn_reject(d, s->name, l, rej.reason, rej.offset);
         out->accepted = false;
     } else if (d->par) {
-        if (eng_par_push_line(d->par, (uint32_t)s->stream, dec.json, dec.json_len, s->name,
-                              l->offset, &rej) != CEP_OK) {
+        size_t text_len;
+        const char *text = io_format_text(s->fmt, &dec, &text_len);
+        if (eng_par_push_line(d->par, (uint32_t)s->stream, text, text_len, s->name, l->offset,
+                              &rej) != CEP_OK) {
             dmn_reject(d, s->name, l, rej.reason, rej.offset);
             out->accepted = false;
         }

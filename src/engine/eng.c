@@ -216,7 +216,7 @@ static void eng_emit(struct eng *eng, size_t ri, int32_t target, const struct ru
         }
         sbuf_putc(sb, '}');
     } else {
-        sbuf_append(sb, last->raw, last->raw_len);
+        evt_text_append(last, sb);
     }
     struct evt *d = evt_pool_get(&eng->pool);
     evt_reset(d, sb->buf, sb->len, st->schema->n_slots);
@@ -525,12 +525,18 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
 {
     CEP_ASSERT(stream < eng->rs->n_streams);
     if (!d->names)
-        return eng_push_line(eng, stream, d->json, d->json_len, src_name, src_off, rej);
+        return eng_push_line(eng, stream, d->raw, d->raw_len, src_name, src_off, rej);
     const struct eng_fbind *b = eng_fbind_get(eng, stream, d->names);
-    for (size_t i = 0; b->any_deep && i < d->n_fv; i++)
-        if (CEP_UNLIKELY(d->fv[i].kind == ENG_FVAL_OBJ && b->deep[d->fv[i].field]))
-            return eng_push_line(eng, stream, d->json, d->json_len, src_name, src_off, rej);
-    struct evt *ev = eng_input_take(eng, stream, d->json, d->json_len, src_name, src_off);
+    for (size_t i = 0; b->any_deep && i < d->n_fv; i++) {
+        if (CEP_UNLIKELY(d->fv[i].kind == ENG_FVAL_OBJ && b->deep[d->fv[i].field])) {
+            sbuf_reset(&eng->text);
+            d->text_ops->write_now(d->text_ud, &eng->text);
+            return eng_push_line(eng, stream, eng->text.buf, eng->text.len, src_name, src_off,
+                                 rej);
+        }
+    }
+    struct evt *ev = eng_input_take(eng, stream, d->raw, d->raw_len, src_name, src_off);
+    evt_text_defer(ev, d->text_ops, d->text_ud);
     struct val *slots = ev->slots;
     const int32_t time_slot = eng->rs->streams[stream].time.time_slot;
     bool time_known = false;
@@ -544,16 +550,6 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
             case ENG_FVAL_STR:
                 slots[slot] = val_str(s, v->len);
                 break;
-            case ENG_FVAL_ESC: {
-                /* Members do not overlap and unescaping only shrinks:
-                 * scratch (>= raw_len) holds them all. */
-                CEP_DASSERT(ev->scratch_len + v->len <= ev->scratch_cap);
-                char *dst = ev->scratch + ev->scratch_len;
-                size_t n = json_str_unescape(s, v->len, dst);
-                ev->scratch_len += (uint32_t)n;
-                slots[slot] = val_str(dst, n);
-                break;
-            }
             case ENG_FVAL_INT:
                 slots[slot] = val_int(v->i);
                 break;
@@ -568,7 +564,9 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
         if (slot == time_slot)
             time_known = (int32_t)i == d->time_fv;
     }
-    return eng_input_run(eng, ev, CEP_OK, time_known ? &d->time_us : NULL, rej);
+    int rc = eng_input_run(eng, ev, CEP_OK, time_known ? &d->time_us : NULL, rej);
+    evt_text_settle(ev);
+    return rc;
 }
 
 void eng_note_rejected(struct eng *eng)

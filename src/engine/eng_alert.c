@@ -123,7 +123,7 @@ static void eng_json_events(struct sbuf *sb, const struct rule *r, const struct 
             sbuf_puts(sb, i ? ",\"" : "\"");
             sbuf_puts(sb, role[i]);
             sbuf_puts(sb, "\":[");
-            sbuf_append(sb, v->events[i]->raw, v->events[i]->raw_len);
+            evt_text_append(v->events[i], sb);
             sbuf_putc(sb, ']');
         }
         sbuf_putc(sb, '}');
@@ -134,7 +134,7 @@ static void eng_json_events(struct sbuf *sb, const struct rule *r, const struct 
         for (size_t i = 0; i < v->n; i++) {
             if (i)
                 sbuf_putc(sb, ',');
-            sbuf_append(sb, v->events[i]->raw, v->events[i]->raw_len);
+            evt_text_append(v->events[i], sb);
         }
         sbuf_puts(sb, "]}");
         return;
@@ -164,7 +164,7 @@ static void eng_json_events(struct sbuf *sb, const struct rule *r, const struct 
             if (!first)
                 sbuf_putc(sb, ',');
             first = false;
-            sbuf_append(sb, v->events[i]->raw, v->events[i]->raw_len);
+            evt_text_append(v->events[i], sb);
         }
         sbuf_putc(sb, ']');
         prev = step;

@@ -95,7 +95,7 @@ static void eng_adopt_event(void *ud, struct evt *ev)
     if (NEVER(ns < 0))
         return; /* a kept rule's stream always exists in the new rule set */
     sbuf_reset(&c->raw);
-    sbuf_append(&c->raw, ev->raw, ev->raw_len);
+    evt_text_append(ev, &c->raw);
     /* It decoded before: the same bytes, the same decoder. */
     if (NEVER(eng_evt_decode(c->neu, ev, (uint32_t)ns, c->raw.buf, c->raw.len) != CEP_OK))
         c->st->events_undecodable++;

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Line formats (design §4): a source's received line becomes one JSON
- * object line for the engine.  json passes the line through untouched;
- * regex turns the named groups of a PCRE2 pattern into string fields;
- * syslog parses RFC 3164 (with or without <PRI>, as in /var/log/auth.log,
- * also with an RFC 3339 timestamp) and RFC 5424 headers and structured
- * data, and may run a pattern over the message for more fields.  The output
- * is written into one buffer reused line after line, so the steady state
- * allocates nothing.  Strings are always emitted as valid JSON: a byte that
- * is not part of well-formed UTF-8 becomes U+FFFD.  Beside the JSON text,
- * io_format_decode lists where each field's value lies in it (and the event
- * time of an RFC 3164 timestamp), so that the engine fills the event's
- * slots without parsing the text again (eng_push_decoded); the text stays
- * the event's raw bytes, for alerts and checkpoints.
+ * object for the engine.  json passes the line through untouched; regex
+ * turns the named groups of a PCRE2 pattern into string fields; syslog
+ * parses RFC 3164 (with or without <PRI>, as in /var/log/auth.log, also
+ * with an RFC 3339 timestamp) and RFC 5424 headers and structured data,
+ * and may run a pattern over the message for more fields.
+ * io_format_decode lists the fields (where each value lies in the line, or
+ * in values it made after the line: an RFC 3164 timestamp as RFC 3339, the
+ * structured data as JSON, a string with invalid UTF-8 as its JSON text
+ * gives it back) and the event time of an RFC 3164 timestamp, so that the
+ * engine fills the event's slots without parsing text
+ * (eng_push_decoded).  The JSON text is written from that list only when
+ * something reads it (fmt_text_ops: an alert; an event kept past its line
+ * keeps a recipe); strings are always valid JSON there: a byte that is not
+ * part of well-formed UTF-8 becomes U+FFFD.  Buffers are reused line after line, so the steady state
+ * allocates nothing.
  * Tested by: tests/unit/check_format.c, tests/fuzz/fuzz_syslog.c,
  * tests/fuzz/fuzz_format_regex.c, bench/bench_syslog.c */
 #include "cepd/cep_common.h"
@@ -53,20 +56,29 @@ enum fmt_field {
 static const char *const fmt_syslog_names[FMT_F_COUNT] = {
         "facility", "severity", "timestamp", "host", "app", "pid", "msgid", "sd", "msg"};
 
+/* Length of an RFC 3164 time written as RFC 3339: YYYY-MM-DDTHH:MM:SS+HH:MM. */
+#define FMT_TS_LEN 25
+#define FMT_TS_SEC 17 /* where the seconds are in it */
+
 struct io_format {
     enum cfg_format kind;
     pcre2_code *re; /* regex: the line; syslog: msg (optional) */
+    bool jit;       /* re is JIT-compiled */
     pcre2_match_context *mctx;
     pcre2_match_data *md;
     struct fmt_group *groups;
     size_t n_groups;
-    struct sbuf out;
+    struct sbuf raw;  /* the last line, then the values made for it */
+    const char *line; /* the last line, the caller's (during decoding) */
+    size_t line_len;
+    bool line_high;   /* it has a byte >= 0x80 (UTF-8 to check) */
+    struct sbuf out;  /* JSON text (io_format_text; escaping in fmt_clean) */
     /* The field-name table (names point into fmt_syslog_names and groups),
-     * and the values of the last line (at most one per emitted member). */
+     * and the values of the last line (at most one per member). */
     const char **names;
     size_t *name_lens;
-    char *keys;       /* per field, its member start as JSON text: "name": */
-    size_t *key_off;  /* field i's is keys[key_off[i], key_off[i + 1]) */
+    struct sbuf keys; /* per field, its member start as JSON text ("name":),
+                       * as fmt_keys_load lays them out */
     struct eng_fnames fnames;
     struct eng_fval *fv;
     size_t n_fv;
@@ -86,6 +98,14 @@ struct io_format {
         int year, mon, mday, hour;
         long gmtoff;
     } tz;
+    /* The timestamp text of the last minute seen (seconds 00) and that
+     * minute's event time (unless the engine rejects the text). */
+    struct {
+        int64_t key; /* year, month, day, hour, minute; 0: none */
+        char text[FMT_TS_LEN];
+        bool time_ok;
+        int64_t minute_us;
+    } ts;
 };
 
 static void *fmt_pcre_malloc(size_t n, void *ud)
@@ -201,6 +221,44 @@ static void fmt_groups_load(struct io_format *f)
 
 static char *fmt_esc(char *w, const char *s, size_t len);
 
+/* u32 at p (4-byte aligned or not). */
+static uint32_t fmt_u32(const char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* The keys of the n fields, each its member start as JSON text ("name":),
+ * in one block that kept events copy (fmt_text_keep): u32 size of the
+ * block, u32 offset of key i's text from the block's start for i in
+ * 0..n (key i ends where i + 1 starts), the texts, zeros to a multiple of
+ * 4 bytes. */
+static void fmt_keys_load(struct io_format *f, size_t n)
+{
+    struct sbuf *k = &f->keys;
+    sbuf_reserve(k, 4 * (n + 2));
+    memset(k->buf, 0, 4 * (n + 2));
+    k->len = 4 * (n + 2);
+    for (size_t i = 0; i <= n; i++) {
+        uint32_t off = (uint32_t)k->len;
+        memcpy(k->buf + 4 * (i + 1), &off, sizeof(off));
+        if (i == n)
+            break;
+        sbuf_reserve(k, 6 * f->name_lens[i] + 3);
+        char *w = k->buf + k->len;
+        *w++ = '"';
+        w = fmt_esc(w, f->names[i], f->name_lens[i]);
+        *w++ = '"';
+        *w++ = ':';
+        k->len = (size_t)(w - k->buf);
+    }
+    while (k->len % 4)
+        sbuf_putc(k, '\0');
+    uint32_t size = (uint32_t)k->len;
+    memcpy(k->buf, &size, sizeof(size));
+}
+
 /* The field-name table: the syslog fields, then each distinct group name;
  * its hash identifies it to the engine (eng_push_decoded binds names to
  * slots once per table and stream). */
@@ -224,21 +282,7 @@ static void fmt_fields_load(struct io_format *f)
         for (size_t k = 0; k <= f->name_lens[i]; k++) /* the NUL separates names */
             h = (h ^ (unsigned char)f->names[i][k]) * UINT64_C(1099511628211);
     }
-    struct sbuf k;
-    sbuf_init(&k);
-    f->key_off = cep_calloc(n + 1, sizeof(*f->key_off));
-    for (size_t i = 0; i < n; i++) {
-        f->key_off[i] = k.len;
-        sbuf_reserve(&k, 6 * f->name_lens[i] + 3);
-        char *w = k.buf + k.len;
-        *w++ = '"';
-        w = fmt_esc(w, f->names[i], f->name_lens[i]);
-        *w++ = '"';
-        *w++ = ':';
-        k.len = (size_t)(w - k.buf);
-    }
-    f->key_off[n] = k.len;
-    f->keys = sbuf_steal(&k);
+    fmt_keys_load(f, n);
     f->fnames.names = f->names;
     f->fnames.lens = f->name_lens;
     f->fnames.n = (uint32_t)n;
@@ -249,7 +293,9 @@ struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size
 {
     struct io_format *f = cep_calloc(1, sizeof(*f));
     f->kind = cfg->format;
+    sbuf_init(&f->raw);
     sbuf_init(&f->out);
+    sbuf_init(&f->keys);
     if (f->kind == CFG_FMT_JSON)
         return f;
     if (!cfg->pattern) {
@@ -271,7 +317,7 @@ struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size
     }
     /* Without JIT (unsupported CPU, no executable memory) the interpreter
      * runs instead, under the same limits. */
-    (void)pcre2_jit_compile(f->re, PCRE2_JIT_COMPLETE);
+    f->jit = pcre2_jit_compile(f->re, PCRE2_JIT_COMPLETE) == 0;
     f->mctx = pcre2_match_context_create(gc);
     CEP_ASSERT(f->mctx);
     pcre2_set_match_limit(f->mctx, IO_FORMAT_MATCH_LIMIT);
@@ -294,12 +340,12 @@ void io_format_free(struct io_format *f)
     cep_free(f->groups);
     cep_free(f->names);
     cep_free(f->name_lens);
-    cep_free(f->keys);
-    cep_free(f->key_off);
+    sbuf_free(&f->keys);
     cep_free(f->fv);
     pcre2_match_data_free(f->md);
     pcre2_match_context_free(f->mctx);
     pcre2_code_free(f->re);
+    sbuf_free(&f->raw);
     sbuf_free(&f->out);
     cep_free(f);
 }
@@ -421,22 +467,140 @@ static char *fmt_key(struct sbuf *o, const char *key, size_t key_len, size_t val
     return w;
 }
 
-/* Start the member of field (its key prepared by fmt_fields_load) with
- * room for a value of val_room bytes; returns where the value goes. */
-static char *fmt_fkey(struct io_format *f, uint32_t field, size_t val_room)
+/* How a member's value goes into the JSON text. */
+enum fmt_how {
+    FMT_HOW_AS_IS = 0, /* its text as it is (a number's digits, an object) */
+    FMT_HOW_PLAIN,     /* a string that needs no escape: quoted */
+    FMT_HOW_ESC,       /* a string: escaped and quoted */
+    FMT_HOW_COUNT
+};
+
+static bool fmt_scan(const char *s, size_t len, bool *plain);
+
+/* Whether no byte of f's last line changes when escaped: then no string
+ * value does (values made after the line are plain, or come from a line
+ * with invalid UTF-8). */
+static bool fmt_line_plain(const struct io_format *f)
 {
-    struct sbuf *o = &f->out;
-    size_t klen = f->key_off[field + 1] - f->key_off[field];
-    sbuf_reserve(o, klen + val_room + 4);
-    char *w = o->buf + o->len;
-    if (o->buf[o->len - 1] != '{')
-        *w++ = ',';
-    memcpy(w, f->keys + f->key_off[field], klen);
-    return w + klen;
+    bool plain;
+    fmt_scan(f->raw.buf, f->line_len, &plain);
+    return plain;
 }
 
-/* Note the value of field just written: kind, and where it lies in out
- * (a string's body, an object's text) or its integer. */
+static enum fmt_how fmt_how_of(const struct eng_fval *v, bool plain)
+{
+    if (v->kind != ENG_FVAL_STR)
+        return FMT_HOW_AS_IS;
+    return plain ? FMT_HOW_PLAIN : FMT_HOW_ESC;
+}
+
+/* Room for member `field` with a value of len bytes (fmt_member_put);
+ * keys as fmt_keys_load lays them out. */
+static size_t fmt_member_room(const char *keys, uint32_t field, size_t len)
+{
+    return fmt_u32(keys + 4 * (field + 2)) - fmt_u32(keys + 4 * (field + 1)) + 6 * len + 3;
+}
+
+/* Write member `field` with value val[0..len) at w (room reserved), a
+ * comma first unless it opens the object; returns the end. */
+static char *fmt_member_put(char *w, bool first, const char *keys, uint32_t field,
+                            enum fmt_how how, const char *val, size_t len)
+{
+    uint32_t k0 = fmt_u32(keys + 4 * (field + 1)), k1 = fmt_u32(keys + 4 * (field + 2));
+    if (!first)
+        *w++ = ',';
+    memcpy(w, keys + k0, k1 - k0);
+    w += k1 - k0;
+    if (how == FMT_HOW_AS_IS) {
+        memcpy(w, val, len);
+        return w + len;
+    }
+    *w++ = '"';
+    if (how == FMT_HOW_PLAIN) {
+        memcpy(w, val, len);
+        w += len;
+    } else {
+        w = fmt_esc(w, val, len);
+    }
+    *w++ = '"';
+    return w;
+}
+
+/* Close the object whose members were written up to w in o. */
+static void fmt_object_end(struct sbuf *o, char *w)
+{
+    *w++ = '}';
+    *w = '\0';
+    o->len = (size_t)(w - o->buf);
+}
+
+/* evt_text_ops.write_now: the JSON text of the last line f (ud) decoded,
+ * a member per field value, in order. */
+static void fmt_text_write_now(const void *ud, struct sbuf *o)
+{
+    const struct io_format *f = ud;
+    bool plain = fmt_line_plain(f);
+    size_t room = 2;
+    for (size_t i = 0; i < f->n_fv; i++)
+        room += fmt_member_room(f->keys.buf, f->fv[i].field, f->fv[i].len);
+    sbuf_reserve(o, room);
+    char *w = o->buf + o->len;
+    *w++ = '{';
+    for (size_t i = 0; i < f->n_fv; i++) {
+        const struct eng_fval *v = &f->fv[i];
+        w = fmt_member_put(w, i == 0, f->keys.buf, v->field, fmt_how_of(v, plain),
+                           f->raw.buf + v->off, v->len);
+    }
+    fmt_object_end(o, w);
+}
+
+/* evt_text_ops.keep: the recipe of that text, for an event that outlives
+ * the line: u32 n, then per member u32 field, how, offset and length of
+ * the value in raw, then the keys (fmt_keys_load). */
+static void fmt_text_keep(const void *ud, struct sbuf *r)
+{
+    const struct io_format *f = ud;
+    bool plain = fmt_line_plain(f);
+    size_t need = 4 + 16 * f->n_fv + f->keys.len;
+    sbuf_reserve(r, need);
+    uint32_t *w = (uint32_t *)(void *)(r->buf + r->len); /* sbuf_reset: len 0, aligned */
+    *w++ = (uint32_t)f->n_fv;
+    for (size_t i = 0; i < f->n_fv; i++) {
+        const struct eng_fval *v = &f->fv[i];
+        *w++ = v->field;
+        *w++ = fmt_how_of(v, plain);
+        *w++ = (uint32_t)v->off;
+        *w++ = (uint32_t)v->len;
+    }
+    memcpy(w, f->keys.buf, f->keys.len);
+    r->len += need;
+}
+
+/* evt_text_ops.write_kept: the text from raw and fmt_text_keep's recipe. */
+static void fmt_text_write_kept(const char *raw, const char *recipe, struct sbuf *o)
+{
+    uint32_t n = fmt_u32(recipe);
+    const char *members = recipe + 4, *keys = members + 16 * (size_t)n, *m;
+    size_t room = 2;
+    for (m = members; m < keys; m += 16)
+        room += fmt_member_room(keys, fmt_u32(m), fmt_u32(m + 12));
+    sbuf_reserve(o, room);
+    char *w = o->buf + o->len;
+    *w++ = '{';
+    for (m = members; m < keys; m += 16)
+        w = fmt_member_put(w, m == members, keys, fmt_u32(m), (enum fmt_how)fmt_u32(m + 4),
+                           raw + fmt_u32(m + 8), fmt_u32(m + 12));
+    fmt_object_end(o, w);
+}
+
+static const struct evt_text_ops fmt_text_ops = {
+        .write_now = fmt_text_write_now,
+        .keep = fmt_text_keep,
+        .write_kept = fmt_text_write_kept,
+};
+
+/* Note a value of field: kind, and where it lies in f->raw (a string, an
+ * object's text) or its integer. */
 static void fmt_fv_add(struct io_format *f, uint32_t field, enum eng_fval_kind kind, size_t off,
                        size_t len, int64_t i)
 {
@@ -448,52 +612,104 @@ static void fmt_fv_add(struct io_format *f, uint32_t field, enum eng_fval_kind k
     v->i = i;
 }
 
-/* Append field = the string s[0..len). */
-static void fmt_str(struct io_format *f, uint32_t field, const char *s, size_t len)
+/* Whether s[0..len) has a byte >= 0x80, and, when plain is not NULL,
+ * whether none of its bytes is one that fmt_esc changes. */
+static inline bool fmt_scan(const char *s, size_t len, bool *plain)
 {
-    struct sbuf *o = &f->out;
-    char *w = fmt_fkey(f, field, 6 * len + 2);
-    *w++ = '"';
-    char *body = w;
-    w = fmt_esc(w, s, len);
-    /* Escaping and U+FFFD only ever grow a string: the same length means
-     * the body is the value itself. */
-    size_t body_len = (size_t)(w - body);
-    fmt_fv_add(f, field, body_len == len ? ENG_FVAL_STR : ENG_FVAL_ESC, (size_t)(body - o->buf),
-               body_len, 0);
-    *w++ = '"';
-    o->len = (size_t)(w - o->buf);
+    unsigned high = 0, special = 0;
+    size_t i = 0;
+#ifdef __SSE2__
+    if (len >= 16) {
+        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+        const __m128i space = _mm_set1_epi8(0x20);
+        __m128i any = _mm_setzero_si128(), spec = _mm_setzero_si128();
+        for (;; i += 16) {
+            if (i + 16 > len)
+                i = len - 16; /* the last block overlaps, not past the end */
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            any = _mm_or_si128(any, x);
+            if (plain)
+                spec = _mm_or_si128(
+                        spec, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+                                                        _mm_cmpeq_epi8(x, bslash)),
+                                           _mm_cmplt_epi8(x, space)));
+            if (i + 16 == len)
+                break;
+        }
+        high = (unsigned)_mm_movemask_epi8(any);
+        special = (unsigned)_mm_movemask_epi8(spec);
+        i = len;
+    }
+#endif
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        high |= c >= 0x80;
+        special |= !fmt_plain(c);
+    }
+    if (plain)
+        *plain = special == 0;
+    return high != 0;
 }
 
-static void fmt_int(struct io_format *f, uint32_t field, uint64_t v)
-{
-    char digits[20];
-    size_t n = 0;
-    int64_t iv = (int64_t)v; /* callers pass at most 18 digits */
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    struct sbuf *o = &f->out;
-    char *w = fmt_fkey(f, field, n);
-    while (n)
-        *w++ = digits[--n];
-    o->len = (size_t)(w - o->buf);
-    fmt_fv_add(f, field, ENG_FVAL_INT, 0, 0, iv);
-}
-
-
-static void fmt_open(struct io_format *f)
+/* Append to f->raw the string s[0..len) (not well-formed UTF-8) as its JSON
+ * text gives it back: escaped as the text writes it, then unescaped.  Sets
+ * *out_len; returns its offset in f->raw. */
+static size_t fmt_clean(struct io_format *f, const char *s, size_t len, size_t *out_len)
 {
     sbuf_reset(&f->out);
-    sbuf_putc(&f->out, '{');
-    f->n_fv = 0;
-    f->time_fv = -1;
+    sbuf_reserve(&f->out, 6 * len);
+    size_t n = (size_t)(fmt_esc(f->out.buf, s, len) - f->out.buf);
+    size_t off = f->raw.len;
+    sbuf_reserve(&f->raw, n);
+    *out_len = json_str_unescape(f->out.buf, n, f->raw.buf + off);
+    f->raw.len += *out_len;
+    return off;
 }
 
-static void fmt_close(struct sbuf *o)
+/* field = the string s[0..len), a piece of the line. */
+static inline void fmt_str(struct io_format *f, uint32_t field, const char *s, size_t len)
 {
-    sbuf_putc(o, '}');
+    size_t off = (size_t)(s - f->line);
+    if (CEP_UNLIKELY(f->line_high) && !json_utf8_valid(s, len))
+        off = fmt_clean(f, s, len, &len);
+    fmt_fv_add(f, field, ENG_FVAL_STR, off, len, 0);
+}
+
+/* field = the integer v (at most 18 digits), whose decimal text is
+ * digits[0..len) in the line, or, digits NULL, made after it. */
+static void fmt_int(struct io_format *f, uint32_t field, uint64_t v, const char *digits,
+                    size_t len)
+{
+    size_t off;
+    if (digits) {
+        off = (size_t)(digits - f->line);
+    } else {
+        char d[20];
+        uint64_t u = v;
+        len = 0;
+        do {
+            d[len++] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        sbuf_reserve(&f->raw, len);
+        off = f->raw.len;
+        for (size_t k = 0; k < len; k++)
+            f->raw.buf[off + k] = d[len - 1 - k];
+        f->raw.len += len;
+    }
+    fmt_fv_add(f, field, ENG_FVAL_INT, off, len, (int64_t)v);
+}
+
+/* Start decoding line[0..len) (kept in f->raw, where values point). */
+static void fmt_open(struct io_format *f, const char *line, size_t len)
+{
+    sbuf_reset(&f->raw);
+    sbuf_append(&f->raw, line, len);
+    f->line = line;
+    f->line_len = len;
+    f->line_high = fmt_scan(line, len, NULL);
+    f->n_fv = 0;
+    f->time_fv = -1;
 }
 
 /* ---- regex --------------------------------------------------------------- */
@@ -505,7 +721,10 @@ static int fmt_match(struct io_format *f, const char *s, size_t len, struct eng_
     if (f->pre && (len < f->pre_min_len || len == 0 ||
                    !(f->pre_first[(unsigned char)s[0] >> 3] & (1u << (s[0] & 7)))))
         return 0;
-    int rc = pcre2_match(f->re, (PCRE2_SPTR)s, len, 0, 0, f->md, f->mctx);
+    /* pcre2_match would run the same JIT code, after checks that cannot
+     * fail here (no UTF, no options). */
+    int rc = f->jit ? pcre2_jit_match(f->re, (PCRE2_SPTR)s, len, 0, 0, f->md, f->mctx)
+                    : pcre2_match(f->re, (PCRE2_SPTR)s, len, 0, 0, f->md, f->mctx);
     if (rc >= 0)
         return 1;
     if (rc == PCRE2_ERROR_NOMATCH)
@@ -545,9 +764,8 @@ static int fmt_regex(struct io_format *f, const char *line, size_t len, struct e
     }
     if (rc != 1)
         return CEP_ERR;
-    fmt_open(f);
+    fmt_open(f, line, len);
     fmt_groups_emit(f, line);
-    fmt_close(&f->out);
     return CEP_OK;
 }
 
@@ -704,15 +922,12 @@ static char *fmt_2d(char *w, int v)
     return w + 2;
 }
 
-/* "timestamp": the RFC 3164 time as local RFC 3339 with its UTC offset,
- * and its event time (what the engine would read from that text: the
- * printed year and offset) for eng_push_decoded. */
-static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
+/* The text and event time of the RFC 3164 time sl at second 0 of its
+ * minute into f->ts. */
+static void fmt_bsd_minute(struct io_format *f, const struct fmt_syslog *sl)
 {
     long off = fmt_bsd_gmtoff(f, sl);
-    char *w = fmt_fkey(f, FMT_F_TIMESTAMP, 32);
-    *w++ = '"';
-    char *body = w;
+    char *w = f->ts.text;
     w = fmt_2d(w, sl->year / 100 % 100);
     w = fmt_2d(w, sl->year % 100);
     *w++ = '-';
@@ -724,7 +939,7 @@ static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
     *w++ = ':';
     w = fmt_2d(w, sl->min);
     *w++ = ':';
-    w = fmt_2d(w, sl->sec);
+    w = fmt_2d(w, 0);
     int sign = off < 0 ? -1 : 1;
     *w++ = off < 0 ? '-' : '+';
     if (off < 0)
@@ -733,15 +948,36 @@ static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
     w = fmt_2d(w, oh);
     *w++ = ':';
     w = fmt_2d(w, om);
-    fmt_fv_add(f, FMT_F_TIMESTAMP, ENG_FVAL_STR, (size_t)(body - f->out.buf), (size_t)(w - body),
-               0);
-    *w++ = '"';
-    f->out.len = (size_t)(w - f->out.buf);
-    if (oh <= 23) { /* else the engine rejects the text, and must */
+    CEP_ASSERT(w == f->ts.text + FMT_TS_LEN);
+    f->ts.time_ok = oh <= 23; /* else the engine rejects the text, and must */
+    if (f->ts.time_ok) {
         int64_t secs = eng_days_from_civil(sl->year % 10000, sl->mon, sl->mday) * 86400 +
-                       sl->hour * 3600 + sl->min * 60 + sl->sec - sign * (oh * 3600 + om * 60);
+                       sl->hour * 3600 + sl->min * 60 - sign * (oh * 3600 + om * 60);
+        f->ts.minute_us = secs * CEP_USEC_PER_SEC;
+    }
+}
+
+/* "timestamp": the RFC 3164 time as local RFC 3339 with its UTC offset,
+ * and its event time (what the engine would read from that text: the
+ * printed year and offset) for eng_push_decoded.  Lines come in time
+ * order, so the minute is mostly the last one's. */
+static void fmt_bsd_ts(struct io_format *f, const struct fmt_syslog *sl)
+{
+    int64_t key = ((((int64_t)sl->year * 16 + sl->mon) * 32 + sl->mday) * 32 + sl->hour) * 64 +
+                  sl->min;
+    if (key != f->ts.key) {
+        fmt_bsd_minute(f, sl);
+        f->ts.key = key;
+    }
+    sbuf_reserve(&f->raw, FMT_TS_LEN);
+    char *body = f->raw.buf + f->raw.len;
+    memcpy(body, f->ts.text, FMT_TS_LEN);
+    fmt_2d(body + FMT_TS_SEC, sl->sec);
+    fmt_fv_add(f, FMT_F_TIMESTAMP, ENG_FVAL_STR, f->raw.len, FMT_TS_LEN, 0);
+    f->raw.len += FMT_TS_LEN;
+    if (f->ts.time_ok) {
         f->time_fv = (int32_t)(f->n_fv - 1);
-        f->time_us = secs * CEP_USEC_PER_SEC;
+        f->time_us = f->ts.minute_us + sl->sec * CEP_USEC_PER_SEC;
     }
 }
 
@@ -838,14 +1074,15 @@ static size_t fmt_sd_name(const char **pp, const char *end)
     return n <= 32 ? n : 0;
 }
 
-/* Write structured data [p, end) (known well formed) as
- * "sd":{"ID":{"NAME":"VALUE",...},...}; \" \\ and \] in values are
+/* Make the value of sd from structured data [p, end) (known well formed):
+ * {"ID":{"NAME":"VALUE",...},...} in f->raw; \" \\ and \] in values are
  * unescaped, any other backslash stays. */
 static void fmt_sd_emit(struct io_format *f, const char *p, const char *end)
 {
-    struct sbuf *o = &f->out;
-    char *w = fmt_fkey(f, FMT_F_SD, 1);
-    size_t start = (size_t)(w - o->buf);
+    struct sbuf *o = &f->raw;
+    sbuf_reserve(o, 1);
+    size_t start = o->len;
+    char *w = o->buf + o->len;
     *w++ = '{';
     o->len = (size_t)(w - o->buf);
     while (p < end && *p == '[') {
@@ -980,7 +1217,7 @@ static void fmt_pid(struct io_format *f, const char *s, size_t len)
     while (i < len && len <= 18 && fmt_digit(s[i]))
         v = v * 10 + (uint64_t)(s[i++] - '0');
     if (len > 0 && i == len)
-        fmt_int(f, FMT_F_PID, v);
+        fmt_int(f, FMT_F_PID, v, s[0] != '0' || len == 1 ? s : NULL, len);
     else
         fmt_str(f, FMT_F_PID, s, len);
 }
@@ -1018,10 +1255,10 @@ static int fmt_syslog(struct io_format *f, const char *line, size_t len, struct 
     int rc = is_5424 ? fmt_5424(p, end, &sl, line, rej) : fmt_bsd(f, p, end, &sl, line, rej);
     if (rc != CEP_OK)
         return rc;
-    fmt_open(f);
+    fmt_open(f, line, len);
     if (sl.pri >= 0) {
-        fmt_int(f, FMT_F_FACILITY, (uint64_t)(sl.pri >> 3));
-        fmt_int(f, FMT_F_SEVERITY, (uint64_t)(sl.pri & 7));
+        fmt_int(f, FMT_F_FACILITY, (uint64_t)(sl.pri >> 3), NULL, 0);
+        fmt_int(f, FMT_F_SEVERITY, (uint64_t)(sl.pri & 7), NULL, 0);
     }
     if (sl.ts)
         fmt_str(f, FMT_F_TIMESTAMP, sl.ts, sl.ts_len);
@@ -1048,7 +1285,6 @@ static int fmt_syslog(struct io_format *f, const char *line, size_t len, struct 
         if (rc == 1)
             fmt_groups_emit(f, sl.msg);
     }
-    fmt_close(&f->out);
     return CEP_OK;
 }
 
@@ -1059,8 +1295,8 @@ int io_format_decode(struct io_format *f, const char *line, size_t len, struct e
 {
     memset(out, 0, sizeof(*out));
     if (f->kind == CFG_FMT_JSON) {
-        out->json = line;
-        out->json_len = len;
+        out->raw = line;
+        out->raw_len = len;
         out->time_fv = -1;
         return CEP_OK;
     }
@@ -1070,14 +1306,28 @@ int io_format_decode(struct io_format *f, const char *line, size_t len, struct e
                                       : fmt_syslog(f, line, len, rej);
     if (rc != CEP_OK)
         return rc;
-    out->json = f->out.buf;
-    out->json_len = f->out.len;
+    out->raw = f->raw.buf;
+    out->raw_len = f->raw.len;
+    out->text_ops = &fmt_text_ops;
+    out->text_ud = f;
     out->names = &f->fnames;
     out->fv = f->fv;
     out->n_fv = f->n_fv;
     out->time_fv = f->time_fv;
     out->time_us = f->time_us;
     return CEP_OK;
+}
+
+const char *io_format_text(struct io_format *f, const struct eng_decoded *d, size_t *len)
+{
+    if (!d->names) {
+        *len = d->raw_len;
+        return d->raw;
+    }
+    sbuf_reset(&f->out);
+    fmt_text_write_now(f, &f->out);
+    *len = f->out.len;
+    return f->out.buf;
 }
 
 int io_format_apply(struct io_format *f, const char *line, size_t len, const char **out,
@@ -1087,7 +1337,6 @@ int io_format_apply(struct io_format *f, const char *line, size_t len, const cha
     int rc = io_format_decode(f, line, len, &d, rej);
     if (rc != CEP_OK)
         return rc;
-    *out = d.json;
-    *out_len = d.json_len;
+    *out = io_format_text(f, &d, out_len);
     return CEP_OK;
 }

@@ -5,8 +5,8 @@
  * barrier, when no event is freed); the reader keeps the events it made,
  * in number order, with one reference each.
  * Record: u8 tag; tag 0 is uv number (an event already written); tag 1 is
- * uv stream, sv time, uv seq, bytes src_name, uv src_off, bytes raw (a new
- * event, numbered in order from 0).
+ * uv stream, sv time, uv seq, bytes src_name, uv src_off, bytes text (a
+ * new event, numbered in order from 0; text is its JSON text, evt_text_append).
  * Tested by: tests/unit/check_ckpt.c, tests/fuzz/fuzz_ckpt.c */
 #include "cepd/cep_common.h"
 #include "cepd/ckpt.h"
@@ -30,6 +30,7 @@ struct ckpt_evtab {
     size_t n_evs;
     size_t evs_cap;
     struct sbuf name; /* the source name, NUL-terminated for make */
+    struct sbuf text; /* writer: an event's JSON text */
 };
 
 struct ckpt_evtab *ckpt_evtab_writer(void)
@@ -61,6 +62,7 @@ void ckpt_evtab_free(struct ckpt_evtab *t)
         evt_unref(t->evs[i]);
     cep_free(t->evs);
     sbuf_free(&t->name);
+    sbuf_free(&t->text);
     cep_free(t);
 }
 
@@ -114,7 +116,9 @@ void ckpt_put_evt(struct ckpt_w *w, struct ckpt_evtab *t, const struct evt *ev)
     ckpt_put_uv(w, ev->seq);
     ckpt_put_bytes(w, name, strlen(name));
     ckpt_put_uv(w, ev->src_off);
-    ckpt_put_bytes(w, ev->raw, ev->raw_len);
+    sbuf_reset(&t->text);
+    evt_text_append(ev, &t->text);
+    ckpt_put_bytes(w, t->text.buf, t->text.len);
 }
 
 struct evt *ckpt_get_evt(struct ckpt_r *r, struct ckpt_evtab *t)

@@ -95,6 +95,57 @@ START_TEST(test_schema_slots)
 }
 END_TEST
 
+/* A deferred text (evt_text_defer): ud is the text now; the recipe is
+ * ud too, and the kept text is the recipe, then raw. */
+static void text_now(const void *ud, struct sbuf *out)
+{
+    sbuf_puts(out, ud);
+}
+
+static void text_kept(const char *raw, const char *recipe, struct sbuf *out)
+{
+    sbuf_puts(out, recipe);
+    sbuf_puts(out, raw);
+}
+
+static const struct evt_text_ops text_ops = {
+        .write_now = text_now,
+        .keep = text_now,
+        .write_kept = text_kept,
+};
+
+/* The JSON text: raw itself; or deferred, written through the ops during
+ * the push, from the recipe the event keeps at its end when it is kept,
+ * and never read again when it is not. */
+START_TEST(test_evt_text)
+{
+    struct evt *e = evt_new();
+    struct sbuf o;
+    sbuf_init(&o);
+    evt_reset(e, "{\"a\":1}", 7, 1);
+    evt_text_append(e, &o);
+    ck_assert_str_eq(o.buf, "{\"a\":1}");
+    evt_reset(e, "line", 4, 1);
+    evt_text_defer(e, &text_ops, "now:");
+    sbuf_reset(&o);
+    evt_text_append(e, &o);
+    ck_assert_str_eq(o.buf, "now:");
+    evt_text_settle(e); /* nobody kept it */
+    ck_assert_int_eq(e->text_kind, EVT_TEXT_NONE);
+    evt_reset(e, "line", 4, 1);
+    evt_text_defer(e, &text_ops, "kept:");
+    evt_ref(e);
+    evt_text_settle(e);
+    ck_assert_int_eq(e->text_kind, EVT_TEXT_KEPT);
+    sbuf_reset(&o);
+    evt_text_append(e, &o);
+    ck_assert_str_eq(o.buf, "kept:line");
+    evt_unref(e);
+    evt_unref(e);
+    sbuf_free(&o);
+}
+END_TEST
+
 START_TEST(test_evt_reset_refcount)
 {
     struct evt *e = evt_new();
@@ -279,6 +330,7 @@ static Suite *core_suite(void)
     tc = tcase_create("evt");
     tcase_add_test(tc, test_schema_slots);
     tcase_add_test(tc, test_evt_reset_refcount);
+    tcase_add_test(tc, test_evt_text);
     suite_add_tcase(s, tc);
     tc = tcase_create("diag");
     tcase_add_test(tc, test_diag_print_caret);

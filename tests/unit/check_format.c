@@ -8,7 +8,8 @@
  * garbage rejected with a reason.  The
  * direct decode (io_format_decode + eng_push_decoded) is checked against
  * the JSON path (the same text through eng_push_line): same verdicts,
- * alerts, field values and event times; and the escaper against a
+ * alerts, field values and event times, also for events a partial match
+ * keeps past their push (their text written then); and the escaper against a
  * byte-at-a-time reference on random strings. */
 #include "cepd/cep_common.h"
 #include "cepd/io.h"
@@ -272,6 +273,41 @@ START_TEST(test_3164_local_offset)
 }
 END_TEST
 
+/* The timestamp text and event time are made once a minute and the
+ * seconds patched in: lines of one minute, of the same minute another
+ * day and another hour, and back, each get their own. */
+START_TEST(test_3164_minute)
+{
+    struct io_format *f = fmt_make(CFG_FMT_SYSLOG, NULL);
+    static const struct {
+        const char *line, *ts;
+        int64_t time;
+    } cases[] = {
+            {"Nov  1 11:59:58 h a: m", "2024-11-01T11:59:58+00:00", 1730462398},
+            {"Nov  1 11:59:59 h a: m", "2024-11-01T11:59:59+00:00", 1730462399},
+            {"Nov  1 11:59:00 h a: m", "2024-11-01T11:59:00+00:00", 1730462340},
+            {"Nov  2 11:59:07 h a: m", "2024-11-02T11:59:07+00:00", 1730548747},
+            {"Nov  2 12:59:07 h a: m", "2024-11-02T12:59:07+00:00", 1730552347},
+            {"Nov  1 11:59:60 h a: m", "2024-11-01T11:59:60+00:00", 1730462400},
+    };
+    for (size_t i = 0; i < CEP_ARRAY_LEN(cases); i++) {
+        struct eng_decoded d;
+        struct eng_reject rej = {0};
+        size_t len = strlen(cases[i].line);
+        ck_assert_int_eq(io_format_decode(f, cases[i].line, len, &d, &rej), CEP_OK);
+        ck_assert_int_ge(d.time_fv, 0);
+        ck_assert_int_eq(d.time_us, cases[i].time * CEP_USEC_PER_SEC);
+        const struct eng_fval *v = &d.fv[d.time_fv];
+        ck_assert_uint_eq(v->len, strlen(cases[i].ts));
+        ck_assert(memcmp(d.raw + v->off, cases[i].ts, v->len) == 0);
+        size_t text_len;
+        const char *text = io_format_text(f, &d, &text_len);
+        ck_assert_ptr_nonnull(memmem(text, text_len, cases[i].ts, strlen(cases[i].ts)));
+    }
+    io_format_free(f);
+}
+END_TEST
+
 /* ---- syslog: RFC 5424 ---------------------------------------------------- */
 
 START_TEST(test_5424)
@@ -454,6 +490,7 @@ static const char direct_rules[] =
         "  sys: {time: {field: timestamp}}\n"
         "  sysd: {time: {field: timestamp}}\n"
         "  rx: {time: {field: ts}}\n"
+        "  sysp: {time: {field: timestamp, max_out_of_orderness: 60d}}\n"
         "rules:\n"
         "  - id: sys-all\n"
         "    kind: simple\n"
@@ -474,7 +511,16 @@ static const char direct_rules[] =
         "    stream: rx\n"
         "    when: \"true\"\n"
         "    message: \"m\"\n"
-        "    fields: {a: a, b: b, ts: ts}\n";
+        "    fields: {a: a, b: b, ts: ts}\n"
+        "  - id: sysp-pair\n"
+        "    kind: pattern\n"
+        "    stream: sysp\n"
+        "    key: [host]\n"
+        "    pattern:\n"
+        "      - {step: a, when: \"true\"}\n"
+        "      - {step: b, when: \"true\"}\n"
+        "    within: 60d\n"
+        "    message: \"${a.msg} then ${b.msg}\"\n";
 
 struct direct_fx {
     char path[64];
@@ -517,6 +563,8 @@ static void direct_load(struct direct_fx *fx)
     diag_list_free(&dl);
     sbuf_init(&fx->json_out);
     sbuf_init(&fx->direct_out);
+    sbuf_reserve(&fx->json_out, 1); /* memcmp before the first alert */
+    sbuf_reserve(&fx->direct_out, 1);
     struct eng_output jo = {.ud = &fx->json_out, .alert = direct_on_alert};
     struct eng_output dout = {.ud = &fx->direct_out, .alert = direct_on_alert};
     fx->json_eng = eng_new(fx->rs, &jo);
@@ -545,7 +593,9 @@ static int direct_push(struct direct_fx *fx, struct io_format *f, const char *st
     if (io_format_decode(f, line, len, &d, &rej) != CEP_OK)
         return CEP_ERR;
     size_t jn0 = fx->json_out.len, dn0 = fx->direct_out.len;
-    int jrc = eng_push_line(fx->json_eng, (uint32_t)si, d.json, d.json_len, "in", off, &jrej);
+    size_t text_len;
+    const char *text = io_format_text(f, &d, &text_len);
+    int jrc = eng_push_line(fx->json_eng, (uint32_t)si, text, text_len, "in", off, &jrej);
     int drc = eng_push_decoded(fx->direct_eng, (uint32_t)si, &d, "in", off, &rej);
     ck_assert_int_eq(jrc, drc);
     if (jrc != CEP_OK)
@@ -647,6 +697,33 @@ START_TEST(test_direct_regex)
 }
 END_TEST
 
+/* Events kept past their push (a partial match holds the first step) get
+ * their JSON text then: an alert later prints them as the JSON path does. */
+START_TEST(test_direct_kept)
+{
+    struct direct_fx fx;
+    direct_load(&fx);
+    static const char *const patterns[] = {NULL, "user=(?<user>\\S+) ip=(?<ip>\\S+)"};
+    uint64_t off = 0;
+    for (size_t p = 0; p < CEP_ARRAY_LEN(patterns); p++) {
+        struct io_format *f = fmt_make(CFG_FMT_SYSLOG, patterns[p]);
+        for (size_t i = 0; i < CEP_ARRAY_LEN(direct_syslog_lines); i++) {
+            const char *l = direct_syslog_lines[i];
+            direct_push(&fx, f, "sysp", l, strlen(l), off++);
+        }
+        io_format_free(f);
+    }
+    eng_finish(fx.json_eng, ENG_EOF_FLUSH);
+    eng_finish(fx.direct_eng, ENG_EOF_FLUSH);
+    ck_assert_str_eq(fx.direct_out.buf, fx.json_out.buf);
+    ck_assert_uint_gt(eng_stats(fx.direct_eng)->alerts, 10);
+    /* An alert holds a kept event's text with escapes and U+FFFD. */
+    ck_assert_ptr_nonnull(strstr(fx.direct_out.buf, "\"host\":\"h\\\"ost\""));
+    ck_assert_ptr_nonnull(strstr(fx.direct_out.buf, "bad \xef\xbf\xbd"));
+    direct_free(&fx);
+}
+END_TEST
+
 /* The escaper against a byte-at-a-time reference (the rules of fmt_esc,
  * spelled out), on random strings mixing plain text, specials and bytes
  * of every kind at every position of the 16-byte blocks. */
@@ -730,6 +807,7 @@ static Suite *format_suite(void)
     tcase_add_test(tc, test_3164_basic);
     tcase_add_test(tc, test_3164_year);
     tcase_add_test(tc, test_3164_local_offset);
+    tcase_add_test(tc, test_3164_minute);
     suite_add_tcase(s, tc);
     tc = tcase_create("rfc5424");
     tcase_add_test(tc, test_5424);
@@ -744,6 +822,7 @@ static Suite *format_suite(void)
     tc = tcase_create("direct");
     tcase_add_test(tc, test_direct_syslog);
     tcase_add_test(tc, test_direct_regex);
+    tcase_add_test(tc, test_direct_kept);
     tcase_add_test(tc, test_escape_random);
     suite_add_tcase(s, tc);
     return s;
