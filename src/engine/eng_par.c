@@ -152,6 +152,8 @@ struct eng_par_stream {
     bool stateful;            /* it has stateful rules (late events are dropped) */
     int64_t wm_excl, max_ts, last_arrival;
     int64_t max_ev;           /* latest time of an event that was not late */
+    bool scan_ok;             /* the key-only scan can read its lines */
+    struct eng_par_scan scan; /* its key fields (BY_KEY) and time fields */
 };
 
 struct eng_par {
@@ -241,6 +243,25 @@ static void eng_par_classify(const struct ruleset *rs, uint32_t s, struct eng_pa
     ps->why = NULL;
     ps->route = ps->key ? ENG_PAR_BY_KEY : ENG_PAR_SPREAD;
     ps->ext = ps->route == ENG_PAR_BY_KEY && st->time.has_time;
+}
+
+/* What the dispatcher reads of a line of stream s (classified): the key
+ * (BY_KEY) and the time fields, through the key-only scan if it can. */
+static void eng_par_scan_setup(const struct ruleset *rs, uint32_t s, struct eng_par_stream *ps)
+{
+    const struct rule_time *t = &rs->streams[s].time;
+    int slots[ENG_PAR_SCAN_MAX + 2];
+    size_t n = 0;
+    if (ps->route == ENG_PAR_BY_KEY && ps->n_key > ENG_PAR_SCAN_MAX)
+        return;
+    for (size_t i = 0; ps->route == ENG_PAR_BY_KEY && i < ps->n_key; i++)
+        slots[n++] = expr_field_slot(ps->key[i].expr);
+    if (t->has_time) {
+        slots[n++] = t->time_slot;
+        if (t->watermark_slot >= 0)
+            slots[n++] = t->watermark_slot;
+    }
+    ps->scan_ok = eng_par_scan_init(&ps->scan, rs->streams[s].schema, slots, n);
 }
 
 enum eng_par_route eng_par_stream_route(const struct eng_par *p, uint32_t stream,
@@ -450,20 +471,27 @@ static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker 
     return r;
 }
 
-/* Validate a line as eng.c's eng_decode does: CEP_OK with ev->time set
- * (event-time streams), CEP_AGAIN for a punctuation line (*m),
- * CEP_ERR with *rej. */
-static int eng_par_validate(struct eng_par *p, uint32_t stream, int64_t *m,
-                            struct eng_reject *rej)
+/* Validate a line as eng.c's eng_decode does, leaving its key and time
+ * fields in p->ev: CEP_OK with ev->time set (event-time streams), CEP_AGAIN
+ * for a punctuation line (*m), CEP_ERR with *rej.  The key-only scan reads
+ * just those fields when it can; the full decoder decides the rest. */
+static int eng_par_validate(struct eng_par *p, uint32_t stream, const char *line, size_t len,
+                            int64_t *m, struct eng_reject *rej)
 {
     const struct rule_stream *st = &p->rs->streams[stream];
+    const struct eng_par_stream *ps = &p->streams[stream];
     struct evt *ev = p->ev;
-    struct dec_err derr;
-    if (dec_json_line(st->schema, ev, &derr) != CEP_OK) {
-        rej->reason = derr.reason;
-        rej->offset = derr.offset;
-        return CEP_ERR;
+    evt_reset(ev, "", 0, st->schema->n_slots);
+    if (!ps->scan_ok || eng_par_scan_line(&ps->scan, line, len, ev->slots) != CEP_OK) {
+        struct dec_err derr;
+        evt_reset(ev, line, len, st->schema->n_slots);
+        if (dec_json_line(st->schema, ev, &derr) != CEP_OK) {
+            rej->reason = derr.reason;
+            rej->offset = derr.offset;
+            return CEP_ERR;
+        }
     }
+    ev->stream = stream;
     const struct rule_time *t = &st->time;
     if (!t->has_time)
         return CEP_OK;
@@ -504,10 +532,8 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
     CEP_ASSERT(stream < p->rs->n_streams);
     const struct rule_stream *st = &p->rs->streams[stream];
     struct eng_par_stream *ps = &p->streams[stream];
-    evt_reset(p->ev, line, len, st->schema->n_slots);
-    p->ev->stream = stream;
     int64_t m = 0;
-    int rc = eng_par_validate(p, stream, &m, rej);
+    int rc = eng_par_validate(p, stream, line, len, &m, rej);
     if (rc == CEP_ERR) {
         p->lines++;
         p->rejected++;
@@ -761,6 +787,7 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
     for (uint32_t s = 0; s < rs->n_streams; s++) {
         struct eng_par_stream *ps = &p->streams[s];
         eng_par_classify(rs, s, ps);
+        eng_par_scan_setup(rs, s, ps);
         ps->wm_excl = CEP_TIME_MIN;
         ps->max_ts = CEP_TIME_MIN;
         ps->max_ev = CEP_TIME_MIN;

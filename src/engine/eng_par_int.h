@@ -7,6 +7,7 @@
 #define CEPD_ENG_PAR_INT_H
 
 #include "cepd/cep_common.h"
+#include "cepd/evt.h"
 
 #include <stdatomic.h>
 
@@ -28,5 +29,31 @@ bool eng_par_ring_push(struct eng_par_ring *r, void *x);
 void *eng_par_ring_pop(struct eng_par_ring *r);
 /* Either side: pointers in the ring now (a snapshot). */
 size_t eng_par_ring_count(const struct eng_par_ring *r);
+
+/* The top-level members a stream's dispatcher reads: name and slot. */
+#define ENG_PAR_SCAN_MAX 8
+struct eng_par_scan {
+    uint32_t n;
+    struct {
+        const char *name; /* the schema's */
+        uint32_t len;
+        int slot;
+    } want[ENG_PAR_SCAN_MAX];
+};
+
+/* Want the schema slots slots[0..n) (repeats allowed): true when every one
+ * is a top-level member of schema and they are at most ENG_PAR_SCAN_MAX;
+ * false means the stream's lines need the full decoder. */
+bool eng_par_scan_init(struct eng_par_scan *ks, const struct evt_schema *schema, const int *slots,
+                       size_t n);
+/* Scan line (len bytes) as one JSON object and set slots[slot] of every
+ * wanted member present (the last one of a repeated member), as
+ * dec_json_line would; strings point into line.  Other slots and absent
+ * members are left as they are.  CEP_OK only when dec_json_line accepts the
+ * line; CEP_ERR when it may not, or when a wanted member's value is not a
+ * string without escapes or a number: decode the line in full then (the
+ * slots hold garbage).  Allocates nothing; any thread. */
+int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t len,
+                      struct val *slots);
 
 #endif
