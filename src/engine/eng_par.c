@@ -76,6 +76,7 @@
 #define ENG_PAR_BATCHES      8         /* per worker and direction; a power of two */
 #define ENG_PAR_BATCH_RECS   256
 #define ENG_PAR_BATCH_BYTES  (64 * 1024)
+#define ENG_PAR_BATCH_FIELDS (ENG_PAR_BATCH_RECS * 8)
 #define ENG_PAR_SPREAD_RUN   64        /* SPREAD lines to one worker before the next */
 #define ENG_PAR_WAIT_NS      20000     /* a waiting side sleeps this long between looks */
 
@@ -95,6 +96,9 @@ struct eng_par_rec {
     uint32_t stream;
     uint32_t len;
     size_t off;               /* LINE: offset of its bytes in the batch */
+    uint32_t fv_at, n_fv;     /* LINE: its fields in the batch's fv; UINT32_MAX: decode it */
+    int32_t time_fv;          /* LINE: eng_decoded's */
+    int64_t time;
     const char *src_name;
     uint64_t src_off;
     int64_t a, b;
@@ -105,6 +109,8 @@ struct eng_par_batch {
     size_t n;
     char *bytes;
     size_t len, cap;
+    struct eng_fval *fv;      /* where the lines' fields lie (eng_push_decoded) */
+    size_t n_fv, fv_cap;
 };
 
 struct eng_par_out {
@@ -154,6 +160,10 @@ struct eng_par_stream {
     int64_t max_ev;           /* latest time of an event that was not late */
     bool scan_ok;             /* the key-only scan can read its lines */
     struct eng_par_scan scan; /* its key fields (BY_KEY) and time fields */
+    struct eng_fnames fnames; /* its schema's top-level members, for eng_push_decoded */
+    const char **names;       /* fnames' arrays, owned */
+    size_t *lens;
+    int32_t time_field;       /* the index of the time field in fnames, or -1 */
 };
 
 struct eng_par {
@@ -163,6 +173,8 @@ struct eng_par {
     struct eng_par_worker *w;
     struct eng_par_stream *streams;
     struct evt *ev;           /* the line being validated */
+    struct eng_fval *fv;      /* its fields */
+    size_t fv_cap;
     struct expr_rt *rt;
     struct expr_counters counters;
     struct sbuf key;
@@ -262,6 +274,19 @@ static void eng_par_scan_setup(const struct ruleset *rs, uint32_t s, struct eng_
             slots[n++] = t->watermark_slot;
     }
     ps->scan_ok = eng_par_scan_init(&ps->scan, rs->streams[s].schema, slots, n);
+    const struct evt_schema_node *root = &rs->streams[s].schema->root;
+    const char **names = ps->names = cep_calloc(root->n_children + 1, sizeof(*names));
+    size_t *lens = ps->lens = cep_calloc(root->n_children + 1, sizeof(*lens));
+    uint64_t h = 0;
+    ps->time_field = -1;
+    for (uint32_t i = 0; i < root->n_children; i++) {
+        names[i] = root->children[i]->name;
+        lens[i] = root->children[i]->name_len;
+        h = cep_hash64(names[i], lens[i] + 1, h); /* with the NUL: "a","bc" is not "ab","c" */
+        if (t->has_time && root->children[i]->slot == t->time_slot)
+            ps->time_field = (int32_t)i;
+    }
+    ps->fnames = (struct eng_fnames){.names = names, .lens = lens, .n = root->n_children, .hash = h};
 }
 
 enum eng_par_route eng_par_stream_route(const struct eng_par *p, uint32_t stream,
@@ -331,14 +356,22 @@ static void eng_par_run(struct eng_par_worker *w, struct eng_par_batch *b)
         const struct eng_par_rec *r = &b->recs[i];
         struct eng_reject rej;
         switch (r->kind) {
-            case ENG_PAR_LINE:
+            case ENG_PAR_LINE: {
                 eng_par_raise(eng, r->stream, r->a);
-                /* Validated by the dispatcher with the same decoder. */
-                if (NEVER(eng_push_line(eng, r->stream, b->bytes + r->off, r->len, r->src_name,
-                                        r->src_off, &rej) != CEP_OK))
+                /* Validated by the dispatcher, which may also have said
+                 * where its fields are. */
+                struct eng_decoded d = {.json = b->bytes + r->off, .json_len = r->len,
+                                        .names = &w->p->streams[r->stream].fnames,
+                                        .fv = b->fv + r->fv_at, .n_fv = r->n_fv,
+                                        .time_fv = r->time_fv, .time_us = r->time};
+                if (r->n_fv == UINT32_MAX)
+                    d.names = NULL;
+                if (NEVER(eng_push_decoded(eng, r->stream, &d, r->src_name, r->src_off, &rej) !=
+                          CEP_OK))
                     break;
                 eng_par_raise(eng, r->stream, r->b);
                 break;
+            }
             case ENG_PAR_WM:
                 eng_par_raise(eng, r->stream, r->a);
                 break;
@@ -382,6 +415,7 @@ static void *eng_par_main(void *arg)
             eng_par_run(w, b);
             b->n = 0;
             b->len = 0;
+            b->n_fv = 0;
             bool ok = eng_par_ring_push(&w->in_free, b);
             CEP_ASSERT(ok);
             continue;
@@ -448,12 +482,15 @@ static void eng_par_send(struct eng_par_worker *w)
     eng_par_wake(w);
 }
 
-/* A record slot in worker w's batch, with room for len line bytes:
- * sends a full batch and waits (draining alerts) for a free one. */
-static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker *w, size_t len)
+/* A record slot in worker w's batch, with room for len line bytes and
+ * n_fv fields: sends a full batch and waits (draining alerts) for a free
+ * one. */
+static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker *w, size_t len,
+                                       size_t n_fv)
 {
     if (w->cur && w->cur->n &&
-        (w->cur->n == ENG_PAR_BATCH_RECS || w->cur->len + len > w->cur->cap))
+        (w->cur->n == ENG_PAR_BATCH_RECS || w->cur->len + len > w->cur->cap ||
+         w->cur->n_fv + n_fv > w->cur->fv_cap))
         eng_par_send(w);
     while (!w->cur && !(w->cur = eng_par_ring_pop(&w->in_free))) {
         eng_par_poll(p);
@@ -464,26 +501,42 @@ static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker 
         b->cap = len;
         b->bytes = cep_realloc(b->bytes, b->cap);
     }
+    if (n_fv > b->fv_cap) {
+        b->fv_cap = n_fv;
+        b->fv = cep_realloc(b->fv, b->fv_cap * sizeof(*b->fv));
+    }
     struct eng_par_rec *r = &b->recs[b->n++];
     r->off = b->len;
     r->len = (uint32_t)len;
     b->len += len;
+    r->fv_at = (uint32_t)b->n_fv;
+    r->n_fv = UINT32_MAX;
+    b->n_fv += n_fv;
     return r;
 }
 
 /* Validate a line as eng.c's eng_decode does, leaving its key and time
  * fields in p->ev: CEP_OK with ev->time set (event-time streams), CEP_AGAIN
  * for a punctuation line (*m), CEP_ERR with *rej.  The key-only scan reads
- * just those fields when it can; the full decoder decides the rest. */
+ * just those fields when it can, and lists the line's fields in
+ * p->fv[0..*n_fv) (SIZE_MAX: it did not); the full decoder decides the
+ * rest. */
 static int eng_par_validate(struct eng_par *p, uint32_t stream, const char *line, size_t len,
-                            int64_t *m, struct eng_reject *rej)
+                            int64_t *m, size_t *n_fv, struct eng_reject *rej)
 {
     const struct rule_stream *st = &p->rs->streams[stream];
     const struct eng_par_stream *ps = &p->streams[stream];
     struct evt *ev = p->ev;
     evt_reset(ev, "", 0, st->schema->n_slots);
-    if (!ps->scan_ok || eng_par_scan_line(&ps->scan, line, len, ev->slots) != CEP_OK) {
+    if (len / 4 + 1 > p->fv_cap) { /* a member takes at least 4 bytes ("":0) */
+        p->fv_cap = len / 4 + 1;
+        p->fv = cep_realloc(p->fv, p->fv_cap * sizeof(*p->fv));
+    }
+    *n_fv = p->fv_cap;
+    if (!ps->scan_ok ||
+        eng_par_scan_line(&ps->scan, line, len, ev->slots, p->fv, n_fv) != CEP_OK) {
         struct dec_err derr;
+        *n_fv = SIZE_MAX;
         evt_reset(ev, line, len, st->schema->n_slots);
         if (dec_json_line(st->schema, ev, &derr) != CEP_OK) {
             rej->reason = derr.reason;
@@ -533,7 +586,8 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
     const struct rule_stream *st = &p->rs->streams[stream];
     struct eng_par_stream *ps = &p->streams[stream];
     int64_t m = 0;
-    int rc = eng_par_validate(p, stream, line, len, &m, rej);
+    size_t n_fv = 0;
+    int rc = eng_par_validate(p, stream, line, len, &m, &n_fv, rej);
     if (rc == CEP_ERR) {
         p->lines++;
         p->rejected++;
@@ -560,8 +614,16 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
         after = ps->wm_excl;
     }
     struct eng_par_worker *w = &p->w[wi];
-    struct eng_par_rec *r = eng_par_rec(p, w, len);
+    struct eng_par_rec *r = eng_par_rec(p, w, len, n_fv == SIZE_MAX ? 0 : n_fv);
     memcpy(w->cur->bytes + r->off, line, len);
+    r->time_fv = -1;
+    if (n_fv != SIZE_MAX) {
+        memcpy(w->cur->fv + r->fv_at, p->fv, n_fv * sizeof(*p->fv));
+        r->n_fv = (uint32_t)n_fv;
+        if (rc == CEP_OK)
+            r->time_fv = eng_par_scan_time_fv(p->fv, n_fv, ps->time_field);
+        r->time = p->ev->time;
+    }
     r->kind = ENG_PAR_LINE;
     r->stream = stream;
     r->src_name = src_name;
@@ -586,7 +648,7 @@ void eng_par_flush(struct eng_par *p)
         for (uint32_t s = 0; s < p->rs->n_streams; s++) {
             if (!p->streams[s].ext || w->wm_sent[s] >= p->streams[s].wm_excl)
                 continue;
-            struct eng_par_rec *r = eng_par_rec(p, w, 0);
+            struct eng_par_rec *r = eng_par_rec(p, w, 0, 0);
             r->kind = ENG_PAR_WM;
             r->stream = s;
             r->a = p->streams[s].wm_excl;
@@ -609,7 +671,7 @@ bool eng_par_congested(const struct eng_par *p)
 static void eng_par_broadcast(struct eng_par *p, enum eng_par_kind kind, int64_t a)
 {
     for (uint32_t i = 0; i < p->n; i++) {
-        struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0);
+        struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0, 0);
         r->kind = kind;
         r->stream = 0;
         r->a = a;
@@ -743,7 +805,7 @@ void eng_par_finish(struct eng_par *p, enum eng_eof mode)
         if (!ps->ext || !ps->stateful || ps->max_ev == CEP_TIME_MIN)
             continue;
         for (uint32_t i = 0; i < p->n; i++) {
-            struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0);
+            struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0, 0);
             r->kind = ENG_PAR_ADVANCE;
             r->stream = s;
             r->a = ps->max_ev;
@@ -807,6 +869,8 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
         for (size_t k = 0; k < ENG_PAR_BATCHES; k++) {
             w->batches[k].cap = ENG_PAR_BATCH_BYTES;
             w->batches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
+            w->batches[k].fv_cap = ENG_PAR_BATCH_FIELDS;
+            w->batches[k].fv = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(struct eng_fval));
             w->obatches[k].cap = ENG_PAR_BATCH_BYTES;
             w->obatches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
             bool ok = eng_par_ring_push(&w->in_free, &w->batches[k]) &&
@@ -858,6 +922,7 @@ void eng_par_free(struct eng_par *p)
         eng_free(w->eng);
         for (size_t k = 0; k < ENG_PAR_BATCHES; k++) {
             cep_free(w->batches[k].bytes);
+            cep_free(w->batches[k].fv);
             cep_free(w->obatches[k].bytes);
         }
         cep_free(w->batches);
@@ -872,7 +937,12 @@ void eng_par_free(struct eng_par *p)
         pthread_cond_destroy(&w->cv);
     }
     cep_free(p->w);
+    for (uint32_t s = 0; s < p->rs->n_streams; s++) {
+        cep_free(p->streams[s].names);
+        cep_free(p->streams[s].lens);
+    }
     cep_free(p->streams);
+    cep_free(p->fv);
     evt_unref(p->ev);
     expr_rt_free(p->rt);
     sbuf_free(&p->key);

@@ -7,6 +7,7 @@
 #define CEPD_ENG_PAR_INT_H
 
 #include "cepd/cep_common.h"
+#include "cepd/eng.h"
 #include "cepd/evt.h"
 
 #include <stdatomic.h>
@@ -30,15 +31,13 @@ void *eng_par_ring_pop(struct eng_par_ring *r);
 /* Either side: pointers in the ring now (a snapshot). */
 size_t eng_par_ring_count(const struct eng_par_ring *r);
 
-/* The top-level members a stream's dispatcher reads: name and slot. */
+/* The top-level members a stream's dispatcher reads: its schema's, and
+ * the slots of those it wants the values of. */
 #define ENG_PAR_SCAN_MAX 8
 struct eng_par_scan {
+    const struct evt_schema_node *root;
     uint32_t n;
-    struct {
-        const char *name; /* the schema's */
-        uint32_t len;
-        int slot;
-    } want[ENG_PAR_SCAN_MAX];
+    int want[ENG_PAR_SCAN_MAX];
 };
 
 /* Want the schema slots slots[0..n) (repeats allowed): true when every one
@@ -52,8 +51,16 @@ bool eng_par_scan_init(struct eng_par_scan *ks, const struct evt_schema *schema,
  * members are left as they are.  CEP_OK only when dec_json_line accepts the
  * line; CEP_ERR when it may not, or when a wanted member's value is not a
  * string without escapes or a number: decode the line in full then (the
- * slots hold garbage).  Allocates nothing; any thread. */
+ * slots hold garbage).  With CEP_OK, fv[0..*n_fv) lists the schema's
+ * top-level members in line order as eng_push_decoded takes them (field:
+ * the index among the schema root's children; offsets into line), or *n_fv
+ * is SIZE_MAX when it cannot (more than *n_fv of them on entry, or a value
+ * of a kind eng_fval has no form for: a fraction, a literal, an array).
+ * Allocates nothing; any thread. */
 int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t len,
-                      struct val *slots);
+                      struct val *slots, struct eng_fval *fv, size_t *n_fv);
+/* The index in fv[0..n) of the member that gives the event its time (the
+ * last one of field time_field; eng_decoded's time_fv), or -1. */
+int32_t eng_par_scan_time_fv(const struct eng_fval *fv, size_t n, int32_t time_field);
 
 #endif

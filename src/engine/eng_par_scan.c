@@ -5,7 +5,10 @@
  * line only when the full decoder (dec_json_line) would and would give
  * those members the same values; anything it is unsure of (an escaped or
  * non-ASCII key, a wanted member that is not a plain string or a number, an
- * error anywhere) is left to the full decoder.
+ * error anywhere) is left to the full decoder.  On the way it lists where
+ * the values of the schema's top-level members lie, so that the worker
+ * fills its event from the list (eng_push_decoded) instead of parsing the
+ * line again.
  * Tested by: tests/unit/check_par.c */
 #include "cepd/cep_common.h"
 #include "eng_par_int.h"
@@ -18,42 +21,51 @@ bool eng_par_scan_init(struct eng_par_scan *ks, const struct evt_schema *schema,
                        size_t n)
 {
     const struct evt_schema_node *root = &schema->root;
+    ks->root = root;
     ks->n = 0;
     for (size_t i = 0; i < n; i++) {
         bool have = false;
         for (uint32_t k = 0; k < ks->n; k++)
-            have = have || ks->want[k].slot == slots[i];
+            have = have || ks->want[k] == slots[i];
         if (have)
             continue;
-        const struct evt_schema_node *c = NULL;
-        for (uint32_t k = 0; k < root->n_children && !c; k++)
-            if (root->children[k]->slot == slots[i])
-                c = root->children[k];
-        if (!c || ks->n == ENG_PAR_SCAN_MAX)
+        bool top = false;
+        for (uint32_t k = 0; k < root->n_children; k++)
+            top = top || root->children[k]->slot == slots[i];
+        if (!top || ks->n == ENG_PAR_SCAN_MAX)
             return false; /* a nested path, or too many: the full decoder */
-        ks->want[ks->n].name = c->name;
-        ks->want[ks->n].len = c->name_len;
-        ks->want[ks->n].slot = c->slot;
-        ks->n++;
+        ks->want[ks->n++] = slots[i];
     }
     return true;
 }
 
-/* The slot of the wanted member named (s, len), or -1. */
-static inline int eng_par_scan_slot(const struct eng_par_scan *ks, const char *s, size_t len)
+/* The index of the schema's top-level member named (s, len), or -1. */
+static inline int eng_par_scan_child(const struct evt_schema_node *root, const char *s, size_t len)
 {
-    for (uint32_t i = 0; i < ks->n; i++)
-        if (ks->want[i].len == len && !memcmp(ks->want[i].name, s, len))
-            return ks->want[i].slot;
+    for (uint32_t i = 0; i < root->n_children; i++) {
+        const struct evt_schema_node *c = root->children[i];
+        if (c->name_len == len && (len == 0 || (c->name[0] == s[0] && !memcmp(c->name, s, len))))
+            return (int)i;
+    }
     return -1;
 }
 
+static inline bool eng_par_scan_wants(const struct eng_par_scan *ks, int slot)
+{
+    for (uint32_t i = 0; i < ks->n; i++)
+        if (ks->want[i] == slot)
+            return true;
+    return false;
+}
+
 int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t len,
-                      struct val *slots)
+                      struct val *slots, struct eng_fval *fv, size_t *n_fv)
 {
     struct json_err jerr;
     struct json_scan sc = {.base = line, .end = line + len, .err = &jerr};
     const char *end = sc.end, *p = json_ws_skip(line, end);
+    size_t nf = 0;
+    bool fv_ok = true;
     if (p == end || *p != '{')
         return CEP_ERR;
     p = json_ws_skip(p + 1, end);
@@ -66,33 +78,61 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
         const char *ke = json_str_fast(p, end);
         if (!ke)
             return CEP_ERR;
-        int slot = eng_par_scan_slot(ks, p + 1, (size_t)(ke - p - 2));
+        int ci = eng_par_scan_child(ks->root, p + 1, (size_t)(ke - p - 2));
+        int slot = ci >= 0 ? ks->root->children[ci]->slot : -1;
+        bool want = slot >= 0 && eng_par_scan_wants(ks, slot);
         p = json_ws_skip(ke, end);
         if (p == end || *p != ':')
             return CEP_ERR;
         p = json_ws_skip(p + 1, end);
         if (p == end)
             return CEP_ERR;
+        struct eng_fval *f = ci >= 0 && nf < *n_fv ? &fv[nf] : NULL;
+        fv_ok = fv_ok && (ci < 0 || f);
+        const char *v = p;
         if (*p == '"') {
             bool esc = false;
             const char *q = json_str_fast(p, end);
             if (!q && !(q = json_str_scan(&sc, p, &esc)))
                 return CEP_ERR;
-            if (slot >= 0) {
+            if (want) {
                 if (esc)
                     return CEP_ERR; /* its value is unescaped: the decoder's job */
                 slots[slot] = val_str(p + 1, (size_t)(q - p - 2));
             }
+            if (f) {
+                f->kind = esc ? ENG_FVAL_ESC : ENG_FVAL_STR;
+                f->off = (size_t)(p + 1 - line);
+                f->len = (size_t)(q - p - 2);
+            }
             p = q;
         } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-            p = json_num_scan(&sc, p, slot >= 0 ? &slots[slot] : NULL);
+            struct val num = val_null();
+            p = json_num_scan(&sc, p, ci >= 0 ? &num : NULL);
+            if (p && want)
+                slots[slot] = num;
+            if (p && f) {
+                f->kind = ENG_FVAL_INT;
+                f->i = num.u.i;
+                fv_ok = fv_ok && num.type == VAL_INT;
+            }
         } else {
-            if (slot >= 0)
+            if (want)
                 return CEP_ERR;
             p = json_value_skip(&sc, p, 1);
+            if (p && f) {
+                f->kind = ENG_FVAL_OBJ;
+                f->off = (size_t)(v - line);
+                f->len = (size_t)(p - v);
+                fv_ok = fv_ok && *v == '{';
+            }
         }
         if (!p)
             return CEP_ERR;
+        if (f) {
+            f->field = (uint32_t)ci;
+            nf++;
+        }
         p = json_ws_skip(p, end);
         if (p < end && *p == '}')
             break;
@@ -102,5 +142,14 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
     }
 close:
     p = json_ws_skip(p + 1, end);
+    *n_fv = fv_ok ? nf : SIZE_MAX;
     return p == end ? CEP_OK : CEP_ERR;
+}
+
+int32_t eng_par_scan_time_fv(const struct eng_fval *fv, size_t n, int32_t time_field)
+{
+    while (n-- > 0)
+        if ((int32_t)fv[n].field == time_field)
+            return (int32_t)n;
+    return -1;
 }

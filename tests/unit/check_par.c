@@ -598,7 +598,11 @@ static const char rules_scan[] =
         "    key: [host, n]\n"
         "    when: obj.a != 1 and host.x != 2\n"
         "    window: {type: tumbling, size: 60s}\n"
-        "    aggregate: {c: count()}\n";
+        "    aggregate: {c: count()}\n"
+        "  - id: every\n"
+        "    stream: ev\n"
+        "    when: true\n"
+        "    message: \"${host}|${n}|${ts}|${obj}|${other}|${obj.a}|${host.x}\"\n";
 
 /* Pieces the generator glues into lines: names (some escaped spellings of
  * the wanted ones) and values of every JSON kind and form. */
@@ -652,7 +656,9 @@ static void scan_line(char *buf, size_t cap, uint64_t *seed)
 }
 
 /* A line the key-only scan accepts is one the full decoder accepts, with
- * the same key JSON (so the same key group) and the same time fields. */
+ * the same key JSON (so the same key group) and the same time fields; the
+ * fields it lists make an engine do what the line does (eng_push_decoded
+ * against eng_push_line: the same alerts, which show every field). */
 START_TEST(test_key_scan)
 {
     char path[64];
@@ -668,6 +674,22 @@ START_TEST(test_key_scan)
     int deep[] = {evt_schema_slot_dotted(st->schema, "obj.a")};
     struct eng_par_scan no;
     ck_assert(!eng_par_scan_init(&no, st->schema, deep, 1));
+    /* The names table, as eng_par.c makes it. */
+    const struct evt_schema_node *root = &st->schema->root;
+    const char *names[16];
+    size_t lens[16];
+    int32_t time_field = -1;
+    ck_assert_uint_le(root->n_children, 16);
+    for (uint32_t i = 0; i < root->n_children; i++) {
+        names[i] = root->children[i]->name;
+        lens[i] = root->children[i]->name_len;
+        if (root->children[i]->slot == st->time.time_slot)
+            time_field = (int32_t)i;
+    }
+    struct eng_fnames fnames = {.names = names, .lens = lens, .n = root->n_children, .hash = 1};
+    struct collect ca = {0}, cb = {0};
+    struct eng *ea = eng_new(rs, &(struct eng_output){.ud = &ca, .alert = on_alert});
+    struct eng *eb = eng_new(rs, &(struct eng_output){.ud = &cb, .alert = on_alert});
 
     struct evt *full = evt_new(), *scan = evt_new();
     struct expr_counters counters = {0};
@@ -676,9 +698,10 @@ START_TEST(test_key_scan)
     sbuf_init(&a);
     sbuf_init(&b);
     uint64_t seed = 88172645463325252u;
-    size_t accepted = 0, fast = 0;
+    size_t accepted = 0, fast = 0, listed = 0;
     char line[1024];
-    for (int i = 0; i < 200000; i++) {
+    struct eng_fval fv[sizeof(line) / 4 + 1];
+    for (uint64_t i = 0; i < 200000; i++) {
         scan_line(line, sizeof(line), &seed);
         size_t len = strlen(line);
         evt_reset(full, line, len, st->schema->n_slots);
@@ -686,7 +709,8 @@ START_TEST(test_key_scan)
         int rc = dec_json_line(st->schema, full, &derr);
         accepted += rc == CEP_OK;
         evt_reset(scan, "", 0, st->schema->n_slots);
-        if (eng_par_scan_line(&ks, line, len, scan->slots) != CEP_OK)
+        size_t n_fv = len / 4 + 1;
+        if (eng_par_scan_line(&ks, line, len, scan->slots, fv, &n_fv) != CEP_OK)
             continue;
         fast++;
         ck_assert_msg(rc == CEP_OK, "scan accepts what the decoder rejects: %s", line);
@@ -706,11 +730,37 @@ START_TEST(test_key_scan)
             ck_assert_msg(a.len == b.len && !memcmp(a.buf, b.buf, a.len), "%s", line);
             ck_assert_int_eq(full->slots[slots[k]].type, scan->slots[slots[k]].type);
         }
+        if (n_fv == SIZE_MAX)
+            continue;
+        listed++;
+        /* The time as the dispatcher passes it on. */
+        int64_t wm = 0;
+        struct eng_reject rej;
+        scan->stream = s;
+        int trc = eng_evt_time(&st->time, scan, NULL, &wm, &rej);
+        struct eng_decoded d = {.json = line, .json_len = len, .names = &fnames, .fv = fv,
+                                .n_fv = n_fv, .time_fv = -1, .time_us = scan->time};
+        if (trc == CEP_OK)
+            d.time_fv = eng_par_scan_time_fv(fv, n_fv, time_field);
+        int ra = eng_push_line(ea, s, line, len, "in", i, &rej);
+        ck_assert_int_eq(eng_push_decoded(eb, s, &d, "in", i, &rej), ra);
     }
-    /* Both sides of the comparison were exercised. */
+    eng_finish(ea, ENG_EOF_FLUSH);
+    eng_finish(eb, ENG_EOF_FLUSH);
+    /* Both sides of each comparison were exercised. */
     ck_assert_uint_gt(fast, 50000);
     ck_assert_uint_gt(accepted - fast, 5000);
     ck_assert_uint_gt(200000 - accepted, 5000);
+    ck_assert_uint_gt(listed, 20000);
+    ck_assert_uint_gt(fast - listed, 5000);
+    ck_assert_uint_gt(ca.n, 1000);
+    ck_assert_uint_eq(ca.n, cb.n);
+    for (size_t k = 0; k < ca.n; k++)
+        ck_assert_str_eq(ca.v[k], cb.v[k]);
+    collect_free(&ca);
+    collect_free(&cb);
+    eng_free(ea);
+    eng_free(eb);
     sbuf_free(&a);
     sbuf_free(&b);
     expr_rt_free(rt);
