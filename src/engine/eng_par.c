@@ -160,6 +160,7 @@ struct eng_par_stream {
     int64_t max_ev;           /* latest time of an event that was not late */
     bool scan_ok;             /* the key-only scan can read its lines */
     struct eng_par_scan scan; /* its key fields (BY_KEY) and time fields */
+    int key_slot[ENG_PAR_SCAN_MAX]; /* with scan_ok, BY_KEY: the key fields' slots */
     struct eng_fnames fnames; /* its schema's top-level members, for eng_push_decoded */
     const char **names;       /* fnames' arrays, owned */
     size_t *lens;
@@ -175,6 +176,7 @@ struct eng_par {
     struct evt *ev;           /* the line being validated */
     struct eng_fval *fv;      /* its fields */
     size_t fv_cap;
+    bool scanned;             /* the key-only scan read it (else the decoder) */
     struct expr_rt *rt;
     struct expr_counters counters;
     struct sbuf key;
@@ -267,7 +269,7 @@ static void eng_par_scan_setup(const struct ruleset *rs, uint32_t s, struct eng_
     if (ps->route == ENG_PAR_BY_KEY && ps->n_key > ENG_PAR_SCAN_MAX)
         return;
     for (size_t i = 0; ps->route == ENG_PAR_BY_KEY && i < ps->n_key; i++)
-        slots[n++] = expr_field_slot(ps->key[i].expr);
+        slots[n++] = ps->key_slot[i] = expr_field_slot(ps->key[i].expr);
     if (t->has_time) {
         slots[n++] = t->time_slot;
         if (t->watermark_slot >= 0)
@@ -533,8 +535,9 @@ static int eng_par_validate(struct eng_par *p, uint32_t stream, const char *line
         p->fv = cep_realloc(p->fv, p->fv_cap * sizeof(*p->fv));
     }
     *n_fv = p->fv_cap;
-    if (!ps->scan_ok ||
-        eng_par_scan_line(&ps->scan, line, len, ev->slots, p->fv, n_fv) != CEP_OK) {
+    p->scanned = ps->scan_ok &&
+                 eng_par_scan_line(&ps->scan, line, len, ev->slots, p->fv, n_fv) == CEP_OK;
+    if (!p->scanned) {
         struct dec_err derr;
         *n_fv = SIZE_MAX;
         evt_reset(ev, line, len, st->schema->n_slots);
@@ -579,6 +582,37 @@ static uint32_t eng_par_group(struct eng_par *p, const struct evt *ev)
     return eng_key_group(cep_hash64(p->key.buf, p->key.len, 0));
 }
 
+/* eng_par_group of a line the key-only scan read (p->ev): its strings have
+ * no escapes and no control bytes, so their JSON is their bytes quoted (as
+ * eng_keyed_fields_json writes them).  Keys of other values go the long
+ * way. */
+static uint32_t eng_par_group_scanned(struct eng_par *p, const struct eng_par_stream *ps)
+{
+    const struct val *slots = p->ev->slots;
+    size_t need = 2;
+    for (size_t i = 0; i < ps->n_key; i++) {
+        const struct val *v = &slots[ps->key_slot[i]];
+        if (v->type != VAL_STR)
+            return eng_par_group(p, p->ev);
+        need += v->len + 3;
+    }
+    struct sbuf *sb = &p->key;
+    sbuf_reserve(sb, need);
+    char *o = sb->buf;
+    for (size_t i = 0; i < ps->n_key; i++) {
+        const struct val *v = &slots[ps->key_slot[i]];
+        *o++ = i ? ',' : '[';
+        *o++ = '"';
+        memcpy(o, v->u.s, v->len);
+        o += v->len;
+        *o++ = '"';
+    }
+    *o++ = ']';
+    *o = '\0';
+    sb->len = (size_t)(o - sb->buf);
+    return eng_key_group(cep_hash64(sb->buf, sb->len, 0));
+}
+
 int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size_t len,
                       const char *src_name, uint64_t src_off, struct eng_reject *rej)
 {
@@ -597,7 +631,7 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
     if (ps->route == ENG_PAR_SPREAD) {
         wi = (uint32_t)((p->spread++ / ENG_PAR_SPREAD_RUN) % p->n);
     } else if (ps->route == ENG_PAR_BY_KEY && rc == CEP_OK) {
-        wi = eng_par_group(p, p->ev) % p->n;
+        wi = (p->scanned ? eng_par_group_scanned(p, ps) : eng_par_group(p, p->ev)) % p->n;
     }
     int64_t before = CEP_TIME_MIN, after = CEP_TIME_MIN;
     if (ps->ext) {

@@ -17,12 +17,23 @@
 
 #include <string.h>
 
+static inline uint32_t eng_par_scan_bucket(const char *s, size_t len)
+{
+    return (uint32_t)(len * 7 + (len ? (unsigned char)s[0] : 0)) % ENG_PAR_SCAN_BUCKETS;
+}
+
 bool eng_par_scan_init(struct eng_par_scan *ks, const struct evt_schema *schema, const int *slots,
                        size_t n)
 {
     const struct evt_schema_node *root = &schema->root;
     ks->root = root;
     ks->n = 0;
+    memset(ks->bucket, 0, sizeof(ks->bucket));
+    for (uint32_t k = 0; k < root->n_children; k++) {
+        uint16_t *b = &ks->bucket[eng_par_scan_bucket(root->children[k]->name,
+                                                      root->children[k]->name_len)];
+        *b = *b || k + 1 >= ENG_PAR_SCAN_SEARCH ? ENG_PAR_SCAN_SEARCH : (uint16_t)(k + 1);
+    }
     for (size_t i = 0; i < n; i++) {
         bool have = false;
         for (uint32_t k = 0; k < ks->n; k++)
@@ -40,14 +51,48 @@ bool eng_par_scan_init(struct eng_par_scan *ks, const struct evt_schema *schema,
 }
 
 /* The index of the schema's top-level member named (s, len), or -1. */
-static inline int eng_par_scan_child(const struct evt_schema_node *root, const char *s, size_t len)
+static inline int eng_par_scan_child(const struct eng_par_scan *ks, const char *s, size_t len)
 {
+    const struct evt_schema_node *root = ks->root;
+    uint32_t b = ks->bucket[eng_par_scan_bucket(s, len)];
+    if (b == 0)
+        return -1;
+    if (b != ENG_PAR_SCAN_SEARCH) {
+        const struct evt_schema_node *c = root->children[b - 1];
+        if (c->name_len != len)
+            return -1;
+        for (size_t i = 0; i < len; i++) /* short: a call to memcmp costs more */
+            if (c->name[i] != s[i])
+                return -1;
+        return (int)b - 1;
+    }
     for (uint32_t i = 0; i < root->n_children; i++) {
         const struct evt_schema_node *c = root->children[i];
-        if (c->name_len == len && (len == 0 || (c->name[0] == s[0] && !memcmp(c->name, s, len))))
+        if (c->name_len == len && !memcmp(c->name, s, len))
             return (int)i;
     }
     return -1;
+}
+
+/* The common number, inline: an integer of at most 18 digits (so it fits
+ * int64 and is exact) with no fraction or exponent; NULL for anything else,
+ * which json_num_scan then reads (and judges). */
+static inline const char *eng_par_scan_int(const char *p, const char *end, int64_t *out)
+{
+    bool neg = *p == '-';
+    const char *s = p + neg, *q = s, *lim = end - s > 19 ? s + 19 : end;
+    uint64_t m = 0;
+    unsigned d;
+    while (q < lim && (d = (unsigned char)*q - (unsigned)'0') < 10) {
+        m = m * 10 + d;
+        q++;
+    }
+    size_t nd = (size_t)(q - s);
+    if (nd == 0 || nd > 18 || (*s == '0' && nd > 1) ||
+        (q < end && (*q == '.' || *q == 'e' || *q == 'E')))
+        return NULL;
+    *out = neg ? -(int64_t)m : (int64_t)m;
+    return q;
 }
 
 static inline bool eng_par_scan_wants(const struct eng_par_scan *ks, int slot)
@@ -78,7 +123,7 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
         const char *ke = json_str_fast(p, end);
         if (!ke)
             return CEP_ERR;
-        int ci = eng_par_scan_child(ks->root, p + 1, (size_t)(ke - p - 2));
+        int ci = eng_par_scan_child(ks, p + 1, (size_t)(ke - p - 2));
         int slot = ci >= 0 ? ks->root->children[ci]->slot : -1;
         bool want = slot >= 0 && eng_par_scan_wants(ks, slot);
         p = json_ws_skip(ke, end);
@@ -108,7 +153,13 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
             p = q;
         } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
             struct val num = val_null();
-            p = json_num_scan(&sc, p, ci >= 0 ? &num : NULL);
+            const char *q = eng_par_scan_int(p, end, &num.u.i);
+            if (q) {
+                num.type = VAL_INT;
+                p = q;
+            } else {
+                p = json_num_scan(&sc, p, ci >= 0 ? &num : NULL);
+            }
             if (p && want)
                 slots[slot] = num;
             if (p && f) {

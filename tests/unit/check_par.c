@@ -616,8 +616,9 @@ static const char *const scan_values[] = {
         "9223372036854775807", "9223372036854775808", "-9223372036854775808",
         "123456789012345678901234567890", "1e400", "0.1e-2", "true", "false", "null",
         "{}", "{\"a\":1}", "{\"a\":{\"b\":[1,{\"c\":\"\\n\"}]},\"x\":2}", "[]", "[1,\"2\",[3]]",
+        "123456789012345678", "-123456789012345678", "1234567890123456789", "0.0", "-0e0",
         /* invalid */
-        "01", "1.", "-", "1e", "\"\x01\"", "\"\xc3\"", "\"\\x\"", "tru", "{\"a\"}", "[1,]", "\"\xed\xa0\x80\"",
+        "00", "-01", "--1", "1-", "01", "1.", "-", "1e", "\"\x01\"", "\"\xc3\"", "\"\\x\"", "tru", "{\"a\"}", "[1,]", "\"\xed\xa0\x80\"",
 };
 
 /* xorshift64: a fixed sequence. */
@@ -640,7 +641,7 @@ static void scan_line(char *buf, size_t cap, uint64_t *seed)
         size_t nv = sizeof(scan_values) / sizeof(scan_values[0]);
         /* Mostly wanted names and valid values, so most lines are accepted. */
         const char *name = scan_names[scan_rand(seed) % 3 ? scan_rand(seed) % 3 : scan_rand(seed) % nn];
-        const char *val = scan_values[scan_rand(seed) % 4 ? scan_rand(seed) % 31 : scan_rand(seed) % nv];
+        const char *val = scan_values[scan_rand(seed) % 4 ? scan_rand(seed) % 36 : scan_rand(seed) % nv];
         n += (size_t)snprintf(buf + n, cap - n, "%s%s\"%s\"%s:%s%s", i ? "," : "",
                               ws[scan_rand(seed) % 4], name, ws[scan_rand(seed) % 4], ws[scan_rand(seed) % 4],
                               val);
