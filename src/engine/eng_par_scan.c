@@ -164,6 +164,8 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
                 slots[slot] = num;
             if (p && f) {
                 f->kind = ENG_FVAL_INT;
+                f->off = (size_t)(v - line); /* unused, but in the line */
+                f->len = (size_t)(p - v);
                 f->i = num.u.i;
                 fv_ok = fv_ok && num.type == VAL_INT;
             }
