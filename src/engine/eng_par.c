@@ -109,8 +109,8 @@ struct eng_par_batch {
     size_t n;
     char *bytes;
     size_t len, cap;
-    struct eng_fval *fv;      /* where the lines' fields lie (eng_push_decoded) */
-    size_t n_fv, fv_cap;
+    struct eng_fval *fv;      /* where the lines' fields lie: ENG_PAR_BATCH_FIELDS */
+    size_t n_fv;
 };
 
 struct eng_par_out {
@@ -174,8 +174,7 @@ struct eng_par {
     struct eng_par_worker *w;
     struct eng_par_stream *streams;
     struct evt *ev;           /* the line being validated */
-    struct eng_fval *fv;      /* its fields */
-    size_t fv_cap;
+    struct eng_fval *fv;      /* its fields: ENG_PAR_BATCH_FIELDS */
     bool scanned;             /* the key-only scan read it (else the decoder) */
     struct expr_rt *rt;
     struct expr_counters counters;
@@ -492,7 +491,7 @@ static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker 
 {
     if (w->cur && w->cur->n &&
         (w->cur->n == ENG_PAR_BATCH_RECS || w->cur->len + len > w->cur->cap ||
-         w->cur->n_fv + n_fv > w->cur->fv_cap))
+         w->cur->n_fv + n_fv > ENG_PAR_BATCH_FIELDS))
         eng_par_send(w);
     while (!w->cur && !(w->cur = eng_par_ring_pop(&w->in_free))) {
         eng_par_poll(p);
@@ -503,10 +502,7 @@ static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker 
         b->cap = len;
         b->bytes = cep_realloc(b->bytes, b->cap);
     }
-    if (n_fv > b->fv_cap) {
-        b->fv_cap = n_fv;
-        b->fv = cep_realloc(b->fv, b->fv_cap * sizeof(*b->fv));
-    }
+    CEP_ASSERT(n_fv <= ENG_PAR_BATCH_FIELDS);
     struct eng_par_rec *r = &b->recs[b->n++];
     r->off = b->len;
     r->len = (uint32_t)len;
@@ -530,11 +526,7 @@ static int eng_par_validate(struct eng_par *p, uint32_t stream, const char *line
     const struct eng_par_stream *ps = &p->streams[stream];
     struct evt *ev = p->ev;
     evt_reset(ev, "", 0, st->schema->n_slots);
-    if (len / 4 + 1 > p->fv_cap) { /* a member takes at least 4 bytes ("":0) */
-        p->fv_cap = len / 4 + 1;
-        p->fv = cep_realloc(p->fv, p->fv_cap * sizeof(*p->fv));
-    }
-    *n_fv = p->fv_cap;
+    *n_fv = ENG_PAR_BATCH_FIELDS; /* more: the worker decodes the line */
     p->scanned = ps->scan_ok &&
                  eng_par_scan_line(&ps->scan, line, len, ev->slots, p->fv, n_fv) == CEP_OK;
     if (!p->scanned) {
@@ -876,6 +868,7 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
         p->out = *out;
     p->n = n;
     p->ev = evt_new();
+    p->fv = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(*p->fv));
     p->rt = expr_rt_new();
     sbuf_init(&p->key);
     atomic_init(&p->stop, false);
@@ -903,7 +896,6 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
         for (size_t k = 0; k < ENG_PAR_BATCHES; k++) {
             w->batches[k].cap = ENG_PAR_BATCH_BYTES;
             w->batches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
-            w->batches[k].fv_cap = ENG_PAR_BATCH_FIELDS;
             w->batches[k].fv = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(struct eng_fval));
             w->obatches[k].cap = ENG_PAR_BATCH_BYTES;
             w->obatches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);

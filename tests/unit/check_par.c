@@ -688,6 +688,18 @@ START_TEST(test_key_scan)
             time_field = (int32_t)i;
     }
     struct eng_fnames fnames = {.names = names, .lens = lens, .n = root->n_children, .hash = 1};
+    /* A full list gives up; the line is still read. */
+    struct eng_fval few[3];
+    struct val sl[16];
+    const char *three = "{\"host\":\"a\",\"x\":1,\"n\":2,\"ts\":3}";
+    ck_assert_uint_le(st->schema->n_slots, 16);
+    size_t n_few = 2;
+    ck_assert_int_eq(eng_par_scan_line(&ks, three, strlen(three), sl, few, &n_few), CEP_OK);
+    ck_assert_uint_eq(n_few, SIZE_MAX);
+    ck_assert_int_eq(sl[st->time.time_slot].u.i, 3);
+    n_few = 3;
+    ck_assert_int_eq(eng_par_scan_line(&ks, three, strlen(three), sl, few, &n_few), CEP_OK);
+    ck_assert_uint_eq(n_few, 3);
     struct collect ca = {0}, cb = {0};
     struct eng *ea = eng_new(rs, &(struct eng_output){.ud = &ca, .alert = on_alert});
     struct eng *eb = eng_new(rs, &(struct eng_output){.ud = &cb, .alert = on_alert});
