@@ -525,7 +525,13 @@ static int eng_par_validate(struct eng_par *p, uint32_t stream, const char *line
     const struct rule_stream *st = &p->rs->streams[stream];
     const struct eng_par_stream *ps = &p->streams[stream];
     struct evt *ev = p->ev;
-    evt_reset(ev, "", 0, st->schema->n_slots);
+    /* The scan sets the slots it wants, and nothing here reads others. */
+    if (ev->stream == stream && ev->n_slots == st->schema->n_slots) {
+        for (uint32_t i = 0; i < ps->scan.n; i++)
+            ev->slots[ps->scan.want[i]] = val_null();
+    } else {
+        evt_reset(ev, "", 0, st->schema->n_slots);
+    }
     *n_fv = ENG_PAR_BATCH_FIELDS; /* more: the worker decodes the line */
     p->scanned = ps->scan_ok &&
                  eng_par_scan_line(&ps->scan, line, len, ev->slots, p->fv, n_fv) == CEP_OK;
