@@ -33,6 +33,17 @@
  * stream's last event, as one engine does, not just to its own.  Known
  * differences: idle_timeout and processing time follow each worker's clock.
  *
+ * Decoding: the dispatcher must validate each line (a rejected line
+ * neither reaches a worker nor moves the watermark) and read its key and
+ * time.  The key-only scan (eng_par_scan.c) does that for a stream whose
+ * key and time fields are top-level members, without building an event,
+ * and notes where the line's fields lie; the line goes out with that list
+ * and its time, and the worker fills its event from them
+ * (eng_push_decoded) instead of parsing the line again.  A line the scan
+ * cannot vouch for is decoded in full (dec_json_line), as is the key of a
+ * value other than a plain string (eng_keyed_fields_json); its worker
+ * then decodes it too.
+ *
  * Transport: per worker two SPSC rings of batch pointers each way (full
  * and free), ENG_PAR_BATCHES batches allocated at start: a full input
  * ring (no free batch) makes the dispatcher wait, draining alerts, which is
