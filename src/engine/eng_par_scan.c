@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * The parallel dispatcher's key-only scan: validate a JSON line and pick up
  * only a few top-level members (a stream's key fields and time fields),
- * without building the event a worker decodes again anyway.  It accepts a
+ * without building an event (the worker builds that).  It accepts a
  * line only when the full decoder (dec_json_line) would and would give
  * those members the same values; anything it is unsure of (an escaped or
  * non-ASCII key, a wanted member that is not a plain string or a number, an
