@@ -120,7 +120,7 @@ struct eng_par_batch {
     size_t n;
     char *bytes;
     size_t len, cap;
-    struct eng_fval *fv;      /* where the lines' fields lie: ENG_PAR_BATCH_FIELDS */
+    struct eng_par_fv *fv;    /* where the lines' fields lie: ENG_PAR_BATCH_FIELDS */
     size_t n_fv;
 };
 
@@ -149,6 +149,7 @@ struct eng_par_worker {
     struct eng_par_obatch *obatches;
     struct eng_par_batch *cur;         /* dispatcher: being filled */
     struct eng_par_obatch *ocur;       /* worker: being filled */
+    struct eng_fval *fvx;              /* worker: a line's fields, expanded */
     int64_t *wm_sent;                  /* dispatcher: per stream, last watermark sent */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -185,7 +186,7 @@ struct eng_par {
     struct eng_par_worker *w;
     struct eng_par_stream *streams;
     struct evt *ev;           /* the line being validated */
-    struct eng_fval *fv;      /* its fields: ENG_PAR_BATCH_FIELDS */
+    struct eng_par_fv *fv;    /* its fields: ENG_PAR_BATCH_FIELDS */
     bool scanned;             /* the key-only scan read it (else the decoder) */
     struct expr_rt *rt;
     struct expr_counters counters;
@@ -374,10 +375,12 @@ static void eng_par_run(struct eng_par_worker *w, struct eng_par_batch *b)
                  * where its fields are. */
                 struct eng_decoded d = {.json = b->bytes + r->off, .json_len = r->len,
                                         .names = &w->p->streams[r->stream].fnames,
-                                        .fv = b->fv + r->fv_at, .n_fv = r->n_fv,
+                                        .fv = w->fvx, .n_fv = r->n_fv,
                                         .time_fv = r->time_fv, .time_us = r->time};
                 if (r->n_fv == UINT32_MAX)
                     d.names = NULL;
+                else
+                    eng_par_fv_expand(b->fv + r->fv_at, r->n_fv, w->fvx);
                 if (NEVER(eng_push_decoded(eng, r->stream, &d, r->src_name, r->src_off, &rej) !=
                           CEP_OK))
                     break;
@@ -910,10 +913,11 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
         eng_par_ring_init(&w->out_free, ENG_PAR_BATCHES);
         w->batches = cep_calloc(ENG_PAR_BATCHES, sizeof(*w->batches));
         w->obatches = cep_calloc(ENG_PAR_BATCHES, sizeof(*w->obatches));
+        w->fvx = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(*w->fvx));
         for (size_t k = 0; k < ENG_PAR_BATCHES; k++) {
             w->batches[k].cap = ENG_PAR_BATCH_BYTES;
             w->batches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
-            w->batches[k].fv = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(struct eng_fval));
+            w->batches[k].fv = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(struct eng_par_fv));
             w->obatches[k].cap = ENG_PAR_BATCH_BYTES;
             w->obatches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
             bool ok = eng_par_ring_push(&w->in_free, &w->batches[k]) &&
@@ -970,6 +974,7 @@ void eng_par_free(struct eng_par *p)
         }
         cep_free(w->batches);
         cep_free(w->obatches);
+        cep_free(w->fvx);
         eng_par_ring_fini(&w->in);
         eng_par_ring_fini(&w->in_free);
         eng_par_ring_fini(&w->out);

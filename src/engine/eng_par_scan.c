@@ -28,6 +28,8 @@ bool eng_par_scan_init(struct eng_par_scan *ks, const struct evt_schema *schema,
     const struct evt_schema_node *root = &schema->root;
     ks->root = root;
     ks->n = 0;
+    if (root->n_children >= ENG_PAR_FV_FIELDS)
+        return false;
     memset(ks->bucket, 0, sizeof(ks->bucket));
     for (uint32_t k = 0; k < root->n_children; k++) {
         uint16_t *b = &ks->bucket[eng_par_scan_bucket(root->children[k]->name,
@@ -104,7 +106,7 @@ static inline bool eng_par_scan_wants(const struct eng_par_scan *ks, int slot)
 }
 
 int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t len,
-                      struct val *slots, struct eng_fval *fv, size_t *n_fv)
+                      struct val *slots, struct eng_par_fv *fv, size_t *n_fv)
 {
     struct json_err jerr;
     struct json_scan sc = {.base = line, .end = line + len, .err = &jerr};
@@ -132,7 +134,8 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
         p = json_ws_skip(p + 1, end);
         if (p == end)
             return CEP_ERR;
-        struct eng_fval *f = ci >= 0 && nf < *n_fv ? &fv[nf] : NULL;
+        struct eng_par_fv *f = ci >= 0 && nf < *n_fv ? &fv[nf] : NULL;
+        uint32_t kind = ENG_FVAL_OBJ;
         fv_ok = fv_ok && (ci < 0 || f);
         const char *v = p;
         if (*p == '"') {
@@ -146,9 +149,9 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
                 slots[slot] = val_str(p + 1, (size_t)(q - p - 2));
             }
             if (f) {
-                f->kind = esc ? ENG_FVAL_ESC : ENG_FVAL_STR;
-                f->off = (size_t)(p + 1 - line);
-                f->len = (size_t)(q - p - 2);
+                kind = esc ? ENG_FVAL_ESC : ENG_FVAL_STR;
+                f->a = (uint32_t)(p + 1 - line);
+                f->b = (uint32_t)(q - p - 2);
             }
             p = q;
         } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
@@ -163,10 +166,9 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
             if (p && want)
                 slots[slot] = num;
             if (p && f) {
-                f->kind = ENG_FVAL_INT;
-                f->off = (size_t)(v - line); /* unused, but in the line */
-                f->len = (size_t)(p - v);
-                f->i = num.u.i;
+                kind = ENG_FVAL_INT;
+                f->a = (uint32_t)(uint64_t)num.u.i;
+                f->b = (uint32_t)((uint64_t)num.u.i >> 32);
                 fv_ok = fv_ok && num.type == VAL_INT;
             }
         } else {
@@ -174,16 +176,15 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
                 return CEP_ERR;
             p = json_value_skip(&sc, p, 1);
             if (p && f) {
-                f->kind = ENG_FVAL_OBJ;
-                f->off = (size_t)(v - line);
-                f->len = (size_t)(p - v);
+                f->a = (uint32_t)(v - line);
+                f->b = (uint32_t)(p - v);
                 fv_ok = fv_ok && *v == '{';
             }
         }
         if (!p)
             return CEP_ERR;
         if (f) {
-            f->field = (uint32_t)ci;
+            f->fk = (uint32_t)ci << 2 | kind;
             nf++;
         }
         p = json_ws_skip(p, end);
@@ -199,10 +200,27 @@ close:
     return p == end ? CEP_OK : CEP_ERR;
 }
 
-int32_t eng_par_scan_time_fv(const struct eng_fval *fv, size_t n, int32_t time_field)
+int32_t eng_par_scan_time_fv(const struct eng_par_fv *fv, size_t n, int32_t time_field)
 {
     while (n-- > 0)
-        if ((int32_t)fv[n].field == time_field)
+        if ((int32_t)(fv[n].fk >> 2) == time_field)
             return (int32_t)n;
     return -1;
+}
+
+void eng_par_fv_expand(const struct eng_par_fv *fv, size_t n, struct eng_fval *out)
+{
+    _Static_assert(ENG_FVAL_KIND_COUNT <= 4, "an eng_fval kind fits in 2 bits");
+    for (size_t i = 0; i < n; i++) {
+        out[i].field = fv[i].fk >> 2;
+        out[i].kind = (enum eng_fval_kind)(fv[i].fk & 3);
+        if (out[i].kind == ENG_FVAL_INT) {
+            out[i].off = 0; /* eng_push_decoded forms raw + off for every kind */
+            out[i].len = 0;
+            out[i].i = (int64_t)((uint64_t)fv[i].b << 32 | fv[i].a);
+        } else {
+            out[i].off = fv[i].a;
+            out[i].len = fv[i].b;
+        }
+    }
 }

@@ -689,7 +689,7 @@ START_TEST(test_key_scan)
     }
     struct eng_fnames fnames = {.names = names, .lens = lens, .n = root->n_children, .hash = 1};
     /* A full list gives up; the line is still read. */
-    struct eng_fval few[3];
+    struct eng_par_fv few[3];
     struct val sl[16];
     const char *three = "{\"host\":\"a\",\"x\":1,\"n\":2,\"ts\":3}";
     ck_assert_uint_le(st->schema->n_slots, 16);
@@ -713,7 +713,8 @@ START_TEST(test_key_scan)
     uint64_t seed = 88172645463325252u;
     size_t accepted = 0, fast = 0, listed = 0;
     char line[1024];
-    struct eng_fval fv[sizeof(line) / 4 + 1];
+    struct eng_par_fv fv[sizeof(line) / 4 + 1];
+    struct eng_fval fvx[sizeof(line) / 4 + 1];
     for (uint64_t i = 0; i < 200000; i++) {
         scan_line(line, sizeof(line), &seed);
         size_t len = strlen(line);
@@ -751,7 +752,8 @@ START_TEST(test_key_scan)
         struct eng_reject rej;
         scan->stream = s;
         int trc = eng_evt_time(&st->time, scan, NULL, &wm, &rej);
-        struct eng_decoded d = {.json = line, .json_len = len, .names = &fnames, .fv = fv,
+        eng_par_fv_expand(fv, n_fv, fvx);
+        struct eng_decoded d = {.json = line, .json_len = len, .names = &fnames, .fv = fvx,
                                 .n_fv = n_fv, .time_fv = -1, .time_us = scan->time};
         if (trc == CEP_OK)
             d.time_fv = eng_par_scan_time_fv(fv, n_fv, time_field);
