@@ -276,7 +276,7 @@ static void run_par_case(uint32_t workers, enum eng_eof mode)
 {
     char path[64];
     struct ruleset *rs = load(rules_keyed, path, sizeof(path));
-    size_t n = 30000;
+    size_t n = 40000; /* per worker, more than ENG_PAR_BATCHES * ENG_PAR_BATCH_RECS */
     uint32_t *streams = cep_calloc(n, sizeof(*streams));
     char **lines = gen_lines(n, streams, rs);
 
