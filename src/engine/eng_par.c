@@ -33,6 +33,17 @@
  * stream's last event, as one engine does, not just to its own.  Known
  * differences: idle_timeout and processing time follow each worker's clock.
  *
+ * Decoding: the dispatcher must validate each line (a rejected line
+ * neither reaches a worker nor moves the watermark) and read its key and
+ * time.  The key-only scan (eng_par_scan.c) does that for a stream whose
+ * key and time fields are top-level members, without building an event,
+ * and notes where the line's fields lie; the line goes out with that list
+ * and its time, and the worker fills its event from them
+ * (eng_push_decoded) instead of parsing the line again.  A line the scan
+ * cannot vouch for is decoded in full (dec_json_line), as is the key of a
+ * value other than a plain string (eng_keyed_fields_json); its worker
+ * then decodes it too.
+ *
  * Transport: per worker two SPSC rings of batch pointers each way (full
  * and free), ENG_PAR_BATCHES batches allocated at start: a full input
  * ring (no free batch) makes the dispatcher wait, draining alerts, which is
@@ -73,9 +84,14 @@
 #include <string.h>
 #include <time.h>
 
-#define ENG_PAR_BATCHES      8         /* per worker and direction; a power of two */
+/* Per worker and direction; a power of two.  Deep enough (8k lines a
+ * worker) that a worker the scheduler leaves off the CPU for a few
+ * milliseconds does not stop the dispatcher for the others: with 8, two
+ * workers on a 2-CPU machine were no faster than one. */
+#define ENG_PAR_BATCHES      32
 #define ENG_PAR_BATCH_RECS   256
 #define ENG_PAR_BATCH_BYTES  (64 * 1024)
+#define ENG_PAR_BATCH_FIELDS (ENG_PAR_BATCH_RECS * 8)
 #define ENG_PAR_SPREAD_RUN   64        /* SPREAD lines to one worker before the next */
 #define ENG_PAR_WAIT_NS      20000     /* a waiting side sleeps this long between looks */
 
@@ -95,6 +111,9 @@ struct eng_par_rec {
     uint32_t stream;
     uint32_t len;
     size_t off;               /* LINE: offset of its bytes in the batch */
+    uint32_t fv_at, n_fv;     /* LINE: its fields in the batch's fv; UINT32_MAX: decode it */
+    int32_t time_fv;          /* LINE: eng_decoded's */
+    int64_t time;
     const char *src_name;
     uint64_t src_off;
     int64_t a, b;
@@ -105,6 +124,8 @@ struct eng_par_batch {
     size_t n;
     char *bytes;
     size_t len, cap;
+    struct eng_par_fv *fv;    /* where the lines' fields lie: ENG_PAR_BATCH_FIELDS */
+    size_t n_fv;
 };
 
 struct eng_par_out {
@@ -132,6 +153,7 @@ struct eng_par_worker {
     struct eng_par_obatch *obatches;
     struct eng_par_batch *cur;         /* dispatcher: being filled */
     struct eng_par_obatch *ocur;       /* worker: being filled */
+    struct eng_fval *fvx;              /* worker: a line's fields, expanded */
     int64_t *wm_sent;                  /* dispatcher: per stream, last watermark sent */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -152,6 +174,13 @@ struct eng_par_stream {
     bool stateful;            /* it has stateful rules (late events are dropped) */
     int64_t wm_excl, max_ts, last_arrival;
     int64_t max_ev;           /* latest time of an event that was not late */
+    bool scan_ok;             /* the key-only scan can read its lines */
+    struct eng_par_scan scan; /* its key fields (BY_KEY) and time fields */
+    int key_slot[ENG_PAR_SCAN_MAX]; /* with scan_ok, BY_KEY: the key fields' slots */
+    struct eng_fnames fnames; /* its schema's top-level members, for eng_push_decoded */
+    const char **names;       /* fnames' arrays, owned */
+    size_t *lens;
+    int32_t time_field;       /* the index of the time field in fnames, or -1 */
 };
 
 struct eng_par {
@@ -161,6 +190,8 @@ struct eng_par {
     struct eng_par_worker *w;
     struct eng_par_stream *streams;
     struct evt *ev;           /* the line being validated */
+    struct eng_par_fv *fv;    /* its fields: ENG_PAR_BATCH_FIELDS */
+    bool scanned;             /* the key-only scan read it (else the decoder) */
     struct expr_rt *rt;
     struct expr_counters counters;
     struct sbuf key;
@@ -243,6 +274,38 @@ static void eng_par_classify(const struct ruleset *rs, uint32_t s, struct eng_pa
     ps->ext = ps->route == ENG_PAR_BY_KEY && st->time.has_time;
 }
 
+/* What the dispatcher reads of a line of stream s (classified): the key
+ * (BY_KEY) and the time fields, through the key-only scan if it can. */
+static void eng_par_scan_setup(const struct ruleset *rs, uint32_t s, struct eng_par_stream *ps)
+{
+    const struct rule_time *t = &rs->streams[s].time;
+    int slots[ENG_PAR_SCAN_MAX + 2];
+    size_t n = 0;
+    if (ps->route == ENG_PAR_BY_KEY && ps->n_key > ENG_PAR_SCAN_MAX)
+        return;
+    for (size_t i = 0; ps->route == ENG_PAR_BY_KEY && i < ps->n_key; i++)
+        slots[n++] = ps->key_slot[i] = expr_field_slot(ps->key[i].expr);
+    if (t->has_time) {
+        slots[n++] = t->time_slot;
+        if (t->watermark_slot >= 0)
+            slots[n++] = t->watermark_slot;
+    }
+    ps->scan_ok = eng_par_scan_init(&ps->scan, rs->streams[s].schema, slots, n);
+    const struct evt_schema_node *root = &rs->streams[s].schema->root;
+    const char **names = ps->names = cep_calloc(root->n_children + 1, sizeof(*names));
+    size_t *lens = ps->lens = cep_calloc(root->n_children + 1, sizeof(*lens));
+    uint64_t h = 0;
+    ps->time_field = -1;
+    for (uint32_t i = 0; i < root->n_children; i++) {
+        names[i] = root->children[i]->name;
+        lens[i] = root->children[i]->name_len;
+        h = cep_hash64(names[i], lens[i] + 1, h); /* with the NUL: "a","bc" is not "ab","c" */
+        if (t->has_time && root->children[i]->slot == t->time_slot)
+            ps->time_field = (int32_t)i;
+    }
+    ps->fnames = (struct eng_fnames){.names = names, .lens = lens, .n = root->n_children, .hash = h};
+}
+
 enum eng_par_route eng_par_stream_route(const struct eng_par *p, uint32_t stream,
                                         const char **why)
 {
@@ -310,14 +373,24 @@ static void eng_par_run(struct eng_par_worker *w, struct eng_par_batch *b)
         const struct eng_par_rec *r = &b->recs[i];
         struct eng_reject rej;
         switch (r->kind) {
-            case ENG_PAR_LINE:
+            case ENG_PAR_LINE: {
                 eng_par_raise(eng, r->stream, r->a);
-                /* Validated by the dispatcher with the same decoder. */
-                if (NEVER(eng_push_line(eng, r->stream, b->bytes + r->off, r->len, r->src_name,
-                                        r->src_off, &rej) != CEP_OK))
+                /* Validated by the dispatcher, which may also have said
+                 * where its fields are. */
+                struct eng_decoded d = {.json = b->bytes + r->off, .json_len = r->len,
+                                        .names = &w->p->streams[r->stream].fnames,
+                                        .fv = w->fvx, .n_fv = r->n_fv,
+                                        .time_fv = r->time_fv, .time_us = r->time};
+                if (r->n_fv == UINT32_MAX)
+                    d.names = NULL;
+                else
+                    eng_par_fv_expand(b->fv + r->fv_at, r->n_fv, w->fvx);
+                if (NEVER(eng_push_decoded(eng, r->stream, &d, r->src_name, r->src_off, &rej) !=
+                          CEP_OK))
                     break;
                 eng_par_raise(eng, r->stream, r->b);
                 break;
+            }
             case ENG_PAR_WM:
                 eng_par_raise(eng, r->stream, r->a);
                 break;
@@ -361,6 +434,7 @@ static void *eng_par_main(void *arg)
             eng_par_run(w, b);
             b->n = 0;
             b->len = 0;
+            b->n_fv = 0;
             bool ok = eng_par_ring_push(&w->in_free, b);
             CEP_ASSERT(ok);
             continue;
@@ -427,12 +501,15 @@ static void eng_par_send(struct eng_par_worker *w)
     eng_par_wake(w);
 }
 
-/* A record slot in worker w's batch, with room for len line bytes:
- * sends a full batch and waits (draining alerts) for a free one. */
-static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker *w, size_t len)
+/* A record slot in worker w's batch, with room for len line bytes and
+ * n_fv fields: sends a full batch and waits (draining alerts) for a free
+ * one. */
+static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker *w, size_t len,
+                                       size_t n_fv)
 {
     if (w->cur && w->cur->n &&
-        (w->cur->n == ENG_PAR_BATCH_RECS || w->cur->len + len > w->cur->cap))
+        (w->cur->n == ENG_PAR_BATCH_RECS || w->cur->len + len > w->cur->cap ||
+         w->cur->n_fv + n_fv > ENG_PAR_BATCH_FIELDS))
         eng_par_send(w);
     while (!w->cur && !(w->cur = eng_par_ring_pop(&w->in_free))) {
         eng_par_poll(p);
@@ -443,27 +520,50 @@ static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker 
         b->cap = len;
         b->bytes = cep_realloc(b->bytes, b->cap);
     }
+    CEP_ASSERT(n_fv <= ENG_PAR_BATCH_FIELDS);
     struct eng_par_rec *r = &b->recs[b->n++];
     r->off = b->len;
     r->len = (uint32_t)len;
     b->len += len;
+    r->fv_at = (uint32_t)b->n_fv;
+    r->n_fv = UINT32_MAX;
+    b->n_fv += n_fv;
     return r;
 }
 
-/* Validate a line as eng.c's eng_decode does: CEP_OK with ev->time set
- * (event-time streams), CEP_AGAIN for a punctuation line (*m),
- * CEP_ERR with *rej. */
-static int eng_par_validate(struct eng_par *p, uint32_t stream, int64_t *m,
-                            struct eng_reject *rej)
+/* Validate a line as eng.c's eng_decode does, leaving its key and time
+ * fields in p->ev: CEP_OK with ev->time set (event-time streams), CEP_AGAIN
+ * for a punctuation line (*m), CEP_ERR with *rej.  The key-only scan reads
+ * just those fields when it can, and lists the line's fields in
+ * p->fv[0..*n_fv) (SIZE_MAX: it did not); the full decoder decides the
+ * rest. */
+static int eng_par_validate(struct eng_par *p, uint32_t stream, const char *line, size_t len,
+                            int64_t *m, size_t *n_fv, struct eng_reject *rej)
 {
     const struct rule_stream *st = &p->rs->streams[stream];
+    const struct eng_par_stream *ps = &p->streams[stream];
     struct evt *ev = p->ev;
-    struct dec_err derr;
-    if (dec_json_line(st->schema, ev, &derr) != CEP_OK) {
-        rej->reason = derr.reason;
-        rej->offset = derr.offset;
-        return CEP_ERR;
+    /* The scan sets the slots it wants, and nothing here reads others. */
+    if (ev->stream == stream && ev->n_slots == st->schema->n_slots) {
+        for (uint32_t i = 0; i < ps->scan.n; i++)
+            ev->slots[ps->scan.want[i]] = val_null();
+    } else {
+        evt_reset(ev, "", 0, st->schema->n_slots);
     }
+    *n_fv = ENG_PAR_BATCH_FIELDS; /* more: the worker decodes the line */
+    p->scanned = ps->scan_ok &&
+                 eng_par_scan_line(&ps->scan, line, len, ev->slots, p->fv, n_fv) == CEP_OK;
+    if (!p->scanned) {
+        struct dec_err derr;
+        *n_fv = SIZE_MAX;
+        evt_reset(ev, line, len, st->schema->n_slots);
+        if (dec_json_line(st->schema, ev, &derr) != CEP_OK) {
+            rej->reason = derr.reason;
+            rej->offset = derr.offset;
+            return CEP_ERR;
+        }
+    }
+    ev->stream = stream;
     const struct rule_time *t = &st->time;
     if (!t->has_time)
         return CEP_OK;
@@ -498,16 +598,46 @@ static uint32_t eng_par_group(struct eng_par *p, const struct evt *ev)
     return eng_key_group(cep_hash64(p->key.buf, p->key.len, 0));
 }
 
+/* eng_par_group of a line the key-only scan read (p->ev): its strings have
+ * no escapes and no control bytes, so their JSON is their bytes quoted (as
+ * eng_keyed_fields_json writes them).  Keys of other values go the long
+ * way. */
+static uint32_t eng_par_group_scanned(struct eng_par *p, const struct eng_par_stream *ps)
+{
+    const struct val *slots = p->ev->slots;
+    size_t need = 2;
+    for (size_t i = 0; i < ps->n_key; i++) {
+        const struct val *v = &slots[ps->key_slot[i]];
+        if (v->type != VAL_STR)
+            return eng_par_group(p, p->ev);
+        need += v->len + 3;
+    }
+    struct sbuf *sb = &p->key;
+    sbuf_reserve(sb, need);
+    char *o = sb->buf;
+    for (size_t i = 0; i < ps->n_key; i++) {
+        const struct val *v = &slots[ps->key_slot[i]];
+        *o++ = i ? ',' : '[';
+        *o++ = '"';
+        memcpy(o, v->u.s, v->len);
+        o += v->len;
+        *o++ = '"';
+    }
+    *o++ = ']';
+    *o = '\0';
+    sb->len = (size_t)(o - sb->buf);
+    return eng_key_group(cep_hash64(sb->buf, sb->len, 0));
+}
+
 int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size_t len,
                       const char *src_name, uint64_t src_off, struct eng_reject *rej)
 {
     CEP_ASSERT(stream < p->rs->n_streams);
     const struct rule_stream *st = &p->rs->streams[stream];
     struct eng_par_stream *ps = &p->streams[stream];
-    evt_reset(p->ev, line, len, st->schema->n_slots);
-    p->ev->stream = stream;
     int64_t m = 0;
-    int rc = eng_par_validate(p, stream, &m, rej);
+    size_t n_fv = 0;
+    int rc = eng_par_validate(p, stream, line, len, &m, &n_fv, rej);
     if (rc == CEP_ERR) {
         p->lines++;
         p->rejected++;
@@ -517,7 +647,7 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
     if (ps->route == ENG_PAR_SPREAD) {
         wi = (uint32_t)((p->spread++ / ENG_PAR_SPREAD_RUN) % p->n);
     } else if (ps->route == ENG_PAR_BY_KEY && rc == CEP_OK) {
-        wi = eng_par_group(p, p->ev) % p->n;
+        wi = (p->scanned ? eng_par_group_scanned(p, ps) : eng_par_group(p, p->ev)) % p->n;
     }
     int64_t before = CEP_TIME_MIN, after = CEP_TIME_MIN;
     if (ps->ext) {
@@ -534,8 +664,16 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
         after = ps->wm_excl;
     }
     struct eng_par_worker *w = &p->w[wi];
-    struct eng_par_rec *r = eng_par_rec(p, w, len);
+    struct eng_par_rec *r = eng_par_rec(p, w, len, n_fv == SIZE_MAX ? 0 : n_fv);
     memcpy(w->cur->bytes + r->off, line, len);
+    r->time_fv = -1;
+    if (n_fv != SIZE_MAX) {
+        memcpy(w->cur->fv + r->fv_at, p->fv, n_fv * sizeof(*p->fv));
+        r->n_fv = (uint32_t)n_fv;
+        if (rc == CEP_OK)
+            r->time_fv = eng_par_scan_time_fv(p->fv, n_fv, ps->time_field);
+        r->time = p->ev->time;
+    }
     r->kind = ENG_PAR_LINE;
     r->stream = stream;
     r->src_name = src_name;
@@ -560,7 +698,7 @@ void eng_par_flush(struct eng_par *p)
         for (uint32_t s = 0; s < p->rs->n_streams; s++) {
             if (!p->streams[s].ext || w->wm_sent[s] >= p->streams[s].wm_excl)
                 continue;
-            struct eng_par_rec *r = eng_par_rec(p, w, 0);
+            struct eng_par_rec *r = eng_par_rec(p, w, 0, 0);
             r->kind = ENG_PAR_WM;
             r->stream = s;
             r->a = p->streams[s].wm_excl;
@@ -583,7 +721,7 @@ bool eng_par_congested(const struct eng_par *p)
 static void eng_par_broadcast(struct eng_par *p, enum eng_par_kind kind, int64_t a)
 {
     for (uint32_t i = 0; i < p->n; i++) {
-        struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0);
+        struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0, 0);
         r->kind = kind;
         r->stream = 0;
         r->a = a;
@@ -717,7 +855,7 @@ void eng_par_finish(struct eng_par *p, enum eng_eof mode)
         if (!ps->ext || !ps->stateful || ps->max_ev == CEP_TIME_MIN)
             continue;
         for (uint32_t i = 0; i < p->n; i++) {
-            struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0);
+            struct eng_par_rec *r = eng_par_rec(p, &p->w[i], 0, 0);
             r->kind = ENG_PAR_ADVANCE;
             r->stream = s;
             r->a = ps->max_ev;
@@ -754,6 +892,7 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
         p->out = *out;
     p->n = n;
     p->ev = evt_new();
+    p->fv = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(*p->fv));
     p->rt = expr_rt_new();
     sbuf_init(&p->key);
     atomic_init(&p->stop, false);
@@ -761,6 +900,7 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
     for (uint32_t s = 0; s < rs->n_streams; s++) {
         struct eng_par_stream *ps = &p->streams[s];
         eng_par_classify(rs, s, ps);
+        eng_par_scan_setup(rs, s, ps);
         ps->wm_excl = CEP_TIME_MIN;
         ps->max_ts = CEP_TIME_MIN;
         ps->max_ev = CEP_TIME_MIN;
@@ -777,9 +917,11 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
         eng_par_ring_init(&w->out_free, ENG_PAR_BATCHES);
         w->batches = cep_calloc(ENG_PAR_BATCHES, sizeof(*w->batches));
         w->obatches = cep_calloc(ENG_PAR_BATCHES, sizeof(*w->obatches));
+        w->fvx = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(*w->fvx));
         for (size_t k = 0; k < ENG_PAR_BATCHES; k++) {
             w->batches[k].cap = ENG_PAR_BATCH_BYTES;
             w->batches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
+            w->batches[k].fv = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(struct eng_par_fv));
             w->obatches[k].cap = ENG_PAR_BATCH_BYTES;
             w->obatches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
             bool ok = eng_par_ring_push(&w->in_free, &w->batches[k]) &&
@@ -831,10 +973,12 @@ void eng_par_free(struct eng_par *p)
         eng_free(w->eng);
         for (size_t k = 0; k < ENG_PAR_BATCHES; k++) {
             cep_free(w->batches[k].bytes);
+            cep_free(w->batches[k].fv);
             cep_free(w->obatches[k].bytes);
         }
         cep_free(w->batches);
         cep_free(w->obatches);
+        cep_free(w->fvx);
         eng_par_ring_fini(&w->in);
         eng_par_ring_fini(&w->in_free);
         eng_par_ring_fini(&w->out);
@@ -845,7 +989,12 @@ void eng_par_free(struct eng_par *p)
         pthread_cond_destroy(&w->cv);
     }
     cep_free(p->w);
+    for (uint32_t s = 0; s < p->rs->n_streams; s++) {
+        cep_free(p->streams[s].names);
+        cep_free(p->streams[s].lens);
+    }
     cep_free(p->streams);
+    cep_free(p->fv);
     evt_unref(p->ev);
     expr_rt_free(p->rt);
     sbuf_free(&p->key);

@@ -6,6 +6,7 @@ libcepd_a_SOURCES += \
 	src/engine/eng_keyed.c \
 	src/engine/eng_par.c \
 	src/engine/eng_par_ring.c \
+	src/engine/eng_par_scan.c \
 	src/engine/eng_pattern.c \
 	src/engine/eng_reload.c \
 	src/engine/eng_snap.c \

@@ -7,14 +7,20 @@
  * batches than the rings hold, so the dispatcher waits (back-pressure);
  * checkpoints with rescale: a snapshot taken mid-input with N workers (or
  * one engine) restored into M, the rest fed, gives the uninterrupted run's
- * alerts and counters, with reorder buffers non-empty at the cut.
+ * alerts and counters, with reorder buffers non-empty at the cut; the
+ * dispatcher's key-only scan against the full decoder on random lines.
  * Tested by: this file (make check) */
 #include "cepd/cep_common.h"
 #include "cepd/ckpt.h"
 #include "cepd/eng.h"
 #include "cepd/eng_par.h"
 #include "cepd/rule.h"
+#include "eng_int.h"
 #include "eng_par_int.h"
+
+#include "cepd/dec.h"
+#include "cepd/hash.h"
+#include "cepd/sbuf.h"
 
 #include <check.h>
 #include <inttypes.h>
@@ -270,7 +276,7 @@ static void run_par_case(uint32_t workers, enum eng_eof mode)
 {
     char path[64];
     struct ruleset *rs = load(rules_keyed, path, sizeof(path));
-    size_t n = 30000;
+    size_t n = 40000; /* per worker, more than ENG_PAR_BATCHES * ENG_PAR_BATCH_RECS */
     uint32_t *streams = cep_calloc(n, sizeof(*streams));
     char **lines = gen_lines(n, streams, rs);
 
@@ -580,6 +586,206 @@ START_TEST(test_restore_bad)
 }
 END_TEST
 
+/* ---- the key-only scan ---------------------------------------------------- */
+
+static const char rules_scan[] =
+        "streams:\n"
+        "  ev: {time: {field: ts, unit: ms, watermark: punctuated}}\n"
+        "rules:\n"
+        "  - id: by-host-n\n"
+        "    kind: aggregate\n"
+        "    stream: ev\n"
+        "    key: [host, n]\n"
+        "    when: obj.a != 1 and host.x != 2\n"
+        "    window: {type: tumbling, size: 60s}\n"
+        "    aggregate: {c: count()}\n"
+        "  - id: every\n"
+        "    stream: ev\n"
+        "    when: true\n"
+        "    message: \"${host}|${n}|${ts}|${obj}|${other}|${obj.a}|${host.x}\"\n";
+
+/* Pieces the generator glues into lines: names (some escaped spellings of
+ * the wanted ones) and values of every JSON kind and form. */
+static const char *const scan_names[] = {
+        "host", "n", "ts", "obj", "other", "h\\u006fst", "\\u006e", "t\\u0073",
+        "$watermark", "hôst", "", "hos", "hostx",
+};
+static const char *const scan_values[] = {
+        "\"h1\"", "\"h2\"", "\"\"", "\"a\\\"b\"", "\"caf\xc3\xa9\"", "\"\\u00e9\"", "\"\\ud83d\\ude00\"",
+        "\"x\\/y\"", "0", "-0", "1", "-1", "1e3", "1E+3", "1.5", "-2.50", "1732300000001",
+        "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+        "123456789012345678901234567890", "1e400", "0.1e-2", "true", "false", "null",
+        "{}", "{\"a\":1}", "{\"a\":{\"b\":[1,{\"c\":\"\\n\"}]},\"x\":2}", "[]", "[1,\"2\",[3]]",
+        "123456789012345678", "-123456789012345678", "1234567890123456789", "0.0", "-0e0",
+        /* invalid */
+        "00", "-01", "--1", "1-", "01", "1.", "-", "1e", "\"\x01\"", "\"\xc3\"", "\"\\x\"", "tru", "{\"a\"}", "[1,]", "\"\xed\xa0\x80\"",
+};
+
+/* xorshift64: a fixed sequence. */
+static size_t scan_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return (size_t)(*x >> 11);
+}
+
+static void scan_line(char *buf, size_t cap, uint64_t *seed)
+{
+    size_t n = 0;
+    size_t members = scan_rand(seed) % 6;
+    const char *ws[] = {"", " ", "\t", "\r\n"};
+    n += (size_t)snprintf(buf + n, cap - n, "%s{", ws[scan_rand(seed) % 4]);
+    for (size_t i = 0; i < members; i++) {
+        size_t nn = sizeof(scan_names) / sizeof(scan_names[0]);
+        size_t nv = sizeof(scan_values) / sizeof(scan_values[0]);
+        /* Mostly wanted names and valid values, so most lines are accepted. */
+        const char *name = scan_names[scan_rand(seed) % 3 ? scan_rand(seed) % 3 : scan_rand(seed) % nn];
+        const char *val = scan_values[scan_rand(seed) % 4 ? scan_rand(seed) % 36 : scan_rand(seed) % nv];
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s\"%s\"%s:%s%s", i ? "," : "",
+                              ws[scan_rand(seed) % 4], name, ws[scan_rand(seed) % 4], ws[scan_rand(seed) % 4],
+                              val);
+    }
+    n += (size_t)snprintf(buf + n, cap - n, "}%s", ws[scan_rand(seed) % 4]);
+    size_t mangle = scan_rand(seed) % 20;
+    if (mangle == 0 && n > 1) /* truncated */
+        buf[scan_rand(seed) % n] = '\0';
+    else if (mangle == 1) /* trailing characters */
+        snprintf(buf + n, cap - n, " x");
+    else if (mangle == 2 && n > 2) /* a byte replaced */
+        buf[1 + scan_rand(seed) % (n - 2)] = "{}[],:\"\\\x80"[scan_rand(seed) % 10];
+}
+
+/* A line the key-only scan accepts is one the full decoder accepts, with
+ * the same key JSON (so the same key group) and the same time fields; the
+ * fields it lists make an engine do what the line does (eng_push_decoded
+ * against eng_push_line: the same alerts, which show every field). */
+START_TEST(test_key_scan)
+{
+    char path[64];
+    struct ruleset *rs = load(rules_scan, path, sizeof(path));
+    uint32_t s = (uint32_t)ruleset_find_stream(rs, "ev");
+    const struct rule_stream *st = &rs->streams[s];
+    const struct rule *r = rs->rules[0];
+    int slots[] = {expr_field_slot(r->key[0].expr), expr_field_slot(r->key[1].expr),
+                   st->time.time_slot, st->time.watermark_slot, st->time.time_slot};
+    struct eng_par_scan ks;
+    ck_assert(eng_par_scan_init(&ks, st->schema, slots, 5));
+    ck_assert_uint_eq(ks.n, 4);
+    int deep[] = {evt_schema_slot_dotted(st->schema, "obj.a")};
+    struct eng_par_scan no;
+    ck_assert(!eng_par_scan_init(&no, st->schema, deep, 1));
+    /* The names table, as eng_par.c makes it. */
+    const struct evt_schema_node *root = &st->schema->root;
+    const char *names[16];
+    size_t lens[16];
+    int32_t time_field = -1;
+    ck_assert_uint_le(root->n_children, 16);
+    for (uint32_t i = 0; i < root->n_children; i++) {
+        names[i] = root->children[i]->name;
+        lens[i] = root->children[i]->name_len;
+        if (root->children[i]->slot == st->time.time_slot)
+            time_field = (int32_t)i;
+    }
+    struct eng_fnames fnames = {.names = names, .lens = lens, .n = root->n_children, .hash = 1};
+    /* A full list gives up; the line is still read. */
+    struct eng_par_fv few[3];
+    struct val sl[16];
+    const char *three = "{\"host\":\"a\",\"x\":1,\"n\":2,\"ts\":3}";
+    ck_assert_uint_le(st->schema->n_slots, 16);
+    size_t n_few = 2;
+    ck_assert_int_eq(eng_par_scan_line(&ks, three, strlen(three), sl, few, &n_few), CEP_OK);
+    ck_assert_uint_eq(n_few, SIZE_MAX);
+    ck_assert_int_eq(sl[st->time.time_slot].u.i, 3);
+    n_few = 3;
+    ck_assert_int_eq(eng_par_scan_line(&ks, three, strlen(three), sl, few, &n_few), CEP_OK);
+    ck_assert_uint_eq(n_few, 3);
+    struct collect ca = {0}, cb = {0};
+    struct eng *ea = eng_new(rs, &(struct eng_output){.ud = &ca, .alert = on_alert});
+    struct eng *eb = eng_new(rs, &(struct eng_output){.ud = &cb, .alert = on_alert});
+
+    struct evt *full = evt_new(), *scan = evt_new();
+    struct expr_counters counters = {0};
+    struct expr_rt *rt = expr_rt_new();
+    struct sbuf a, b;
+    sbuf_init(&a);
+    sbuf_init(&b);
+    uint64_t seed = 88172645463325252u;
+    size_t accepted = 0, fast = 0, listed = 0;
+    char line[1024];
+    struct eng_par_fv fv[sizeof(line) / 4 + 1];
+    struct eng_fval fvx[sizeof(line) / 4 + 1];
+    for (uint64_t i = 0; i < 200000; i++) {
+        scan_line(line, sizeof(line), &seed);
+        size_t len = strlen(line);
+        evt_reset(full, line, len, st->schema->n_slots);
+        struct dec_err derr;
+        int rc = dec_json_line(st->schema, full, &derr);
+        accepted += rc == CEP_OK;
+        evt_reset(scan, "", 0, st->schema->n_slots);
+        size_t n_fv = len / 4 + 1;
+        if (eng_par_scan_line(&ks, line, len, scan->slots, fv, &n_fv) != CEP_OK)
+            continue;
+        fast++;
+        ck_assert_msg(rc == CEP_OK, "scan accepts what the decoder rejects: %s", line);
+        struct expr_ctx cf = {.ev = full, .counters = &counters, .rt = rt};
+        struct expr_ctx cs = {.ev = scan, .counters = &counters, .rt = rt};
+        eng_keyed_fields_json(&a, r->key, r->n_key, &cf);
+        eng_keyed_fields_json(&b, r->key, r->n_key, &cs);
+        ck_assert_msg(a.len == b.len && !memcmp(a.buf, b.buf, a.len), "%s: %s vs %s", line,
+                      a.buf, b.buf);
+        ck_assert_uint_eq(eng_key_group(cep_hash64(a.buf, a.len, 0)),
+                          eng_key_group(cep_hash64(b.buf, b.len, 0)));
+        for (size_t k = 2; k < 4; k++) {
+            sbuf_reset(&a);
+            sbuf_reset(&b);
+            val_to_json(&full->slots[slots[k]], &a);
+            val_to_json(&scan->slots[slots[k]], &b);
+            ck_assert_msg(a.len == b.len && !memcmp(a.buf, b.buf, a.len), "%s", line);
+            ck_assert_int_eq(full->slots[slots[k]].type, scan->slots[slots[k]].type);
+        }
+        if (n_fv == SIZE_MAX)
+            continue;
+        listed++;
+        /* The time as the dispatcher passes it on. */
+        int64_t wm = 0;
+        struct eng_reject rej;
+        scan->stream = s;
+        int trc = eng_evt_time(&st->time, scan, NULL, &wm, &rej);
+        eng_par_fv_expand(fv, n_fv, fvx);
+        struct eng_decoded d = {.json = line, .json_len = len, .names = &fnames, .fv = fvx,
+                                .n_fv = n_fv, .time_fv = -1, .time_us = scan->time};
+        if (trc == CEP_OK)
+            d.time_fv = eng_par_scan_time_fv(fv, n_fv, time_field);
+        int ra = eng_push_line(ea, s, line, len, "in", i, &rej);
+        ck_assert_int_eq(eng_push_decoded(eb, s, &d, "in", i, &rej), ra);
+    }
+    eng_finish(ea, ENG_EOF_FLUSH);
+    eng_finish(eb, ENG_EOF_FLUSH);
+    /* Both sides of each comparison were exercised. */
+    ck_assert_uint_gt(fast, 50000);
+    ck_assert_uint_gt(accepted - fast, 5000);
+    ck_assert_uint_gt(200000 - accepted, 5000);
+    ck_assert_uint_gt(listed, 20000);
+    ck_assert_uint_gt(fast - listed, 5000);
+    ck_assert_uint_gt(ca.n, 1000);
+    ck_assert_uint_eq(ca.n, cb.n);
+    for (size_t k = 0; k < ca.n; k++)
+        ck_assert_str_eq(ca.v[k], cb.v[k]);
+    collect_free(&ca);
+    collect_free(&cb);
+    eng_free(ea);
+    eng_free(eb);
+    sbuf_free(&a);
+    sbuf_free(&b);
+    expr_rt_free(rt);
+    evt_unref(full);
+    evt_unref(scan);
+    ruleset_free(rs);
+    unlink(path);
+}
+END_TEST
+
 static Suite *par_suite(void)
 {
     Suite *s = suite_create("par");
@@ -592,6 +798,10 @@ static Suite *par_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("routes");
     tcase_add_test(tc, test_routes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("key_scan");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_key_scan);
     suite_add_tcase(s, tc);
     tc = tcase_create("same_alerts");
     tcase_set_timeout(tc, 120);
