@@ -86,7 +86,9 @@ int eng_push_line(struct eng *eng, uint32_t stream, const char *line, size_t len
  * (for alerts and checkpoints), called only when something reads it.
  * Fields are named by the format's table (names), which eng_push_decoded
  * maps to the stream's slots once per table (told apart by hash) and
- * stream.  With names NULL, raw is a JSON line, the event as it is. */
+ * stream.  With names NULL, raw is a JSON line, the event as it is.  With
+ * names and no text_ops, raw is a JSON line whose members the caller has
+ * listed (the workers' dispatcher, eng_par_scan.c): the text is raw. */
 struct eng_fnames {
     const char *const *names;
     const size_t *lens;
@@ -95,6 +97,7 @@ struct eng_fnames {
 };
 enum eng_fval_kind {
     ENG_FVAL_STR = 0, /* raw[off, off + len) is the string */
+    ENG_FVAL_ESC,     /* the same with JSON escapes (raw a JSON line, no text_ops) */
     ENG_FVAL_INT,     /* i, whose decimal text is raw[off, off + len) */
     ENG_FVAL_OBJ,     /* raw[off, off + len) is an object's JSON text */
     ENG_FVAL_KIND_COUNT
@@ -108,7 +111,7 @@ struct eng_fval {
 struct eng_decoded {
     const char *raw;
     size_t raw_len;
-    const struct evt_text_ops *text_ops; /* its JSON text; names != NULL */
+    const struct evt_text_ops *text_ops; /* its JSON text; NULL: raw is it */
     const void *text_ud;
     const struct eng_fnames *names; /* NULL: decode raw as a JSON line */
     const struct eng_fval *fv;      /* in the order of the members in the text */

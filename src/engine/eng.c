@@ -529,6 +529,8 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
     const struct eng_fbind *b = eng_fbind_get(eng, stream, d->names);
     for (size_t i = 0; b->any_deep && i < d->n_fv; i++) {
         if (CEP_UNLIKELY(d->fv[i].kind == ENG_FVAL_OBJ && b->deep[d->fv[i].field])) {
+            if (!d->text_ops)
+                return eng_push_line(eng, stream, d->raw, d->raw_len, src_name, src_off, rej);
             sbuf_reset(&eng->text);
             d->text_ops->write_now(d->text_ud, &eng->text);
             return eng_push_line(eng, stream, eng->text.buf, eng->text.len, src_name, src_off,
@@ -536,7 +538,8 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
         }
     }
     struct evt *ev = eng_input_take(eng, stream, d->raw, d->raw_len, src_name, src_off);
-    evt_text_defer(ev, d->text_ops, d->text_ud);
+    if (d->text_ops)
+        evt_text_defer(ev, d->text_ops, d->text_ud);
     struct val *slots = ev->slots;
     const int32_t time_slot = eng->rs->streams[stream].time.time_slot;
     bool time_known = false;
@@ -550,6 +553,16 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
             case ENG_FVAL_STR:
                 slots[slot] = val_str(s, v->len);
                 break;
+            case ENG_FVAL_ESC: {
+                /* Members do not overlap and unescaping only shrinks:
+                 * scratch (>= raw_len) holds them all. */
+                CEP_DASSERT(ev->scratch_len + v->len <= ev->scratch_cap);
+                char *dst = ev->scratch + ev->scratch_len;
+                size_t n = json_str_unescape(s, v->len, dst);
+                ev->scratch_len += (uint32_t)n;
+                slots[slot] = val_str(dst, n);
+                break;
+            }
             case ENG_FVAL_INT:
                 slots[slot] = val_int(v->i);
                 break;
@@ -565,7 +578,8 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
             time_known = (int32_t)i == d->time_fv;
     }
     int rc = eng_input_run(eng, ev, CEP_OK, time_known ? &d->time_us : NULL, rej);
-    evt_text_settle(ev);
+    if (d->text_ops)
+        evt_text_settle(ev);
     return rc;
 }
 

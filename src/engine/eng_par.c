@@ -377,7 +377,7 @@ static void eng_par_run(struct eng_par_worker *w, struct eng_par_batch *b)
                 eng_par_raise(eng, r->stream, r->a);
                 /* Validated by the dispatcher, which may also have said
                  * where its fields are. */
-                struct eng_decoded d = {.json = b->bytes + r->off, .json_len = r->len,
+                struct eng_decoded d = {.raw = b->bytes + r->off, .raw_len = r->len,
                                         .names = &w->p->streams[r->stream].fnames,
                                         .fv = w->fvx, .n_fv = r->n_fv,
                                         .time_fv = r->time_fv, .time_us = r->time};

@@ -753,7 +753,7 @@ START_TEST(test_key_scan)
         scan->stream = s;
         int trc = eng_evt_time(&st->time, scan, NULL, &wm, &rej);
         eng_par_fv_expand(fv, n_fv, fvx);
-        struct eng_decoded d = {.json = line, .json_len = len, .names = &fnames, .fv = fvx,
+        struct eng_decoded d = {.raw = line, .raw_len = len, .names = &fnames, .fv = fvx,
                                 .n_fv = n_fv, .time_fv = -1, .time_us = scan->time};
         if (trc == CEP_OK)
             d.time_fv = eng_par_scan_time_fv(fv, n_fv, time_field);
