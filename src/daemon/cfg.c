@@ -8,6 +8,7 @@
 #include "cepd/cep_common.h"
 #include "cepd/cfg.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "cepd/io.h"
@@ -246,6 +247,23 @@ static void cfg_error(struct cfg_ld *ld, const struct rule_yaml_node *n, const c
     ld->errors++;
 }
 
+/* An integer from lo to hi at n (name for messages) into *out; false
+ * after reporting anything else. */
+static bool cfg_int_in(struct cfg_ld *ld, const struct rule_yaml_node *n, const char *name,
+                       int64_t lo, int64_t hi, int64_t *out)
+{
+    if (rule_yaml_get_int(n, name, out, ld->dl) != CEP_OK) {
+        ld->errors++;
+        return false;
+    }
+    if (*out < lo || *out > hi) {
+        cfg_error(ld, n, "%s must be from %" PRId64 " to %" PRId64 ", not %s", name, lo, hi,
+                  n->str);
+        return false;
+    }
+    return true;
+}
+
 static int cfg_enum(struct cfg_ld *ld, const struct rule_yaml_node *n, const char *what,
                     const char *const *names, size_t n_names, int dflt)
 {
@@ -341,16 +359,10 @@ static void cfg_sources(struct cfg_ld *ld, const struct rule_yaml_node *seq)
         s->group = cfg_str(v[CS_GROUP]);
         s->consumer = cfg_str(v[CS_CONSUMER]);
         s->pattern = cfg_str(v[CS_PATTERN]);
-        if (v[CS_MAX_LINE]) {
-            int64_t m;
-            if (rule_yaml_get_int(v[CS_MAX_LINE], "max_line_bytes", &m, ld->dl) != CEP_OK)
-                ld->errors++;
-            else if (m < 64 || m > CFG_MAX_LINE_BYTES_LIMIT)
-                cfg_error(ld, v[CS_MAX_LINE], "max_line_bytes must be from 64 to %d, not %s",
-                          CFG_MAX_LINE_BYTES_LIMIT, v[CS_MAX_LINE]->str);
-            else
-                s->max_line_bytes = (size_t)m;
-        }
+        int64_t m;
+        if (v[CS_MAX_LINE] &&
+            cfg_int_in(ld, v[CS_MAX_LINE], "max_line_bytes", 64, CFG_MAX_LINE_BYTES_LIMIT, &m))
+            s->max_line_bytes = (size_t)m;
         if (!v[CS_TYPE])
             continue;
         const char *tn = cfg_source_types[s->type];
@@ -545,32 +557,18 @@ static void cfg_read(struct cfg_ld *ld, const struct rule_yaml_node *root)
             ld->errors++;
         else if (k[CC_INTERVAL] && c->checkpoint.interval == 0)
             cfg_error(ld, k[CC_INTERVAL], "the checkpoint interval must be positive");
-        if (k[CC_RETAIN]) {
-            int64_t r;
-            if (rule_yaml_get_int(k[CC_RETAIN], "retain", &r, ld->dl) != CEP_OK)
-                ld->errors++;
-            else if (r < 1 || r > 1000)
-                cfg_error(ld, k[CC_RETAIN], "retain must be between 1 and 1000, not %s",
-                          k[CC_RETAIN]->str);
-            else
-                c->checkpoint.retain = (uint32_t)r;
-        }
+        int64_t n;
+        if (k[CC_RETAIN] && cfg_int_in(ld, k[CC_RETAIN], "retain", 1, 1000, &n))
+            c->checkpoint.retain = (uint32_t)n;
         c->checkpoint.delivery = (enum cfg_delivery)cfg_enum(
                 ld, k[CC_DELIVERY], "delivery", cfg_deliveries, CFG_DELIVERY_COUNT, 0);
         if (k[CC_SAVEPOINT_ON_STOP] &&
             rule_yaml_get_bool(k[CC_SAVEPOINT_ON_STOP], "savepoint_on_stop",
                                &c->checkpoint.savepoint_on_stop, ld->dl) != CEP_OK)
             ld->errors++;
-        if (k[CC_OUTBOX_SIZE]) {
-            int64_t n;
-            if (rule_yaml_get_int(k[CC_OUTBOX_SIZE], "outbox_size", &n, ld->dl) != CEP_OK)
-                ld->errors++;
-            else if (n < 1 || n > CFG_OUTBOX_SIZE_MAX)
-                cfg_error(ld, k[CC_OUTBOX_SIZE], "outbox_size must be between 1 and %d, not %s",
-                          CFG_OUTBOX_SIZE_MAX, k[CC_OUTBOX_SIZE]->str);
-            else
-                c->checkpoint.outbox_size = (size_t)n;
-        }
+        if (k[CC_OUTBOX_SIZE] &&
+            cfg_int_in(ld, k[CC_OUTBOX_SIZE], "outbox_size", 1, CFG_OUTBOX_SIZE_MAX, &n))
+            c->checkpoint.outbox_size = (size_t)n;
     }
     if (v[CK_ADMIN]) {
         const struct rule_yaml_node *k[CA_COUNT];
@@ -587,26 +585,12 @@ static void cfg_read(struct cfg_ld *ld, const struct rule_yaml_node *root)
                     CEP_OK)
             ld->errors++;
     }
-    if (v[CK_PARALLELISM]) {
-        int64_t p;
-        if (rule_yaml_get_int(v[CK_PARALLELISM], "parallelism", &p, ld->dl) != CEP_OK)
-            ld->errors++;
-        else if (p < 1 || p > 128)
-            cfg_error(ld, v[CK_PARALLELISM], "parallelism must be between 1 and 128, not %s",
-                      v[CK_PARALLELISM]->str);
-        else
-            c->parallelism = (uint32_t)p;
-    }
-    if (v[CK_MAX_LINE]) {
-        int64_t m;
-        if (rule_yaml_get_int(v[CK_MAX_LINE], "max_line_bytes", &m, ld->dl) != CEP_OK)
-            ld->errors++;
-        else if (m < 64 || m > CFG_MAX_LINE_BYTES_LIMIT)
-            cfg_error(ld, v[CK_MAX_LINE], "max_line_bytes must be from 64 to %d, not %s",
-                      CFG_MAX_LINE_BYTES_LIMIT, v[CK_MAX_LINE]->str);
-        else
-            c->max_line_bytes = (size_t)m;
-    }
+    int64_t n;
+    if (v[CK_PARALLELISM] && cfg_int_in(ld, v[CK_PARALLELISM], "parallelism", 1, 128, &n))
+        c->parallelism = (uint32_t)n;
+    if (v[CK_MAX_LINE] &&
+        cfg_int_in(ld, v[CK_MAX_LINE], "max_line_bytes", 64, CFG_MAX_LINE_BYTES_LIMIT, &n))
+        c->max_line_bytes = (size_t)n;
     if (v[CK_LOG]) {
         const struct rule_yaml_node *k[CL_COUNT];
         ld->errors += rule_yaml_walk(v[CK_LOG], "log", cfg_log_keys, CL_COUNT, k, ld->dl);

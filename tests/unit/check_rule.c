@@ -1692,8 +1692,8 @@ START_TEST(test_cfg_errors)
     ck_assert_ptr_nonnull(find_diag(&dl, "default sink 'nope' is not defined"));
     ck_assert_ptr_nonnull(find_diag(&dl, "unknown delivery 'exactly-once' (did you mean "
                                          "'exactly_once'?)"));
-    ck_assert_ptr_nonnull(find_diag(&dl, "retain must be between 1 and 1000"));
-    ck_assert_ptr_nonnull(find_diag(&dl, "outbox_size must be between 1 and 10000000, not 0"));
+    ck_assert_ptr_nonnull(find_diag(&dl, "retain must be from 1 to 1000, not 0"));
+    ck_assert_ptr_nonnull(find_diag(&dl, "outbox_size must be from 1 to 10000000, not 0"));
     ck_assert_ptr_nonnull(find_diag(&dl, "expected a non-negative integer for 'parallelism'"));
     ck_assert_ptr_nonnull(find_diag(&dl, "expected true or false for 'allow_remote'"));
     ck_assert_uint_eq(dl.n_errors, 13);
