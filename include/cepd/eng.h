@@ -65,6 +65,14 @@ struct eng_rule_stats {
     struct expr_counters expr; /* type mismatches, regex match-limit hits */
 };
 
+/* A rule's counters and the state it holds now (eng_rule_report). */
+struct eng_rule_report {
+    struct eng_rule_stats st;
+    uint64_t partials;    /* partial matches (pattern rules) */
+    uint64_t keys;        /* keys with state */
+    uint64_t state_bytes; /* bytes of per-key state (approximate) */
+};
+
 struct eng;
 
 /* A new engine running rs (borrowed: rs must outlive the engine). */
@@ -167,6 +175,8 @@ size_t eng_rule_keys(const struct eng *eng, size_t rule_index);
  * included) but never hiding what a rule keeps alive.  Walks the keys: for
  * gauges and tests, not the per-event path. */
 size_t eng_rule_state_bytes(const struct eng *eng, size_t rule_index);
+/* All of the above for one rule (walks the keys). */
+void eng_rule_report(const struct eng *eng, size_t rule_index, struct eng_rule_report *out);
 /* How far stream `stream` has got in time (µs): for an event-time input
  * stream whose events wait for the watermark, the watermark (events up to
  * it have been released to the rules); otherwise the time its stateful

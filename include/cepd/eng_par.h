@@ -61,6 +61,9 @@ void eng_par_finish(struct eng_par *p, enum eng_eof mode);
 /* The workers' counters summed (plus lines rejected here).  Waits until
  * every worker has processed what was sent so far. */
 void eng_par_stats(struct eng_par *p, struct eng_stats *out);
+/* Rule ri's counters and state gauges summed over the workers, as of the
+ * last eng_par_stats. */
+void eng_par_rule_report(const struct eng_par *p, size_t ri, struct eng_rule_report *out);
 
 /* Checkpoints (design §5.1; the top comment of eng_par.c).  A barrier
  * through every ring, between two lines: returns once every worker has

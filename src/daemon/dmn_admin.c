@@ -258,49 +258,58 @@ static const struct {
                             "Bytes of per-key state a rule holds (approximate)."},
 };
 
-static uint64_t dmn_rule_metric(const struct eng *eng, size_t ri, int m)
+static uint64_t dmn_rule_metric(const struct eng_rule_report *r, int m)
 {
-    const struct eng_rule_stats *st = eng_rule_stats(eng, ri);
     switch (m) {
     case DMN_RM_EVALUATED:
-        return st->evaluated;
+        return r->st.evaluated;
     case DMN_RM_MATCHED:
-        return st->matched;
+        return r->st.matched;
     case DMN_RM_ALERTS:
-        return st->alerts;
+        return r->st.alerts;
     case DMN_RM_EMITTED:
-        return st->emitted;
+        return r->st.emitted;
     case DMN_RM_TIMED_OUT:
-        return st->timed_out;
+        return r->st.timed_out;
     case DMN_RM_EVICTED:
-        return st->evicted;
+        return r->st.evicted;
     case DMN_RM_THROTTLED:
-        return st->throttled;
+        return r->st.throttled;
     case DMN_RM_EXPIRED:
-        return st->expired;
+        return r->st.expired;
     case DMN_RM_TYPE_MISMATCH:
-        return st->expr.type_mismatch;
+        return r->st.expr.type_mismatch;
     case DMN_RM_REGEX_LIMIT:
-        return st->expr.regex_limit;
+        return r->st.expr.regex_limit;
     case DMN_RM_PARTIALS:
-        return eng_rule_partials(eng, ri);
+        return r->partials;
     case DMN_RM_KEYS:
-        return eng_rule_keys(eng, ri);
+        return r->keys;
     default:
-        return eng_rule_state_bytes(eng, ri);
+        return r->state_bytes;
     }
 }
 
+/* Per rule: the engine's, or with workers theirs summed (eng_par_stats,
+ * called first by dmn_metrics, brought them up to date). */
 static void dmn_metrics_rules(struct sbuf *sb, const struct dmn *d)
 {
     const struct ruleset *rs = d->g.rs;
+    struct eng_rule_report *rep = cep_calloc(rs->n_rules + 1, sizeof(*rep));
+    for (size_t ri = 0; ri < rs->n_rules; ri++) {
+        if (d->par)
+            eng_par_rule_report(d->par, ri, &rep[ri]);
+        else
+            eng_rule_report(d->g.eng, ri, &rep[ri]);
+    }
     for (int m = 0; m < DMN_RM_COUNT; m++) {
         dmn_metric_head(sb, dmn_rule_metrics[m].name, dmn_rule_metrics[m].type,
                         dmn_rule_metrics[m].help);
         for (size_t ri = 0; ri < rs->n_rules; ri++)
             dmn_metric_u64(sb, dmn_rule_metrics[m].name, "rule", rs->rules[ri]->id,
-                           dmn_rule_metric(d->g.eng, ri, m));
+                           dmn_rule_metric(&rep[ri], m));
     }
+    cep_free(rep);
 }
 
 static void dmn_metrics_sources(struct sbuf *sb, const struct dmn *d)
@@ -430,8 +439,7 @@ static void dmn_metrics_ckpt(struct sbuf *sb, const struct dmn *d)
 
 static void dmn_metrics(struct sbuf *sb, const struct dmn *d)
 {
-    /* With workers the engine counters are theirs, summed (the per-rule
-     * gauges below still read the loop thread's idle engine). */
+    /* With workers the engine and per-rule counters are theirs, summed. */
     struct eng_stats par_st;
     const struct eng_stats *st = eng_stats(d->g.eng);
     if (d->par) {

@@ -163,6 +163,14 @@ const struct eng_rule_stats *eng_rule_stats(const struct eng *eng, size_t rule_i
     return &eng->rule_stats[rule_index];
 }
 
+void eng_rule_report(const struct eng *eng, size_t rule_index, struct eng_rule_report *out)
+{
+    out->st = *eng_rule_stats(eng, rule_index);
+    out->partials = eng_rule_partials(eng, rule_index);
+    out->keys = eng_rule_keys(eng, rule_index);
+    out->state_bytes = eng_rule_state_bytes(eng, rule_index);
+}
+
 static void eng_queue_push(struct eng *eng, struct evt *ev)
 {
     if (eng->q_len == eng->q_cap) {

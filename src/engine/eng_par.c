@@ -161,6 +161,7 @@ struct eng_par_worker {
     _Atomic bool exited;
     _Atomic uint64_t synced;
     struct eng_stats stats;            /* copied at SYNC, before synced */
+    struct eng_rule_report *rules;     /* per rule, copied at SYNC, before synced */
     struct sbuf snap;                  /* written at BARRIER, before synced */
     uint64_t base_lines;               /* restored lines another worker counts */
 };
@@ -417,6 +418,8 @@ static void eng_par_run(struct eng_par_worker *w, struct eng_par_batch *b)
             case ENG_PAR_SYNC:
                 eng_par_publish(w);
                 w->stats = *eng_stats(eng);
+                for (size_t ri = 0; ri < w->p->rs->n_rules; ri++)
+                    eng_rule_report(eng, ri, &w->rules[ri]);
                 atomic_store_explicit(&w->synced, (uint64_t)r->a, memory_order_release);
                 break;
             case ENG_PAR_KIND_COUNT:
@@ -881,6 +884,28 @@ void eng_par_stats(struct eng_par *p, struct eng_stats *out)
     }
 }
 
+void eng_par_rule_report(const struct eng_par *p, size_t ri, struct eng_rule_report *out)
+{
+    CEP_ASSERT(ri < p->rs->n_rules);
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < p->n; i++) {
+        const struct eng_rule_report *r = &p->w[i].rules[ri];
+        out->st.evaluated += r->st.evaluated;
+        out->st.matched += r->st.matched;
+        out->st.alerts += r->st.alerts;
+        out->st.emitted += r->st.emitted;
+        out->st.timed_out += r->st.timed_out;
+        out->st.evicted += r->st.evicted;
+        out->st.throttled += r->st.throttled;
+        out->st.expired += r->st.expired;
+        out->st.expr.type_mismatch += r->st.expr.type_mismatch;
+        out->st.expr.regex_limit += r->st.expr.regex_limit;
+        out->partials += r->partials;
+        out->keys += r->keys;
+        out->state_bytes += r->state_bytes;
+    }
+}
+
 /* ---- life ---------------------------------------------------------------- */
 
 struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct eng_output *out)
@@ -918,6 +943,7 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
         w->batches = cep_calloc(ENG_PAR_BATCHES, sizeof(*w->batches));
         w->obatches = cep_calloc(ENG_PAR_BATCHES, sizeof(*w->obatches));
         w->fvx = cep_malloc(ENG_PAR_BATCH_FIELDS * sizeof(*w->fvx));
+        w->rules = cep_calloc(rs->n_rules + 1, sizeof(*w->rules));
         for (size_t k = 0; k < ENG_PAR_BATCHES; k++) {
             w->batches[k].cap = ENG_PAR_BATCH_BYTES;
             w->batches[k].bytes = cep_malloc(ENG_PAR_BATCH_BYTES);
@@ -979,6 +1005,7 @@ void eng_par_free(struct eng_par *p)
         cep_free(w->batches);
         cep_free(w->obatches);
         cep_free(w->fvx);
+        cep_free(w->rules);
         eng_par_ring_fini(&w->in);
         eng_par_ring_fini(&w->in_free);
         eng_par_ring_fini(&w->out);

@@ -101,10 +101,18 @@ YAML
     wait_for metric_is 'cepd_source_lines_total{source="mix-in"}' "http://127.0.0.1:$admin" 3000 &&
         wait_for metric_is 'cepd_source_lines_total{source="ev-in"}' "http://127.0.0.1:$admin" \
             20000 || return 1
-    # The engine totals in /metrics (the workers' counters, summed).
-    for m in cepd_lines_total cepd_events_total cepd_rejected_total; do
-        echo "$m $(metric "$m" "http://127.0.0.1:$admin")"
-    done > "$d/metrics-$n.txt"
+    # The engine totals and per-rule series in /metrics (with workers,
+    # theirs summed).
+    {
+        for m in cepd_lines_total cepd_events_total cepd_rejected_total; do
+            echo "$m $(metric "$m" "http://127.0.0.1:$admin")"
+        done
+        for r in seq3 per-min quiet big mix-host mix-user; do
+            for m in cepd_rule_events_evaluated_total cepd_rule_matches_total cepd_rule_keys; do
+                echo "$m{rule=\"$r\"} $(metric "$m{rule=\"$r\"}" "http://127.0.0.1:$admin")"
+            done
+        done
+    } > "$d/metrics-$n.txt"
     daemon_stop TERM
     rc=$?
     cp "$DAEMON_LOG" "$d/log-$n"
@@ -120,10 +128,14 @@ check "parallelism 1 makes alerts of every rule" bash -c "
 check "... pattern timeouts among them" grep -q '"timed_out":true' "$d/out-1.txt"
 check "... and dead-letters the malformed lines" lines_ge "$d/dead-1.jsonl" 10
 check "... and /metrics counts its events" grep -Eq '^cepd_events_total [1-9][0-9]{3,}$' "$d/metrics-1.txt"
+check "... and each rule's evaluated events and keys" bash -c "
+    grep -Eq '^cepd_rule_events_evaluated_total\{rule=\"seq3\"\} [1-9][0-9]{3,}$' '$d/metrics-1.txt' &&
+    grep -Eq '^cepd_rule_keys\{rule=\"per-min\"\} [1-9][0-9]*$' '$d/metrics-1.txt'"
 for n in 2 3; do
     check "parallelism $n runs and exits 0" run "$n"
     check "parallelism $n: the same alerts as one worker" cmp -s "$d/out-1.txt" "$d/out-$n.txt"
-    check "parallelism $n: the same engine totals in /metrics" cmp -s "$d/metrics-1.txt" "$d/metrics-$n.txt"
+    check "parallelism $n: the same engine totals and per-rule series in /metrics" \
+        cmp -s "$d/metrics-1.txt" "$d/metrics-$n.txt"
     check "parallelism $n: the same dead letters" \
         bash -c "[ \$(wc -l < '$d/dead-1.jsonl') -eq \$(wc -l < '$d/dead-$n.jsonl') ]"
     check "parallelism $n: the same totals" bash -c "
