@@ -95,12 +95,13 @@ int main(int argc, char **argv)
                                   .emit = counting ? NFA_EMIT_COUNT : NFA_EMIT_ALL};
     struct nfa_prog *prog = nfa_compile(&ps);
     struct expr_rt *rt = expr_rt_new();
+    struct nfa_work *work = nfa_work_new();
     struct expr_counters counters;
     memset(&counters, 0, sizeof(counters));
     uint64_t evicted = 0;
     struct bench b = {0, 0};
-    struct nfa_env env = {.rt = rt, .counters = &counters, .evicted = &evicted, .ud = &b,
-                          .on_match = on_match, .on_count = on_count};
+    struct nfa_env env = {.rt = rt, .work = work, .counters = &counters, .evicted = &evicted,
+                          .ud = &b, .on_match = on_match, .on_count = on_count};
     struct nfa_key *k = nfa_key_new(prog);
     struct evt_pool pool;
     evt_pool_init(&pool);
@@ -140,6 +141,7 @@ int main(int argc, char **argv)
     evt_pool_fini(&pool);
     nfa_prog_free(prog);
     expr_rt_free(rt);
+    nfa_work_free(work);
     expr_free(ea);
     expr_free(eb);
     expr_free(ec);

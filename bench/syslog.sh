@@ -18,7 +18,7 @@ cc=${CC:-cc}
 # shellcheck disable=SC2046
 $cc -std=gnu11 -O2 -g -I"$top/include" -I"$build" -o "$build/bench_syslog" \
     "$top/bench/bench_syslog.c" "$top/src/io/format.c" "$top/src/engine/eng_time.c" \
-    "$top/src/util/json.c" \
+    "$top/src/util/hash.c" "$top/src/util/json.c" \
     "$top/src/util/sbuf.c" "$top/src/core/cep_alloc.c" "$top/src/core/cep_log.c" \
     $(pkg-config --cflags --libs libpcre2-8) -lm
 echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $($cc --version | head -1)"

@@ -137,7 +137,13 @@ static inline struct evt *evt_ref(struct evt *e)
 /* Drop a reference; at zero the event goes back to its pool (keeping its
  * buffers) or is freed.  NULL is a no-op. */
 void evt_unref(struct evt *e);
-/* Make e ready to receive a line of len bytes decoded into n_slots slots:
+/* The bytes e holds: the struct, its block (line, scratch, slots) and the
+ * recipe of its text, by capacity (for state accounting). */
+size_t evt_mem_bytes(const struct evt *e);
+/* The longest line an event holds (its buffers are sized in 32 bits, with
+ * room for the scratch and the slots). */
+#define EVT_RAW_MAX (UINT32_MAX / 4)
+/* Make e ready to receive a line of len bytes (< EVT_RAW_MAX) decoded into n_slots slots:
  * copies the bytes into e->raw, sizes scratch to at least len, sets every
  * slot to null.  Reuses e's buffers; allocates only to grow them. */
 void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots);

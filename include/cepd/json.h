@@ -47,21 +47,28 @@ static inline const char *json_ws_skip(const char *p, const char *end)
     return p;
 }
 
+#ifdef __SSE2__
+/* Of the 16 bytes x, those a string scan must look at (json_str_stop): a
+ * byte of 0xFF for each quote, backslash, byte below 0x20 or above 0x7F. */
+static inline __m128i json_str_special16(__m128i x)
+{
+    /* Signed compare: bytes >= 0x80 are negative, so "< 0x20" flags them
+     * as well as control characters. */
+    __m128i q = _mm_cmpeq_epi8(x, _mm_set1_epi8('"'));
+    __m128i b = _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'));
+    return _mm_or_si128(_mm_or_si128(q, b), _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+}
+#endif
+
 /* The address of the first byte in [p, end) that a string scan must look
  * at (a quote, a backslash, a byte below 0x20 or above 0x7F), or end.  The
  * hot loop of every string scan: 16 bytes per step with SSE2, 8 without. */
 static inline const char *json_str_stop(const char *p, const char *end)
 {
 #ifdef __SSE2__
-    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-    const __m128i space = _mm_set1_epi8(0x20);
     while (end - p >= 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
-        /* Signed compare: bytes >= 0x80 are negative, so "< 0x20" flags
-         * them as well as control characters. */
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-                                 _mm_cmplt_epi8(x, space));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        unsigned bits = (unsigned)_mm_movemask_epi8(json_str_special16(x));
         if (bits)
             return p + __builtin_ctz(bits);
         p += 16;

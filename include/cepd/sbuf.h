@@ -25,6 +25,8 @@ void sbuf_reserve(struct sbuf *sb, size_t extra);
 void sbuf_append(struct sbuf *sb, const void *data, size_t len);
 void sbuf_puts(struct sbuf *sb, const char *s);
 void sbuf_putc(struct sbuf *sb, char c);
+/* Append the decimal digits of x (what printf's %llu writes). */
+void sbuf_put_u64(struct sbuf *sb, uint64_t x);
 void sbuf_printf(struct sbuf *sb, const char *fmt, ...) CEP_PRINTF(2, 3);
 /* Append s (len bytes, UTF-8) as a JSON string literal with quotes. */
 void sbuf_json_str(struct sbuf *sb, const char *s, size_t len);

@@ -202,9 +202,15 @@ static uint32_t evt_cap(size_t n)
     return c;
 }
 
+size_t evt_mem_bytes(const struct evt *e)
+{
+    return sizeof(*e) + e->raw_cap + e->scratch_cap + e->slots_cap * sizeof(struct val) +
+           e->text.cap;
+}
+
 void evt_reset(struct evt *e, const char *line, size_t len, uint32_t n_slots)
 {
-    CEP_ASSERT(len < UINT32_MAX / 4);
+    CEP_ASSERT(len < EVT_RAW_MAX);
     void *old = NULL;
     if (len + 1 > e->raw_cap || n_slots > e->slots_cap) {
         /* One block holds the slots, then the line, then the scratch

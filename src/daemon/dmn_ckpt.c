@@ -28,6 +28,7 @@
 #include "cepd/ckpt.h"
 #include "cepd/eng.h"
 #include "cepd/eng_par.h"
+#include "cepd/log.h"
 #include "cepd/sbuf.h"
 
 #include <dirent.h>
@@ -504,6 +505,18 @@ int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *ou
 
 /* ---- in the background ----------------------------------------------------- */
 
+/* Close every descriptor above stderr except keep. */
+static void dmn_ckpt_close_fds_but(int keep)
+{
+    if ((keep == 3 || close_range(3, (unsigned)keep - 1, 0) == 0) &&
+        close_range((unsigned)keep + 1, ~0U, 0) == 0)
+        return;
+    long max = sysconf(_SC_OPEN_MAX); /* a kernel without close_range */
+    for (long i = 3; i < (max > 0 ? max : 1024); i++)
+        if (i != keep)
+            close((int)i);
+}
+
 /* The checkpoint process: encode the engine after the head and outbox the
  * loop wrote, write the file, report, exit.  It never returns, touches no
  * descriptor but the checkpoint's, and dies with the daemon. */
@@ -516,6 +529,12 @@ static CEP_NORETURN void dmn_ckpt_child(struct dmn *d, pid_t parent, int fd)
     static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
     for (size_t i = 0; i < CEP_ARRAY_LEN(sigs); i++)
         signal(sigs[i], SIG_DFL); /* the loop's handlers are the daemon's */
+    /* Keep none of the daemon's descriptors but the report pipe: a child
+     * that outlives a killed daemon by a moment must not hold its ports,
+     * connections or the locks of its write-ahead logs against the next
+     * start.  What the child logs goes to stderr. */
+    cep_log_close();
+    dmn_ckpt_close_fds_but(fd);
     if (ckpt_fault("child")) /* tests: a checkpoint process that dies */
         raise(SIGKILL);
     struct ckpt_w w = {.sb = &c->body};
@@ -539,8 +558,8 @@ static CEP_NORETURN void dmn_ckpt_child(struct dmn *d, pid_t parent, int fd)
 }
 
 /* Wait for the running checkpoint process (its report is due or it
- * died), then act on what it wrote. */
-static void dmn_ckpt_bg_finish(struct dmn *d)
+ * died), then act on what it wrote.  True when its checkpoint is durable. */
+static bool dmn_ckpt_bg_finish(struct dmn *d)
 {
     struct dmn_ckpt *c = d->ckpt;
     struct dmn_ckpt_bg *bg = &c->bg;
@@ -571,12 +590,29 @@ static void dmn_ckpt_bg_finish(struct dmn *d)
             snprintf(why, sizeof(why), "the checkpoint process exited with status %d",
                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         dmn_ckpt_failed(d, CKPT_KIND_CHECKPOINT, bg->seq, why);
-    } else if (res.rc != CEP_OK) {
+        return false;
+    }
+    if (res.rc != CEP_OK) {
         res.why[sizeof(res.why) - 1] = '\0';
         dmn_ckpt_failed(d, CKPT_KIND_CHECKPOINT, bg->seq, res.why);
-    } else {
-        dmn_ckpt_durable(d, CKPT_KIND_CHECKPOINT, bg->seq, path, res.bytes, bg->t0, bg->wall_us,
-                         bg->outbox, bg->held_mark, " (in the background)");
+        return false;
+    }
+    dmn_ckpt_durable(d, CKPT_KIND_CHECKPOINT, bg->seq, path, res.bytes, bg->t0, bg->wall_us,
+                     bg->outbox, bg->held_mark, " (in the background)");
+    return true;
+}
+
+/* Finish the running checkpoint process, then (unless stopping) take the
+ * next checkpoint at once if one was asked for meanwhile, or the outbox is
+ * still full after a durable one.  After a failed one the timer retries,
+ * as in the loop: not a fork after fork on a failing disk. */
+static void dmn_ckpt_bg_done(struct dmn *d)
+{
+    struct dmn_ckpt *c = d->ckpt;
+    bool durable = dmn_ckpt_bg_finish(d);
+    if ((c->bg.again || (durable && c->full)) && !d->stopping) {
+        c->bg.again = false;
+        event_active(c->early, 0, 0);
     }
 }
 
@@ -584,19 +620,13 @@ static void dmn_ckpt_bg_cb(evutil_socket_t fd, short what, void *ud)
 {
     CEP_UNUSED(fd);
     CEP_UNUSED(what);
-    struct dmn *d = ud;
-    struct dmn_ckpt *c = d->ckpt;
-    dmn_ckpt_bg_finish(d);
-    if ((c->bg.again || c->full) && !d->stopping) {
-        c->bg.again = false;
-        event_active(c->early, 0, 0);
-    }
+    dmn_ckpt_bg_done(ud);
 }
 
 void dmn_ckpt_bg_wait(struct dmn *d)
 {
     if (d->ckpt && d->ckpt->bg.pid)
-        dmn_ckpt_bg_finish(d);
+        dmn_ckpt_bg_done(d);
 }
 
 /* A periodic checkpoint whose engine part a child process writes.  The
@@ -625,17 +655,10 @@ static void dmn_ckpt_take_bg(struct dmn *d)
     if (pid == 0)
         dmn_ckpt_child(d, parent, pfd[1]);
     close(pfd[1]);
-    if (pid < 0) {
+    if (pid < 0) { /* seq is skipped; its sources' saved positions go with the next commit */
         cep_log(CEP_LOG_WARN, "checkpoint: fork: %s; writing it in the loop", strerror(errno));
         close(pfd[0]);
-        dmn_ckpt_put_engine(d, &w);
-        char where[PATH_MAX];
-        if (dmn_ckpt_write(c, CKPT_KIND_CHECKPOINT, bg->seq, bg->wall_us, NULL, where,
-                           sizeof(where), err, sizeof(err)) == CEP_OK)
-            dmn_ckpt_durable(d, CKPT_KIND_CHECKPOINT, bg->seq, where, c->body.len, bg->t0,
-                             bg->wall_us, bg->outbox, bg->held_mark, "");
-        else
-            dmn_ckpt_failed(d, CKPT_KIND_CHECKPOINT, bg->seq, err);
+        dmn_ckpt_take(d, CKPT_KIND_CHECKPOINT, NULL, NULL, 0, err, sizeof(err));
         return;
     }
     bg->pid = pid;
@@ -672,9 +695,9 @@ bool dmn_ckpt_stop(struct dmn *d)
     struct dmn_ckpt *c = d->ckpt;
     if (!c->dir)
         return false;
+    dmn_ckpt_bg_wait(d);
     event_del(c->timer);
     event_del(c->early);
-    dmn_ckpt_bg_wait(d);
     char err[512];
     if (c->held.n)
         dmn_ckpt_take(d, CKPT_KIND_CHECKPOINT, NULL, NULL, 0, err, sizeof(err));

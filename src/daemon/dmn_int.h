@@ -232,8 +232,9 @@ int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *ou
  * no checkpoints) passes it on at once.  Returns true when it was held. */
 bool dmn_ckpt_hold(struct dmn *d, const struct eng_alert *a, const size_t *route);
 /* Wait for a periodic checkpoint that a child process is writing, and act
- * on its outcome (release the alerts it holds, commit the sources).  A
- * no-op when none is running. */
+ * on its outcome (release the alerts it holds, commit the sources; one
+ * asked for meanwhile, or a still full outbox, brings the next at once).
+ * A no-op when none is running. */
 void dmn_ckpt_bg_wait(struct dmn *d);
 /* Stopping, once the sources have stopped: a checkpoint that releases the
  * held alerts for the drain.  Returns true when checkpoints are on (the

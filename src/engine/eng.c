@@ -32,15 +32,40 @@
 
 /* A format's field-name table bound to a stream's schema: per field its
  * top-level slot (-1: no rule reads it) and whether rules read paths below
- * it (an object value then needs the JSON decoder). */
+ * it (an object value then needs the JSON decoder).  Found by the table's
+ * address (the format's, stable while it lives) and hash, else by its
+ * names: a new table with the same names (a reload's format) takes over
+ * the binding, and a table is never bound by its hash alone. */
 struct eng_fbind {
+    const struct eng_fnames *names; /* the table last seen with these names */
     uint64_t hash;
     uint32_t stream;
     uint32_t n;
+    struct sbuf all;   /* the names, each length-prefixed */
     int32_t *slots;
     bool *deep;
     bool any_deep; /* some deep[i]: object values must be looked at */
 };
+
+/* The names of t as eng_fbind.all keeps them. */
+static void eng_fnames_put(struct sbuf *sb, const struct eng_fnames *t)
+{
+    for (uint32_t i = 0; i < t->n; i++) {
+        uint32_t len = (uint32_t)t->lens[i];
+        sbuf_append(sb, &len, sizeof(len));
+        sbuf_append(sb, t->names[i], t->lens[i]);
+    }
+}
+
+static bool eng_fbind_is(struct eng *eng, const struct eng_fbind *b, uint32_t stream,
+                         const struct eng_fnames *t)
+{
+    if (b->stream != stream || b->hash != t->hash || b->n != t->n)
+        return false;
+    sbuf_reset(&eng->text);
+    eng_fnames_put(&eng->text, t);
+    return eng->text.len == b->all.len && memcmp(eng->text.buf, b->all.buf, b->all.len) == 0;
+}
 
 struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out)
 {
@@ -117,6 +142,7 @@ void eng_free(struct eng *eng)
     for (size_t i = 0; i < eng->n_fbind; i++) {
         cep_free(eng->fbind[i].slots);
         cep_free(eng->fbind[i].deep);
+        sbuf_free(&eng->fbind[i].all);
     }
     cep_free(eng->fbind);
     cep_free(eng);
@@ -506,12 +532,21 @@ static const struct eng_fbind *eng_fbind_get(struct eng *eng, uint32_t stream,
                                              const struct eng_fnames *names)
 {
     for (size_t i = 0; i < eng->n_fbind; i++)
-        if (eng->fbind[i].hash == names->hash && eng->fbind[i].stream == stream &&
-            eng->fbind[i].n == names->n)
+        if (eng->fbind[i].names == names && eng->fbind[i].stream == stream &&
+            eng->fbind[i].hash == names->hash) /* not a freed table's address reused */
             return &eng->fbind[i];
+    for (size_t i = 0; i < eng->n_fbind; i++) {
+        if (eng_fbind_is(eng, &eng->fbind[i], stream, names)) {
+            eng->fbind[i].names = names;
+            return &eng->fbind[i];
+        }
+    }
     const struct evt_schema *schema = eng->rs->streams[stream].schema;
     eng->fbind = cep_realloc(eng->fbind, (eng->n_fbind + 1) * sizeof(*eng->fbind));
     struct eng_fbind *b = &eng->fbind[eng->n_fbind++];
+    b->names = names;
+    sbuf_init(&b->all);
+    eng_fnames_put(&b->all, names);
     b->hash = names->hash;
     b->stream = stream;
     b->n = names->n;

@@ -24,18 +24,6 @@ int64_t eng_now_us(void)
     return (int64_t)ts.tv_sec * CEP_USEC_PER_SEC + ts.tv_nsec / 1000;
 }
 
-/* Append the decimal digits of x (what printf's %llu writes). */
-static void eng_json_u64(struct sbuf *sb, uint64_t x)
-{
-    char d[20];
-    size_t n = sizeof(d);
-    do {
-        d[--n] = (char)('0' + x % 10);
-        x /= 10;
-    } while (x);
-    sbuf_append(sb, d + n, sizeof(d) - n);
-}
-
 void eng_json_time(struct sbuf *sb, int64_t us)
 {
     /* Seconds with up to 6 decimals, exact: avoids double rounding noise.
@@ -47,9 +35,9 @@ void eng_json_time(struct sbuf *sb, int64_t us)
     }
     if (s < 0) {
         sbuf_putc(sb, '-');
-        eng_json_u64(sb, -(uint64_t)s);
+        sbuf_put_u64(sb, -(uint64_t)s);
     } else {
-        eng_json_u64(sb, (uint64_t)s);
+        sbuf_put_u64(sb, (uint64_t)s);
     }
     if (frac) {
         char digits[7] = {'.'};
@@ -234,7 +222,7 @@ uint64_t eng_alert_build(struct eng *eng, size_t ri, const struct eng_view *v,
         sbuf_puts(sb, ",\"timed_out\":true");
     if (v->count) {
         sbuf_puts(sb, ",\"matches\":");
-        eng_json_u64(sb, v->count->n);
+        sbuf_put_u64(sb, v->count->n);
     }
     if (v->win) {
         sbuf_puts(sb, ",\"window\":{\"start\":");

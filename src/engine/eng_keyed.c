@@ -45,12 +45,6 @@ void eng_keyed_init(struct eng_keyed *kd, const struct rule *r)
     }
 }
 
-/* An event's allocations (as the NFA's shared buffer counts them). */
-static size_t eng_evt_bytes(const struct evt *ev)
-{
-    return sizeof(*ev) + ev->raw_cap + ev->scratch_cap + ev->slots_cap * sizeof(struct val);
-}
-
 void eng_keyed_free(struct eng_keyed *kd)
 {
     for (size_t i = 0; i < kd->n_keys; i++) {
@@ -392,7 +386,7 @@ size_t eng_keyed_bytes(const struct eng_keyed *kd)
         if (k->win)
             b += win_key_bytes(k->win);
         if (k->last)
-            b += eng_evt_bytes(k->last);
+            b += evt_mem_bytes(k->last);
         if (k->thr)
             b += sizeof(*k->thr) + k->thr->kept.cap;
     }

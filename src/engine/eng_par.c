@@ -198,7 +198,7 @@ struct eng_par {
     struct sbuf key;
     uint64_t spread;          /* SPREAD lines so far */
     uint64_t sync_seq;
-    uint64_t lines, rejected; /* lines that never reached a worker */
+    uint64_t rejected;        /* lines rejected here, since the last barrier (lines too) */
     _Atomic bool stop;
 };
 
@@ -247,8 +247,7 @@ static void eng_par_classify(const struct ruleset *rs, uint32_t s, struct eng_pa
             ps->why = "a rule of it emits derived events";
             return;
         }
-        bool stateful = r->kind == RULE_PATTERN || r->kind == RULE_AGGREGATE ||
-                        r->kind == RULE_ABSENCE;
+        bool stateful = eng_rule_stateful(r);
         ps->stateful = ps->stateful || stateful;
         const struct rule_field *f[2] = {NULL, NULL};
         size_t n[2] = {0, 0};
@@ -357,6 +356,12 @@ static void eng_par_on_alert(void *ud, const struct eng_alert *a)
     memcpy(o->id, a->id, sizeof(o->id));
     memcpy(ob->bytes + ob->len, a->json, a->len);
     ob->len += a->len;
+}
+
+/* A new engine for worker w, its alerts copied out by eng_par_on_alert. */
+static struct eng *eng_par_worker_eng(struct eng_par_worker *w)
+{
+    return eng_new(w->p->rs, &(struct eng_output){.ud = w, .alert = eng_par_on_alert});
 }
 
 /* Raise the worker's stream to the dispatcher's watermark excl. */
@@ -632,6 +637,11 @@ static uint32_t eng_par_group_scanned(struct eng_par *p, const struct eng_par_st
     return eng_key_group(cep_hash64(sb->buf, sb->len, 0));
 }
 
+void eng_par_note_rejected(struct eng_par *p)
+{
+    p->rejected++;
+}
+
 int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size_t len,
                       const char *src_name, uint64_t src_off, struct eng_reject *rej)
 {
@@ -642,8 +652,7 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
     size_t n_fv = 0;
     int rc = eng_par_validate(p, stream, line, len, &m, &n_fv, rej);
     if (rc == CEP_ERR) {
-        p->lines++;
-        p->rejected++;
+        eng_par_note_rejected(p);
         return CEP_ERR;
     }
     uint32_t wi = 0;
@@ -686,12 +695,6 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
     if (ps->ext)
         w->wm_sent[stream] = after;
     return CEP_OK;
-}
-
-void eng_par_note_rejected(struct eng_par *p)
-{
-    p->lines++;
-    p->rejected++;
 }
 
 void eng_par_flush(struct eng_par *p)
@@ -754,7 +757,6 @@ static void eng_par_sync_kind(struct eng_par *p, enum eng_par_kind kind)
     eng_par_broadcast(p, kind, (int64_t)seq);
     if (kind == ENG_PAR_BARRIER) { /* worker 0 counts the lines rejected here */
         p->w[0].cur->recs[p->w[0].cur->n - 1].b = (int64_t)p->rejected;
-        p->lines = 0;
         p->rejected = 0;
     }
     eng_par_flush(p);
@@ -792,7 +794,7 @@ static uint32_t eng_par_group_of(void *ud, const struct evt *ev)
 int eng_par_restore(struct eng_par *p, struct ckpt_r *sec, struct eng_restore_report *rep,
                     char *err, size_t errlen)
 {
-    CEP_ASSERT(p->sync_seq == 0 && p->lines == 0);
+    CEP_ASSERT(p->sync_seq == 0 && p->rejected == 0);
     const struct ruleset *rs = p->rs;
     bool groups[ENG_KEY_GROUPS];
     uint8_t *part = cep_calloc(rs->n_streams + 1, sizeof(*part));
@@ -814,9 +816,8 @@ int eng_par_restore(struct eng_par *p, struct ckpt_r *sec, struct eng_restore_re
         struct eng_restore_report one;
         if (eng_restore_section(w->eng, &r, &opt, &one, err, errlen) != CEP_OK) {
             for (uint32_t k = 0; k < i; k++) { /* back to new engines */
-                struct eng_output wo = {.ud = &p->w[k], .alert = eng_par_on_alert};
                 eng_free(p->w[k].eng);
-                p->w[k].eng = eng_new(rs, &wo);
+                p->w[k].eng = eng_par_worker_eng(&p->w[k]);
                 p->w[k].base_lines = 0;
             }
             eng_restore_report_free(rep);
@@ -871,7 +872,7 @@ void eng_par_stats(struct eng_par *p, struct eng_stats *out)
 {
     eng_par_sync(p);
     memset(out, 0, sizeof(*out));
-    out->lines = p->lines;
+    out->lines = p->rejected;
     out->rejected = p->rejected;
     for (uint32_t i = 0; i < p->n; i++) {
         const struct eng_stats *s = &p->w[i].stats;
@@ -934,8 +935,7 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
     for (uint32_t i = 0; i < n; i++) {
         struct eng_par_worker *w = &p->w[i];
         w->p = p;
-        struct eng_output wo = {.ud = w, .alert = eng_par_on_alert};
-        w->eng = eng_new(rs, &wo);
+        w->eng = eng_par_worker_eng(w);
         eng_par_ring_init(&w->in, ENG_PAR_BATCHES);
         eng_par_ring_init(&w->in_free, ENG_PAR_BATCHES);
         eng_par_ring_init(&w->out, ENG_PAR_BATCHES);

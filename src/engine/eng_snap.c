@@ -727,15 +727,11 @@ int eng_restore_section(struct eng *eng, struct ckpt_r *r, const struct eng_rest
             n += ckpt_get_uv_max(r, ENG_KEY_GROUPS, "too many engine snapshots");
         if (r->err) {
             snprintf(err, errlen, "engine: %s", r->err);
-            eng_snap_reset(eng);
-            eng_restore_report_free(rep);
-            return CEP_ERR;
+            goto fail;
         }
         struct eng_restore_report one;
-        if (eng_restore_opt(eng, &f, opt ? opt : &all, &one, err, errlen) != CEP_OK) {
-            eng_restore_report_free(rep);
-            return CEP_ERR;
-        }
+        if (eng_restore_opt(eng, &f, opt ? opt : &all, &one, err, errlen) != CEP_OK)
+            goto fail; /* err set */
         if (i == 0) {
             *rep = one;
         } else {
@@ -745,11 +741,14 @@ int eng_restore_section(struct eng *eng, struct ckpt_r *r, const struct eng_rest
     }
     if (r->p != r->end) {
         snprintf(err, errlen, "engine: trailing bytes after the snapshots");
-        eng_snap_reset(eng);
-        eng_restore_report_free(rep);
-        return CEP_ERR;
+        goto fail;
     }
     return CEP_OK;
+
+fail: /* the engine as new: eng_restore_opt's contract */
+    eng_snap_reset(eng);
+    eng_restore_report_free(rep);
+    return CEP_ERR;
 }
 
 const char *eng_restore_fate_name(enum eng_restore_fate f)

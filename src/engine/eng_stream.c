@@ -62,11 +62,6 @@ static struct evt *eng_buf_pop(struct eng_stream *s)
 }
 
 /* Does rule r see events in event-time order (and so need the buffer)? */
-static bool eng_rule_stateful(const struct rule *r)
-{
-    return r->kind == RULE_PATTERN || r->kind == RULE_AGGREGATE || r->kind == RULE_ABSENCE;
-}
-
 static void eng_add_u32(uint32_t **v, size_t *n, uint32_t x)
 {
     for (size_t i = 0; i < *n; i++)
@@ -237,7 +232,9 @@ bool eng_stream_offer(struct eng *eng, struct evt *ev)
         /* In order, no reordering allowed: the event would be released
          * by the next later one with nothing before it, and nothing that
          * arrives after it may go before it (that would be late).  So it
-         * runs now, through the same advances, without the buffer. */
+         * runs now, through the same advances, without the buffer: the
+         * same alerts, but ahead of the next line's stateless ones
+         * (buffered, it would run after them). */
         if (ev->time > s->max_ts)
             s->max_ts = ev->time;
         if (ev->time > s->wm_excl) {

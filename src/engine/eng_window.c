@@ -16,85 +16,18 @@
 #include "cepd/json.h"
 #include "cepd/win.h"
 
-#include <string.h>
-
 struct eng_win_call {
     struct eng *eng;
     size_t ri;
     uint32_t slot;              /* the key whose windows are running */
 };
 
-/* The end of the value at p in a key's JSON (eng_keyed_fields_json wrote
- * it, so it is well formed): past a string's closing quote or a container's
- * closing bracket; a scalar's ends at the ',' or ']' after it. */
-static const char *eng_window_key_value_end(const char *p)
-{
-    unsigned depth = 0;
-    bool in_str = false;
-    for (;; p++) {
-        if (in_str) {
-            if (*p == '\\') {
-                p++;
-            } else if (*p == '"') {
-                in_str = false;
-                if (!depth)
-                    return p + 1;
-            }
-        } else if (*p == '"') {
-            in_str = true;
-        } else if (*p == '[' || *p == '{') {
-            depth++;
-        } else if (*p == ']' || *p == '}') {
-            if (!depth)
-                return p;
-            if (!--depth)
-                return p + 1;
-        } else if (*p == ',' && !depth) {
-            return p;
-        }
-    }
-}
-
-/* The value of the JSON text [p, end) that eng_keyed_fields_json wrote for
- * a key value: the same JSON under val_to_json (a number may come back an
- * int where it was an integral float: they print alike).  An escaped
- * string is unescaped to *scratch, which then advances past it. */
-static struct val eng_window_key_value(const char *p, const char *end, char **scratch)
-{
-    struct val v = val_null();
-    switch (*p) {
-        case '"': {
-            size_t len = (size_t)(end - p) - 2;
-            if (!memchr(p + 1, '\\', len))
-                return val_str(p + 1, len);
-            v = val_str(*scratch, json_str_unescape(p + 1, len, *scratch));
-            *scratch += v.len;
-            return v;
-        }
-        case '[':
-        case '{':
-            v.type = *p == '[' ? VAL_ARR : VAL_OBJ;
-            v.len = (uint32_t)(end - p);
-            v.u.s = p;
-            return v;
-        case 't':
-        case 'f':
-            return val_bool(*p == 't');
-        case 'n':
-            return v;
-        default: {
-            struct json_err err;
-            struct json_scan sc = {.base = p, .end = end, .err = &err};
-            ALWAYS(json_num_scan(&sc, p, &v));
-            return v;
-        }
-    }
-}
-
 /* A stand-in for the latest event of a key that holds none (no_event: the
  * rule's outputs read only its bare key fields): an event from the pool
- * whose key-field slots hold the key's values, read back from its JSON.
- * The caller releases it. */
+ * whose key-field slots hold the key's values, read back from its JSON
+ * (eng_keyed_fields_json wrote it: json_value_take gives each value the
+ * same JSON under val_to_json; an integral float may come back an int,
+ * which prints alike).  The caller releases it. */
 static struct evt *eng_window_key_event(struct eng *eng, size_t ri, uint32_t slot)
 {
     const struct rule *r = eng->rs->rules[ri];
@@ -103,13 +36,18 @@ static struct evt *eng_window_key_event(struct eng *eng, size_t ri, uint32_t slo
     evt_reset(ev, k->kjson, k->klen, eng->rs->streams[r->stream].schema->n_slots);
     ev->stream = r->stream;
     char *scratch = ev->scratch;
+    struct json_err err;
+    struct json_scan sc = {.base = ev->raw, .end = ev->raw + ev->raw_len, .err = &err};
     const char *p = ev->raw + 1; /* past the '[' */
     for (size_t i = 0; i < r->n_key; i++) {
-        const char *end = eng_window_key_value_end(p);
+        struct val v;
+        p = json_value_take(&sc, p, 1, &v, &scratch);
+        if (NEVER(!p))
+            break; /* the rest stay null */
         int fs = expr_field_slot(r->key[i].expr);
         if (fs >= 0)
-            ev->slots[fs] = eng_window_key_value(p, end, &scratch);
-        p = end + 1; /* past the ',' */
+            ev->slots[fs] = v;
+        p++; /* past the ',' */
     }
     return ev;
 }

@@ -99,10 +99,8 @@ static int32_t add_regex(struct compiler *c, const struct expr_node *lit)
     return (int32_t)p->n_res++;
 }
 
-/* The program's index for table t (each table listed once). */
-static int32_t add_table(struct compiler *c, const struct lookup_table *t)
+int32_t expr_prog_table_add(struct expr *p, const struct lookup_table *t)
 {
-    struct expr *p = c->prog;
     for (uint32_t i = 0; i < p->n_tables; i++) {
         if (p->tables[i] == t)
             return (int32_t)i;
@@ -110,6 +108,11 @@ static int32_t add_table(struct compiler *c, const struct lookup_table *t)
     CEP_GROW(p->tables, p->tables_cap, (size_t)p->n_tables + 1);
     p->tables[p->n_tables] = t;
     return (int32_t)p->n_tables++;
+}
+
+static int32_t add_table(struct compiler *c, const struct lookup_table *t)
+{
+    return expr_prog_table_add(c->prog, t);
 }
 
 static void gen(struct compiler *c, const struct expr_node *n);

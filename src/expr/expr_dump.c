@@ -17,12 +17,6 @@ static const char *const op_names[EXPR_OP_COUNT] = {
 #undef EXPR_OP_NAME
 };
 
-static const uint8_t op_fmts[EXPR_OP_COUNT] = {
-#define EXPR_OP_FMT(name, fmt, delta, doc) [EXPR_OP_##name] = (fmt),
-    EXPR_OPS(EXPR_OP_FMT)
-#undef EXPR_OP_FMT
-};
-
 static void put_slot(struct sbuf *sb, const struct evt_schema *schema, int32_t slot)
 {
     sbuf_printf(sb, "slot=%d", slot);
@@ -44,11 +38,11 @@ void expr_dump(const struct expr *e, const struct evt_schema *schema, struct sbu
     sbuf_printf(sb, "; type %s, stack %u\n", expr_type_name(e->type), e->max_stack);
     for (uint32_t pc = 0; pc < e->n_code; pc++) {
         const struct expr_insn *in = &e->code[pc];
-        if (op_fmts[in->op] == EXPR_OPF_NONE)
+        if (expr_op_fmt(in->op) == EXPR_OPF_NONE)
             sbuf_printf(sb, "%04u %s", pc, op_names[in->op]);
         else
             sbuf_printf(sb, "%04u %-11s", pc, op_names[in->op]);
-        switch ((enum expr_opf)op_fmts[in->op]) {
+        switch (expr_op_fmt(in->op)) {
             case EXPR_OPF_NONE:
                 break;
             case EXPR_OPF_CONST:

@@ -217,11 +217,22 @@ static inline void expr_count_mismatch(struct expr_ctx *ctx)
         ctx->counters->type_mismatch++;
 }
 
+/* The operand format of op (expr_ops.h): what its a, b and c refer to. */
+static inline enum expr_opf expr_op_fmt(uint8_t op)
+{
+    static const uint8_t fmts[EXPR_OP_COUNT] = {
+#define EXPR_OP_FMT(name, fmt, delta, doc) [EXPR_OP_##name] = (fmt),
+            EXPR_OPS(EXPR_OP_FMT)
+#undef EXPR_OP_FMT
+    };
+    return (enum expr_opf)fmts[op];
+}
+
 /* Whether op reads a pattern step (its events or their count). */
 static inline bool expr_op_is_step(uint8_t op)
 {
-    return op == EXPR_OP_STEP_FIELD || op == EXPR_OP_STEP_COUNT || op == EXPR_OP_STEP_SUM ||
-           op == EXPR_OP_STEP_AVG || op == EXPR_OP_STEP_MIN || op == EXPR_OP_STEP_MAX;
+    enum expr_opf f = expr_op_fmt(op);
+    return f == EXPR_OPF_STEP || f == EXPR_OPF_STEP_SEL_SLOT || f == EXPR_OPF_STEP_SLOT;
 }
 
 /* Number of code points in UTF-8 bytes (invalid bytes count as one each). */
@@ -296,6 +307,9 @@ struct expr *expr_compile_range(const struct expr_src *src, size_t start, size_t
  * a list becomes null) to p's constants; returns its index.  Shared by the
  * compiler and the conjunct splitter (expr_split.c). */
 int32_t expr_prog_const_add(struct expr *p, const struct val *v);
+/* p's index for lookup table t, added if new (each table listed once);
+ * shared likewise. */
+int32_t expr_prog_table_add(struct expr *p, const struct lookup_table *t);
 
 /* Test hook: the program's i-th regex. */
 struct expr_re *expr_prog_regex(const struct expr *e, uint32_t i);

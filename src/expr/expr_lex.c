@@ -161,10 +161,15 @@ void expr_lex_init(struct expr_lex *lx, const struct expr_src *src, size_t start
     lx->dl = dl;
 }
 
+/* The first character of a bare name (lookup tables, results, lists, macros). */
+static bool is_name_start(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
 static bool is_ident_start(int c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$' ||
-           c == '@';
+    return is_name_start(c) || c == '$' || c == '@';
 }
 
 static bool is_ident_char(int c)
@@ -174,13 +179,11 @@ static bool is_ident_char(int c)
 
 bool expr_name_valid(const char *s)
 {
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+    if (!is_name_start(*s))
         return false;
-    for (s++; *s; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_'))
+    for (s++; *s; s++)
+        if (!is_name_start(*s) && !(*s >= '0' && *s <= '9'))
             return false;
-    }
     return true;
 }
 

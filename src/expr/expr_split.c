@@ -17,8 +17,7 @@
 
 static bool is_jump(uint8_t op)
 {
-    return op == EXPR_OP_JMP || op == EXPR_OP_AND_JMP || op == EXPR_OP_OR_JMP ||
-           op == EXPR_OP_NOTNULL_JMP;
+    return expr_op_fmt(op) == EXPR_OPF_JUMP;
 }
 
 /* Does code[start..end) only jump inside itself (to a target in
@@ -32,13 +31,6 @@ static bool self_contained(const struct expr *e, uint32_t start, uint32_t end)
             return false;
     }
     return true;
-}
-
-static int32_t split_table(struct expr *p, const struct lookup_table *t)
-{
-    CEP_GROW(p->tables, p->tables_cap, (size_t)p->n_tables + 1);
-    p->tables[p->n_tables] = t;
-    return (int32_t)p->n_tables++;
 }
 
 /* Whether code[start..end) always leaves a boolean (or null): it ends in
@@ -77,7 +69,8 @@ static bool ends_bool(const struct expr *e, uint32_t start, uint32_t end)
 
 /* A program of its own for e->code[start..end), followed by TO_BOOL when
  * to_bool, with the constants, regexes, networks and tables it uses copied
- * (regexes are compiled again from their pattern). */
+ * (regexes are compiled again from their pattern): what each operand
+ * refers to is its opcode's operand format (expr_ops.h). */
 static struct expr *split_segment(const struct expr *e, uint32_t start, uint32_t end,
                                   bool to_bool)
 {
@@ -86,20 +79,14 @@ static struct expr *split_segment(const struct expr *e, uint32_t start, uint32_t
     CEP_GROW(p->code, code_cap, (size_t)(end - start) + 1);
     for (uint32_t k = start; k < end; k++) {
         struct expr_insn in = e->code[k];
-        switch ((enum expr_op)in.op) {
-            case EXPR_OP_JMP:
-            case EXPR_OP_AND_JMP:
-            case EXPR_OP_OR_JMP:
-            case EXPR_OP_NOTNULL_JMP:
+        switch (expr_op_fmt(in.op)) {
+            case EXPR_OPF_JUMP:
                 in.a -= (int32_t)start;
                 break;
-            case EXPR_OP_CONST:
-            case EXPR_OP_IN:
-            case EXPR_OP_NOT_IN:
+            case EXPR_OPF_CONST:
                 in.a = expr_prog_const_add(p, &e->consts[in.a]);
                 break;
-            case EXPR_OP_MATCH:
-            case EXPR_OP_NOT_MATCH: {
+            case EXPR_OPF_REGEX: {
                 size_t len, err_off;
                 char err[128];
                 const char *pat = expr_re_pattern(e->res[in.a], &len);
@@ -110,19 +97,18 @@ static struct expr *split_segment(const struct expr *e, uint32_t start, uint32_t
                 in.a = (int32_t)p->n_res++;
                 break;
             }
-            case EXPR_OP_CIDR:
+            case EXPR_OPF_CIDR:
                 CEP_GROW(p->cidrs, p->cidrs_cap, (size_t)p->n_cidrs + 1);
                 p->cidrs[p->n_cidrs] = e->cidrs[in.a];
                 in.a = (int32_t)p->n_cidrs++;
                 break;
-            case EXPR_OP_LOOKUP:
-                in.a = split_table(p, e->tables[in.a]);
+            case EXPR_OPF_LOOKUP:
+                in.a = expr_prog_table_add(p, e->tables[in.a]);
                 if (in.c >= 0)
                     in.c = expr_prog_const_add(p, &e->consts[in.c]);
                 break;
-            case EXPR_OP_IN_TABLE:
-            case EXPR_OP_NOT_IN_TABLE:
-                in.a = split_table(p, e->tables[in.a]);
+            case EXPR_OPF_TABLE:
+                in.a = expr_prog_table_add(p, e->tables[in.a]);
                 break;
             default:
                 break;
@@ -223,15 +209,12 @@ bool expr_same(const struct expr *a, const struct expr *b)
         const struct expr_insn *x = &a->code[k], *y = &b->code[k];
         if (x->op != y->op)
             return false;
-        switch ((enum expr_op)x->op) {
-            case EXPR_OP_CONST:
-            case EXPR_OP_IN:
-            case EXPR_OP_NOT_IN:
+        switch (expr_op_fmt(x->op)) {
+            case EXPR_OPF_CONST:
                 if (!val_same(&a->consts[x->a], &b->consts[y->a]))
                     return false;
                 break;
-            case EXPR_OP_MATCH:
-            case EXPR_OP_NOT_MATCH: {
+            case EXPR_OPF_REGEX: {
                 size_t lx, ly;
                 const char *px = expr_re_pattern(a->res[x->a], &lx);
                 const char *py = expr_re_pattern(b->res[y->a], &ly);
@@ -239,18 +222,17 @@ bool expr_same(const struct expr *a, const struct expr *b)
                     return false;
                 break;
             }
-            case EXPR_OP_CIDR:
+            case EXPR_OPF_CIDR:
                 if (!cidr_same(&a->cidrs[x->a], &b->cidrs[y->a]))
                     return false;
                 break;
-            case EXPR_OP_LOOKUP:
+            case EXPR_OPF_LOOKUP:
                 if (a->tables[x->a] != b->tables[y->a] || x->b != y->b ||
                     (x->c < 0) != (y->c < 0) ||
                     (x->c >= 0 && !val_same(&a->consts[x->c], &b->consts[y->c])))
                     return false;
                 break;
-            case EXPR_OP_IN_TABLE:
-            case EXPR_OP_NOT_IN_TABLE:
+            case EXPR_OPF_TABLE:
                 if (a->tables[x->a] != b->tables[y->a])
                     return false;
                 break;
@@ -262,8 +244,6 @@ bool expr_same(const struct expr *a, const struct expr *b)
     return true;
 }
 
-/* A hash that agrees with expr_same (equal programs hash equal): the
- * opcodes and the plain operands, not what constants point to. */
 /* A constant's hash, equal for constants val_same finds the same: type,
  * length and scalar content (a list's items by type and length only, so
  * no recursion on nested lists). */
@@ -298,6 +278,8 @@ static uint64_t val_hash(const struct val *v, uint64_t h)
     return cep_hash64(w, sizeof(w), h);
 }
 
+/* A hash that agrees with expr_same (equal programs hash equal): the
+ * opcodes, the plain operands and the constants' content. */
 uint64_t expr_shape_hash(const struct expr *e)
 {
     uint64_t h = cep_hash64(&e->n_code, sizeof(e->n_code), 0);
@@ -307,7 +289,7 @@ uint64_t expr_shape_hash(const struct expr *e)
         if (in->op == EXPR_OP_FIELD || is_jump(in->op))
             w[1] = in->a;
         h = cep_hash64(w, sizeof(w), h);
-        if (in->op == EXPR_OP_CONST || in->op == EXPR_OP_IN || in->op == EXPR_OP_NOT_IN)
+        if (expr_op_fmt(in->op) == EXPR_OPF_CONST)
             h = val_hash(&e->consts[in->a], h);
     }
     return h;
@@ -375,18 +357,11 @@ int expr_cmp_const(const struct expr *e, enum expr_cmp *op, const struct val **c
 int expr_eq_const(const struct expr *e, const struct val **c)
 {
     const struct expr_insn *in = e->code;
-    uint32_t n = core_len(e);
-    if (n == 3 && in[2].op == EXPR_OP_EQ) {
-        if (in[0].op == EXPR_OP_FIELD && in[1].op == EXPR_OP_CONST) {
-            *c = &e->consts[in[1].a];
-            return in[0].a;
-        }
-        if (in[0].op == EXPR_OP_CONST && in[1].op == EXPR_OP_FIELD) {
-            *c = &e->consts[in[0].a];
-            return in[1].a;
-        }
-    }
-    if (n == 2 && in[0].op == EXPR_OP_FIELD && in[1].op == EXPR_OP_IN) {
+    enum expr_cmp op;
+    int slot = expr_cmp_const(e, &op, c);
+    if (slot >= 0)
+        return op == EXPR_CMP_EQ ? slot : -1;
+    if (core_len(e) == 2 && in[0].op == EXPR_OP_FIELD && in[1].op == EXPR_OP_IN) {
         *c = &e->consts[in[1].a];
         return in[0].a;
     }

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cepd/hash.h"
 #include "cepd/json.h"
 #include "cepd/sbuf.h"
 
@@ -57,6 +58,9 @@ static const char *const fmt_syslog_names[FMT_F_COUNT] = {
         "facility", "severity", "timestamp", "host", "app", "pid", "msgid", "sd", "msg"};
 
 /* Length of an RFC 3164 time written as RFC 3339: YYYY-MM-DDTHH:MM:SS+HH:MM. */
+/* The most bytes a decoded line may make (its JSON text, up to six times
+ * that with \u escapes, must stay below EVT_RAW_MAX): about 128 MiB. */
+#define FMT_RAW_MAX (EVT_RAW_MAX / 8)
 #define FMT_TS_LEN 25
 #define FMT_TS_SEC 17 /* where the seconds are in it */
 
@@ -276,17 +280,17 @@ static void fmt_fields_load(struct io_format *f)
             f->names[n++] = g->name;
         g->field = (uint32_t)(n - 1);
     }
-    uint64_t h = UINT64_C(14695981039346656037);
+    struct cep_hasher h;
+    cep_hasher_init(&h);
     for (size_t i = 0; i < n; i++) {
         f->name_lens[i] = strlen(f->names[i]);
-        for (size_t k = 0; k <= f->name_lens[i]; k++) /* the NUL separates names */
-            h = (h ^ (unsigned char)f->names[i][k]) * UINT64_C(1099511628211);
+        cep_hasher_piece(&h, f->names[i], f->name_lens[i]);
     }
     fmt_keys_load(f, n);
     f->fnames.names = f->names;
     f->fnames.lens = f->name_lens;
     f->fnames.n = (uint32_t)n;
-    f->fnames.hash = h;
+    f->fnames.hash = cep_hasher_u64_result(&h);
 }
 
 struct io_format *io_format_new(const struct cfg_source *cfg, char *errbuf, size_t errlen)
@@ -383,17 +387,10 @@ static char *fmt_esc(char *w, const char *s, size_t len)
     const char *p = s, *end = s + len;
     for (;;) {
 #ifdef __SSE2__
-        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-        const __m128i space = _mm_set1_epi8(0x20);
         while (end - p >= 16) {
             __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
             _mm_storeu_si128((__m128i *)(void *)w, x);
-            /* Signed compare: bytes >= 0x80 are negative, so "< 0x20"
-             * flags them as well as control characters. */
-            __m128i m = _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-                    _mm_cmplt_epi8(x, space));
-            unsigned bits = (unsigned)_mm_movemask_epi8(m);
+            unsigned bits = (unsigned)_mm_movemask_epi8(json_str_special16(x));
             if (bits) {
                 unsigned n = (unsigned)__builtin_ctz(bits);
                 p += n;
@@ -620,8 +617,6 @@ static inline bool fmt_scan(const char *s, size_t len, bool *plain)
     size_t i = 0;
 #ifdef __SSE2__
     if (len >= 16) {
-        const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-        const __m128i space = _mm_set1_epi8(0x20);
         __m128i any = _mm_setzero_si128(), spec = _mm_setzero_si128();
         for (;; i += 16) {
             if (i + 16 > len)
@@ -629,10 +624,7 @@ static inline bool fmt_scan(const char *s, size_t len, bool *plain)
             __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
             any = _mm_or_si128(any, x);
             if (plain)
-                spec = _mm_or_si128(
-                        spec, _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
-                                                        _mm_cmpeq_epi8(x, bslash)),
-                                           _mm_cmplt_epi8(x, space)));
+                spec = _mm_or_si128(spec, json_str_special16(x));
             if (i + 16 == len)
                 break;
         }
@@ -684,18 +676,9 @@ static void fmt_int(struct io_format *f, uint32_t field, uint64_t v, const char 
     if (digits) {
         off = (size_t)(digits - f->line);
     } else {
-        char d[20];
-        uint64_t u = v;
-        len = 0;
-        do {
-            d[len++] = (char)('0' + u % 10);
-            u /= 10;
-        } while (u);
-        sbuf_reserve(&f->raw, len);
         off = f->raw.len;
-        for (size_t k = 0; k < len; k++)
-            f->raw.buf[off + k] = d[len - 1 - k];
-        f->raw.len += len;
+        sbuf_put_u64(&f->raw, v);
+        len = f->raw.len - off;
     }
     fmt_fv_add(f, field, ENG_FVAL_INT, off, len, (int64_t)v);
 }
@@ -1306,6 +1289,14 @@ int io_format_decode(struct io_format *f, const char *line, size_t len, struct e
                                       : fmt_syslog(f, line, len, rej);
     if (rc != CEP_OK)
         return rc;
+    /* What the format made can be several times the line (escaped
+     * structured data, copies of invalid UTF-8), and its JSON text up to
+     * six times that: keep both within what an event holds. */
+    if (f->raw.len >= FMT_RAW_MAX) {
+        rej->reason = "decoded line too large";
+        rej->offset = 0;
+        return CEP_ERR;
+    }
     out->raw = f->raw.buf;
     out->raw_len = f->raw.len;
     out->text_ops = &fmt_text_ops;

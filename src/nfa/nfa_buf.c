@@ -29,11 +29,6 @@ void nfa_buf_fini(struct nfa_buf *b)
     nfa_buf_init(b);
 }
 
-static size_t evt_bytes(const struct evt *ev)
-{
-    return sizeof(*ev) + ev->raw_cap + ev->scratch_cap + ev->slots_cap * sizeof(struct val);
-}
-
 /* A new node holding ev (one new event reference) taken by step after
  * parent (one new reference on parent, NFA_NONE for a first event).  The
  * node starts with refcnt 1, owned by the caller. */
@@ -58,7 +53,7 @@ uint32_t nfa_buf_put(struct nfa_buf *b, struct evt *ev, int32_t step, uint32_t p
         n->depth = b->nodes[parent].depth + 1;
     }
     b->n_live++;
-    n->bytes = (uint32_t)evt_bytes(ev);
+    n->bytes = (uint32_t)evt_mem_bytes(ev);
     b->ev_bytes += n->bytes;
     return id;
 }

@@ -198,13 +198,12 @@ static bool start_is_fast(const struct nfa_prog *p)
     const struct nfa_state *st = &p->states[p->start];
     for (uint32_t i = 0; i < st->n_edges; i++) {
         const struct nfa_edge *e = &p->edges[st->first_edge + i];
-        const struct nfa_cins *code = &p->code[e->cond_off];
         if (e->action == NFA_ACT_PROCEED)
             return false;
         if (e->cond_len == 0)
             continue;
-        if (e->cond_len > 2 || code[0].op != NFA_COP_EXPR || p->fast[code[0].arg].slot < 0 ||
-            (e->cond_len == 2 && code[1].op != NFA_COP_NOT))
+        int x = nfa_edge_expr(p, e);
+        if (x < 0 || p->fast[x].slot < 0)
             return false;
     }
     return true;
@@ -854,6 +853,7 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
     if (spec->emit == NFA_EMIT_COUNT) {
         CEP_ASSERT(prog_why_not_count(p) == NULL);
         p->counting = true;
+        nfa_cnt_prog_init(p);
     }
     p->start_fast = !p->counting && start_is_fast(p);
 
@@ -885,6 +885,8 @@ void nfa_prog_free(struct nfa_prog *p)
     cep_free(p->expr_labels);
     cep_free(p->exprs);
     cep_free(p->fast);
+    cep_free(p->cnt_dim);
+    cep_free(p->cnt_state);
     cep_free(p);
 }
 

@@ -11,7 +11,8 @@
  * decision graph that fire, the same graph nfa_run.c follows per run)
  * plus the runs it starts.  Over the window of live first events the
  * vector is the composition of those affine maps, which a two-stack
- * sliding-window aggregation keeps in amortized O(states^2) per event:
+ * sliding-window aggregation keeps in amortized O(states^3) per event at
+ * worst (far less in practice: an event's map has few edges per row):
  * the newest events fold into one map ("back"); when the oldest start
  * expires, the back elements are turned once into suffix vectors
  * ("front") read back in O(1).  Numbers are counts saturated at
@@ -59,17 +60,15 @@ struct cnt_el {
 };
 
 struct nfa_cnt {
-    /* Dimensions: the states a run can be in (targets of take / ignore
-     * edges), numbered 0..S-1; dim[state] (NFA_NONE for the others). */
-    uint32_t S;
-    uint32_t *dim;
-    uint32_t *state; /* by dimension */
+    uint32_t S;     /* dimensions, p->cnt_n_dims */
     uint32_t msz;   /* bytes of one element's map: S*S edge counts, then S starts */
     /* An event's map depends only on which of the program's conditions
      * hold: with at most CNT_MEMO_EXPRS of them, maps are kept by that
      * bit set (memo[bits], computed the first time it is seen). */
     struct cnt_evmap *memo;
     size_t n_memo;
+    uint8_t *memo_map;   /* the entries' maps and completions, one block each */
+    uint32_t *memo_comp;
     /* The window, oldest first: rings of cap elements, the first n_front
      * of them the front (fv: their suffix vectors c, lo, hi of S each). */
     struct cnt_el *el;
@@ -120,21 +119,28 @@ static void map_identity(uint32_t S, uint64_t *m, uint64_t *c, uint64_t *lo, uin
     }
 }
 
-struct nfa_cnt *nfa_cnt_new(const struct nfa_prog *p)
+/* Number the dimensions of counting program p (see nfa_prog.cnt_dim). */
+void nfa_cnt_prog_init(struct nfa_prog *p)
 {
-    struct nfa_cnt *c = cep_calloc(1, sizeof(*c));
-    c->dim = cep_malloc(p->n_states * sizeof(*c->dim));
-    c->state = cep_malloc(p->n_states * sizeof(*c->state));
+    p->cnt_dim = cep_malloc(p->n_states * sizeof(*p->cnt_dim));
+    p->cnt_state = cep_malloc(p->n_states * sizeof(*p->cnt_state));
+    p->cnt_n_dims = 0;
     for (uint32_t i = 0; i < p->n_states; i++)
-        c->dim[i] = NFA_NONE;
+        p->cnt_dim[i] = NFA_NONE;
     for (uint32_t i = 0; i < p->n_edges; i++) {
         const struct nfa_edge *e = &p->edges[i];
         if (e->action != NFA_ACT_PROCEED && p->states[e->target].kind != NFA_ST_FINAL &&
-            c->dim[e->target] == NFA_NONE) {
-            c->state[c->S] = e->target;
-            c->dim[e->target] = c->S++;
+            p->cnt_dim[e->target] == NFA_NONE) {
+            p->cnt_state[p->cnt_n_dims] = e->target;
+            p->cnt_dim[e->target] = p->cnt_n_dims++;
         }
     }
+}
+
+struct nfa_cnt *nfa_cnt_new(const struct nfa_prog *p)
+{
+    struct nfa_cnt *c = cep_calloc(1, sizeof(*c));
+    c->S = p->cnt_n_dims;
     uint32_t S = c->S;
     c->msz = S * S + S;
     /* (+ 1: S is 0 when every take of the pattern completes it) */
@@ -144,9 +150,11 @@ struct nfa_cnt *nfa_cnt_new(const struct nfa_prog *p)
     c->bhi = c->blo + S;
     c->n_memo = p->n_exprs <= CNT_MEMO_EXPRS ? (size_t)1 << p->n_exprs : 0;
     c->memo = cep_calloc(c->n_memo + 1, sizeof(*c->memo));
+    c->memo_map = cep_malloc((c->n_memo + 1) * ((size_t)c->msz + 1));
+    c->memo_comp = cep_malloc((c->n_memo + 1) * (S + 1) * sizeof(*c->memo_comp));
     for (size_t i = 0; i <= c->n_memo; i++) {
-        c->memo[i].map = cep_malloc(c->msz + 1);
-        c->memo[i].comp = cep_malloc((S + 1) * sizeof(*c->memo[i].comp));
+        c->memo[i].map = c->memo_map + i * ((size_t)c->msz + 1);
+        c->memo[i].comp = c->memo_comp + i * (S + 1);
     }
     c->v = cep_malloc((3 * (size_t)S + 1) * sizeof(uint64_t));
     c->g = cep_malloc(((size_t)S * S + 3 * S + 1) * sizeof(uint64_t));
@@ -174,15 +182,11 @@ void nfa_cnt_free(struct nfa_cnt *c)
     cep_free(c->map);
     cep_free(c->fv);
     cep_free(c->bm);
-    for (size_t i = 0; i <= c->n_memo; i++) {
-        cep_free(c->memo[i].map);
-        cep_free(c->memo[i].comp);
-    }
+    cep_free(c->memo_map);
+    cep_free(c->memo_comp);
     cep_free(c->memo);
     cep_free(c->v);
     cep_free(c->g);
-    cep_free(c->dim);
-    cep_free(c->state);
     cep_free(c);
 }
 
@@ -196,7 +200,7 @@ static size_t at(const struct nfa_cnt *c, size_t i)
 
 static void ring_grow(struct nfa_cnt *c)
 {
-    size_t cap = c->cap ? 2 * c->cap : 64;
+    size_t cap = c->cap ? 2 * c->cap : 8; /* small: a key often holds a few */
     struct cnt_el *el = cep_malloc(cap * sizeof(*el));
     uint8_t *map = cep_malloc(cap * c->msz);
     uint64_t *fv = cep_malloc(cap * 3 * c->S * sizeof(*fv));
@@ -404,7 +408,7 @@ static void state_edges(struct nfa_key *k, struct nfa_cnt *c, struct cnt_evmap *
             em->comp[d]++;
         if (final)
             continue;
-        uint32_t t = c->dim[e->target];
+        uint32_t t = p->cnt_dim[e->target];
         uint8_t *w = is_start ? &em->map[S * S + t] : &em->map[t * S + d];
         CEP_ASSERT(*w < UINT8_MAX); /* bounded by prog_why_not_count */
         (*w)++;
@@ -449,7 +453,7 @@ static const struct cnt_evmap *event_map(struct nfa_key *k, struct nfa_cnt *c)
     memset(em->map, 0, c->msz);
     memset(em->comp, 0, (S + 1) * sizeof(*em->comp));
     for (uint32_t d = 0; d < S; d++)
-        state_edges(k, c, em, c->state[d], d, false);
+        state_edges(k, c, em, k->p->cnt_state[d], d, false);
     state_edges(k, c, em, k->p->start, S, true);
     em->starts = map_starts(c, em->map);
     em->identity = !em->starts;
@@ -540,11 +544,10 @@ size_t nfa_cnt_bytes(const struct nfa_key *k)
     size_t b = sizeof(*c) + c->cap * (sizeof(struct cnt_el) + c->msz + 3 * S * sizeof(uint64_t));
     b += 2 * (S * S + 3 * S) * sizeof(uint64_t) + 3 * S * sizeof(uint64_t);
     b += (c->n_memo + 1) * (sizeof(struct cnt_evmap) + c->msz + (S + 1) * sizeof(uint32_t));
-    b += 2 * (size_t)k->p->n_states * sizeof(uint32_t);
     for (size_t i = 0; i < c->n; i++) {
         const struct evt *ev = c->el[at(c, i)].ev;
         if (ev)
-            b += sizeof(*ev) + ev->raw_cap + ev->scratch_cap + ev->slots_cap * sizeof(struct val);
+            b += evt_mem_bytes(ev);
     }
     return b;
 }

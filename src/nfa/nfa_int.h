@@ -98,11 +98,31 @@ struct nfa_prog {
     size_t n_indexes;
     char **step_names;         /* by step index */
     bool counting;             /* emit COUNT: keys run nfa_count.c */
+    /* Counting programs: the states a run can be in (targets of take /
+     * ignore edges) are the dimensions 0..cnt_n_dims-1 of a key's vectors;
+     * cnt_dim by state (NFA_NONE for the others), cnt_state by dimension. */
+    uint32_t cnt_n_dims;
+    uint32_t *cnt_dim;
+    uint32_t *cnt_state;
     /* The start state has only take and ignore edges, each on no
      * condition or on a VM-free condition (or its negation): the events
      * that cannot start a run can be told without a key (nfa_prog_may_start). */
     bool start_fast;
 };
+
+/* The expression of edge e's condition when that condition is the
+ * expression (cond_len 1) or its negation (cond_len 2), the shapes the
+ * compiler gives a step's condition and its ignore edges; -1 for no
+ * condition or any other. */
+static inline int nfa_edge_expr(const struct nfa_prog *p, const struct nfa_edge *e)
+{
+    if (e->cond_len == 0 || e->cond_len > 2)
+        return -1;
+    const struct nfa_cins *code = &p->code[e->cond_off];
+    if (code[0].op != NFA_COP_EXPR || (e->cond_len == 2 && code[1].op != NFA_COP_NOT))
+        return -1;
+    return code[0].arg;
+}
 
 /* A node of the shared buffer: one event taken by one step, and the node
  * of the event taken before it in the same partial match. */
@@ -205,6 +225,7 @@ struct nfa_key {
 void nfa_runs_reserve(struct nfa_key *k, size_t n);
 
 /* Counting keys (nfa_count.c; nfa_run.c's public functions hand over). */
+void nfa_cnt_prog_init(struct nfa_prog *p);
 struct nfa_cnt *nfa_cnt_new(const struct nfa_prog *p);
 void nfa_cnt_free(struct nfa_cnt *c);
 void nfa_cnt_reset(struct nfa_cnt *c);

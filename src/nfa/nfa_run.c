@@ -196,7 +196,7 @@ bool nfa_prog_may_start(const struct nfa_prog *p, const struct evt *ev)
     for (uint32_t i = 0; i < st->n_edges; i++) {
         const struct nfa_edge *e = &p->edges[st->first_edge + i];
         bool r = true;
-        if (e->cond_len && !fast_eval(&p->fast[p->code[e->cond_off].arg], ev, &r))
+        if (e->cond_len && !fast_eval(&p->fast[nfa_edge_expr(p, e)], ev, &r))
             return true; /* the VM would decide it (and maybe count) */
         if (e->action == NFA_ACT_TAKE && r == (e->cond_len != 2))
             may = true;
@@ -243,11 +243,11 @@ static inline __attribute__((always_inline)) bool edge_ok(struct nfa_key *k,
 {
     if (e->cond_len == 0)
         return true;
-    const struct nfa_cins *code = &k->p->code[e->cond_off];
     /* The usual shapes: a step's condition, and its negation (ignore). */
-    if (code[0].op == NFA_COP_EXPR && e->cond_len <= 2 &&
-        (e->cond_len == 1 || code[1].op == NFA_COP_NOT))
-        return expr_true(k, code[0].arg) == (e->cond_len == 1);
+    int x = nfa_edge_expr(k->p, e);
+    if (x >= 0)
+        return expr_true(k, (uint16_t)x) == (e->cond_len == 1);
+    const struct nfa_cins *code = &k->p->code[e->cond_off];
     bool stk[NFA_COND_STACK];
     int sp = 0;
     for (uint32_t i = 0; i < e->cond_len; i++) {

@@ -2,12 +2,12 @@
  * `kind: aggregate` rules (design §2.4): `window`, the `aggregate:` calls,
  * `having` and the emit mode -> a win_spec, checked with positioned
  * errors, then win_compile() once the rule's outputs are compiled (whether
- * they need the key's latest event: win_spec.no_event).  Result indexes are the positions of the
- * entries of `aggregate:`, fixed before any expression of the rule is
- * compiled, so having, message, fields and emit fields resolve results
- * (expr_env.find_result) while when and key never see them.  Everything
- * the program borrows (aggs, names, expressions) lives in a struct
- * rule_agg that the ruleset frees after the program.
+ * they need the key's latest event: win_spec.no_event).  Result indexes
+ * are the positions of the entries of `aggregate:`, fixed before any
+ * expression of the rule is compiled, so having, message, fields and emit
+ * fields resolve results (expr_env.find_result) while when and key never
+ * see them.  Everything the program borrows (aggs, names, expressions)
+ * lives in a struct rule_agg that the ruleset frees after the program.
  * Tested by: tests/unit/check_rule.c, tests/errors/ */
 #include "cepd/cep_common.h"
 #include "rule_int.h"
@@ -269,7 +269,8 @@ static void rule_agg_window(struct rule_cc *cc, const struct rule_def *def, stru
     bool ok = true;
     for (int k = RW_SIZE; k <= RW_GAP; k++) {
         if (w[k] && !takes[t][k - RW_SIZE]) {
-            rule_yaml_diag(dl, DIAG_ERROR, rule_agg_key(n, w[k]), "a %s window has no '%s'%s", tn, rule_window_keys[k].name,
+            rule_yaml_diag(dl, DIAG_ERROR, rule_agg_key(n, w[k]), "a %s window has no '%s'%s", tn,
+                           rule_window_keys[k].name,
                            sp->type == WIN_SESSION ? " (it closes after 'gap' without events)"
                                                    : "");
             ok = false;

@@ -639,7 +639,10 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     bool aggregate = supported && r->kind == RULE_AGGREGATE;
     if (supported && r->kind == RULE_PATTERN)
         rule_pattern_names(cc, def);
-    bool counting = cc->pat && cc->pat->spec.emit == NFA_EMIT_COUNT;
+    /* message, fields, emit fields and the throttle key of an aggregate
+     * rule name its results (a bare other name is a field of the window's
+     * last event), those of a counting pattern rule its `matches`. */
+    bool results = aggregate || (cc->pat && cc->pat->spec.emit == NFA_EMIT_COUNT);
     if (aggregate)
         rule_aggregate_names(cc, def);
     if (v[RK_DESCRIPTION])
@@ -668,10 +671,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
             r->exceptions[r->n_exceptions++] = rule_cc_expr(cc, schema, ex[i], "exceptions");
         cep_free(ex);
     }
-    /* message, fields and emit fields of an aggregate rule name its results
-     * (a bare other name is a field of the window's last event), those of
-     * a counting pattern rule its `matches`. */
-    cc->results = aggregate || counting;
+    cc->results = results;
     if (v[RK_MESSAGE])
         r->message = rule_cc_tmpl(cc, schema, v[RK_MESSAGE]);
     cc->results = false;
@@ -688,7 +688,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
         rule_yaml_diag(ld->dl, DIAG_ERROR, rule_key_of(def, v[RK_PROJECT]),
                        "use either 'fields' or 'project', not both");
     } else if (v[RK_FIELDS]) {
-        cc->results = aggregate || counting;
+        cc->results = results;
         rule_compile_fields(cc, schema, v[RK_FIELDS], &r->fields, &r->n_fields);
         cc->results = false;
     } else if (v[RK_PROJECT]) {
@@ -708,7 +708,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
             rule_yaml_diag(ld->dl, DIAG_ERROR, e[RE_STREAM], "empty stream name");
         else if (!rule_yaml_map_get(emit, "stream") && !mode_only)
             rule_yaml_diag(ld->dl, DIAG_ERROR, emit, "emit needs a 'stream'");
-        cc->results = aggregate || counting;
+        cc->results = results;
         if (e[RE_FIELDS])
             rule_compile_fields(cc, schema, e[RE_FIELDS], &r->emit_fields, &r->n_emit_fields);
         cc->results = false;
@@ -720,7 +720,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     if (supported && r->kind == RULE_ABSENCE)
         rule_absence_compile(cc, def, r);
     if (supported && v[RK_THROTTLE]) {
-        cc->results = aggregate || counting;
+        cc->results = results;
         rule_throttle_compile(cc, schema, def, r);
         cc->results = false;
     }

@@ -261,36 +261,61 @@ static uint8_t val_cls(const struct val *v)
     return RULE_IX_NONE;
 }
 
+/* A string's probe: what key_eq and field_lookup read (not inl). */
+static inline void key_str(const struct val *v, struct rule_ix_key *k)
+{
+    k->cls = RULE_IX_STR;
+    k->s = v->u.s;
+    k->len = v->len;
+    k->h = key_hash_str(v->u.s, v->len);
+}
+
+/* A number's probe, -0.0 as 0.0 (they are equal); false for NaN, which
+ * equals nothing (k untouched). */
+static inline bool key_num(double d, struct rule_ix_key *k)
+{
+    if (d != d)
+        return false;
+    k->cls = RULE_IX_NUM;
+    k->d = d == 0.0 ? 0.0 : d;
+    k->h = key_hash_num(k->d);
+    return true;
+}
+
 /* A constant's class and key, or RULE_IX_NONE if it cannot be a key. */
 static enum rule_ix_cls key_of(const struct val *v, struct rule_ix_key *k)
 {
     memset(k, 0, sizeof(*k));
     if (v->type == VAL_STR) {
-        k->cls = RULE_IX_STR;
-        k->s = v->u.s;
-        k->len = v->len;
-        k->h = key_hash_str(v->u.s, v->len);
+        key_str(v, k);
         memcpy(k->inl, v->u.s, v->len < RULE_IX_KEY_INLINE ? v->len : RULE_IX_KEY_INLINE);
-    } else if (val_is_num(v) && val_num(v) == val_num(v)) {
-        k->cls = RULE_IX_NUM;
-        k->d = val_num(v) == 0.0 ? 0.0 : val_num(v); /* -0.0 == 0.0 */
-        k->h = key_hash_num(k->d);
+    } else if (val_is_num(v)) {
+        key_num(val_num(v), k);
     }
     return (enum rule_ix_cls)k->cls;
+}
+
+/* The values an indexed constant c lists a rule under: c itself (the
+ * constant of `==`) or its items (the list of `in`). */
+static uint32_t const_n_keys(const struct val *c)
+{
+    return c->type == VAL_LIST ? c->len : 1;
+}
+
+static const struct val *const_key(const struct val *c, uint32_t i)
+{
+    return c->type == VAL_LIST ? &c->u.items[i] : c;
 }
 
 /* Whether c (the constant of `==`, or the list of `in`) can index a rule. */
 static bool indexable(const struct val *c)
 {
     struct rule_ix_key k;
-    if (c->type != VAL_LIST)
-        return key_of(c, &k) != RULE_IX_NONE;
-    if (c->len == 0)
-        return false;
-    for (uint32_t i = 0; i < c->len; i++)
-        if (key_of(&c->u.items[i], &k) == RULE_IX_NONE)
+    uint32_t n = const_n_keys(c);
+    for (uint32_t i = 0; i < n; i++)
+        if (key_of(const_key(c, i), &k) == RULE_IX_NONE)
             return false;
-    return true;
+    return n > 0;
 }
 
 /* Whether table key a equals probe b (b->inl not needed). */
@@ -409,12 +434,19 @@ static uint32_t pred_take(struct rule_index *ix, struct expr *e)
     return (uint32_t)ix->n_preds++;
 }
 
+/* The index of guard (slot, cls) in g[0..n), or n. */
+static size_t guard_find(const struct rule_ix_guard *g, size_t n, int32_t slot, uint8_t cls)
+{
+    size_t j = 0;
+    while (j < n && !(g[j].slot == slot && g[j].cls == cls))
+        j++;
+    return j;
+}
+
 /* Bit of pre-check guard (slot, cls), registered if new; 0 if no room. */
 static uint32_t pguard_bit(struct rule_index *ix, int32_t slot, uint8_t cls)
 {
-    size_t j = 0;
-    while (j < ix->n_pguards && !(ix->pguards[j].slot == slot && ix->pguards[j].cls == cls))
-        j++;
+    size_t j = guard_find(ix->pguards, ix->n_pguards, slot, cls);
     if (j == RULE_INDEX_MAX_GUARDS)
         return 0;
     if (j == ix->n_pguards) {
@@ -568,10 +600,7 @@ static void rule_split(struct rule_index *ix, struct rule_ix_rule *x, const stru
             looking = false;
             continue;
         }
-        bool have = false;
-        for (uint32_t i = 0; i < n_g; i++)
-            have |= g[i].slot == gs && g[i].cls == cls;
-        if (have)
+        if (guard_find(g, n_g, gs, cls) < n_g)
             continue;
         if (n_g == RULE_INDEX_MAX_GUARDS) {
             looking = false;
@@ -628,19 +657,13 @@ static void cands_choose(struct rule_index *ix, struct rule_ix_need *need)
 static bool guards_add(struct rule_index *ix, const struct rule_ix_cand *cd)
 {
     size_t n_new = 0;
-    for (uint32_t i = 0; i < cd->n_guards; i++) {
-        bool have = false;
-        for (size_t j = 0; j < ix->n_guards; j++)
-            have |= ix->guards[j].slot == cd->g[i].slot && ix->guards[j].cls == cd->g[i].cls;
-        n_new += !have;
-    }
+    for (uint32_t i = 0; i < cd->n_guards; i++)
+        n_new += guard_find(ix->guards, ix->n_guards, cd->g[i].slot, cd->g[i].cls) ==
+                 ix->n_guards;
     if (ix->n_guards + n_new > RULE_INDEX_MAX_GUARDS)
         return false;
     for (uint32_t i = 0; i < cd->n_guards; i++) {
-        size_t j = 0;
-        while (j < ix->n_guards &&
-               !(ix->guards[j].slot == cd->g[i].slot && ix->guards[j].cls == cd->g[i].cls))
-            j++;
+        size_t j = guard_find(ix->guards, ix->n_guards, cd->g[i].slot, cd->g[i].cls);
         if (j == ix->n_guards) {
             ix->guards[j] = cd->g[i];
             ix->guards[j].n = 0;
@@ -667,11 +690,9 @@ static void field_add_rule(struct rule_index *ix, struct rule_ix_field *f, uint3
     const struct rule_ix_rule *x = &ix->rules[pos];
     const struct val *c;
     expr_eq_const(ix->preds[ix->conj[x->first + x->pick]], &c);
-    bool is_eq = c->type != VAL_LIST;
-    uint32_t n_items = is_eq ? 1 : c->len;
-    for (uint32_t i = 0; i < n_items; i++) {
+    for (uint32_t i = 0; i < const_n_keys(c); i++) {
         struct rule_ix_key k;
-        key_of(is_eq ? c : &c->u.items[i], &k);
+        key_of(const_key(c, i), &k);
         struct rule_ix_key *e = field_get(f, &k);
         if (e->last == pos + 1)
             continue; /* the same key twice in one list */
@@ -683,9 +704,9 @@ static void field_add_rule(struct rule_index *ix, struct rule_ix_field *f, uint3
     }
     if (pass == 0)
         return;
-    if (is_eq && c->type == VAL_STR)
+    if (c->type == VAL_STR)
         ix->pool[f->nonnum_off + f->nonnum_n++] = pos;
-    else if (is_eq)
+    else if (c->type != VAL_LIST)
         ix->pool[f->nonstr_off + f->nonstr_n++] = pos;
     ix->pool[f->all_off + f->all_n++] = pos;
 }
@@ -742,10 +763,8 @@ static void field_true_preds(struct rule_index *ix, struct rule_ix_field *f)
             const struct val *c;
             if (expr_eq_const(ix->preds[p], &c) != f->slot)
                 continue;
-            bool is_eq = c->type != VAL_LIST;
-            uint32_t n_items = is_eq ? 1 : c->len;
-            for (uint32_t j = 0; j < n_items; j++) {
-                const struct val *it = is_eq ? c : &c->u.items[j];
+            for (uint32_t j = 0; j < const_n_keys(c); j++) {
+                const struct val *it = const_key(c, j);
                 struct rule_ix_key k;
                 if (it->type != VAL_STR || key_of(it, &k) != RULE_IX_STR)
                     continue;
@@ -833,11 +852,9 @@ static void fields_choose(struct rule_index *ix, struct rule_ix_need *need)
             continue;
         const struct rule_ix_cand *cd = &need[pos].c[need[pos].chosen];
         for (uint32_t i = 0; i < cd->n_guards; i++) {
-            for (size_t j = 0; j < ix->n_guards; j++) {
-                struct rule_ix_guard *g = &ix->guards[j];
-                if (g->slot == cd->g[i].slot && g->cls == cd->g[i].cls)
-                    ix->pool[g->off + g->n++] = pos;
-            }
+            struct rule_ix_guard *g =
+                    &ix->guards[guard_find(ix->guards, ix->n_guards, cd->g[i].slot, cd->g[i].cls)];
+            ix->pool[g->off + g->n++] = pos;
         }
     }
 }
@@ -1061,9 +1078,9 @@ static inline bool lits_prefix(const struct expr_lit *l, uint32_t n, const struc
 
 /* Predicate p on ctx->ev, from the memo when this generation has it.
  * Inlined: it runs for every conjunct of every rule an event visits. */
-static inline __attribute__((always_inline)) const struct rule_index_memo_ent *pred_eval(const struct rule_index *ix, uint32_t p,
-                                                   struct expr_ctx *ctx,
-                                                   struct rule_index_memo *m, uint32_t gen)
+static inline __attribute__((always_inline)) const struct rule_index_memo_ent *
+pred_eval(const struct rule_index *ix, uint32_t p, struct expr_ctx *ctx,
+          struct rule_index_memo *m, uint32_t gen)
 {
     struct rule_index_memo_ent *e = &m->ents[p];
     if (e->gen == gen)
@@ -1187,10 +1204,7 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
             case VAL_NULL: /* == and in are false, quietly */
                 break;
             case VAL_STR:
-                k.cls = RULE_IX_STR;
-                k.s = v->u.s;
-                k.len = v->len;
-                k.h = key_hash_str(v->u.s, v->len);
+                key_str(v, &k);
                 e = field_lookup(f, &k);
                 for (uint32_t i = 0; e && i < e->t_n; i++) {
                     struct rule_index_memo_ent *t = &m->ents[pool[e->t_off + i]];
@@ -1202,14 +1216,8 @@ void rule_index_begin(const struct rule_index *ix, struct expr_ctx *ctx,
                 break;
             case VAL_INT:
             case VAL_FLOAT:
-                k.cls = RULE_IX_NUM;
-                k.d = val_num(v);
-                if (k.d == k.d) { /* NaN equals nothing */
-                    if (k.d == 0.0)
-                        k.d = 0.0;
-                    k.h = key_hash_num(k.d);
+                if (key_num(val_num(v), &k))
                     e = field_lookup(f, &k);
-                }
                 visit_add(m, pool + f->nonnum_off, f->nonnum_n);
                 break;
             default: /* bool, raw JSON: every rule, evaluated as before */

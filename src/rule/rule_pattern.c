@@ -728,5 +728,7 @@ int rule_pattern_find_result(const struct rule_cc *cc, const char *name, size_t 
 {
     if (!cc->pat || cc->pat->spec.emit != NFA_EMIT_COUNT)
         return -1;
-    return len == 7 && memcmp(name, "matches", 7) == 0 ? RULE_PAT_RESULT_MATCHES : -1;
+    static const char matches[] = "matches";
+    return len == sizeof(matches) - 1 && memcmp(name, matches, len) == 0 ? RULE_PAT_RESULT_MATCHES
+                                                                          : -1;
 }

@@ -57,6 +57,17 @@ void sbuf_putc(struct sbuf *sb, char c)
     sb->buf[sb->len] = '\0';
 }
 
+void sbuf_put_u64(struct sbuf *sb, uint64_t x)
+{
+    char d[20];
+    size_t n = sizeof(d);
+    do {
+        d[--n] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    sbuf_append(sb, d + n, sizeof(d) - n);
+}
+
 void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
 {
     va_list ap;

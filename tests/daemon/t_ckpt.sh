@@ -8,7 +8,8 @@
 # (the log's report); a corrupt newest checkpoint, then a truncated one,
 # is skipped with a log line and the one before is restored, and the
 # daemon reads on from there; a full outbox pauses the sources and takes a
-# checkpoint at once; with a fault-injection build
+# checkpoint at once (while checkpoints cannot be written, retried on the
+# timer, not in a loop); with a fault-injection build
 # (--enable-fault-injection, seen in the log) a failing fsync is logged,
 # counted in /metrics, and the daemon keeps running and checkpointing.
 # Only 127.0.0.1; every wait bounded.
@@ -167,6 +168,31 @@ else
     bad "full outbox: nothing lost or repeated"
     echo "$out"
 fi
+
+# A full outbox while checkpoints cannot be written (the directory is
+# replaced by a file): each failure waits for the 1 s timer, no checkpoint
+# process after another; once the directory is back, alerts flow again.
+port=$(free_port)
+config nodir "$port"
+sed -i -e 's/interval: 100ms/interval: 1s, outbox_size: 10/' \
+    -e 's|alerts.jsonl}|alerts.jsonl, queue_size: 1000}|' "$T_DIR/nodir/cepd.yaml"
+: > "$T_DIR/nodir/in.jsonl"
+DAEMON_LOG=$T_DIR/nodir/daemon.log
+daemon_start "$T_DIR/nodir/cepd.yaml" || bad "unwritable-directory run starts"
+url="http://127.0.0.1:$port"
+rm -rf "$T_DIR/nodir/ckpt" && : > "$T_DIR/nodir/ckpt"
+cat "$T_DIR/part1" >> "$T_DIR/nodir/in.jsonl"
+wait_for log_has 'the outbox is full' || bad "unwritable directory: the outbox fills"
+sleep 2
+n=$(metric 'cepd_checkpoints_total{result="failed"}' "$url")
+[ "${n:-0}" -ge 1 ] && [ "${n:-0}" -le 5 ] \
+    && ok "failed checkpoints with a full outbox are retried on the timer ($n in 2 s)" \
+    || bad "failed checkpoints with a full outbox are retried on the timer ($n in 2 s)"
+rm -f "$T_DIR/nodir/ckpt" && mkdir "$T_DIR/nodir/ckpt"
+wait_for lines_ge "$T_DIR/nodir/alerts.jsonl" 100 \
+    && ok "unwritable directory: alerts flow once it is back" \
+    || bad "unwritable directory: alerts flow once it is back"
+daemon_stop TERM || bad "unwritable-directory run: SIGTERM, exit 0"
 
 # Fault injection: the first fsync of a checkpoint write fails.
 port=$(free_port)

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define N_KEYS 100
 #define WARM_FEEDS 2
@@ -56,7 +55,6 @@ static const char rules_yaml[] =
         "    message: \"${host}: login, sudo, download\"\n";
 
 struct fixture {
-    char path[64];
     struct ruleset *rs;
     struct eng *eng;
     uint64_t alerts[3]; /* by rule index */
@@ -85,15 +83,9 @@ static uint64_t next_rand(struct fixture *f)
 static void fixture_load(struct fixture *f)
 {
     memset(f, 0, sizeof(*f));
-    snprintf(f->path, sizeof(f->path), "/tmp/cepd-alloc-XXXXXX.yaml");
-    int fd = mkstemps(f->path, 5);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, rules_yaml, strlen(rules_yaml)), (ssize_t)strlen(rules_yaml));
-    close(fd);
     struct diag_list dl;
     diag_list_init(&dl);
-    const char *paths[] = {f->path};
-    f->rs = rule_load(paths, 1, NULL, &dl);
+    f->rs = rule_load_mem("alloc.yaml", rules_yaml, strlen(rules_yaml), NULL, &dl);
     if (!f->rs)
         diag_print(&dl, stderr);
     ck_assert_ptr_nonnull(f->rs);
@@ -107,7 +99,6 @@ static void fixture_free(struct fixture *f)
 {
     eng_free(f->eng);
     ruleset_free(f->rs);
-    unlink(f->path);
 }
 
 /* Feed n generated events from the generator's fixed seed: random keys and

@@ -279,6 +279,13 @@ START_TEST(test_sbuf)
     sbuf_json_str(&sb, "a\x01\"", 3);
     ck_assert_str_eq(sb.buf, "\"web-01\"\"\"\"a\\u0001\\\"\"");
     ck_assert_uint_eq(sb.len, strlen(sb.buf));
+    sbuf_reset(&sb);
+    sbuf_put_u64(&sb, 0);
+    sbuf_putc(&sb, ' ');
+    sbuf_put_u64(&sb, 1234567890);
+    sbuf_putc(&sb, ' ');
+    sbuf_put_u64(&sb, UINT64_MAX);
+    ck_assert_str_eq(sb.buf, "0 1234567890 18446744073709551615");
     char *s = sbuf_steal(&sb);
     ck_assert_uint_eq(sb.cap, 0);
     cep_free(s);

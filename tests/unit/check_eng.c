@@ -252,6 +252,43 @@ START_TEST(test_derived_chain)
 }
 END_TEST
 
+/* Two name tables with the same hash but other names (a collision, or a
+ * freed table's address reused) get bindings of their own: a field is
+ * never read under another's name. */
+START_TEST(test_decoded_tables_by_names)
+{
+    struct fixture f;
+    fixture_load(&f, "rules:\n"
+                     "  - id: a-x\n"
+                     "    stream: s\n"
+                     "    when: a == \"x\"\n"
+                     "    message: \"a is x\"\n"
+                     "  - id: b-seen\n"
+                     "    stream: s\n"
+                     "    when: b != null\n"
+                     "    message: \"b\"\n");
+    int s = ruleset_find_stream(f.rs, "s");
+    ck_assert_int_ge(s, 0);
+    static const char *const name_a[] = {"a"}, *const name_b[] = {"b"};
+    static const size_t one[] = {1};
+    const struct eng_fnames ta = {.names = name_a, .lens = one, .n = 1, .hash = 42};
+    const struct eng_fnames tb = {.names = name_b, .lens = one, .n = 1, .hash = 42};
+    static const char line[] = "{\"?\":\"x\"}"; /* the value at 6 */
+    const struct eng_fval fv = {.field = 0, .kind = ENG_FVAL_STR, .off = 6, .len = 1};
+    struct eng_decoded d = {.raw = line, .raw_len = sizeof(line) - 1, .names = &ta, .fv = &fv,
+                            .n_fv = 1, .time_fv = -1};
+    struct eng_reject rej;
+    ck_assert_int_eq(eng_push_decoded(f.eng, (uint32_t)s, &d, "in", 0, &rej), CEP_OK);
+    ck_assert_uint_eq(f.n_alerts, 1);
+    ck_assert_ptr_nonnull(strstr(f.alerts[0], "a is x"));
+    d.names = &tb; /* b = "x": only b-seen may fire */
+    ck_assert_int_eq(eng_push_decoded(f.eng, (uint32_t)s, &d, "in", 1, &rej), CEP_OK);
+    ck_assert_uint_eq(f.n_alerts, 2);
+    ck_assert_ptr_nonnull(strstr(f.alerts[1], "\"message\":\"b\""));
+    fixture_free(&f);
+}
+END_TEST
+
 static Suite *eng_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -264,6 +301,7 @@ static Suite *eng_suite(void)
     tcase_add_test(tc, test_alert_id_deterministic);
     tcase_add_test(tc, test_rejects);
     tcase_add_test(tc, test_derived_chain);
+    tcase_add_test(tc, test_decoded_tables_by_names);
     suite_add_tcase(s, tc);
     return s;
 }

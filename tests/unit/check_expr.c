@@ -1030,6 +1030,98 @@ START_TEST(test_durations)
 }
 END_TEST
 
+/* expr_format_duration: the largest exact unit, and it parses back. */
+static const struct {
+    int64_t us;
+    const char *text;
+} fmt_dur_cases[] = {
+    {0, "0s"},
+    {1, "1us"},
+    {1500, "1500us"},
+    {250000, "250ms"},
+    {1500000, "1500ms"},
+    {30000000, "30s"},
+    {90000000, "90s"},
+    {300000000, "5m"},
+    {INT64_C(7200000000), "2h"},
+    {INT64_C(86400000000), "1d"},
+    {INT64_C(90000000000), "25h"},
+};
+
+START_TEST(test_format_duration)
+{
+    char buf[32];
+    int64_t us = -1;
+    expr_format_duration(fmt_dur_cases[_i].us, buf, sizeof(buf));
+    ck_assert_str_eq(buf, fmt_dur_cases[_i].text);
+    ck_assert_int_eq(expr_parse_duration(buf, strlen(buf), &us), CEP_OK);
+    ck_assert_int_eq(us, fmt_dur_cases[_i].us);
+}
+END_TEST
+
+/* expr_name_valid: [A-Za-z_][A-Za-z0-9_]*, without the lexer's $ and @. */
+static const struct {
+    const char *name;
+    bool ok;
+} name_cases[] = {
+    {"a", true},   {"_x1", true},  {"A_b9", true}, {"", false},    {"1a", false},
+    {"a-b", false}, {"$x", false}, {"@x", false},  {"a.b", false}, {"a$", false},
+};
+
+START_TEST(test_name_valid)
+{
+    ck_assert_msg(expr_name_valid(name_cases[_i].name) == name_cases[_i].ok, "'%s'",
+                  name_cases[_i].name);
+}
+END_TEST
+
+/* expr_cmp_const and expr_eq_const on conjuncts: the field's slot, the
+ * comparison as seen from the field, the constant. */
+static const struct {
+    const char *text;
+    int cmp;  /* enum expr_cmp, or -1: not `field OP const` */
+    bool eq;  /* `field == const` or `field in [...]` */
+    uint8_t type; /* the constant's type */
+} cmp_cases[] = {
+    {"port == 22", EXPR_CMP_EQ, true, VAL_INT},
+    {"\"root\" == user", EXPR_CMP_EQ, true, VAL_STR},
+    {"port != 22", EXPR_CMP_NE, false, VAL_INT},
+    {"port < 22", EXPR_CMP_LT, false, VAL_INT},
+    {"22 < port", EXPR_CMP_GT, false, VAL_INT},
+    {"22 >= port", EXPR_CMP_LE, false, VAL_INT},
+    {"port in [22, 80]", -1, true, VAL_LIST},
+    {"port > n", -1, false, VAL_NULL},
+    {"port + 1 == 23", -1, false, VAL_NULL},
+};
+
+START_TEST(test_cmp_const)
+{
+    struct fx f;
+    fx_init(&f);
+    struct expr *e = fx_compile(&f, cmp_cases[_i].text);
+    ck_assert_ptr_nonnull(e);
+    int port = evt_schema_slot_dotted(f.schema, "port");
+    int want = cmp_cases[_i].text[0] == '"' ? evt_schema_slot_dotted(f.schema, "user") : port;
+    enum expr_cmp op;
+    const struct val *c = NULL;
+    int slot = expr_cmp_const(e, &op, &c);
+    if (cmp_cases[_i].cmp < 0) {
+        ck_assert_int_eq(slot, -1);
+    } else {
+        ck_assert_int_eq(slot, want);
+        ck_assert_int_eq(op, cmp_cases[_i].cmp);
+        ck_assert_uint_eq(c->type, cmp_cases[_i].type);
+    }
+    c = NULL;
+    slot = expr_eq_const(e, &c);
+    ck_assert_int_eq(slot, cmp_cases[_i].eq ? want : -1);
+    if (cmp_cases[_i].eq)
+        ck_assert_uint_eq(c->type, cmp_cases[_i].type);
+    expr_free(e);
+    fx_free(&f);
+}
+END_TEST
+
 /* ---- Runtime reuse: scratch survives within one evaluation only ---- */
 
 /* expr_rt_results: one array per runtime, grown to the largest n asked,
@@ -1360,6 +1452,11 @@ static Suite *expr_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("durations");
     tcase_add_loop_test(tc, test_durations, 0, (int)CEP_ARRAY_LEN(dur_cases));
+    tcase_add_loop_test(tc, test_format_duration, 0, (int)CEP_ARRAY_LEN(fmt_dur_cases));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("names and conjuncts");
+    tcase_add_loop_test(tc, test_name_valid, 0, (int)CEP_ARRAY_LEN(name_cases));
+    tcase_add_loop_test(tc, test_cmp_const, 0, (int)CEP_ARRAY_LEN(cmp_cases));
     suite_add_tcase(s, tc);
     tc = tcase_create("runtime");
     tcase_add_test(tc, test_rt_scratch);

@@ -526,6 +526,9 @@ START_TEST(test_countable)
     h.specs[1].negated = true;
     h.specs[1].after = NFA_CONTIG_RELAXED;
     ck_assert_str_eq(nfa_spec_countable(&ps), "counting matches cannot use a negated step");
+    h.specs[1].negated = false;
+    h.specs[1].min = h.specs[1].max = NFA_COUNT_MAX_STATES;
+    ck_assert_str_eq(nfa_spec_countable(&ps), "the pattern is too large to count its matches");
     harness_fini(&h);
 }
 END_TEST

@@ -233,6 +233,31 @@ static void collect_free(struct collect *c)
     cep_free(c->v);
 }
 
+/* The counters of a run with workers (or restores) are one engine's, and
+ * its alerts the same multiset (both lists are sorted here). */
+static void assert_same_run(const struct eng_stats *s1, const struct eng_stats *sn,
+                            struct collect *one, struct collect *many)
+{
+    ck_assert_uint_eq(s1->lines, sn->lines);
+    ck_assert_uint_eq(s1->events, sn->events);
+    ck_assert_uint_eq(s1->rejected, sn->rejected);
+    ck_assert_uint_eq(s1->late, sn->late);
+    ck_assert_uint_eq(s1->alerts, sn->alerts);
+    ck_assert_uint_gt(one->n, 1000);
+    ck_assert_uint_eq(one->n, many->n);
+    qsort(one->v, one->n, sizeof(*one->v), str_cmp);
+    qsort(many->v, many->n, sizeof(*many->v), str_cmp);
+    for (size_t i = 0; i < one->n; i++)
+        ck_assert_str_eq(one->v[i], many->v[i]);
+}
+
+static void lines_free(char **lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cep_free(lines[i]);
+    cep_free(lines);
+}
+
 /* Deterministic input: n lines over the three streams, times mostly rising
  * with jitter beyond the out-of-orderness bound (late events), a few
  * malformed lines, punctuation on `pu`. */
@@ -308,17 +333,7 @@ static void run_par_case(uint32_t workers, enum eng_eof mode)
     ck_assert_uint_gt(rej1, 0);
     ck_assert_uint_eq(rej1, rejn);
     ck_assert_uint_gt(s1.late, 0);
-    ck_assert_uint_eq(s1.late, sn.late);
-    ck_assert_uint_eq(s1.lines, sn.lines);
-    ck_assert_uint_eq(s1.events, sn.events);
-    ck_assert_uint_eq(s1.rejected, sn.rejected);
-    ck_assert_uint_eq(s1.alerts, sn.alerts);
-    ck_assert_uint_gt(one.n, 1000);
-    ck_assert_uint_eq(one.n, many.n);
-    qsort(one.v, one.n, sizeof(*one.v), str_cmp);
-    qsort(many.v, many.n, sizeof(*many.v), str_cmp);
-    for (size_t i = 0; i < one.n; i++)
-        ck_assert_str_eq(one.v[i], many.v[i]);
+    assert_same_run(&s1, &sn, &one, &many);
     /* Every rule contributed, so each kind was compared. */
     static const char *ids[] = {"\"seq3\"", "\"per-min\"", "\"quiet\"", "\"big\"",
                                 "\"pu-count\"", "\"free-simple\"", "timeout"};
@@ -333,9 +348,7 @@ static void run_par_case(uint32_t workers, enum eng_eof mode)
     eng_free(eng);
     collect_free(&one);
     collect_free(&many);
-    for (size_t i = 0; i < n; i++)
-        cep_free(lines[i]);
-    cep_free(lines);
+    lines_free(lines, n);
     cep_free(streams);
     ruleset_free(rs);
     unlink(path);
@@ -526,22 +539,10 @@ START_TEST(test_rescale)
     side_free(&sd);
 
     /* Metrics add up across the restores. */
-    ck_assert_uint_eq(s1.lines, sn.lines);
-    ck_assert_uint_eq(s1.events, sn.events);
-    ck_assert_uint_eq(s1.rejected, sn.rejected);
-    ck_assert_uint_eq(s1.late, sn.late);
-    ck_assert_uint_eq(s1.alerts, sn.alerts);
-    ck_assert_uint_gt(ref.n, 1000);
-    ck_assert_uint_eq(ref.n, got.n);
-    qsort(ref.v, ref.n, sizeof(*ref.v), str_cmp);
-    qsort(got.v, got.n, sizeof(*got.v), str_cmp);
-    for (size_t a = 0; a < ref.n; a++)
-        ck_assert_str_eq(ref.v[a], got.v[a]);
+    assert_same_run(&s1, &sn, &ref, &got);
     collect_free(&ref);
     collect_free(&got);
-    for (size_t a = 0; a < n; a++)
-        cep_free(lines[a]);
-    cep_free(lines);
+    lines_free(lines, n);
     cep_free(streams);
     ruleset_free(rs);
     unlink(path);

@@ -41,6 +41,14 @@ static int slot_of(struct ruleset *rs, const char *path)
     return evt_schema_slot_dotted(rs->streams[0].schema, path);
 }
 
+/* Decode JSON line into ev against the schema of rs's first stream. */
+static void decode(const struct ruleset *rs, struct evt *ev, const char *line)
+{
+    struct dec_err derr;
+    evt_reset(ev, line, strlen(line), rs->streams[0].schema->n_slots);
+    ck_assert_int_eq(dec_json_line(rs->streams[0].schema, ev, &derr), CEP_OK);
+}
+
 static const char *const shape_yaml =
         "streams:\n"
         "  s: {}\n"
@@ -104,11 +112,12 @@ END_TEST
 
 START_TEST(test_split_and_share)
 {
-    struct ruleset *rs = load("streams:\n  s: {}\nrules:\n"
-                              "  - {id: a, stream: s, when: 'event == \"login\" and user == \"root\"'}\n"
-                              "  - {id: b, stream: s, when: 'event == \"login\" and user == \"bob\"'}\n"
-                              "  - {id: c, stream: s, when: 'user =~ \"^r\" and event == \"login\"'}\n"
-                              "  - {id: d, stream: s, when: 'user =~ \"^r\" or event == \"x\"'}\n");
+    struct ruleset *rs = load(
+            "streams:\n  s: {}\nrules:\n"
+            "  - {id: a, stream: s, when: 'event == \"login\" and user == \"root\"'}\n"
+            "  - {id: b, stream: s, when: 'event == \"login\" and user == \"bob\"'}\n"
+            "  - {id: c, stream: s, when: 'user =~ \"^r\" and event == \"login\"'}\n"
+            "  - {id: d, stream: s, when: 'user =~ \"^r\" or event == \"x\"'}\n");
     /* event == "login", user == "root", user == "bob", user =~ "^r", and d whole. */
     ck_assert_uint_eq(rule_index_n_preds(rs->streams[0].ix_now), 5);
     struct expr **parts;
@@ -205,9 +214,7 @@ static size_t differential(const char *yaml, const char *const *events, size_t n
     size_t n_skipped = 0;
     for (size_t e = 0; e < n_events; e++) {
         const char *line = events[e];
-        evt_reset(ev, line, strlen(line), rs->streams[0].schema->n_slots);
-        struct dec_err derr;
-        ck_assert_int_eq(dec_json_line(rs->streams[0].schema, ev, &derr), CEP_OK);
+        decode(rs, ev, line);
         bool visited[512] = {false};
         struct rule_index_iter it;
         uint32_t pos;
@@ -586,9 +593,7 @@ START_TEST(test_range_skips)
     rule_index_memo_init(&memo, ix);
     struct evt *ev = evt_new();
     const char *line = "{\"ev\":\"a\",\"b\":30,\"st\":503}";
-    evt_reset(ev, line, strlen(line), rs->streams[0].schema->n_slots);
-    struct dec_err derr;
-    ck_assert_int_eq(dec_json_line(rs->streams[0].schema, ev, &derr), CEP_OK);
+    decode(rs, ev, line);
     struct rule_index_iter it;
     uint32_t pos, gen = rule_index_memo_next(&memo);
     struct expr_ctx ictx = {.ev = ev, .rt = rt};
@@ -623,9 +628,7 @@ START_TEST(test_memo_counters)
     rule_index_memo_init(&memo, ix);
     struct evt *ev = evt_new();
     const char *line = "{\"x\":1,\"y\":\"s\"}";
-    evt_reset(ev, line, strlen(line), rs->streams[0].schema->n_slots);
-    struct dec_err derr;
-    ck_assert_int_eq(dec_json_line(rs->streams[0].schema, ev, &derr), CEP_OK);
+    decode(rs, ev, line);
     uint32_t gen = rule_index_memo_next(&memo);
     for (uint32_t pos = 0; pos < 2; pos++) {
         struct expr_counters c = {0};
@@ -694,9 +697,7 @@ START_TEST(test_visit_words)
     for (int e = 0; e < 40; e++) {
         char line[80];
         snprintf(line, sizeof(line), "{\"ev\":\"t%d\",\"b\":%d}", e % 14, e * 97 % 3100);
-        evt_reset(ev, line, strlen(line), rs->streams[0].schema->n_slots);
-        struct dec_err derr;
-        ck_assert_int_eq(dec_json_line(rs->streams[0].schema, ev, &derr), CEP_OK);
+        decode(rs, ev, line);
         rule_index_memo_fini(&fresh);
         rule_index_memo_init(&fresh, ix);
         size_t na = visits(ix, &fresh, rt, ev, a, N, N);
