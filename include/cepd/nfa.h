@@ -159,6 +159,13 @@ struct nfa_env {
  * True when in doubt. */
 bool nfa_prog_may_start(const struct nfa_prog *p, const struct evt *ev);
 
+/* True only when ev changes no key of p: every condition of p is decided
+ * false on ev without the VM, and no run of p reacts to such an event but
+ * by ignoring it in place (nfa_prog.inert_fast).  A key's time still moves
+ * at its deadlines (nfa_key_advance), so a caller may skip such an event
+ * for every key.  False when in doubt. */
+bool nfa_prog_inert(const struct nfa_prog *p, const struct evt *ev);
+
 /* The partial matches of one key, with their shared event buffer. */
 struct nfa_key;
 struct nfa_key *nfa_key_new(const struct nfa_prog *p);

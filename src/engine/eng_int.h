@@ -287,7 +287,9 @@ bool eng_keyed_enter(struct eng *eng, size_t ri, const struct evt *ev, uint32_t 
 /* eng_keyed_enter for pattern rule ri, except that a key without a slot
  * gets one only if ev may start a partial match (nfa_prog_may_start):
  * false, and nothing created, for an event that would leave a new key
- * idle (its state would be created and dropped at once). */
+ * idle (its state would be created and dropped at once); and false, no key
+ * looked up, for an event every run would ignore in place
+ * (nfa_prog_inert) when the rule sets no state_ttl of its own. */
 bool eng_keyed_enter_lazy(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot);
 /* The JSON array of rule r's key values on ctx's event, into eng->key. */
 void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *ctx);

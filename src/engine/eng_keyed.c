@@ -436,10 +436,17 @@ static bool eng_keyed_enter_as(struct eng *eng, size_t ri, const struct evt *ev,
     rst->evaluated++;
     if (r->when && !expr_eval_bool(r->when, &ctx))
         return false;
-    eng_keyed_key_json(eng, r, &ctx);
     struct eng_keyed *kd = &eng->keyed[ri];
     if (ev->time > kd->now)
         kd->now = ev->time;
+    /* An event every run would ignore in place: its key need not be
+     * found (deadlines come from the stream's advance).  Its time would
+     * matter to the key only through an explicit state_ttl, which counts
+     * from the key's last event; the default one (within plus lateness)
+     * outlasts every run, and inert events start and extend none. */
+    if (lazy && !r->state_ttl_explicit && nfa_prog_inert(r->nfa, ev))
+        return false;
+    eng_keyed_key_json(eng, r, &ctx);
     uint64_t h = cep_hash64(eng->key.buf, eng->key.len, 0);
     *slot = eng_keyed_find(kd, h, eng->key.buf, eng->key.len);
     if (*slot == ENG_NO_SLOT) {

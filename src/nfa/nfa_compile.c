@@ -209,6 +209,65 @@ static bool start_is_fast(const struct nfa_prog *p)
     return true;
 }
 
+static bool expr_false(void *ud, uint16_t idx)
+{
+    (void)ud;
+    (void)idx;
+    return false;
+}
+
+/* Whether a run in state s stays as it is on an event that makes every
+ * condition false (for the start state: takes nothing).  The decision
+ * graph of run_step (nfa_run.c) under that valuation: the edges reachable
+ * through proceeds whose conditions hold. */
+static bool state_inert(const struct nfa_prog *p, uint32_t s)
+{
+    size_t budget = 4 * (size_t)p->n_edges + 16, n = 0, n_ignore = 0;
+    uint32_t *stack = cep_malloc((budget + 1) * sizeof(*stack));
+    bool inert = true;
+    stack[n++] = s;
+    while (n && inert) {
+        const struct nfa_state *st = &p->states[stack[--n]];
+        for (uint32_t i = 0; i < st->n_edges && inert; i++) {
+            const struct nfa_edge *e = &p->edges[st->first_edge + i];
+            if (e->cond_len &&
+                !nfa_cond_eval(&p->code[e->cond_off], e->cond_len, expr_false, NULL))
+                continue;
+            if (e->action == NFA_ACT_PROCEED) {
+                if (!budget)
+                    inert = false; /* too deep to tell */
+                else {
+                    budget--;
+                    stack[n++] = e->target;
+                }
+            } else if (e->action == NFA_ACT_TAKE || p->states[e->target].kind == NFA_ST_STOP) {
+                inert = false;
+            } else if (s != p->start) {
+                n_ignore++;
+                inert = e->target == s;
+            }
+        }
+    }
+    cep_free(stack);
+    return inert && (s == p->start || n_ignore == 1);
+}
+
+/* See nfa_prog.inert_fast. */
+static bool prog_is_inert(const struct nfa_prog *p)
+{
+    if (p->counting)
+        return false;
+    for (uint32_t i = 0; i < p->n_exprs; i++)
+        if (p->fast[i].slot < 0)
+            return false;
+    for (uint32_t s = 0; s < p->n_states; s++) {
+        uint8_t kind = p->states[s].kind;
+        if (kind != NFA_ST_FINAL && kind != NFA_ST_STOP && !state_inert(p, s))
+            return false;
+    }
+    return true;
+}
+
 /* Append a copy of a's code to the pool (a may point into the pool, so
  * copy by index after growing). */
 static void cond_copy(struct comp *c, struct ccond a)
@@ -856,6 +915,7 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
         nfa_cnt_prog_init(p);
     }
     p->start_fast = !p->counting && start_is_fast(p);
+    p->inert_fast = prog_is_inert(p);
 
     cep_free(c.st);
     cep_free(c.orig_map);

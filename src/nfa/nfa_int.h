@@ -50,6 +50,34 @@ struct nfa_cins {
     uint16_t arg;
 };
 
+/* Run a condition's postfix code, expr(ud, i) giving expression i's value
+ * (inlined into the run's edge test and the compiler's analysis). */
+static inline __attribute__((always_inline)) bool
+nfa_cond_eval(const struct nfa_cins *code, uint32_t len, bool (*expr)(void *ud, uint16_t idx),
+              void *ud)
+{
+    bool stk[NFA_COND_STACK];
+    int sp = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        switch (code[i].op) {
+            case NFA_COP_TRUE:
+                stk[sp++] = true;
+                break;
+            case NFA_COP_EXPR:
+                stk[sp++] = expr(ud, code[i].arg);
+                break;
+            case NFA_COP_NOT:
+                stk[sp - 1] = !stk[sp - 1];
+                break;
+            default:
+                sp--;
+                stk[sp - 1] = stk[sp - 1] && stk[sp];
+                break;
+        }
+    }
+    return stk[0];
+}
+
 struct nfa_edge {
     uint8_t action;
     uint32_t source;
@@ -108,6 +136,12 @@ struct nfa_prog {
      * condition or on a VM-free condition (or its negation): the events
      * that cannot start a run can be told without a key (nfa_prog_may_start). */
     bool start_fast;
+    /* Every condition is VM-free, and under the valuation that makes
+     * each one false every state's run stays as it is (its one edge is
+     * an ignore back to itself) and the start state takes nothing: an
+     * event on which every condition is decided false changes no key
+     * (nfa_prog_inert).  Not for counting programs. */
+    bool inert_fast;
 };
 
 /* The expression of edge e's condition when that condition is the

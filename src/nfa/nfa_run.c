@@ -204,6 +204,18 @@ bool nfa_prog_may_start(const struct nfa_prog *p, const struct evt *ev)
     return may;
 }
 
+bool nfa_prog_inert(const struct nfa_prog *p, const struct evt *ev)
+{
+    if (!p->inert_fast)
+        return false;
+    for (uint32_t i = 0; i < p->n_exprs; i++) {
+        bool r;
+        if (!fast_eval(&p->fast[i], ev, &r) || r)
+            return false;
+    }
+    return true;
+}
+
 /* nfa_expr_true by the VM, memoized. */
 static bool expr_true_vm(struct nfa_key *k, uint16_t idx)
 {
@@ -236,6 +248,11 @@ bool nfa_expr_true(struct nfa_key *k, uint16_t idx)
     return expr_true(k, idx);
 }
 
+static inline __attribute__((always_inline)) bool expr_true_cb(void *k, uint16_t idx)
+{
+    return expr_true(k, idx);
+}
+
 /* Whether edge e's condition holds (inlined: every run tests its state's
  * edges on every event). */
 static inline __attribute__((always_inline)) bool edge_ok(struct nfa_key *k,
@@ -247,27 +264,7 @@ static inline __attribute__((always_inline)) bool edge_ok(struct nfa_key *k,
     int x = nfa_edge_expr(k->p, e);
     if (x >= 0)
         return expr_true(k, (uint16_t)x) == (e->cond_len == 1);
-    const struct nfa_cins *code = &k->p->code[e->cond_off];
-    bool stk[NFA_COND_STACK];
-    int sp = 0;
-    for (uint32_t i = 0; i < e->cond_len; i++) {
-        switch (code[i].op) {
-            case NFA_COP_TRUE:
-                stk[sp++] = true;
-                break;
-            case NFA_COP_EXPR:
-                stk[sp++] = expr_true(k, code[i].arg);
-                break;
-            case NFA_COP_NOT:
-                stk[sp - 1] = !stk[sp - 1];
-                break;
-            default:
-                sp--;
-                stk[sp - 1] = stk[sp - 1] && stk[sp];
-                break;
-        }
-    }
-    return stk[0];
+    return nfa_cond_eval(&k->p->code[e->cond_off], e->cond_len, expr_true_cb, k);
 }
 
 /* ---- runs ---------------------------------------------------------- */

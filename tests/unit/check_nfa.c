@@ -182,15 +182,26 @@ static struct nfa_key *key_for(struct keys *ks, const struct harness *h, const s
     return ks->k[ks->n++];
 }
 
-static void run_case(struct harness *h, const struct tc_case *c, struct evt **evs, int *n_late)
+/* Advance key k to ev and give it ev, unless skip_inert and ev is inert
+ * (nfa_prog_inert: then only time moves), counting those in *skipped. */
+static void feed(struct harness *h, struct nfa_key *k, struct evt *ev, bool skip_inert,
+                 size_t *skipped)
+{
+    nfa_key_advance(k, ev->time, &h->env);
+    if (skip_inert && nfa_prog_inert(h->pat.prog, ev))
+        (*skipped)++;
+    else
+        nfa_key_process(k, ev, &h->env);
+}
+
+static void run_case(struct harness *h, const struct tc_case *c, struct evt **evs, int *n_late,
+                     bool skip_inert, size_t *skipped)
 {
     struct keys ks = {.n = 0};
     *n_late = 0;
     if (strcmp(c->mode, "operator_event_time") != 0) {
         for (int i = 0; i < c->n_events; i++) {
-            struct nfa_key *k = key_for(&ks, h, c, &c->events[i]);
-            nfa_key_advance(k, evs[i]->time, &h->env);
-            nfa_key_process(k, evs[i], &h->env);
+            feed(h, key_for(&ks, h, c, &c->events[i]), evs[i], skip_inert, skipped);
         }
     } else {
         struct buffered buf[64];
@@ -233,9 +244,8 @@ static void run_case(struct harness *h, const struct tc_case *c, struct evt **ev
                         continue;
                     }
                     struct evt *ev = evs[buf[j].idx];
-                    struct nfa_key *k = key_for(&ks, h, c, &c->events[buf[j].idx]);
-                    nfa_key_advance(k, ev->time, &h->env);
-                    nfa_key_process(k, ev, &h->env);
+                    feed(h, key_for(&ks, h, c, &c->events[buf[j].idx]), ev, skip_inert,
+                         skipped);
                 }
                 n_buf = keep;
                 for (int i = 0; i < ks.n; i++)
@@ -265,9 +275,10 @@ static void run_case(struct harness *h, const struct tc_case *c, struct evt **ev
                       c->events[i].id, evs[i]->refcnt);
 }
 
-START_TEST(test_flink_case)
+/* Whether case c gives its expected matches, timeouts and late events;
+ * skip_inert: with the events nfa_prog_inert rules out given to no key. */
+static bool flink_case_ok(const struct tc_case *c, bool skip_inert, size_t *skipped)
 {
-    const struct tc_case *c = tc_all[_i];
     struct harness h;
     harness_init(&h);
     nfa_pat_build(&h.pat, c);
@@ -278,7 +289,7 @@ START_TEST(test_flink_case)
         evs[i] = make_event(&h, &c->events[i], (uint64_t)i);
     }
     int n_late = 0;
-    run_case(&h, c, evs, &n_late);
+    run_case(&h, c, evs, &n_late, skip_inert, skipped);
     char *d1 = c->has_expected ? multiset_diff(h.got, h.n_got, c->expected) : NULL;
     char *d2 = c->has_timeouts ? multiset_diff(h.to, h.n_to, c->timeouts) : NULL;
     bool ts_ok = true;
@@ -295,13 +306,38 @@ START_TEST(test_flink_case)
     for (int i = 0; i < c->n_events; i++)
         evt_unref(evs[i]);
     if (d1 || d2 || !ts_ok || (c->n_late >= 0 && n_late != c->n_late))
-        fprintf(stderr, "FAIL %s: matches %s timeouts %s ts %s late %d/%d\n", c->id,
-                d1 ? d1 : "ok", d2 ? d2 : "ok", ts_ok ? "ok" : "wrong", n_late, c->n_late);
+        fprintf(stderr, "FAIL %s%s: matches %s timeouts %s ts %s late %d/%d\n", c->id,
+                skip_inert ? " (inert events skipped)" : "", d1 ? d1 : "ok", d2 ? d2 : "ok",
+                ts_ok ? "ok" : "wrong", n_late, c->n_late);
     bool ok = !d1 && !d2 && ts_ok && (c->n_late < 0 || n_late == c->n_late);
     free(d1);
     free(d2);
     harness_fini(&h);
-    ck_assert_msg(ok, "conformance case %s", c->id);
+    return ok;
+}
+
+START_TEST(test_flink_case)
+{
+    size_t skipped = 0;
+    ck_assert_msg(flink_case_ok(tc_all[_i], false, &skipped), "conformance case %s",
+                  tc_all[_i]->id);
+}
+END_TEST
+
+/* The whole corpus again, with every event nfa_prog_inert rules out kept
+ * from its key (as the engine does): the same results.  Few cases have
+ * such events; test_inert_random covers the shapes. */
+START_TEST(test_flink_inert_skipped)
+{
+    size_t skipped = 0, cases = 0;
+    for (size_t i = 0; i < CEP_ARRAY_LEN(tc_all); i++) {
+        size_t before = skipped;
+        ck_assert_msg(flink_case_ok(tc_all[i], true, &skipped), "conformance case %s",
+                      tc_all[i]->id);
+        cases += skipped > before;
+    }
+    ck_assert_uint_ge(cases, 5); /* most cases have no event every step rejects */
+    ck_assert_uint_ge(skipped, cases);
 }
 END_TEST
 
@@ -457,6 +493,171 @@ START_TEST(test_may_start)
 }
 END_TEST
 
+START_TEST(test_inert)
+{
+    /* A relaxed sequence on VM-free conditions (the shape of
+     * bench/pattern.sh): an event every condition decides false is
+     * inert, one a step takes, one with a value of another type (the VM
+     * decides, and counts the mismatch) or without the field decided
+     * false are told apart. */
+    struct harness h;
+    harness_init(&h);
+    const char *const whens[] = {"name == 'a'", "name == 'b'", "name == 'c'"};
+    const enum nfa_contig relaxed[] = {NFA_CONTIG_RELAXED, NFA_CONTIG_RELAXED,
+                                       NFA_CONTIG_RELAXED};
+    small_pattern(&h, whens, relaxed, 3, 60, NFA_SKIP_PAST_LAST_EVENT);
+    static const struct tc_event evs[] = {
+            {"e0", 0, 1, {{"name", 's', "x", 0}}},
+            {"e1", 1, 1, {{"name", 's', "b", 0}}},
+            {"e2", 2, 0, {{NULL, 0, NULL, 0}}},
+            {"e3", 3, 1, {{"name", 'i', NULL, 7}}},
+    };
+    const bool want[] = {true, false, true, false};
+    for (size_t i = 0; i < CEP_ARRAY_LEN(evs); i++) {
+        struct evt *ev = make_event(&h, &evs[i], i);
+        ck_assert_msg(nfa_prog_inert(h.pat.prog, ev) == want[i], "%s", evs[i].id);
+        evt_unref(ev);
+    }
+    harness_fini(&h);
+
+    /* Shapes where a run moves on an event no condition holds for: a
+     * strict step (the run dies), a step that ignores into another
+     * state (`any` after it: an optional-like side state is not needed,
+     * but a condition the VM decides is). */
+    const enum nfa_contig strict[] = {NFA_CONTIG_RELAXED, NFA_CONTIG_STRICT};
+    const char *const vm_whens[] = {"name == 'a'", "lower(name) == 'b'"};
+    struct {
+        const char *const *whens;
+        const enum nfa_contig *after;
+    } not_inert[] = {{whens, strict}, {vm_whens, relaxed}};
+    for (size_t i = 0; i < CEP_ARRAY_LEN(not_inert); i++) {
+        harness_init(&h);
+        small_pattern(&h, not_inert[i].whens, not_inert[i].after, 2, 0, NFA_SKIP_NO_SKIP);
+        struct evt *ev = make_event(&h, &evs[0], 0);
+        ck_assert_msg(!nfa_prog_inert(h.pat.prog, ev), "shape %zu", i);
+        evt_unref(ev);
+        harness_fini(&h);
+    }
+}
+END_TEST
+
+/* A key's outputs for events evs, all of them given to it or (skip_inert)
+ * the inert ones kept away, as one string; *skipped counts those. */
+static char *feed_all(struct harness *h, struct evt **evs, size_t n, bool skip_inert,
+                      size_t *skipped)
+{
+    struct nfa_key *k = nfa_key_new(h->pat.prog);
+    for (size_t i = 0; i < n; i++)
+        feed(h, k, evs[i], skip_inert, skipped);
+    nfa_key_advance(k, CEP_TIME_MAX - 1, &h->env);
+    nfa_key_free(k);
+    struct sbuf sb;
+    sbuf_init(&sb);
+    for (int i = 0; i < h->n_got; i++) {
+        sbuf_printf(&sb, "[%s]", h->got[i]);
+        free(h->got[i]);
+    }
+    for (int i = 0; i < h->n_to; i++) {
+        sbuf_printf(&sb, "(%s @%lld)", h->to[i], (long long)h->to_ts[i]);
+        free(h->to[i]);
+    }
+    h->n_got = h->n_to = 0;
+    return sbuf_steal(&sb);
+}
+
+/* Random valid flat patterns (every contiguity, optional steps, times and
+ * loops, negations, skip strategies, within) on random events, most of
+ * them noise: a key that never sees the events nfa_prog_inert rules out
+ * gives exactly the outputs, in order, of one that sees them all. */
+START_TEST(test_inert_random)
+{
+    static const char *const whens[] = {"name == 'a'", "name == 'b'", "name == 'c'",
+                                        "name != 'x' && name != 'y'"};
+    static const char *const names[] = {"a", "b", "c", "x", "y", "y"};
+    static const uint32_t times[][2] = {{1, 1}, {1, 1}, {1, 1}, {2, 2},
+                                        {1, 3}, {1, NFA_UNBOUNDED}, {2, NFA_UNBOUNDED}};
+    static const char *const ids[] = {
+            "e0",  "e1",  "e2",  "e3",  "e4",  "e5",  "e6",  "e7",  "e8",  "e9",
+            "e10", "e11", "e12", "e13", "e14", "e15", "e16", "e17", "e18", "e19",
+            "e20", "e21", "e22", "e23", "e24", "e25", "e26", "e27", "e28", "e29"};
+    unsigned seed = 20261125;
+    size_t inert_progs = 0, skipped_total = 0;
+    for (int iter = 0; iter < 1500; iter++) {
+        struct harness h;
+        harness_init(&h);
+        h.env.max_partial = 16;
+        size_t n = 2 + (size_t)(rand_r(&seed) % 3);
+        h.pat.n_steps = n;
+        bool relaxed_not_last = false;
+        for (size_t i = 0; i < n; i++) {
+            struct nfa_step_spec *st = &h.pat.specs[i];
+            memset(st, 0, sizeof(*st));
+            st->name = ids[i];
+            st->index = (int)i;
+            /* the last `when` only for the last step: mostly equalities */
+            size_t w = (size_t)rand_r(&seed) % (i + 1 == n ? 4 : 3);
+            st->when = nfa_pat_cond(&h.pat, whens[w], (int)i);
+            static const enum nfa_contig contigs[] = {NFA_CONTIG_STRICT, NFA_CONTIG_RELAXED,
+                                                      NFA_CONTIG_RELAXED, NFA_CONTIG_ANY};
+            st->after = contigs[(size_t)rand_r(&seed) % CEP_ARRAY_LEN(contigs)];
+            st->loop = (enum nfa_contig)(rand_r(&seed) % 3);
+            bool prev_optional = i > 0 && h.pat.specs[i - 1].optional;
+            st->negated = i > 0 && !prev_optional && rand_r(&seed) % 5 == 0;
+            if (st->negated) {
+                st->min = st->max = 1;
+                if (st->after == NFA_CONTIG_ANY)
+                    st->after = NFA_CONTIG_RELAXED;
+                relaxed_not_last = i + 1 == n && st->after == NFA_CONTIG_RELAXED;
+                continue;
+            }
+            const uint32_t *t = times[(size_t)rand_r(&seed) % CEP_ARRAY_LEN(times)];
+            st->min = t[0];
+            st->max = t[1];
+            if (st->min == 1 && st->max == 1)
+                st->loop = NFA_CONTIG_RELAXED;
+            st->optional = rand_r(&seed) % 4 == 0;
+            if (rand_r(&seed) % 6 == 0)
+                st->within = 1 + rand_r(&seed) % 8;
+        }
+        if (h.pat.specs[0].optional && n == 2 && h.pat.specs[1].negated)
+            h.pat.specs[0].optional = false;
+        int64_t within = rand_r(&seed) % 2 || relaxed_not_last ? 5 + rand_r(&seed) % 20 : 0;
+        struct nfa_pattern_spec ps = {.steps = h.pat.specs, .n_steps = n, .n_indexes = n,
+                                      .within = within,
+                                      .skip = (enum nfa_skip)(rand_r(&seed) % 3),
+                                      .skip_step = -1};
+        h.pat.prog = nfa_compile(&ps);
+        struct evt *evs[CEP_ARRAY_LEN(ids)];
+        int64_t ts = 0;
+        for (size_t i = 0; i < CEP_ARRAY_LEN(ids); i++) {
+            ts += rand_r(&seed) % 3;
+            struct tc_event te = {ids[i], ts, 1,
+                                  {{"name", 's', names[rand_r(&seed) % CEP_ARRAY_LEN(names)],
+                                    0}}};
+            h.ids[i] = ids[i];
+            evs[i] = make_event(&h, &te, i);
+        }
+        size_t skipped = 0;
+        char *all = feed_all(&h, evs, CEP_ARRAY_LEN(ids), false, &skipped);
+        char *some = feed_all(&h, evs, CEP_ARRAY_LEN(ids), true, &skipped);
+        ck_assert_msg(strcmp(all, some) == 0, "pattern %d: all events %s, inert ones skipped %s",
+                      iter, all, some);
+        inert_progs += skipped > 0;
+        skipped_total += skipped;
+        free(all);
+        free(some);
+        for (size_t i = 0; i < CEP_ARRAY_LEN(ids); i++) {
+            ck_assert_int_eq(evs[i]->refcnt, 1);
+            evt_unref(evs[i]);
+        }
+        harness_fini(&h);
+    }
+    /* enough of the generated shapes are inert to mean something */
+    ck_assert_uint_ge(inert_progs, 60);
+    ck_assert_uint_ge(skipped_total, 1000);
+}
+END_TEST
+
 START_TEST(test_max_partial_eviction)
 {
     struct harness h;
@@ -607,6 +808,9 @@ static Suite *nfa_suite(void)
     tcase_add_test(tc, test_max_partial_eviction);
     tcase_add_test(tc, test_fast_conditions);
     tcase_add_test(tc, test_may_start);
+    tcase_add_test(tc, test_inert);
+    tcase_add_test(tc, test_inert_random);
+    tcase_add_test(tc, test_flink_inert_skipped);
     tcase_add_test(tc, test_skip_to_next_order);
     suite_add_tcase(s, tc);
     tc = tcase_create("dot");
