@@ -170,6 +170,10 @@ struct rule_index;
 #define RULE_INDEX_MAX_FIELDS 4
 #define RULE_INDEX_MAX_GUARDS 8
 size_t rule_index_n_rules(const struct rule_index *ix);
+/* True when rule_index_next gives every position, in order, for every
+ * event (no rule has a `when` the index uses or a pre-check): a caller may
+ * loop over the positions instead. */
+bool rule_index_visits_all(const struct rule_index *ix);
 /* The rule (index into ruleset.rules) at position pos. */
 uint32_t rule_index_rule(const struct rule_index *ix, uint32_t pos);
 /* The slot the rule at pos is indexed on, or -1 (visited for every event). */

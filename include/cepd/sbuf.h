@@ -21,7 +21,13 @@ static inline void sbuf_reset(struct sbuf *sb)
     if (sb->cap)
         sb->buf[0] = '\0';
 }
-void sbuf_reserve(struct sbuf *sb, size_t extra);
+/* Make room for extra more bytes and the NUL (sbuf_grow when it is short). */
+void sbuf_grow(struct sbuf *sb, size_t need);
+static inline void sbuf_reserve(struct sbuf *sb, size_t extra)
+{
+    if (sb->len + extra + 1 > sb->cap)
+        sbuf_grow(sb, sb->len + extra + 1);
+}
 void sbuf_append(struct sbuf *sb, const void *data, size_t len);
 void sbuf_puts(struct sbuf *sb, const char *s);
 void sbuf_putc(struct sbuf *sb, char c);

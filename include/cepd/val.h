@@ -37,6 +37,9 @@ struct val {
 
 /* VAL_F_DURATION: an INT/FLOAT that came from a duration literal (seconds). */
 #define VAL_F_DURATION 0x01
+/* VAL_F_PLAIN: a STR of printable ASCII without '"' or '\\', so that its JSON
+ * form is itself in quotes (the JSON decoder's unescaped strings). */
+#define VAL_F_PLAIN 0x02
 
 static inline struct val val_null(void)
 {

@@ -6,7 +6,6 @@
 #include "cepd/val.h"
 #include "cepd/sbuf.h"
 
-#include <inttypes.h>
 #include <string.h>
 
 static const char *const val_type_names[VAL_COUNT] = {
@@ -88,13 +87,24 @@ void val_to_json(const struct val *v, struct sbuf *sb)
         sbuf_puts(sb, v->u.b ? "true" : "false");
         break;
     case VAL_INT:
-        sbuf_printf(sb, "%" PRId64, v->u.i);
+        if (v->u.i < 0)
+            sbuf_putc(sb, '-');
+        sbuf_put_u64(sb, v->u.i < 0 ? -(uint64_t)v->u.i : (uint64_t)v->u.i);
         break;
     case VAL_FLOAT:
         sbuf_json_double(sb, v->u.f);
         break;
     case VAL_STR:
-        sbuf_json_str(sb, v->u.s, v->len);
+        if (v->flags & VAL_F_PLAIN) { /* no byte to escape, no scan */
+            sbuf_reserve(sb, (size_t)v->len + 2);
+            sb->buf[sb->len++] = '"';
+            memcpy(sb->buf + sb->len, v->u.s, v->len);
+            sb->len += v->len;
+            sb->buf[sb->len++] = '"';
+            sb->buf[sb->len] = '\0';
+        } else {
+            sbuf_json_str(sb, v->u.s, v->len);
+        }
         break;
     case VAL_ARR:
     case VAL_OBJ:

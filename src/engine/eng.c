@@ -351,32 +351,40 @@ void eng_dispatch_stateless(struct eng *eng, const struct evt *ev)
  * would have done nothing; their `evaluated` is counted lazily
  * (eng_ix_sync), the visited ones' by eng_keyed_enter.  The memo serves
  * only the index's groups here. */
+static inline void eng_dispatch_rule(struct eng *eng, uint32_t ri, struct evt *ev, uint64_t d)
+{
+    eng->rule_stats[ri].evaluated += d - 1 - eng->ix_seen[ri];
+    eng->ix_seen[ri] = d;
+    switch (eng->rs->rules[ri]->kind) {
+        case RULE_PATTERN:
+            eng_pattern_process(eng, ri, ev);
+            break;
+        case RULE_ABSENCE:
+            eng_absence_process(eng, ri, ev);
+            break;
+        default:
+            eng_window_process(eng, ri, ev);
+            break;
+    }
+}
+
 void eng_dispatch_stateful(struct eng *eng, struct evt *ev)
 {
     const struct rule_index *ix = eng->rs->streams[ev->stream].ix_state;
     uint64_t d = ++eng->ix_state_n[ev->stream];
+    if (rule_index_visits_all(ix)) { /* no `when` to index: no iteration */
+        for (uint32_t pos = 0; pos < rule_index_n_rules(ix); pos++)
+            eng_dispatch_rule(eng, rule_index_rule(ix, pos), ev, d);
+        return;
+    }
     struct rule_index_memo *memo = &eng->ix_smemo[ev->stream];
     uint32_t gen = rule_index_memo_next(memo);
     struct rule_index_iter it;
     uint32_t pos;
     struct expr_ctx ictx = {.ev = ev, .rt = eng->rt};
     rule_index_begin(ix, &ictx, memo, gen, &it);
-    while (rule_index_next(&it, &pos)) {
-        uint32_t ri = rule_index_rule(ix, pos);
-        eng->rule_stats[ri].evaluated += d - 1 - eng->ix_seen[ri];
-        eng->ix_seen[ri] = d;
-        switch (eng->rs->rules[ri]->kind) {
-            case RULE_PATTERN:
-                eng_pattern_process(eng, ri, ev);
-                break;
-            case RULE_ABSENCE:
-                eng_absence_process(eng, ri, ev);
-                break;
-            default:
-                eng_window_process(eng, ri, ev);
-                break;
-        }
-    }
+    while (rule_index_next(&it, &pos))
+        eng_dispatch_rule(eng, rule_index_rule(ix, pos), ev, d);
 }
 
 /* An event enters its stream: stateless rules at once, stateful rules in
@@ -397,7 +405,7 @@ static void eng_route(struct eng *eng, struct evt *ev)
         eng_stream_process_now(eng, ev);
 }
 
-void eng_drain_queue(struct eng *eng)
+void eng_drain_queue_now(struct eng *eng)
 {
     if (eng->draining)
         return;

@@ -191,7 +191,14 @@ struct eng {
  * ctx evaluates the rule's expressions (message, key, fields, emit). */
 void eng_fire(struct eng *eng, size_t rule_index, const struct eng_view *v, struct expr_ctx *ctx);
 /* Process queued derived events (no-op when already draining). */
-void eng_drain_queue(struct eng *eng);
+void eng_drain_queue_now(struct eng *eng);
+/* Route the queued derived events (and follow derived streams once the
+ * queue is empty); nothing to do, the usual case, costs one test. */
+static inline void eng_drain_queue(struct eng *eng)
+{
+    if (eng->q_len || eng->follow_pending)
+        eng_drain_queue_now(eng);
+}
 /* Dispatch an event to the rules of its stream that act on arrival. */
 void eng_dispatch_stateless(struct eng *eng, const struct evt *ev);
 /* Give an event, in event-time order, to the stateful rules of its stream

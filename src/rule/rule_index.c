@@ -183,6 +183,7 @@ struct rule_index {
     struct rule_ix_range *ranges; /* keys' ranged parts */
     size_t n_ranges, cap_ranges;
     uint32_t always_off, always_n;       /* no `when`, or an opaque one */
+    bool visits_all;                     /* see rule_index_visits_all */
 };
 
 /* A predicate's answer for generation gen; what it counted, rarely
@@ -927,6 +928,10 @@ static struct rule_index *rule_index_build(const struct ruleset *rs, const uint3
     for (size_t fi = 0; fi < ix->n_fields; fi++)
         field_build(ix, fi);
     groups_build(ix);
+    ix->visits_all = ix->always_n == n && ix->n_pguards == 0;
+    for (uint32_t pos = 0; pos < n; pos++)
+        if (ix->rules[pos].pre.slot >= 0 || ix->rules[pos].pre.lslot >= 0)
+            ix->visits_all = false;
     return ix;
 }
 
@@ -976,6 +981,11 @@ void rule_index_free(struct rule_index *ix)
 size_t rule_index_n_rules(const struct rule_index *ix)
 {
     return ix->n_rules;
+}
+
+bool rule_index_visits_all(const struct rule_index *ix)
+{
+    return ix->visits_all;
 }
 
 uint32_t rule_index_rule(const struct rule_index *ix, uint32_t pos)

@@ -254,7 +254,8 @@ void ckpt_get_val(struct ckpt_r *r, struct val *out)
         return;
     }
     out->type = type;
-    out->flags = flags;
+    /* A string is never taken as needing no escape on a file's word. */
+    out->flags = flags & (uint8_t)~VAL_F_PLAIN;
 }
 
 void ckpt_get_frame(struct ckpt_r *r, struct ckpt_r *frame)

@@ -24,11 +24,8 @@ void sbuf_free(struct sbuf *sb)
     sbuf_init(sb);
 }
 
-void sbuf_reserve(struct sbuf *sb, size_t extra)
+void sbuf_grow(struct sbuf *sb, size_t need)
 {
-    size_t need = sb->len + extra + 1;
-    if (need <= sb->cap)
-        return;
     size_t n = sb->cap ? sb->cap : 64;
     while (n < need)
         n *= 2;

@@ -52,6 +52,16 @@ START_TEST(test_val_json)
     val_to_json(&list, &sb);
     ck_assert_str_eq(sb.buf, "[-7,\"a\\\"b\\n\\u0001\",true]");
     sbuf_reset(&sb);
+    struct val ints[4] = {val_int(INT64_MIN), val_int(INT64_MAX), val_int(0), val_int(-1)};
+    for (size_t i = 0; i < 4; i++)
+        val_to_json(&ints[i], &sb);
+    ck_assert_str_eq(sb.buf, "-9223372036854775808" "9223372036854775807" "0" "-1");
+    sbuf_reset(&sb);
+    struct val plain = val_str("h0\"", 2); /* marked plain: copied as is */
+    plain.flags = VAL_F_PLAIN;
+    val_to_json(&plain, &sb);
+    ck_assert_str_eq(sb.buf, "\"h0\"");
+    sbuf_reset(&sb);
     struct val f = val_float(0.1);
     val_to_json(&f, &sb);
     ck_assert_str_eq(sb.buf, "0.1");

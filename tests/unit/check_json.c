@@ -164,6 +164,11 @@ START_TEST(test_string_storage)
     ck_assert(b->u.s >= c.ev->scratch && b->u.s < c.ev->scratch + c.ev->scratch_cap);
     assert_str(b, "esc", 3);
     ck_assert_uint_eq(c.ev->scratch_len, 3);
+    /* Only the string without escapes is marked as its own JSON. */
+    ck_assert_uint_eq(a->flags, VAL_F_PLAIN);
+    ck_assert_uint_eq(b->flags, 0);
+    ck_assert_int_eq(jctx_decode(&c, "{\"a\":\"caf\xc3\xa9\"}"), CEP_OK);
+    ck_assert_uint_eq(jctx_get(&c, "a")->flags, 0); /* not ASCII */
     /* An escaped key that is not wanted does not claim scratch. */
     ck_assert_int_eq(jctx_decode(&c, "{\"\\u0061\":\"x\\ty\",\"z\\n\":1}"), CEP_OK);
     assert_str(jctx_get(&c, "a"), "x\ty", 3);

@@ -167,6 +167,7 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
                     p = json_value_skip(&sc, p, d);
                 } else if (q) {
                     slots[c->slot] = val_str(p + 1, (size_t)(q - p - 2));
+                    slots[c->slot].flags = VAL_F_PLAIN; /* json_str_fast's kind */
                     p = q;
                 } else if (p < end && (*p == '-' || (*p >= '0' && *p <= '9'))) {
                     p = json_num_scan(&sc, p, &slots[c->slot]);
