@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
+#include <string.h>
 
 #define CEP_OK    0
 #define CEP_ERR   (-1)
@@ -31,6 +32,34 @@
 #define CEP_NORETURN     __attribute__((noreturn))
 #define CEP_LIKELY(x)    __builtin_expect(!!(x), 1)
 #define CEP_UNLIKELY(x)  __builtin_expect(!!(x), 0)
+
+/* a[0..n) == b[0..n), inline: the strings compared on hot paths (keys,
+ * event types, user names) are short, and a libc call costs more than the
+ * compare.  Loads of 8, then 4 bytes, overlapping at the end. */
+static inline bool cep_bytes_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        uint64_t x, y;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y)
+                return false;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+}
 
 /* Allocation: these abort with a log line on OOM, so callers never test
  * for NULL.  cep_free(NULL) is a no-op. */

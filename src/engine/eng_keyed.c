@@ -164,21 +164,6 @@ static void eng_index_reserve(struct eng_keyed *kd)
 }
 
 /* The slot of key (kjson, len) with hash h, or ENG_NO_SLOT. */
-/* memcmp(a, b, len) == 0, inline for the short keys most are (two
- * overlapping loads instead of a library call). */
-static inline bool eng_key_bytes_eq(const char *a, const char *b, size_t len)
-{
-    uint64_t x, y, x2, y2;
-    if (len >= 8 && len <= 16) {
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        memcpy(&x2, a + len - 8, 8);
-        memcpy(&y2, b + len - 8, 8);
-        return ((x ^ y) | (x2 ^ y2)) == 0;
-    }
-    return memcmp(a, b, len) == 0;
-}
-
 static uint32_t eng_keyed_find(const struct eng_keyed *kd, uint64_t h, const char *kjson,
                                size_t len)
 {
@@ -191,7 +176,7 @@ static uint32_t eng_keyed_find(const struct eng_keyed *kd, uint64_t h, const cha
             if ((e & 0xffffffff00000000u) != tag || v == ENG_INDEX_DELETED)
                 continue;
             const struct eng_key *k = &kd->keys[v - 1];
-            if (k->khash == h && k->klen == len && eng_key_bytes_eq(k->kjson, kjson, len))
+            if (k->khash == h && k->klen == len && cep_bytes_eq(k->kjson, kjson, len))
                 return v - 1;
         }
     }

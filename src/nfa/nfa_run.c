@@ -176,9 +176,8 @@ static inline __attribute__((always_inline)) bool fast_eval(const struct nfa_fas
     if (v->type != c->type)
         return false; /* the VM counts a mismatch, or compares numbers */
     bool eq;
-    if (v->type == VAL_STR) /* the first byte tells most strings apart */
-        eq = v->len == c->len &&
-             (c->len == 0 || (v->u.s[0] == c->u.s[0] && memcmp(v->u.s, c->u.s, c->len) == 0));
+    if (v->type == VAL_STR)
+        eq = v->len == c->len && cep_bytes_eq(v->u.s, c->u.s, c->len);
     else
         eq = v->u.i == c->u.i;
     *res = eq != f->ne;

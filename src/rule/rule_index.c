@@ -200,34 +200,6 @@ struct rule_index_memo_cnt {
     uint32_t re_limit;
 };
 
-/* a[0..n) == b[0..n), inline: the strings compared here (event types,
- * user names) are short, and a libc call costs more than the compare.
- * Loads of 8, then 4 bytes, overlapping at the end. */
-static inline bool bytes_eq(const char *a, const char *b, size_t n)
-{
-    if (n >= 8) {
-        uint64_t x, y;
-        for (size_t i = 0; i + 8 < n; i += 8) {
-            memcpy(&x, a + i, 8);
-            memcpy(&y, b + i, 8);
-            if (x != y)
-                return false;
-        }
-        memcpy(&x, a + n - 8, 8);
-        memcpy(&y, b + n - 8, 8);
-        return x == y;
-    }
-    if (n >= 4) {
-        uint32_t x0, y0, x1, y1;
-        memcpy(&x0, a, 4);
-        memcpy(&y0, b, 4);
-        memcpy(&x1, a + n - 4, 4);
-        memcpy(&y1, b + n - 4, 4);
-        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-    }
-    return n == 0 || (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
-}
-
 /* FNV-1a: keys are short (event types, user names) and only this process
  * sees the hash, so the cheapest good-enough one. */
 static uint64_t key_hash_str(const char *s, size_t len)
@@ -326,7 +298,7 @@ static bool key_eq(const struct rule_ix_key *a, const struct rule_ix_key *b)
         return false;
     if (a->cls == RULE_IX_STR)
         return a->len == b->len &&
-               bytes_eq(a->len <= RULE_IX_KEY_INLINE ? a->inl : a->s, b->s, a->len);
+               cep_bytes_eq(a->len <= RULE_IX_KEY_INLINE ? a->inl : a->s, b->s, a->len);
     return a->d == b->d;
 }
 
@@ -1025,7 +997,7 @@ static bool fast_cmp(const struct rule_ix_fast *f, const struct val *v, bool *re
     if (c->type == VAL_STR && v->type == VAL_STR) {
         if (f->op == EXPR_CMP_EQ || f->op == EXPR_CMP_NE) {
             const char *cs = c->len <= RULE_IX_KEY_INLINE ? f->inl : c->u.s;
-            *res = (v->len == c->len && bytes_eq(v->u.s, cs, c->len)) == (f->op == EXPR_CMP_EQ);
+            *res = (v->len == c->len && cep_bytes_eq(v->u.s, cs, c->len)) == (f->op == EXPR_CMP_EQ);
             return true;
         }
         size_t n = v->len < c->len ? v->len : c->len;
@@ -1067,7 +1039,7 @@ static bool fast_in(const struct val *v, const struct val *list)
     for (uint32_t i = 0; i < list->len; i++) {
         const struct val *it = &list->u.items[i];
         if (v->type == VAL_STR && it->type == VAL_STR) {
-            if (v->len == it->len && bytes_eq(v->u.s, it->u.s, v->len))
+            if (v->len == it->len && cep_bytes_eq(v->u.s, it->u.s, v->len))
                 return true;
         } else if (val_equal(v, it)) {
             return true;
@@ -1081,7 +1053,7 @@ static bool fast_in(const struct val *v, const struct val *list)
 static inline bool lits_prefix(const struct expr_lit *l, uint32_t n, const struct val *v)
 {
     for (uint32_t i = 0; i < n; i++)
-        if (v->len >= l[i].len && v->u.s[0] == l[i].s[0] && bytes_eq(v->u.s, l[i].s, l[i].len))
+        if (v->len >= l[i].len && v->u.s[0] == l[i].s[0] && cep_bytes_eq(v->u.s, l[i].s, l[i].len))
             return true;
     return false;
 }

@@ -20,6 +20,11 @@ static inline uint64_t hash_load64(const unsigned char *p)
            (uint64_t)p[7] << 56;
 }
 
+static inline uint64_t hash_load32(const unsigned char *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+
 static inline uint64_t hash_mix(uint64_t x)
 {
     x ^= x >> 31;
@@ -40,9 +45,14 @@ uint64_t cep_hash64(const void *data, size_t len, uint64_t seed)
         p += 8;
         len -= 8;
     }
+    /* The last len < 8 bytes, little-endian: two overlapping 4-byte loads
+     * (the bytes they share land on the same bits), or three bytes. */
     uint64_t tail = 0;
-    for (size_t i = 0; i < len; i++)
-        tail |= (uint64_t)p[i] << (8 * i);
+    if (len >= 4)
+        tail = hash_load32(p) | hash_load32(p + len - 4) << (8 * (len - 4));
+    else if (len)
+        tail = (uint64_t)p[0] | (uint64_t)p[len >> 1] << (8 * (len >> 1)) |
+               (uint64_t)p[len - 1] << (8 * (len - 1));
     h = (h ^ hash_mix(tail ^ HASH_K3)) * HASH_K1;
     return hash_mix(h);
 }

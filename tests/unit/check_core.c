@@ -267,6 +267,16 @@ START_TEST(test_hash_stable)
     /* Pinned: alert ids of existing deployments depend on these values. */
     ck_assert_str_eq(x1, "d227494c699adeaf852b7d20acc3c82a");
     ck_assert_uint_eq(cep_hash64("hello", 5, 0), UINT64_C(0x80ebc92e0002633c));
+    /* Every length of tail: the hashes of the first 0..40 bytes of a
+     * buffer, from every start offset 0..7, folded and pinned. */
+    unsigned char buf[48];
+    for (size_t i = 0; i < sizeof(buf); i++)
+        buf[i] = (unsigned char)(i * 37 + 11);
+    uint64_t fold = 0;
+    for (size_t off = 0; off < 8; off++)
+        for (size_t len = 0; len <= 40; len++)
+            fold = fold * 31 + cep_hash64(buf + off, len, len);
+    ck_assert_uint_eq(fold, UINT64_C(736125879281235230));
 }
 END_TEST
 
