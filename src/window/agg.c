@@ -197,6 +197,12 @@ static int agg_order_class(const struct val *v)
 static size_t agg_minmax_take(struct agg_state *s, const struct val *v, int sign,
                               struct expr_counters *c)
 {
+    if (v->type == VAL_INT && s->n && s->u.pick.v.type == VAL_INT) { /* the usual case */
+        s->n++;
+        if (sign > 0 ? v->u.i > s->u.pick.v.u.i : v->u.i < s->u.pick.v.u.i)
+            s->u.pick.v = *v;
+        return 0;
+    }
     int cls = agg_order_class(v);
     if (!cls) {
         agg_mismatch(c);
