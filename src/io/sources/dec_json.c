@@ -20,20 +20,6 @@ struct dec_json_frame {
     uint64_t seen;
 };
 
-/* The child of n named (s, len) and its index in *idx, or NULL. */
-static inline const struct evt_schema_node *dec_json_child(const struct evt_schema_node *n,
-                                                           const char *s, size_t len, uint32_t *idx)
-{
-    for (uint32_t i = 0; i < n->n_children; i++) {
-        const struct evt_schema_node *c = n->children[i];
-        if (c->name_len == len && (len == 0 || (c->name[0] == s[0] && !memcmp(c->name, s, len)))) {
-            *idx = i;
-            return c;
-        }
-    }
-    return NULL;
-}
-
 /* Reset every slot at or below top to null: a repeated key replaces the
  * whole earlier value.  Rare, so it may use a large stack frame; nodes
  * deeper than JSON_MAX_DEPTH below top cannot hold values and are skipped. */
@@ -127,8 +113,8 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
                 goto fail;
             }
             p = json_ws_skip(p + 1, end);
-            uint32_t idx = 0;
-            const struct evt_schema_node *c = dec_json_child(f->node, kp, klen, &idx);
+            int32_t idx = evt_schema_child_index(f->node, kp, klen);
+            const struct evt_schema_node *c = idx < 0 ? NULL : f->node->children[idx];
             if (!c) {
                 if (p == end) {
                     p = json_value_skip(&sc, p, d);
@@ -136,7 +122,9 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
                     const char *q = json_str_fast(p, end);
                     p = q ? q : json_str_scan(&sc, p, &esc);
                 } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-                    p = json_num_scan(&sc, p, NULL);
+                    int64_t i;
+                    const char *q = json_int_fast(&sc, p, &i);
+                    p = q ? q : json_num_scan(&sc, p, NULL);
                 } else {
                     p = json_value_skip(&sc, p, d);
                 }
@@ -169,7 +157,13 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
                     slots[c->slot] = val_str(p + 1, (size_t)(q - p - 2));
                     p = q;
                 } else if (p < end && (*p == '-' || (*p >= '0' && *p <= '9'))) {
-                    p = json_num_scan(&sc, p, &slots[c->slot]);
+                    int64_t i;
+                    if ((q = json_int_fast(&sc, p, &i))) {
+                        slots[c->slot] = val_int(i);
+                        p = q;
+                    } else {
+                        p = json_num_scan(&sc, p, &slots[c->slot]);
+                    }
                 } else {
                     p = json_value_take(&sc, p, d, &slots[c->slot], &scratch);
                 }
