@@ -82,19 +82,17 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
     p = json_ws_skip(p + 1, end);
     if (p < end && *p == '}')
         goto close;
+    if (p == end || *p != '"')
+        goto bad_key;
     for (;;) {
-        /* A member: "key" ws ':' ws value.  Where the bytes are compact
-         * JSON a test or two takes the common case; anything else falls
-         * back to the general path at the same byte, so every error is
-         * reported as and where the general path reports it. */
+        /* A member: "key" ws ':' ws value, the key's quote at p (every way
+         * here checks it).  Where the bytes are compact JSON a test or two
+         * takes the common case; anything else falls back to the general
+         * path at the same byte, so every error is reported as and where
+         * the general path reports it. */
         struct dec_json_frame *f = &frames[d - 1];
         const char *kp = p + 1, *ke, *q;
         bool esc = false;
-        if (p == end || *p != '"') {
-            jerr.reason = p == end ? "unexpected end of input" : "expected string key";
-            jerr.offset = (size_t)(p - ev->raw);
-            goto fail;
-        }
         if (!(ke = json_str_fast(p, end)) && !(ke = json_str_scan(&sc, p, &esc)))
             goto fail;
         size_t klen = (size_t)(ke - kp - 1);
@@ -115,7 +113,13 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
                 goto fail;
             }
             p = json_ws_skip(p + 1, end);
+            if (p == end) {
+                jerr.reason = "unexpected end of input";
+                jerr.offset = (size_t)(p - ev->raw);
+                goto fail;
+            }
         }
+        /* A value starts at p < end. */
         int32_t idx = evt_schema_child_index(f->node, kp, klen);
         const struct evt_schema_node *c = idx < 0 ? NULL : f->node->children[idx];
         if (c && c->n_children) {
@@ -123,7 +127,7 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
             if (!bit || (f->seen & bit))
                 dec_json_clear(c, slots);
             f->seen |= bit;
-            if (p < end && *p == '{') {
+            if (*p == '{') {
                 if (d >= JSON_MAX_DEPTH) {
                     jerr.reason = "nesting too deep";
                     jerr.offset = (size_t)(p - ev->raw);
@@ -136,6 +140,8 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
                 p = json_ws_skip(p + 1, end);
                 if (p < end && *p == '}')
                     goto close;
+                if (p == end || *p != '"')
+                    goto bad_key;
                 continue;
             }
         }
@@ -143,9 +149,7 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
          * only a slot's value is stored. */
         int32_t slot = c ? c->slot : -1;
         int64_t num;
-        if (p == end) {
-            p = json_value_skip(&sc, p, d);
-        } else if (*p == '"') {
+        if (*p == '"') {
             if ((q = json_str_fast(p, end))) {
                 if (slot >= 0)
                     slots[slot] = val_str(p + 1, (size_t)(q - p - 2));
@@ -177,6 +181,8 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
         p = json_ws_skip(p, end);
         if (p < end && *p == ',') {
             p = json_ws_skip(p + 1, end);
+            if (p == end || *p != '"')
+                goto bad_key;
             continue;
         }
     close:
@@ -208,7 +214,12 @@ int dec_json_line(const struct evt_schema *schema, struct evt *ev, struct dec_er
             goto fail;
         }
         p = json_ws_skip(p + 1, end);
+        if (p == end || *p != '"')
+            goto bad_key;
     }
+bad_key:
+    jerr.reason = p == end ? "unexpected end of input" : "expected string key";
+    jerr.offset = (size_t)(p - ev->raw);
 fail:
     memset(slots, 0, ev->n_slots * sizeof(*slots));
     err->reason = jerr.reason;
