@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  * JSON scanner primitives: validate-and-skip for strings, numbers, literals
  * and whole values, string unescaping, UTF-8 validation, and two helpers on
- * raw values (array length, one member of an object).  Nothing allocates and
+ * raw values (array length, one member of an object).  The common cases
+ * (a plain string, an integer that fits int64) have inline fast paths that
+ * answer or return NULL for the full scan to judge.  Nothing allocates and
  * nothing recurses: nesting is tracked in a fixed bit stack of
  * JSON_MAX_DEPTH levels.  The line decoder (dec_json.c) is built on these.
  * Tested by: tests/unit/check_json.c, tests/fuzz/fuzz_dec_json.c */

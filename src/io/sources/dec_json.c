@@ -3,7 +3,10 @@
  * stores only the values whose paths the stream schema holds.  Objects on a
  * schema path are entered through an explicit frame stack (one frame per
  * open object that the schema walks into); everything else is skipped by the
- * json_* primitives.  No allocation, no recursion.
+ * json_* primitives.  Member names are found through the schema's pick
+ * table (evt_schema_child_index); compact JSON takes short fast paths that
+ * fall back to the general ones at the same byte, so errors do not change.
+ * No allocation, no recursion.
  * Tested by: tests/unit/check_json.c, tests/fuzz/fuzz_dec_json.c */
 #include "cepd/cep_common.h"
 #include "cepd/dec.h"
