@@ -408,12 +408,15 @@ static void eng_par_run(struct eng_par_worker *w, struct eng_par_batch *b)
                 struct eng_decoded d = {.raw = bytes, .raw_len = r->len, .names = &ps->fnames,
                                         .fv = w->fvx, .n_fv = r->n_fv,
                                         .time_fv = r->time_fv, .time_us = r->time};
-                struct eng_key_hint hint = {.key = ps->key, .n_key = ps->n_key,
-                                            .json = bytes + r->len, .len = r->klen,
-                                            .hash = r->khash};
-                bytes += r->len + r->klen;
-                if (r->klen)
+                struct eng_key_hint hint;
+                bytes += r->len;
+                if (r->klen) {
+                    hint = (struct eng_key_hint){.key = ps->key, .n_key = ps->n_key,
+                                                 .json = bytes, .len = r->klen,
+                                                 .hash = r->khash};
                     d.key = &hint;
+                    bytes += r->klen;
+                }
                 if (r->n_fv == ENG_PAR_DECODE) {
                     d.names = NULL;
                 } else {
