@@ -468,7 +468,8 @@ static bool eng_keyed_enter_as(struct eng *eng, size_t ri, const struct evt *ev,
     size_t klen;
     uint64_t h;
     const struct eng_key_hint *hint = eng->khint;
-    if (hint && ev == eng->input && eng_keyed_same_fields(r->key, r->n_key, hint->key, hint->n_key)) {
+    if (hint && ev == eng->input &&
+        eng_keyed_same_fields(r->key, r->n_key, hint->key, hint->n_key)) {
         kjson = hint->json;
         klen = hint->len;
         h = hint->hash;
