@@ -532,7 +532,8 @@ size_t eng_par_poll(struct eng_par *p)
 }
 
 /* Send worker w the batch being filled.  A sleeping worker is woken when
- * ENG_PAR_WAKE_AT batches wait, or at once with now (a flush). */
+ * ENG_PAR_WAKE_AT batches wait, or with now (a flush) when any does (an
+ * idle worker is left asleep). */
 static void eng_par_send(struct eng_par_worker *w, bool now)
 {
     if (w->cur && w->cur->n) {
@@ -540,7 +541,7 @@ static void eng_par_send(struct eng_par_worker *w, bool now)
         CEP_ASSERT(ok);
         w->cur = NULL;
     }
-    if (now || eng_par_ring_count(&w->in) >= ENG_PAR_WAKE_AT)
+    if (eng_par_ring_count(&w->in) >= (now ? 1 : ENG_PAR_WAKE_AT))
         eng_par_wake(w);
 }
 

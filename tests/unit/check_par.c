@@ -395,6 +395,39 @@ START_TEST(test_free_in_flight)
 }
 END_TEST
 
+/* A worker asleep while fewer than ENG_PAR_WAKE_AT batches wait is woken
+ * by a flush (the daemon's timer): a full batch and a partial one per
+ * worker come back through eng_par_flush and eng_par_poll alone, with no
+ * finish or sync to wait for them. */
+START_TEST(test_flush_wakes)
+{
+    char path[64];
+    struct ruleset *rs = load(rules_keyed, path, sizeof(path));
+    struct collect c = {0};
+    struct eng_output o = {.ud = &c, .alert = on_alert};
+    struct eng_par *p = par_new(rs, 2, &o);
+    uint32_t free_s = (uint32_t)ruleset_find_stream(rs, "free");
+    for (int i = 0; i < 700; i++) { /* SPREAD: 350 lines to each worker */
+        char line[64];
+        int len = snprintf(line, sizeof(line), "{\"ts\":%d,\"v\":95}", 1700000000 + i);
+        struct eng_reject rej;
+        ck_assert_int_eq(eng_par_push_line(p, free_s, line, (size_t)len, "t", (uint64_t)i, &rej),
+                         CEP_OK);
+    }
+    eng_par_flush(p);
+    /* Bounded by the test case's timeout, not a measure of time. */
+    while (c.n < 700) {
+        eng_par_poll(p);
+        sched_yield();
+    }
+    ck_assert_uint_eq(c.n, 700);
+    eng_par_free(p);
+    collect_free(&c);
+    ruleset_free(rs);
+    unlink(path);
+}
+END_TEST
+
 /* ---- checkpoints and rescale --------------------------------------------- */
 
 /* One engine (n == 1) or n workers, behind one set of calls. */
@@ -853,6 +886,7 @@ static Suite *par_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_same_alerts, 0, 6);
     tcase_add_test(tc, test_free_in_flight);
+    tcase_add_test(tc, test_flush_wakes);
     suite_add_tcase(s, tc);
     tc = tcase_create("rescale");
     tcase_set_timeout(tc, 120);
