@@ -213,7 +213,8 @@ int ckpt_mkdirs(const char *dir, unsigned mode);
  * environment (step one of open, write, fsync, rename, dirsync; N counts
  * calls from 1), the N-th such step of ckpt_file_write fails with EIO
  * (ENOSPC for write); steps wal_write and wal_sync fail the write-ahead
- * log's group commit (wal.c) the same way.  CEPD_FAULT is read at the
+ * log's group commit (wal.c) the same way, and step thread the start of a
+ * parallel worker (eng_par_new, EAGAIN).  CEPD_FAULT is read at the
  * first call, and again by ckpt_fault_reset (which also zeroes the counts;
  * the daemon calls it before its first checkpoint, so the checkpoint
  * processes it forks share the counts).  Compiled in only with

@@ -116,6 +116,18 @@ struct eng_fval {
     size_t off, len;
     int64_t i;
 };
+/* A key the caller of eng_push_decoded already wrote (the parallel
+ * dispatcher, which routes by it): the JSON array of the values of fields
+ * key[0..n_key) (bare fields of the ruleset) as the engine writes it, len
+ * bytes, and its cep_hash64.  Stateful rules keyed by the same fields take
+ * it instead of writing it again. */
+struct eng_key_hint {
+    const struct rule_field *key;
+    size_t n_key;
+    const char *json;
+    size_t len;
+    uint64_t hash;
+};
 struct eng_decoded {
     const char *raw;
     size_t raw_len;
@@ -126,6 +138,7 @@ struct eng_decoded {
     size_t n_fv;
     int32_t time_fv; /* fv[time_fv]'s event time is time_us; -1: not known */
     int64_t time_us;
+    const struct eng_key_hint *key; /* NULL: none */
 };
 
 /* eng_push_line for a decoded line: the event keeps d->raw and its slots

@@ -26,8 +26,12 @@ enum eng_par_route {
 
 /* N (2..128) workers running rs (borrowed: it must outlive the eng_par);
  * out->alert runs on the thread that calls eng_par_poll, out->late is not
- * used (late events are counted).  Starts the threads. */
-struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct eng_output *out);
+ * used (late events are counted).  Starts the threads; NULL, with the
+ * system error in err (errlen bytes), when one cannot start (the others
+ * are stopped again).  The fault-injection build fails the Nth start with
+ * CEPD_FAULT=thread:N (see ckpt_fault). */
+struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct eng_output *out,
+                            char *err, size_t errlen);
 /* Stops and joins the workers (after eng_par_finish or not), frees all. */
 void eng_par_free(struct eng_par *p);
 
@@ -38,8 +42,11 @@ enum eng_par_route eng_par_stream_route(const struct eng_par *p, uint32_t stream
 /* Offer one line, as eng_push_line: the line is validated (decoded, event
  * time) here, on the caller's thread; CEP_ERR with *rej filled when it is
  * rejected (the caller dead-letters it).  Otherwise it is copied into the
- * batch of its worker; a full ring makes this wait (draining alerts
- * meanwhile) until the worker has room: back-pressure, never loss. */
+ * batch of its worker; when that batch is full it goes out and the alerts
+ * the workers have sent back are delivered (out->alert); a full ring makes
+ * this wait (draining alerts meanwhile) until the worker has room:
+ * back-pressure, never loss.  Between batches, eng_par_flush and
+ * eng_par_poll (the caller's timer) send lines and deliver alerts. */
 int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size_t len,
                       const char *src_name, uint64_t src_off, struct eng_reject *rej);
 /* A line rejected before it was offered (counted). */

@@ -313,7 +313,6 @@ static void dmn_on_line(void *ud, struct io_source *io, const struct io_line *l,
             dmn_reject(d, s->name, l, rej.reason, rej.offset);
             out->accepted = false;
         }
-        eng_par_poll(d->par);
     } else if (eng_push_decoded(eng, (uint32_t)s->stream, &dec, s->name, l->offset, &rej) !=
                CEP_OK) {
         dmn_reject(d, s->name, l, rej.reason, rej.offset);
@@ -633,14 +632,20 @@ static void dmn_par_cb(evutil_socket_t fd, short what, void *ud)
 }
 
 /* Start the workers of parallelism > 1 (checkpoints restore into them
- * afterwards, dmn_ckpt_open).  DMN_EXIT_OK. */
+ * afterwards, dmn_ckpt_open).  DMN_EXIT_OK, or DMN_EXIT_USAGE (logged)
+ * when a thread cannot start. */
 static int dmn_par_open(struct dmn *d)
 {
     const struct cfg *c = d->g.cfg;
     if (c->parallelism <= 1)
         return DMN_EXIT_OK;
     struct eng_output out = {.ud = d, .alert = dmn_on_alert};
-    d->par = eng_par_new(d->g.rs, c->parallelism, &out);
+    char err[256];
+    d->par = eng_par_new(d->g.rs, c->parallelism, &out, err, sizeof(err));
+    if (!d->par) {
+        cep_log(CEP_LOG_ERROR, "%s", err);
+        return DMN_EXIT_USAGE;
+    }
     for (uint32_t s = 0; s < d->g.rs->n_streams; s++) {
         const char *why;
         if (eng_par_stream_route(d->par, s, &why) == ENG_PAR_WORKER0)

@@ -571,10 +571,10 @@ static const struct eng_fbind *eng_fbind_get(struct eng *eng, uint32_t stream,
     return b;
 }
 
-int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded *d,
-                     const char *src_name, uint64_t src_off, struct eng_reject *rej)
+/* eng_push_decoded, its key hint set. */
+static int eng_push_fields(struct eng *eng, uint32_t stream, const struct eng_decoded *d,
+                           const char *src_name, uint64_t src_off, struct eng_reject *rej)
 {
-    CEP_ASSERT(stream < eng->rs->n_streams);
     if (!d->names)
         return eng_push_line(eng, stream, d->raw, d->raw_len, src_name, src_off, rej);
     const struct eng_fbind *b = eng_fbind_get(eng, stream, d->names);
@@ -631,6 +631,16 @@ int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded 
     int rc = eng_input_run(eng, ev, CEP_OK, time_known ? &d->time_us : NULL, rej);
     if (d->text_ops)
         evt_text_settle(ev);
+    return rc;
+}
+
+int eng_push_decoded(struct eng *eng, uint32_t stream, const struct eng_decoded *d,
+                     const char *src_name, uint64_t src_off, struct eng_reject *rej)
+{
+    CEP_ASSERT(stream < eng->rs->n_streams);
+    eng->khint = d->key;
+    int rc = eng_push_fields(eng, stream, d, src_name, src_off, rej);
+    eng->khint = NULL;
     return rc;
 }
 

@@ -128,6 +128,29 @@ struct eng_keyed {
  * the same instant). */
 #define ENG_SPARE_KEYS 64
 
+/* Is an event at time t late on a stream whose watermark (exclusive) is
+ * wm_excl: behind it by more than the allowed lateness?  Only a stream
+ * with stateful rules drops late events.  eng_stream_offer's check, and
+ * the parallel dispatcher's, which keeps the stream's watermark for its
+ * workers (eng_par.c). */
+static inline bool eng_time_late(const struct rule_time *t, bool stateful, int64_t wm_excl,
+                                 int64_t time)
+{
+    return stateful && wm_excl != CEP_TIME_MIN && time < wm_excl &&
+           wm_excl - time > t->allowed_lateness;
+}
+
+/* Has an event-time stream been idle long enough at wall clock now (its
+ * last input at last_arrival, 0: none yet) that it releases what it
+ * buffered, as if its watermark had reached max_ts?  eng_streams_tick's
+ * condition, and the parallel dispatcher's (eng_par_tick). */
+static inline bool eng_time_idle(const struct rule_time *t, int64_t now, int64_t last_arrival,
+                                 int64_t max_ts, int64_t wm_excl)
+{
+    return t->idle_timeout > 0 && last_arrival != 0 && now - last_arrival >= t->idle_timeout &&
+           max_ts != CEP_TIME_MIN && max_ts >= wm_excl;
+}
+
 /* Event time of one stream. */
 struct eng_stream {
     bool stateful;      /* pattern rules read it: events go through time order */
@@ -184,6 +207,9 @@ struct eng {
     struct rule_index_memo *ix_smemo;  /* the stateful rules' (groups) */
     struct eng_fbind *fbind;           /* eng_push_decoded's bindings (eng.c) */
     size_t n_fbind;
+    /* While eng_push_decoded runs: the key its caller wrote for the input
+     * event (eng->input), if any (key NULL: none). */
+    const struct eng_key_hint *khint;
 };
 
 /* eng.c */

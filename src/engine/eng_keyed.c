@@ -426,7 +426,25 @@ void eng_keyed_key_json(struct eng *eng, const struct rule *r, struct expr_ctx *
     eng_keyed_fields_json(&eng->key, r->key, r->n_key, ctx);
 }
 
-/* eng_keyed_enter; lazy: eng_keyed_enter_lazy. */
+/* Are a and b (n_a, n_b) the same bare fields, in the same order? */
+static inline bool eng_keyed_same_fields(const struct rule_field *a, size_t n_a,
+                                         const struct rule_field *b, size_t n_b)
+{
+    if (a == b)
+        return n_a == n_b;
+    if (n_a != n_b)
+        return false;
+    for (size_t i = 0; i < n_a; i++) {
+        int slot = expr_field_slot(a[i].expr);
+        if (slot < 0 || slot != expr_field_slot(b[i].expr))
+            return false;
+    }
+    return true;
+}
+
+/* eng_keyed_enter; lazy: eng_keyed_enter_lazy.  The key is the one the
+ * input's producer wrote (eng->khint) when the rule is keyed by the same
+ * fields; a debug build writes it again and compares. */
 static bool eng_keyed_enter_as(struct eng *eng, size_t ri, const struct evt *ev, uint32_t *slot,
                                bool lazy)
 {
@@ -446,13 +464,31 @@ static bool eng_keyed_enter_as(struct eng *eng, size_t ri, const struct evt *ev,
      * outlasts every run, and inert events start and extend none. */
     if (lazy && !r->state_ttl_explicit && nfa_prog_inert(r->nfa, ev))
         return false;
-    eng_keyed_key_json(eng, r, &ctx);
-    uint64_t h = cep_hash64(eng->key.buf, eng->key.len, 0);
-    *slot = eng_keyed_find(kd, h, eng->key.buf, eng->key.len);
+    const char *kjson;
+    size_t klen;
+    uint64_t h;
+    const struct eng_key_hint *hint = eng->khint;
+    if (hint && ev == eng->input &&
+        eng_keyed_same_fields(r->key, r->n_key, hint->key, hint->n_key)) {
+        kjson = hint->json;
+        klen = hint->len;
+        h = hint->hash;
+#ifdef CEP_DEBUG
+        eng_keyed_key_json(eng, r, &ctx);
+        CEP_ASSERT(eng->key.len == klen && !memcmp(eng->key.buf, kjson, klen) &&
+                   cep_hash64(kjson, klen, 0) == h);
+#endif
+    } else {
+        eng_keyed_key_json(eng, r, &ctx);
+        kjson = eng->key.buf;
+        klen = eng->key.len;
+        h = cep_hash64(kjson, klen, 0);
+    }
+    *slot = eng_keyed_find(kd, h, kjson, klen);
     if (*slot == ENG_NO_SLOT) {
         if (lazy && !nfa_prog_may_start(r->nfa, ev))
             return false;
-        *slot = eng_keyed_add(kd, r, h, eng->key.buf, eng->key.len);
+        *slot = eng_keyed_add(kd, r, h, kjson, klen);
     }
     struct eng_key *k = &kd->keys[*slot];
     if (ev->time > k->last_seen)

@@ -42,14 +42,19 @@
  * (eng_push_decoded) instead of parsing the line again.  A line the scan
  * cannot vouch for is decoded in full (dec_json_line), as is the key of a
  * value other than a plain string (eng_keyed_fields_json); its worker
- * then decodes it too.
+ * then decodes it too.  The key's JSON and hash, which route the line, go
+ * with it, and the worker's stateful rules keyed by those fields take
+ * them (eng_decoded.key) instead of writing them again.
  *
  * Transport: per worker two SPSC rings of batch pointers each way (full
  * and free), ENG_PAR_BATCHES batches allocated at start: a full input
  * ring (no free batch) makes the dispatcher wait, draining alerts, which is
  * the back-pressure; nothing on the per-line path allocates once batches
  * have grown to the longest line.  Alerts come back in batches of copies.
- * A worker sleeps on a condition variable when its ring is empty.
+ * A worker sleeps on a condition variable when its ring is empty; the
+ * dispatcher wakes it once ENG_PAR_WAKE_AT batches wait, or at a flush
+ * (eng_par_flush: the daemon's timer every few milliseconds, ticks,
+ * checkpoints, the end), which also sends a partly filled batch.
  *
  * Checkpoints (design §5.1): eng_par_snapshot flushes every batch with the
  * current watermarks, then sends a barrier through every ring; a worker
@@ -79,8 +84,10 @@
 #include "cepd/hash.h"
 #include "cepd/sbuf.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -94,6 +101,11 @@
 #define ENG_PAR_BATCH_FIELDS (ENG_PAR_BATCH_RECS * 8)
 #define ENG_PAR_SPREAD_RUN   64        /* SPREAD lines to one worker before the next */
 #define ENG_PAR_WAIT_NS      20000     /* a waiting side sleeps this long between looks */
+/* Batches that wait before the dispatcher wakes a sleeping worker (a
+ * flush, every few milliseconds and at the end, wakes it for one): fewer
+ * sleeps and wakes, each a system call and a switch, while the other
+ * threads keep the CPUs. */
+#define ENG_PAR_WAKE_AT      4
 
 enum eng_par_kind {
     ENG_PAR_LINE = 0, /* a: watermark (exclusive) before, b: after; CEP_TIME_MIN: none */
@@ -106,18 +118,24 @@ enum eng_par_kind {
     ENG_PAR_KIND_COUNT
 };
 
+/* A LINE's bytes follow the previous LINE's in the batch, and so do its
+ * fields: the worker finds them by counting, in order. */
 struct eng_par_rec {
-    enum eng_par_kind kind;
+    uint8_t kind;             /* enum eng_par_kind */
+    uint16_t klen;            /* LINE: its key's JSON, after its bytes (0: none) */
     uint32_t stream;
-    uint32_t len;
-    size_t off;               /* LINE: offset of its bytes in the batch */
-    uint32_t fv_at, n_fv;     /* LINE: its fields in the batch's fv; UINT32_MAX: decode it */
-    int32_t time_fv;          /* LINE: eng_decoded's */
+    uint32_t len;             /* LINE: its bytes */
+    uint16_t n_fv;            /* LINE: its fields; ENG_PAR_DECODE: decode it */
+    int16_t time_fv;          /* LINE: eng_decoded's */
     int64_t time;
     const char *src_name;
     uint64_t src_off;
     int64_t a, b;
+    uint64_t khash;           /* LINE with klen: its key's hash */
 };
+#define ENG_PAR_DECODE UINT16_MAX
+_Static_assert(ENG_PAR_BATCH_FIELDS < ENG_PAR_DECODE, "a line's n_fv fits a record");
+_Static_assert(sizeof(struct eng_par_rec) <= 64, "a record fits a cache line");
 
 struct eng_par_batch {
     struct eng_par_rec recs[ENG_PAR_BATCH_RECS];
@@ -188,6 +206,7 @@ struct eng_par {
     const struct ruleset *rs;
     struct eng_output out;
     uint32_t n;
+    uint32_t n_threads;       /* workers whose thread runs (all n once started) */
     struct eng_par_worker *w;
     struct eng_par_stream *streams;
     struct evt *ev;           /* the line being validated */
@@ -375,22 +394,35 @@ static void eng_par_raise(struct eng *eng, uint32_t s, int64_t excl)
 static void eng_par_run(struct eng_par_worker *w, struct eng_par_batch *b)
 {
     struct eng *eng = w->eng;
+    const char *bytes = b->bytes;
+    const struct eng_par_fv *fv = b->fv;
     for (size_t i = 0; i < b->n; i++) {
         const struct eng_par_rec *r = &b->recs[i];
         struct eng_reject rej;
-        switch (r->kind) {
+        switch ((enum eng_par_kind)r->kind) {
             case ENG_PAR_LINE: {
+                const struct eng_par_stream *ps = &w->p->streams[r->stream];
                 eng_par_raise(eng, r->stream, r->a);
                 /* Validated by the dispatcher, which may also have said
-                 * where its fields are. */
-                struct eng_decoded d = {.raw = b->bytes + r->off, .raw_len = r->len,
-                                        .names = &w->p->streams[r->stream].fnames,
+                 * where its fields are and written its key. */
+                struct eng_decoded d = {.raw = bytes, .raw_len = r->len, .names = &ps->fnames,
                                         .fv = w->fvx, .n_fv = r->n_fv,
                                         .time_fv = r->time_fv, .time_us = r->time};
-                if (r->n_fv == UINT32_MAX)
+                struct eng_key_hint hint;
+                bytes += r->len;
+                if (r->klen) {
+                    hint = (struct eng_key_hint){.key = ps->key, .n_key = ps->n_key,
+                                                 .json = bytes, .len = r->klen,
+                                                 .hash = r->khash};
+                    d.key = &hint;
+                    bytes += r->klen;
+                }
+                if (r->n_fv == ENG_PAR_DECODE) {
                     d.names = NULL;
-                else
-                    eng_par_fv_expand(b->fv + r->fv_at, r->n_fv, w->fvx);
+                } else {
+                    eng_par_fv_expand(fv, r->n_fv, w->fvx);
+                    fv += r->n_fv;
+                }
                 if (NEVER(eng_push_decoded(eng, r->stream, &d, r->src_name, r->src_off, &rej) !=
                           CEP_OK))
                     break;
@@ -499,27 +531,34 @@ size_t eng_par_poll(struct eng_par *p)
     return n;
 }
 
-static void eng_par_send(struct eng_par_worker *w)
+/* Send worker w the batch being filled.  A sleeping worker is woken when
+ * ENG_PAR_WAKE_AT batches wait, or with now (a flush) when any does (an
+ * idle worker is left asleep). */
+static void eng_par_send(struct eng_par_worker *w, bool now)
 {
-    if (!w->cur)
-        return;
-    bool ok = eng_par_ring_push(&w->in, w->cur);
-    CEP_ASSERT(ok);
-    w->cur = NULL;
-    eng_par_wake(w);
+    if (w->cur && w->cur->n) {
+        bool ok = eng_par_ring_push(&w->in, w->cur);
+        CEP_ASSERT(ok);
+        w->cur = NULL;
+    }
+    if (eng_par_ring_count(&w->in) >= (now ? 1 : ENG_PAR_WAKE_AT))
+        eng_par_wake(w);
 }
 
 /* A record slot in worker w's batch, with room for len line bytes and
- * n_fv fields: sends a full batch and waits (draining alerts) for a free
- * one. */
+ * n_fv fields: sends a full batch (delivering the alerts sent back) and
+ * waits (draining alerts) for a free one. */
 static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker *w, size_t len,
                                        size_t n_fv)
 {
     if (w->cur && w->cur->n &&
         (w->cur->n == ENG_PAR_BATCH_RECS || w->cur->len + len > w->cur->cap ||
-         w->cur->n_fv + n_fv > ENG_PAR_BATCH_FIELDS))
-        eng_par_send(w);
+         w->cur->n_fv + n_fv > ENG_PAR_BATCH_FIELDS)) {
+        eng_par_send(w, false);
+        eng_par_poll(p); /* alerts come back about as often */
+    }
     while (!w->cur && !(w->cur = eng_par_ring_pop(&w->in_free))) {
+        eng_par_wake(w);
         eng_par_poll(p);
         eng_par_nap();
     }
@@ -530,12 +569,9 @@ static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker 
     }
     CEP_ASSERT(n_fv <= ENG_PAR_BATCH_FIELDS);
     struct eng_par_rec *r = &b->recs[b->n++];
-    r->off = b->len;
     r->len = (uint32_t)len;
-    b->len += len;
-    r->fv_at = (uint32_t)b->n_fv;
-    r->n_fv = UINT32_MAX;
-    b->n_fv += n_fv;
+    r->klen = 0;
+    r->n_fv = ENG_PAR_DECODE;
     return r;
 }
 
@@ -583,8 +619,7 @@ static int eng_par_validate(struct eng_par *p, uint32_t stream, const char *line
 static void eng_par_offer(struct eng_par_stream *ps, const struct rule_time *t, bool stateful,
                           int64_t time)
 {
-    if (stateful && ps->wm_excl != CEP_TIME_MIN && time < ps->wm_excl &&
-        ps->wm_excl - time > t->allowed_lateness)
+    if (eng_time_late(t, stateful, ps->wm_excl, time))
         return;
     if (time > ps->max_ev)
         ps->max_ev = time;
@@ -596,45 +631,23 @@ static void eng_par_offer(struct eng_par_stream *ps, const struct rule_time *t, 
     }
 }
 
-/* The key group of event ev of a BY_KEY stream: the group the engine files
- * its key under. */
-static uint32_t eng_par_group(struct eng_par *p, const struct evt *ev)
+/* The key of event ev of a BY_KEY stream, as the engine writes it: its
+ * JSON into p->key, and its hash (the key group is eng_key_group of it). */
+static uint64_t eng_par_key(struct eng_par *p, const struct evt *ev)
 {
     const struct eng_par_stream *ps = &p->streams[ev->stream];
     struct expr_ctx ctx = {.ev = ev, .counters = &p->counters, .rt = p->rt};
     eng_keyed_fields_json(&p->key, ps->key, ps->n_key, &ctx);
-    return eng_key_group(cep_hash64(p->key.buf, p->key.len, 0));
+    return cep_hash64(p->key.buf, p->key.len, 0);
 }
 
-/* eng_par_group of a line the key-only scan read (p->ev): its strings have
- * no escapes and no control bytes, so their JSON is their bytes quoted (as
- * eng_keyed_fields_json writes them).  Keys of other values go the long
- * way. */
-static uint32_t eng_par_group_scanned(struct eng_par *p, const struct eng_par_stream *ps)
+/* eng_par_key of a line the key-only scan read (p->ev), the short way
+ * when its key values are strings (eng_par_key_json). */
+static uint64_t eng_par_key_scanned(struct eng_par *p, const struct eng_par_stream *ps)
 {
-    const struct val *slots = p->ev->slots;
-    size_t need = 2;
-    for (size_t i = 0; i < ps->n_key; i++) {
-        const struct val *v = &slots[ps->key_slot[i]];
-        if (v->type != VAL_STR)
-            return eng_par_group(p, p->ev);
-        need += v->len + 3;
-    }
-    struct sbuf *sb = &p->key;
-    sbuf_reserve(sb, need);
-    char *o = sb->buf;
-    for (size_t i = 0; i < ps->n_key; i++) {
-        const struct val *v = &slots[ps->key_slot[i]];
-        *o++ = i ? ',' : '[';
-        *o++ = '"';
-        memcpy(o, v->u.s, v->len);
-        o += v->len;
-        *o++ = '"';
-    }
-    *o++ = ']';
-    *o = '\0';
-    sb->len = (size_t)(o - sb->buf);
-    return eng_key_group(cep_hash64(sb->buf, sb->len, 0));
+    if (!eng_par_key_json(&p->key, p->ev->slots, ps->key_slot, ps->n_key))
+        return eng_par_key(p, p->ev);
+    return cep_hash64(p->key.buf, p->key.len, 0);
 }
 
 void eng_par_note_rejected(struct eng_par *p)
@@ -656,10 +669,14 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
         return CEP_ERR;
     }
     uint32_t wi = 0;
+    uint64_t khash = 0;
+    size_t klen = 0; /* p->key holds the key's JSON (BY_KEY) */
     if (ps->route == ENG_PAR_SPREAD) {
         wi = (uint32_t)((p->spread++ / ENG_PAR_SPREAD_RUN) % p->n);
     } else if (ps->route == ENG_PAR_BY_KEY && rc == CEP_OK) {
-        wi = (p->scanned ? eng_par_group_scanned(p, ps) : eng_par_group(p, p->ev)) % p->n;
+        khash = p->scanned ? eng_par_key_scanned(p, ps) : eng_par_key(p, p->ev);
+        wi = eng_key_group(khash) % p->n;
+        klen = p->key.len <= UINT16_MAX ? p->key.len : 0; /* longer: the worker writes it */
     }
     int64_t before = CEP_TIME_MIN, after = CEP_TIME_MIN;
     if (ps->ext) {
@@ -676,14 +693,24 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
         after = ps->wm_excl;
     }
     struct eng_par_worker *w = &p->w[wi];
-    struct eng_par_rec *r = eng_par_rec(p, w, len, n_fv == SIZE_MAX ? 0 : n_fv);
-    memcpy(w->cur->bytes + r->off, line, len);
+    struct eng_par_rec *r = eng_par_rec(p, w, len + klen, n_fv == SIZE_MAX ? 0 : n_fv);
+    struct eng_par_batch *b = w->cur;
+    r->len = (uint32_t)len;
+    memcpy(b->bytes + b->len, line, len);
+    b->len += len;
+    if (klen) {
+        memcpy(b->bytes + b->len, p->key.buf, klen);
+        b->len += klen;
+        r->klen = (uint16_t)klen;
+        r->khash = khash;
+    }
     r->time_fv = -1;
     if (n_fv != SIZE_MAX) {
-        memcpy(w->cur->fv + r->fv_at, p->fv, n_fv * sizeof(*p->fv));
-        r->n_fv = (uint32_t)n_fv;
+        memcpy(b->fv + b->n_fv, p->fv, n_fv * sizeof(*p->fv));
+        b->n_fv += n_fv;
+        r->n_fv = (uint16_t)n_fv;
         if (rc == CEP_OK)
-            r->time_fv = eng_par_scan_time_fv(p->fv, n_fv, ps->time_field);
+            r->time_fv = (int16_t)eng_par_scan_time_fv(p->fv, n_fv, ps->time_field);
         r->time = p->ev->time;
     }
     r->kind = ENG_PAR_LINE;
@@ -710,8 +737,7 @@ void eng_par_flush(struct eng_par *p)
             r->a = p->streams[s].wm_excl;
             w->wm_sent[s] = r->a;
         }
-        if (w->cur && w->cur->n)
-            eng_par_send(w);
+        eng_par_send(w, true); /* and wake it for batches sent before */
     }
 }
 
@@ -740,9 +766,7 @@ void eng_par_tick(struct eng_par *p, int64_t now)
     for (uint32_t s = 0; s < p->rs->n_streams; s++) {
         struct eng_par_stream *ps = &p->streams[s];
         const struct rule_time *t = &p->rs->streams[s].time;
-        if (ps->ext && t->idle_timeout > 0 && ps->last_arrival != 0 &&
-            now - ps->last_arrival >= t->idle_timeout && ps->max_ts != CEP_TIME_MIN &&
-            ps->max_ts >= ps->wm_excl)
+        if (ps->ext && eng_time_idle(t, now, ps->last_arrival, ps->max_ts, ps->wm_excl))
             ps->wm_excl = ps->max_ts + 1;
     }
     eng_par_broadcast(p, ENG_PAR_TICK, now);
@@ -788,7 +812,7 @@ void eng_par_snapshot(struct eng_par *p, struct ckpt_w *cw)
 
 static uint32_t eng_par_group_of(void *ud, const struct evt *ev)
 {
-    return eng_par_group(ud, ev);
+    return eng_key_group(eng_par_key(ud, ev));
 }
 
 int eng_par_restore(struct eng_par *p, struct ckpt_r *sec, struct eng_restore_report *rep,
@@ -909,7 +933,8 @@ void eng_par_rule_report(const struct eng_par *p, size_t ri, struct eng_rule_rep
 
 /* ---- life ---------------------------------------------------------------- */
 
-struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct eng_output *out)
+struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct eng_output *out,
+                            char *err, size_t errlen)
 {
     CEP_ASSERT(n >= 2 && n <= ENG_KEY_GROUPS);
     struct eng_par *p = cep_calloc(1, sizeof(*p));
@@ -969,11 +994,19 @@ struct eng_par *eng_par_new(const struct ruleset *rs, uint32_t n, const struct e
     sigset_t all, old_mask;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-    for (uint32_t i = 0; i < n; i++) {
-        int rc = pthread_create(&p->w[i].thread, NULL, eng_par_main, &p->w[i]);
-        CEP_ASSERT(rc == 0);
+    int rc = 0;
+    while (p->n_threads < n && rc == 0) {
+        struct eng_par_worker *w = &p->w[p->n_threads];
+        rc = ckpt_fault("thread") ? EAGAIN : pthread_create(&w->thread, NULL, eng_par_main, w);
+        p->n_threads += rc == 0;
     }
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "parallelism %u: cannot start worker thread %u: %s", n,
+                 p->n_threads, strerror(rc));
+        eng_par_free(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -983,7 +1016,7 @@ void eng_par_free(struct eng_par *p)
         return;
     eng_par_flush(p);
     atomic_store(&p->stop, true);
-    for (uint32_t i = 0; i < p->n; i++) {
+    for (uint32_t i = 0; i < p->n_threads; i++) {
         struct eng_par_worker *w = &p->w[i];
         /* A worker may wait for an alert batch: keep taking them back. */
         while (!atomic_load(&w->exited)) {

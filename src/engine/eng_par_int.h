@@ -2,15 +2,19 @@
  * Internals of the parallel engine (eng_par.c): the bounded
  * single-producer/single-consumer ring of pointers that carries batches
  * between the dispatcher and a worker (eng_par_ring.c).  Exactly one thread
- * pushes and exactly one thread pops; neither blocks nor allocates. */
+ * pushes and exactly one thread pops; neither blocks nor allocates.  The
+ * dispatcher's key-only scan (eng_par_scan.c), and the key it writes for
+ * the worker. */
 #ifndef CEPD_ENG_PAR_INT_H
 #define CEPD_ENG_PAR_INT_H
 
 #include "cepd/cep_common.h"
 #include "cepd/eng.h"
 #include "cepd/evt.h"
+#include "cepd/sbuf.h"
 
 #include <stdatomic.h>
+#include <string.h>
 
 #define ENG_PAR_CACHELINE 64
 
@@ -71,7 +75,43 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
                       struct val *slots, struct eng_par_fv *fv, size_t *n_fv);
 /* The index in fv[0..n) of the member that gives the event its time (the
  * last one of field time_field; eng_decoded's time_fv), or -1. */
-int32_t eng_par_scan_time_fv(const struct eng_par_fv *fv, size_t n, int32_t time_field);
+static inline int32_t eng_par_scan_time_fv(const struct eng_par_fv *fv, size_t n,
+                                           int32_t time_field)
+{
+    while (n-- > 0)
+        if ((int32_t)(fv[n].fk >> 2) == time_field)
+            return (int32_t)n;
+    return -1;
+}
+/* The JSON array of the key values slots[key_slot[0..n)] into sb (from
+ * its start), when every one is a string the key-only scan read (no
+ * escapes, no control bytes): their bytes quoted, as eng_keyed_fields_json
+ * writes them.  False, sb unspecified, when a value is not a string. */
+static inline bool eng_par_key_json(struct sbuf *sb, const struct val *slots,
+                                    const int *key_slot, size_t n)
+{
+    size_t need = 2;
+    for (size_t i = 0; i < n; i++) {
+        const struct val *v = &slots[key_slot[i]];
+        if (v->type != VAL_STR)
+            return false;
+        need += v->len + 3;
+    }
+    sbuf_reserve(sb, need);
+    char *o = sb->buf;
+    for (size_t i = 0; i < n; i++) {
+        const struct val *v = &slots[key_slot[i]];
+        *o++ = i ? ',' : '[';
+        *o++ = '"';
+        memcpy(o, v->u.s, v->len);
+        o += v->len;
+        *o++ = '"';
+    }
+    *o++ = ']';
+    *o = '\0';
+    sb->len = (size_t)(o - sb->buf);
+    return true;
+}
 /* fv[0..n) as eng_push_decoded takes them, into out[0..n). */
 void eng_par_fv_expand(const struct eng_par_fv *fv, size_t n, struct eng_fval *out);
 

@@ -150,14 +150,6 @@ close:
     return p == end ? CEP_OK : CEP_ERR;
 }
 
-int32_t eng_par_scan_time_fv(const struct eng_par_fv *fv, size_t n, int32_t time_field)
-{
-    while (n-- > 0)
-        if ((int32_t)(fv[n].fk >> 2) == time_field)
-            return (int32_t)n;
-    return -1;
-}
-
 void eng_par_fv_expand(const struct eng_par_fv *fv, size_t n, struct eng_fval *out)
 {
     _Static_assert(ENG_FVAL_KIND_COUNT <= 4, "an eng_fval kind fits in 2 bits");

@@ -220,8 +220,7 @@ bool eng_stream_offer(struct eng *eng, struct evt *ev)
     const struct rule_time *t = &eng->rs->streams[ev->stream].time;
     /* Late: behind the watermark by more than the allowed lateness.  Only
      * stateful rules wait for the watermark; stateless ones already acted. */
-    if (s->stateful && s->wm_excl != CEP_TIME_MIN && ev->time < s->wm_excl &&
-        s->wm_excl - ev->time > t->allowed_lateness) {
+    if (eng_time_late(t, s->stateful, s->wm_excl, ev->time)) {
         eng->stats.late++;
         if (eng->out.late)
             eng->out.late(eng->out.ud, ev);
@@ -273,9 +272,7 @@ void eng_streams_tick(struct eng *eng, int64_t now)
             continue;
         if (!t->has_time) {
             eng_stream_advance(eng, (uint32_t)si, now);
-        } else if (t->idle_timeout > 0 && s->last_arrival != 0 &&
-                   now - s->last_arrival >= t->idle_timeout && s->max_ts != CEP_TIME_MIN &&
-                   s->max_ts >= s->wm_excl) {
+        } else if (eng_time_idle(t, now, s->last_arrival, s->max_ts, s->wm_excl)) {
             eng_stream_release(eng, (uint32_t)si, s->max_ts + 1, true);
         }
     }

@@ -6,7 +6,8 @@
 # different keys) through `cepd run` with parallelism 1, 2 and 3 gives the
 # same alerts (ids and JSON, detected_at aside; sorted, since workers
 # interleave) and the same totals; the stream with mixed keys is logged as
-# running on one worker; a reload with workers is refused.  Checkpoints
+# running on one worker; a reload with workers is refused; a worker thread
+# that cannot start (fault injection) makes cepd exit 2.  Checkpoints
 # with workers: tests/daemon/t_parallel_ckpt.sh.
 # Tested by: tests/daemon/run.sh (make check)
 set -u
@@ -160,4 +161,25 @@ check "SIGHUP with parallelism 2 is refused, saying why" \
 check "... and the daemon carries on" daemon_alive
 daemon_stop TERM
 check "... then exits 0 on SIGTERM" test $? -eq 0
+
+# A worker thread that cannot start (the fault-injection build fails the
+# second start with EAGAIN; other builds start it and run to the end of
+# their input): exit 2, naming the system error.
+cat > "$d/cepd-fault.yaml" <<YAML
+rules: [$d/rules.yaml]
+parallelism: 2
+sources: [{name: ev-in, type: stdin, stream: ev}]
+sinks: [{name: alerts, type: file, path: $d/alerts-fault.jsonl}]
+default_sinks: [alerts]
+YAML
+CEPD_FAULT=thread:2 "$CEPD" run -c "$d/cepd-fault.yaml" < /dev/null > "$d/fault.out" 2>&1
+rc=$?
+if [ $rc -ne 0 ] || ! grep -q "every source has ended" "$d/fault.out"; then
+    check "a worker thread that cannot start: exit 2" test $rc -eq 2
+    check "... naming the system error" grep -q \
+        "parallelism 2: cannot start worker thread 1: Resource temporarily unavailable" \
+        "$d/fault.out"
+else
+    echo "skip: not a fault-injection build (worker start failure)"
+fi
 finish

@@ -174,11 +174,20 @@ static struct ruleset *load(const char *yaml, char *path, size_t path_len)
     return rs;
 }
 
+/* eng_par_new, which starts here. */
+static struct eng_par *par_new(const struct ruleset *rs, uint32_t n, const struct eng_output *out)
+{
+    char err[256] = "";
+    struct eng_par *p = eng_par_new(rs, n, out, err, sizeof(err));
+    ck_assert_msg(p != NULL, "%s", err);
+    return p;
+}
+
 START_TEST(test_routes)
 {
     char path[64];
     struct ruleset *rs = load(rules_keyed, path, sizeof(path));
-    struct eng_par *p = eng_par_new(rs, 2, NULL);
+    struct eng_par *p = par_new(rs, 2, NULL);
     const char *why = "x";
     ck_assert_int_eq(eng_par_stream_route(p, (uint32_t)ruleset_find_stream(rs, "ev"), &why),
                      ENG_PAR_BY_KEY);
@@ -190,7 +199,7 @@ START_TEST(test_routes)
     unlink(path);
 
     rs = load(rules_mixed, path, sizeof(path));
-    p = eng_par_new(rs, 3, NULL);
+    p = par_new(rs, 3, NULL);
     ck_assert_int_eq(eng_par_stream_route(p, (uint32_t)ruleset_find_stream(rs, "ev"), &why),
                      ENG_PAR_WORKER0);
     ck_assert_ptr_nonnull(strstr(why, "different"));
@@ -318,7 +327,7 @@ static void run_par_case(uint32_t workers, enum eng_eof mode)
     struct eng_stats s1 = *eng_stats(eng);
 
     struct eng_output on = {.ud = &many, .alert = on_alert};
-    struct eng_par *p = eng_par_new(rs, workers, &on);
+    struct eng_par *p = par_new(rs, workers, &on);
     for (size_t i = 0; i < n; i++) {
         struct eng_reject rej;
         rejn += eng_par_push_line(p, streams[i], lines[i], strlen(lines[i]), "gen", i, &rej) !=
@@ -368,7 +377,7 @@ START_TEST(test_free_in_flight)
     struct ruleset *rs = load(rules_keyed, path, sizeof(path));
     struct collect c = {0};
     struct eng_output o = {.ud = &c, .alert = on_alert};
-    struct eng_par *p = eng_par_new(rs, 2, &o);
+    struct eng_par *p = par_new(rs, 2, &o);
     uint32_t ev = (uint32_t)ruleset_find_stream(rs, "ev");
     for (int i = 0; i < 5000; i++) {
         char line[128];
@@ -380,6 +389,39 @@ START_TEST(test_free_in_flight)
     }
     eng_par_free(p);
     ck_assert_uint_gt(c.n, 0); /* the throttled `big` rule's first alerts got through */
+    collect_free(&c);
+    ruleset_free(rs);
+    unlink(path);
+}
+END_TEST
+
+/* A worker asleep while fewer than ENG_PAR_WAKE_AT batches wait is woken
+ * by a flush (the daemon's timer): a full batch and a partial one per
+ * worker come back through eng_par_flush and eng_par_poll alone, with no
+ * finish or sync to wait for them. */
+START_TEST(test_flush_wakes)
+{
+    char path[64];
+    struct ruleset *rs = load(rules_keyed, path, sizeof(path));
+    struct collect c = {0};
+    struct eng_output o = {.ud = &c, .alert = on_alert};
+    struct eng_par *p = par_new(rs, 2, &o);
+    uint32_t free_s = (uint32_t)ruleset_find_stream(rs, "free");
+    for (int i = 0; i < 700; i++) { /* SPREAD: 350 lines to each worker */
+        char line[64];
+        int len = snprintf(line, sizeof(line), "{\"ts\":%d,\"v\":95}", 1700000000 + i);
+        struct eng_reject rej;
+        ck_assert_int_eq(eng_par_push_line(p, free_s, line, (size_t)len, "t", (uint64_t)i, &rej),
+                         CEP_OK);
+    }
+    eng_par_flush(p);
+    /* Bounded by the test case's timeout, not a measure of time. */
+    while (c.n < 700) {
+        eng_par_poll(p);
+        sched_yield();
+    }
+    ck_assert_uint_eq(c.n, 700);
+    eng_par_free(p);
     collect_free(&c);
     ruleset_free(rs);
     unlink(path);
@@ -398,7 +440,7 @@ static void side_new(struct side *sd, struct ruleset *rs, uint32_t n, struct col
 {
     struct eng_output o = {.ud = c, .alert = on_alert};
     sd->eng = n == 1 ? eng_new(rs, &o) : NULL;
-    sd->p = n == 1 ? NULL : eng_par_new(rs, n, &o);
+    sd->p = n == 1 ? NULL : par_new(rs, n, &o);
 }
 
 static void side_free(struct side *sd)
@@ -587,6 +629,29 @@ START_TEST(test_restore_bad)
 }
 END_TEST
 
+/* A worker thread that cannot start (the fault-injection build fails the
+ * third start): eng_par_new stops the two it started and says why. */
+START_TEST(test_thread_fails)
+{
+#ifdef CEPD_FAULT_INJECTION
+    char path[64];
+    struct ruleset *rs = load(rules_keyed, path, sizeof(path));
+    char err[256] = "";
+    setenv("CEPD_FAULT", "thread:3", 1);
+    ckpt_fault_reset();
+    ck_assert_ptr_null(eng_par_new(rs, 4, NULL, err, sizeof(err)));
+    ck_assert_str_eq(err, "parallelism 4: cannot start worker thread 2: "
+                          "Resource temporarily unavailable");
+    unsetenv("CEPD_FAULT");
+    ckpt_fault_reset();
+    struct eng_par *p = par_new(rs, 4, NULL); /* the next start is whole */
+    eng_par_free(p);
+    ruleset_free(rs);
+    unlink(path);
+#endif
+}
+END_TEST
+
 /* ---- the key-only scan ---------------------------------------------------- */
 
 static const char rules_scan[] =
@@ -658,7 +723,8 @@ static void scan_line(char *buf, size_t cap, uint64_t *seed)
 }
 
 /* A line the key-only scan accepts is one the full decoder accepts, with
- * the same key JSON (so the same key group) and the same time fields; the
+ * the same key JSON (so the same key group; also as the dispatcher writes
+ * it for the worker, eng_par_key_json) and the same time fields; the
  * fields it lists make an engine do what the line does (eng_push_decoded
  * against eng_push_line: the same alerts, which show every field). */
 START_TEST(test_key_scan)
@@ -712,7 +778,7 @@ START_TEST(test_key_scan)
     sbuf_init(&a);
     sbuf_init(&b);
     uint64_t seed = 88172645463325252u;
-    size_t accepted = 0, fast = 0, listed = 0;
+    size_t accepted = 0, fast = 0, listed = 0, quoted = 0;
     char line[1024];
     struct eng_par_fv fv[sizeof(line) / 4 + 1];
     struct eng_fval fvx[sizeof(line) / 4 + 1];
@@ -737,6 +803,16 @@ START_TEST(test_key_scan)
                       a.buf, b.buf);
         ck_assert_uint_eq(eng_key_group(cep_hash64(a.buf, a.len, 0)),
                           eng_key_group(cep_hash64(b.buf, b.len, 0)));
+        /* The dispatcher's short way, whose key the worker takes: of both
+         * key fields, and of the first alone. */
+        for (size_t nk = 2; nk >= 1; nk--) {
+            eng_keyed_fields_json(&a, r->key, nk, &cf);
+            if (!eng_par_key_json(&b, scan->slots, slots, nk))
+                continue;
+            quoted++;
+            ck_assert_msg(a.len == b.len && !memcmp(a.buf, b.buf, a.len), "%s: %s vs %s", line,
+                          a.buf, b.buf);
+        }
         for (size_t k = 2; k < 4; k++) {
             sbuf_reset(&a);
             sbuf_reset(&b);
@@ -769,6 +845,7 @@ START_TEST(test_key_scan)
     ck_assert_uint_gt(200000 - accepted, 5000);
     ck_assert_uint_gt(listed, 20000);
     ck_assert_uint_gt(fast - listed, 5000);
+    ck_assert_uint_gt(quoted, 2000);
     ck_assert_uint_gt(ca.n, 1000);
     ck_assert_uint_eq(ca.n, cb.n);
     for (size_t k = 0; k < ca.n; k++)
@@ -799,6 +876,7 @@ static Suite *par_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("routes");
     tcase_add_test(tc, test_routes);
+    tcase_add_test(tc, test_thread_fails);
     suite_add_tcase(s, tc);
     tc = tcase_create("key_scan");
     tcase_set_timeout(tc, 60);
@@ -808,6 +886,7 @@ static Suite *par_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_same_alerts, 0, 6);
     tcase_add_test(tc, test_free_in_flight);
+    tcase_add_test(tc, test_flush_wakes);
     suite_add_tcase(s, tc);
     tc = tcase_create("rescale");
     tcase_set_timeout(tc, 120);
