@@ -410,7 +410,7 @@ static void state_edges(struct nfa_key *k, struct nfa_cnt *c, struct cnt_evmap *
             continue;
         uint32_t t = p->cnt_dim[e->target];
         uint8_t *w = is_start ? &em->map[S * S + t] : &em->map[t * S + d];
-        CEP_ASSERT(*w < UINT8_MAX); /* bounded by prog_why_not_count */
+        CEP_ASSERT(*w < UINT8_MAX); /* prog_why_not_count bounds the walk */
         (*w)++;
     }
 }

@@ -158,6 +158,17 @@ static inline int nfa_edge_expr(const struct nfa_prog *p, const struct nfa_edge 
     return code[0].arg;
 }
 
+/* How many proceed edges one walk of a state's decision graph follows at
+ * most (nfa_decision_edges, nfa_final_after_proceed, the compiler's
+ * analyses): proceed chains may branch and rejoin, or loop (a looping
+ * group whose steps are all optional), so the walk is cut there.  A walk
+ * therefore visits at most budget + 1 states (prog_why_not_count relies
+ * on it). */
+static inline size_t nfa_proceed_budget(const struct nfa_prog *p)
+{
+    return 4 * (size_t)p->n_edges + 16;
+}
+
 /* A node of the shared buffer: one event taken by one step, and the node
  * of the event taken before it in the same partial match. */
 struct nfa_node {
@@ -280,8 +291,8 @@ bool nfa_expr_true(struct nfa_key *k, uint16_t idx);
 bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state);
 /* The decision graph of state on k->w->ev: the take / ignore edges
  * (takes only, when takes_only) reachable through proceed edges whose
- * conditions hold, as edge ids in k->w->out[0..return).  Uses
- * k->w->stack.  Shared by
+ * conditions hold, as edge ids in k->w->out[0..return), once per path
+ * (paths past nfa_proceed_budget are cut).  Uses k->w->stack.  Shared by
  * run_step (nfa_run.c) and the counting runner (nfa_count.c). */
 size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only);
 
