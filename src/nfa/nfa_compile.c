@@ -871,6 +871,7 @@ static const char *prog_why_not_count(const struct nfa_prog *p)
 struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
 {
     struct comp c;
+    CEP_ASSERT(spec->emit < NFA_EMIT_COUNT); /* NFA_EMIT_COUNT ends the enum, it is no mode */
     memset(&c, 0, sizeof(c));
     c.spec = spec;
     size_t n_idx = spec->n_indexes ? spec->n_indexes : 1;
@@ -937,7 +938,7 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
     p->n_indexes = spec->n_indexes;
     p->step_names = cep_calloc(n_idx, sizeof(*p->step_names));
     collect_names(p, spec->steps, spec->n_steps);
-    if (spec->emit == NFA_EMIT_COUNT) {
+    if (spec->emit == NFA_EMIT_TALLY) {
         CEP_ASSERT(prog_why_not_count(p) == NULL);
         p->counting = true;
         nfa_cnt_prog_init(p);
@@ -978,7 +979,7 @@ void nfa_prog_free(struct nfa_prog *p)
     cep_free(p);
 }
 
-/* NULL if spec may be compiled with emit COUNT, else the reason (a
+/* NULL if spec may be compiled with emit TALLY, else the reason (a
  * static string).  Compiles the pattern once to look at its states. */
 const char *nfa_spec_countable(const struct nfa_pattern_spec *spec)
 {

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Counting keys (emit COUNT): the matches an event completes are counted,
+ * Counting keys (emit TALLY): the matches an event completes are counted,
  * with their earliest and latest first events, instead of being built, so
  * the cost per event does not grow with the number of partial matches
  * (CORE, VLDB 2022, in spirit: a shared representation, nothing

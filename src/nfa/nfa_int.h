@@ -5,7 +5,7 @@
  * their common prefix) and the computation states ("runs").  Invariant: a
  * buffer node's refcount is the number of runs, completed matches and child
  * nodes that point at it; it holds one reference on its event.  A key of
- * a counting program (emit COUNT) keeps its whole state in cnt instead
+ * a counting program (emit TALLY) keeps its whole state in cnt instead
  * (nfa_count.c); its runs, buffer and match arrays stay empty.
  * Tested by: tests/unit/check_nfa.c, tests/unit/check_nfa_snap.c,
  * tests/unit/check_nfa_count.c */
@@ -125,7 +125,7 @@ struct nfa_prog {
     int skip_step;
     size_t n_indexes;
     char **step_names;         /* by step index */
-    bool counting;             /* emit COUNT: keys run nfa_count.c */
+    bool counting;             /* emit TALLY: keys run nfa_count.c */
     /* Counting programs: the states a run can be in (targets of take /
      * ignore edges) are the dimensions 0..cnt_n_dims-1 of a key's vectors;
      * cnt_dim by state (NFA_NONE for the others), cnt_state by dimension. */

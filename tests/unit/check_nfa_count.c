@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Unit tests of counting keys (src/nfa/nfa_count.c, emit COUNT): on random
+ * Unit tests of counting keys (src/nfa/nfa_count.c, emit TALLY): on random
  * streams (fixed seeds) and several pattern shapes, the count, earliest
  * and latest first event and completing event reported per event equal
  * what the enumerating runtime's matches give for the same event, as do
@@ -194,7 +194,7 @@ static void build(struct harness *h, const struct shape *sh, int64_t within)
     h->ps = ps;
     ck_assert_ptr_null(nfa_spec_countable(&ps));
     h->all = nfa_compile(&ps);
-    ps.emit = NFA_EMIT_COUNT;
+    ps.emit = NFA_EMIT_TALLY;
     h->count = nfa_compile(&ps);
     ck_assert(!nfa_prog_counting(h->all));
     ck_assert(nfa_prog_counting(h->count));
@@ -597,7 +597,7 @@ START_TEST(test_largest)
     large_spec(&h, &L, 21, 24, &ps);
     ck_assert_ptr_null(nfa_spec_countable(&ps));
     h.all = nfa_compile(&ps);
-    ps.emit = NFA_EMIT_COUNT;
+    ps.emit = NFA_EMIT_TALLY;
     h.count = nfa_compile(&ps);
     /* Streams where one event completes runs that one event made by
      * many paths each, against the enumerating runtime. */
