@@ -9,6 +9,7 @@
 #  3. the tumbling aggregate over 1M keys: 1.5 x N_LINES events over 1M
 #     hosts in a 1h window (the input spans about 75 minutes), so every key
 #     holds an open window for most of the run: events/s and peak RSS.
+# The rules read stream s from bench/rules/stream.yaml.
 # Usage: bench/aggregate.sh CEPD_BINARY [N_LINES]
 set -euo pipefail
 cepd=$1
@@ -24,8 +25,6 @@ python3 "$top/bench/gen_seq.py" seq "$n_big" 1000000 > "$tmp/big.jsonl"
 # aggregate_row LABEL WINDOW INPUT N_LINES
 aggregate_row() {
     cat > "$tmp/rules.yaml" <<YAML
-streams:
-  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
 rules:
   - id: per-host
     kind: aggregate
@@ -39,7 +38,8 @@ rules:
     having: events > 1000000
 YAML
     bench_rate "aggregate {type: $2}, $1" "$4" "$tmp/alerts" \
-        "$cepd" replay --rules "$tmp/rules.yaml" --stream s "$3"
+        "$cepd" replay --rules "$top/bench/rules/stream.yaml" --rules "$tmp/rules.yaml" \
+        --stream s "$3"
 }
 aggregate_row "10k keys" "tumbling, size: 1m" "$tmp/events.jsonl" "$n"
 aggregate_row "10k keys" "sliding, size: 1h, slide: 1s" "$tmp/events.jsonl" "$n"

@@ -3,7 +3,7 @@
  * on the NFA API: `A, B+, C` with `after: any` and `loop: any`, a rule
  * `within` of W events (event i has time i us), one key, a deterministic
  * stream (10% a, 40% b, 10% c, 40% other).  Mode `count` runs a counting
- * key (emit COUNT: one summary per completing event); mode `all` the
+ * key (emit TALLY: one summary per completing event); mode `all` the
  * enumerating runtime (every match built, at most max_partial = 10000 open
  * partial matches, oldest evicted beyond).  Prints events/s, matches and
  * summaries seen, the evictions, and the peak RSS of the process.
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
     };
     struct nfa_pattern_spec ps = {.steps = steps, .n_steps = 3, .n_indexes = 3,
                                   .within = window, .skip = NFA_SKIP_NO_SKIP, .skip_step = -1,
-                                  .emit = counting ? NFA_EMIT_COUNT : NFA_EMIT_ALL};
+                                  .emit = counting ? NFA_EMIT_TALLY : NFA_EMIT_ALL};
     struct nfa_prog *prog = nfa_compile(&ps);
     struct expr_rt *rt = expr_rt_new();
     struct nfa_work *work = nfa_work_new();

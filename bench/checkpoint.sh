@@ -19,6 +19,8 @@
 #     outbox_size 10k (held alerts past outbox_size force a
 #     checkpoint), runs interleaved, events/s median of 5 (min, max), timed
 #     from exec until cepd_source_lines_total reaches N_LINES.
+# Rules: the sequence is bench/rules/login-sudo-download.yaml; all read
+# stream s from bench/rules/stream.yaml.
 # Usage: bench/checkpoint.sh CEPD_BINARY [N_LINES]
 # CKPT_BENCH_KEYS overrides the state sizes ("10000 100000 1000000"; empty:
 # skip 1 and 2).
@@ -28,6 +30,7 @@ cepd=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 n=${2:-10000000}
 sizes=${CKPT_BENCH_KEYS-10000 100000 1000000}
 top=$(cd "$(dirname "$0")/.." && pwd)
+rules=$top/bench/rules
 tmp=$(mktemp -d)
 pid=""
 cleanup() {
@@ -69,11 +72,12 @@ stop() {
     pid=""
 }
 median() { sort -g | sed -n "$(( ($1 + 1) / 2 ))p"; }
-# config FILE RULES INPUT CHECKPOINT: a daemon config (CHECKPOINT: a YAML
-# checkpoint mapping, or empty for none).
+# config FILE RULES INPUT CHECKPOINT: a daemon config (RULES: the rule
+# files after stream.yaml, comma-separated; CHECKPOINT: a YAML checkpoint
+# mapping, or empty for none).
 config() {
     cat > "$1" <<YAML
-rules: [$2]
+rules: [$rules/stream.yaml, $2]
 sources:
   - {name: in, type: file, path: $3, stream: s}
 sinks:
@@ -85,8 +89,6 @@ YAML
 }
 
 cat > "$tmp/aggregate.yaml" <<'YAML'
-streams:
-  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
 rules:
   - id: state
     kind: aggregate
@@ -99,8 +101,6 @@ rules:
     having: events > 1000000
 YAML
 cat > "$tmp/pattern.yaml" <<'YAML'
-streams:
-  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
 rules:
   - id: state
     kind: pattern
@@ -188,8 +188,6 @@ rm -f "$tmp/state.jsonl"
 
 # ---- 3: throughput with checkpoints every 10 s ------------------------------
 cat > "$tmp/load.yaml" <<'YAML'
-streams:
-  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
 rules:
   - id: per-host
     kind: aggregate
@@ -200,20 +198,6 @@ rules:
       events: count()
       volume: sum(bytes)
     having: events > 1000000
-  - id: login-sudo-download
-    kind: pattern
-    stream: s
-    key: [host]
-    pattern:
-      - step: login
-        when: event == "login"
-      - step: sudo
-        when: event == "sudo"
-      - step: download
-        when: event == "download"
-    within: 1m
-    skip: past_last_event
-    message: "${host}: login, sudo, download"
 YAML
 python3 "$top/bench/gen_seq.py" seq "$n" 10000 > "$tmp/load.jsonl"
 modes=(off at_least_once exactly_once exactly_once/ob10k)
@@ -226,7 +210,8 @@ for _ in 1 2 3 4 5; do
         [ "$mode" = exactly_once/ob10k ] && ob=", outbox_size: 10000"
         [ "$mode" != off ] &&
             ck="{dir: $tmp/ckpt-load, interval: 10s, retain: 2, delivery: ${mode%/*}$ob}"
-        config "$tmp/load.cfg" "$tmp/load.yaml" "$tmp/load.jsonl" "$ck"
+        config "$tmp/load.cfg" "$tmp/load.yaml, $rules/login-sudo-download.yaml" \
+            "$tmp/load.jsonl" "$ck"
         t0=$(now)
         start "$tmp/load.cfg" "$tmp/load.log"
         wait_for 600 lines_are "$n"

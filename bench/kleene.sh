@@ -3,7 +3,7 @@
 # Skip-till-any Kleene+ benchmark (issue 7, workload 4): `A, B+, C` with
 # `after: any` / `loop: any` over windows of 100, 1k, 10k and 100k events,
 # straight on the NFA API (bench/bench_kleene.c, linked with BUILD_DIR's
-# libcepd.a).  For each window: the counting runtime (emit COUNT, one
+# libcepd.a).  For each window: the counting runtime (emit TALLY, one
 # summary per completing event) and, as "before", the enumerating runtime
 # (every match built; at most 10000 open partial matches, the oldest
 # evicted), each 5 times: events/s median (min, max), by the process's

@@ -7,6 +7,8 @@
 # (min, max) and peak RSS (bench_rate); then the speed-up of the medians,
 # the load average (the numbers are only as good as the machine is idle)
 # and a check that both give the same alerts (sorted, detected_at aside).
+# Rules: the pattern is bench/rules/login-sudo-download.yaml; both read
+# stream s from bench/rules/stream.yaml.
 # Usage: bench/parallel.sh CEPD_BINARY [N_LINES [WORKERS]]
 #   N_LINES default 2000000; WORKERS (the parallel run) default 2.
 #   Exits 1 if the alerts differ.
@@ -21,9 +23,8 @@ trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=bench/lib.sh
 . "$top/bench/lib.sh"
 python3 "$top/bench/gen_seq.py" seq "$n" 10000 > "$tmp/events.jsonl"
+rules=$top/bench/rules
 cat > "$tmp/aggregate.yaml" <<'YAML'
-streams:
-  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
 rules:
   - id: per-host
     kind: aggregate
@@ -33,29 +34,14 @@ rules:
     aggregate: {events: count(), volume: sum(bytes), biggest: max(bytes)}
     having: events >= 8
 YAML
-cat > "$tmp/pattern.yaml" <<'YAML'
-streams:
-  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
-rules:
-  - id: login-sudo-download
-    kind: pattern
-    stream: s
-    key: [host]
-    pattern:
-      - {step: login, when: event == "login"}
-      - {step: sudo, when: event == "sudo"}
-      - {step: download, when: event == "download"}
-    within: 1m
-    skip: past_last_event
-    message: "${host}: login, sudo, download"
-YAML
+declare -A rule_file=([aggregate]=$tmp/aggregate.yaml [pattern]=$rules/login-sudo-download.yaml)
 status=0
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 for w in aggregate pattern; do
     declare -A med=()
     for p in 1 "$workers"; do
         cat > "$tmp/cepd-$w-$p.yaml" <<YAML
-rules: [$tmp/$w.yaml]
+rules: [$rules/stream.yaml, ${rule_file[$w]}]
 parallelism: $p
 sources: [{name: in, type: stdin, stream: s}]
 sinks: [{name: out, type: file, path: $tmp/alerts-$w-$p.jsonl}]

@@ -5,6 +5,8 @@
 #     events/s per core, median of 5 runs (min, max), peak RSS;
 #  2. memory: 10k keys x 100 open partial matches each (peak RSS, and the
 #     RSS of the same input through a rule that keeps nothing).
+# Rules: bench/rules/login-sudo-download.yaml (1); every rule file but the
+# baseline's reads stream s from bench/rules/stream.yaml.
 # Usage: bench/pattern.sh CEPD_BINARY [N_LINES]
 set -euo pipefail
 cepd=$1
@@ -14,28 +16,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python3 "$top/bench/gen_seq.py" seq "$n" 10000 > "$tmp/seq.jsonl"
 python3 "$top/bench/gen_seq.py" partial 10000 100 > "$tmp/partial.jsonl"
-cat > "$tmp/seq.yaml" <<'YAML'
-streams:
-  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
-rules:
-  - id: login-sudo-download
-    kind: pattern
-    stream: s
-    key: [host]
-    pattern:
-      - step: login
-        when: event == "login"
-      - step: sudo
-        when: event == "sudo"
-      - step: download
-        when: event == "download"
-    within: 1m
-    skip: past_last_event
-    message: "${host}: login, sudo, download"
-YAML
+rules=$top/bench/rules
 cat > "$tmp/partial.yaml" <<'YAML'
-streams:
-  s: {time: {field: ts, unit: ms, max_out_of_orderness: 0s}}
 rules:
   - id: a-then-b
     kind: pattern
@@ -57,9 +39,11 @@ YAML
 # shellcheck source=bench/lib.sh
 . "$top/bench/lib.sh"
 bench_rate "3-step sequence, 10k keys" "$n" "$tmp/alerts" \
-    "$cepd" replay --rules "$tmp/seq.yaml" --stream s "$tmp/seq.jsonl"
-/usr/bin/time -f '%M' -o "$tmp/rss" "$cepd" replay --rules "$tmp/partial.yaml" --stream s \
-    --at-eof drain --stats "$tmp/partial.jsonl" > /dev/null 2> "$tmp/stats"
+    "$cepd" replay --rules "$rules/stream.yaml" --rules "$rules/login-sudo-download.yaml" \
+    --stream s "$tmp/seq.jsonl"
+/usr/bin/time -f '%M' -o "$tmp/rss" "$cepd" replay --rules "$rules/stream.yaml" \
+    --rules "$tmp/partial.yaml" --stream s --at-eof drain --stats "$tmp/partial.jsonl" \
+    > /dev/null 2> "$tmp/stats"
 # The --stats column named "partial" (columns have been added after it).
 partial=$(awk '$1 == "rule" { for (i = 1; i <= NF; i++) if ($i == "partial") c = i }
                $1 == "a-then-b" { print $c }' "$tmp/stats")

@@ -5,7 +5,7 @@
  * keeps, per key, the partial matches over a shared versioned buffer of
  * events (each event stored once; runs share prefixes; an event is released
  * when no run needs it), or, for a program that only counts its matches
- * (emit COUNT), a summary per event in constant work per event.  Time is
+ * (emit TALLY), a summary per event in constant work per event.  Time is
  * pushed in by the caller: advance, then process, exactly like FlinkCEP's
  * NFA; nothing here reads a clock.
  * Compiler and runtime meet the rest of cepd only through this header.
@@ -62,18 +62,18 @@ struct nfa_step_spec {
 };
 
 /* What the runtime reports.  ALL: every match with its events (on_match,
- * FlinkCEP's output).  COUNT: per event, one summary of the matches it
- * completes (on_count): their number and first / last events, without
- * building them, in constant work per event and state however many
- * partial matches are open (nfa_count.c).  COUNT is used only when
- * nfa_spec_countable() holds; the caller also promises that no condition
- * refers to a step (`count(b)`, `b.last.x`), so that a condition's value
- * depends on the event alone.  A counting key has no max_partial cap and
- * reports no timeouts. */
+ * FlinkCEP's output).  TALLY (`matches: count`): per event, one summary
+ * of the matches it completes (on_count): their number and first / last
+ * events, without building them, in constant work per event and state
+ * however many partial matches are open (nfa_count.c).  TALLY is used
+ * only when nfa_spec_countable() holds; the caller also promises that no
+ * condition refers to a step (`count(b)`, `b.last.x`), so that a
+ * condition's value depends on the event alone.  A counting key has no
+ * max_partial cap and reports no timeouts. */
 enum nfa_emit {
     NFA_EMIT_ALL = 0,
-    NFA_EMIT_COUNT,
-    NFA_EMIT_COUNT_MAX
+    NFA_EMIT_TALLY,
+    NFA_EMIT_COUNT
 };
 
 struct nfa_pattern_spec {
@@ -95,12 +95,12 @@ struct nfa_prog;
  * references to later steps.  Never fails; returns an owned program. */
 struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec);
 void nfa_prog_free(struct nfa_prog *p);
-/* NULL if spec may run with emit COUNT, else why not: it needs a rule
+/* NULL if spec may run with emit TALLY, else why not: it needs a rule
  * `within` and no skip strategy, negation or step `within`, and at most
  * NFA_COUNT_MAX_STATES states. */
 #define NFA_COUNT_MAX_STATES 16
 const char *nfa_spec_countable(const struct nfa_pattern_spec *spec);
-/* True when p was compiled with emit COUNT (its keys call on_count). */
+/* True when p was compiled with emit TALLY (its keys call on_count). */
 bool nfa_prog_counting(const struct nfa_prog *p);
 /* Name of the step with this index (as in nfa_step_spec.index). */
 const char *nfa_prog_step_name(const struct nfa_prog *p, int index);
@@ -118,7 +118,7 @@ struct nfa_match {
     const int *steps;
 };
 
-/* The matches one event completed on a counting key (emit COUNT), in
+/* The matches one event completed on a counting key (emit TALLY), in
  * place of the n nfa_match views the same key would report with emit
  * ALL.  Valid only during the callback. */
 struct nfa_count {

@@ -222,7 +222,7 @@ static bool expr_false(void *ud, uint16_t idx)
  * through proceeds whose conditions hold. */
 static bool state_inert(const struct nfa_prog *p, uint32_t s)
 {
-    size_t budget = 4 * (size_t)p->n_edges + 16, n = 0, n_ignore = 0;
+    size_t budget = nfa_proceed_budget(p), n = 0, n_ignore = 0;
     uint32_t *stack = cep_malloc((budget + 1) * sizeof(*stack));
     bool inert = true;
     stack[n++] = s;
@@ -811,6 +811,26 @@ static void collect_names(struct nfa_prog *p, const struct nfa_step_spec *steps,
     cep_free(stk);
 }
 
+/* The most take / ignore edges one state of p has into one target (1 for
+ * every state the compiler builds: a take and an ignore, to different
+ * states; computed rather than assumed, for prog_why_not_count). */
+static uint32_t max_edges_into_one(const struct nfa_prog *p)
+{
+    uint32_t most = 0;
+    for (uint32_t i = 0; i < p->n_edges; i++) {
+        const struct nfa_edge *a = &p->edges[i];
+        if (a->action == NFA_ACT_PROCEED)
+            continue;
+        const struct nfa_state *st = &p->states[a->source];
+        uint32_t n = 0;
+        for (uint32_t j = st->first_edge; j < st->first_edge + st->n_edges; j++)
+            n += p->edges[j].action != NFA_ACT_PROCEED && p->edges[j].target == a->target;
+        if (n > most)
+            most = n;
+    }
+    return most;
+}
+
 /* Why keys of p cannot count their matches instead of building them
  * (nfa_count.c), or NULL.  Counting treats runs as interchangeable apart
  * from their first event: that holds without per-run decisions (skip
@@ -825,10 +845,18 @@ static const char *prog_why_not_count(const struct nfa_prog *p)
         return "counting matches needs `skip: no_skip`";
     if (p->has_pc)
         return "counting matches cannot use a step `within`";
-    /* The counting path keeps per-event edge weights in 8 bits; one state's
-     * decision edges on one event are at most nfa_decision_edges' budget
-     * (4 per edge + 16), so this bound makes them fit. */
-    if (p->n_states > NFA_COUNT_MAX_STATES || 4 * (size_t)p->n_edges + 16 > UINT8_MAX)
+    /* An event's map keeps edge weights in 8 bits (nfa_count.c): the
+     * weight from state s into state t is the number of take / ignore
+     * edges into t met by one walk of s's decision graph, once per path.
+     * Proceed chains that branch and rejoin multiply the paths (every
+     * optional group around a step adds a parallel proceed), so the
+     * budget's cut is what bounds them: a walk visits at most budget + 1
+     * states, each adding its edges into t.  With one edge into t per
+     * state that is n_edges <= 59 and a weight <= 253 (check_nfa_count's
+     * largest pattern, a step in 21 optional groups and one in 24, has
+     * weights up to 252). */
+    if (p->n_states > NFA_COUNT_MAX_STATES ||
+        (nfa_proceed_budget(p) + 1) * max_edges_into_one(p) > UINT8_MAX)
         return "the pattern is too large to count its matches";
     for (uint32_t i = 0; i < p->n_states; i++) {
         if (p->states[i].kind == NFA_ST_STOP || p->states[i].kind == NFA_ST_PENDING)
@@ -843,6 +871,7 @@ static const char *prog_why_not_count(const struct nfa_prog *p)
 struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
 {
     struct comp c;
+    CEP_ASSERT(spec->emit < NFA_EMIT_COUNT); /* NFA_EMIT_COUNT ends the enum, it is no mode */
     memset(&c, 0, sizeof(c));
     c.spec = spec;
     size_t n_idx = spec->n_indexes ? spec->n_indexes : 1;
@@ -909,7 +938,7 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
     p->n_indexes = spec->n_indexes;
     p->step_names = cep_calloc(n_idx, sizeof(*p->step_names));
     collect_names(p, spec->steps, spec->n_steps);
-    if (spec->emit == NFA_EMIT_COUNT) {
+    if (spec->emit == NFA_EMIT_TALLY) {
         CEP_ASSERT(prog_why_not_count(p) == NULL);
         p->counting = true;
         nfa_cnt_prog_init(p);
@@ -950,7 +979,7 @@ void nfa_prog_free(struct nfa_prog *p)
     cep_free(p);
 }
 
-/* NULL if spec may be compiled with emit COUNT, else the reason (a
+/* NULL if spec may be compiled with emit TALLY, else the reason (a
  * static string).  Compiles the pattern once to look at its states. */
 const char *nfa_spec_countable(const struct nfa_pattern_spec *spec)
 {

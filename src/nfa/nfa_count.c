@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Counting keys (emit COUNT): the matches an event completes are counted,
+ * Counting keys (emit TALLY): the matches an event completes are counted,
  * with their earliest and latest first events, instead of being built, so
  * the cost per event does not grow with the number of partial matches
  * (CORE, VLDB 2022, in spirit: a shared representation, nothing
@@ -410,7 +410,7 @@ static void state_edges(struct nfa_key *k, struct nfa_cnt *c, struct cnt_evmap *
             continue;
         uint32_t t = p->cnt_dim[e->target];
         uint8_t *w = is_start ? &em->map[S * S + t] : &em->map[t * S + d];
-        CEP_ASSERT(*w < UINT8_MAX); /* bounded by prog_why_not_count */
+        CEP_ASSERT(*w < UINT8_MAX); /* prog_why_not_count bounds the walk */
         (*w)++;
     }
 }

@@ -5,7 +5,7 @@
  * their common prefix) and the computation states ("runs").  Invariant: a
  * buffer node's refcount is the number of runs, completed matches and child
  * nodes that point at it; it holds one reference on its event.  A key of
- * a counting program (emit COUNT) keeps its whole state in cnt instead
+ * a counting program (emit TALLY) keeps its whole state in cnt instead
  * (nfa_count.c); its runs, buffer and match arrays stay empty.
  * Tested by: tests/unit/check_nfa.c, tests/unit/check_nfa_snap.c,
  * tests/unit/check_nfa_count.c */
@@ -125,7 +125,7 @@ struct nfa_prog {
     int skip_step;
     size_t n_indexes;
     char **step_names;         /* by step index */
-    bool counting;             /* emit COUNT: keys run nfa_count.c */
+    bool counting;             /* emit TALLY: keys run nfa_count.c */
     /* Counting programs: the states a run can be in (targets of take /
      * ignore edges) are the dimensions 0..cnt_n_dims-1 of a key's vectors;
      * cnt_dim by state (NFA_NONE for the others), cnt_state by dimension. */
@@ -156,6 +156,17 @@ static inline int nfa_edge_expr(const struct nfa_prog *p, const struct nfa_edge 
     if (code[0].op != NFA_COP_EXPR || (e->cond_len == 2 && code[1].op != NFA_COP_NOT))
         return -1;
     return code[0].arg;
+}
+
+/* How many proceed edges one walk of a state's decision graph follows at
+ * most (nfa_decision_edges, nfa_final_after_proceed, the compiler's
+ * analyses): proceed chains may branch and rejoin, or loop (a looping
+ * group whose steps are all optional), so the walk is cut there.  A walk
+ * therefore visits at most budget + 1 states (prog_why_not_count relies
+ * on it). */
+static inline size_t nfa_proceed_budget(const struct nfa_prog *p)
+{
+    return 4 * (size_t)p->n_edges + 16;
 }
 
 /* A node of the shared buffer: one event taken by one step, and the node
@@ -280,8 +291,8 @@ bool nfa_expr_true(struct nfa_key *k, uint16_t idx);
 bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state);
 /* The decision graph of state on k->w->ev: the take / ignore edges
  * (takes only, when takes_only) reachable through proceed edges whose
- * conditions hold, as edge ids in k->w->out[0..return).  Uses
- * k->w->stack.  Shared by
+ * conditions hold, as edge ids in k->w->out[0..return), once per path
+ * (paths past nfa_proceed_budget are cut).  Uses k->w->stack.  Shared by
  * run_step (nfa_run.c) and the counting runner (nfa_count.c). */
 size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only);
 

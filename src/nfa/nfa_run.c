@@ -286,7 +286,7 @@ static void stack_push(struct nfa_key *k, size_t *n, uint32_t v)
 bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state)
 {
     const struct nfa_prog *p = k->p;
-    size_t n = 0, budget = 4 * (size_t)p->n_edges + 16;
+    size_t n = 0, budget = nfa_proceed_budget(p);
     stack_push(k, &n, state);
     while (n) {
         uint32_t s = k->w->stack[--n];
@@ -309,7 +309,7 @@ bool nfa_final_after_proceed(struct nfa_key *k, uint32_t state)
 size_t nfa_decision_edges(struct nfa_key *k, uint32_t state, bool takes_only)
 {
     const struct nfa_prog *p = k->p;
-    size_t n_out = 0, n = 0, budget = 4 * (size_t)p->n_edges + 16;
+    size_t n_out = 0, n = 0, budget = nfa_proceed_budget(p);
     stack_push(k, &n, state);
     while (n) {
         const struct nfa_state *st = &p->states[k->w->stack[--n]];

@@ -7,7 +7,7 @@
  * every reference is a distance back in that numbering.  Reference counts
  * are not stored; loading rebuilds them from the references, so a record
  * cannot describe a buffer that the runtime's invariant forbids.
- * Counting keys (emit COUNT) have their own record, in nfa_count.c.
+ * Counting keys (emit TALLY) have their own record, in nfa_count.c.
  * Tested by: tests/unit/check_nfa_snap.c, tests/unit/check_nfa_count.c */
 #include "cepd/cep_common.h"
 #include "cepd/nfa.h"

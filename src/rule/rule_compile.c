@@ -642,7 +642,7 @@ static struct rule *rule_compile_one(struct rule_ld *ld, const struct rule_def *
     /* message, fields, emit fields and the throttle key of an aggregate
      * rule name its results (a bare other name is a field of the window's
      * last event), those of a counting pattern rule its `matches`. */
-    bool results = aggregate || (cc->pat && cc->pat->spec.emit == NFA_EMIT_COUNT);
+    bool results = aggregate || (cc->pat && cc->pat->spec.emit == NFA_EMIT_TALLY);
     if (aggregate)
         rule_aggregate_names(cc, def);
     if (v[RK_DESCRIPTION])

@@ -6,7 +6,7 @@
  * its members), so "a later step" is simply a larger index.  Everything
  * the program borrows (spec arrays, names, expressions) lives in a
  * struct rule_pat that the ruleset frees after the program.
- * `matches: count` (emit COUNT, nfa_count.c) is accepted only where the
+ * `matches: count` (emit TALLY, nfa_count.c) is accepted only where the
  * counting runtime is exact: nfa_spec_countable() holds, no step condition
  * refers to a step, and there is no on_timeout; its message and fields see
  * the count as the result `matches` (rule_pattern_find_result).
@@ -80,9 +80,9 @@ static const char *const rule_skip_names[NFA_SKIP_COUNT] = {
     [NFA_SKIP_TO_LAST] = "to_last",
 };
 
-static const char *const rule_emit_names[NFA_EMIT_COUNT_MAX] = {
+static const char *const rule_emit_names[NFA_EMIT_COUNT] = {
     [NFA_EMIT_ALL] = "all",
-    [NFA_EMIT_COUNT] = "count",
+    [NFA_EMIT_TALLY] = "count",
 };
 
 static const char *const rule_expr_keywords[] = {
@@ -196,7 +196,7 @@ void rule_pattern_names(struct rule_cc *cc, const struct rule_def *def)
     cc->pat = pat;
     if (def->v[RK_MATCHES]) {
         int e = rule_yaml_get_enum(def->v[RK_MATCHES], "matches", rule_emit_names,
-                                   NFA_EMIT_COUNT_MAX, dl);
+                                   NFA_EMIT_COUNT, dl);
         if (e >= 0)
             pat->spec.emit = (enum nfa_emit)e;
     }
@@ -347,7 +347,7 @@ static const struct expr *rule_pat_expr(struct rule_pat_cc *pc, const struct rul
     e = rule_cc_expr(pc->cc, pc->schema, n, what);
     pc->cc->current_step = -1;
     rule_pat_keep(pc->pat, e);
-    if (e && pc->pat->spec.emit == NFA_EMIT_COUNT && !expr_event_only(e))
+    if (e && pc->pat->spec.emit == NFA_EMIT_TALLY && !expr_event_only(e))
         rule_yaml_diag(pc->cc->ld->dl, DIAG_ERROR, n,
                        "with 'matches: count', a step's '%s' may read only the current event, "
                        "not other steps",
@@ -718,7 +718,7 @@ void rule_pattern_compile(struct rule_cc *cc, const struct rule_def *def, struct
     cep_free(pat->items);
     pat->items = NULL;
     pat->n_items = pat->cap_items = 0;
-    if (pat->spec.emit == NFA_EMIT_COUNT)
+    if (pat->spec.emit == NFA_EMIT_TALLY)
         rule_pat_counting(&pc, def, errors_before);
     if (dl->n_errors == errors_before && pat->spec.n_steps > 0)
         r->nfa = nfa_compile(&pat->spec);
@@ -726,7 +726,7 @@ void rule_pattern_compile(struct rule_cc *cc, const struct rule_def *def, struct
 
 int rule_pattern_find_result(const struct rule_cc *cc, const char *name, size_t len)
 {
-    if (!cc->pat || cc->pat->spec.emit != NFA_EMIT_COUNT)
+    if (!cc->pat || cc->pat->spec.emit != NFA_EMIT_TALLY)
         return -1;
     static const char matches[] = "matches";
     return len == sizeof(matches) - 1 && memcmp(name, matches, len) == 0 ? RULE_PAT_RESULT_MATCHES

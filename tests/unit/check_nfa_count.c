@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0
- * Unit tests of counting keys (src/nfa/nfa_count.c, emit COUNT): on random
+ * Unit tests of counting keys (src/nfa/nfa_count.c, emit TALLY): on random
  * streams (fixed seeds) and several pattern shapes, the count, earliest
  * and latest first event and completing event reported per event equal
  * what the enumerating runtime's matches give for the same event, as do
  * the open partial matches; plus saturation past 2^64 matches, expiry
- * releasing every event, checkpoints cut at every point of a stream, and
- * which specs may count.
+ * releasing every event, checkpoints cut at every point of a stream,
+ * which specs may count, and the largest pattern that may (its edge
+ * weights near the 8 bits a map keeps).
  * Tested by: itself (make check). */
 #include "cepd/cep_common.h"
 
@@ -193,7 +194,7 @@ static void build(struct harness *h, const struct shape *sh, int64_t within)
     h->ps = ps;
     ck_assert_ptr_null(nfa_spec_countable(&ps));
     h->all = nfa_compile(&ps);
-    ps.emit = NFA_EMIT_COUNT;
+    ps.emit = NFA_EMIT_TALLY;
     h->count = nfa_compile(&ps);
     ck_assert(!nfa_prog_counting(h->all));
     ck_assert(nfa_prog_counting(h->count));
@@ -533,6 +534,105 @@ START_TEST(test_countable)
 }
 END_TEST
 
+/* The largest pattern that may count: a, b, c, d, e with b inside
+ * n_b and c inside n_c optional groups.  Each group adds a parallel
+ * proceed edge, so a walk of b's decision graph meets d by (n_b + 1) *
+ * (n_c + 1) paths, more than nfa_proceed_budget lets it follow: with 59
+ * edges (n_b + n_c = 45) an event's weight from b into e reaches 252 of
+ * the 255 its 8 bits hold, and one more group makes it too large. */
+#define LARGE_MAX_NEST 24
+
+struct large {
+    struct nfa_step_spec top[5];
+    struct nfa_step_spec nest[2][LARGE_MAX_NEST + 1];
+    char names[2][LARGE_MAX_NEST][16];
+};
+
+/* Steps a..e take the events named so: h->exprs[0..5). */
+static void large_spec(struct harness *h, struct large *L, int n_b, int n_c,
+                       struct nfa_pattern_spec *ps)
+{
+    static const char *const names[] = {"a", "b", "c", "d", "e"};
+    int idx = 5;
+    memset(L, 0, sizeof(*L));
+    for (int i = 0; i < 5; i++) {
+        struct nfa_step_spec *s = &L->top[i];
+        s->name = names[i];
+        s->index = i;
+        s->when = h->exprs[i];
+        s->min = s->max = 1;
+        s->after = NFA_CONTIG_RELAXED;
+        s->loop = NFA_CONTIG_RELAXED;
+    }
+    const int n_nest[2] = {n_b, n_c};
+    for (int k = 0; k < 2; k++) {
+        struct nfa_step_spec *lv = L->nest[k];
+        lv[n_nest[k]] = L->top[1 + k];
+        for (int l = n_nest[k] - 1; l >= 0; l--) {
+            snprintf(L->names[k][l], sizeof(L->names[k][l]), "g%d_%d", k, l);
+            lv[l] = (struct nfa_step_spec){.name = L->names[k][l], .index = idx++, .min = 1,
+                                           .max = 1, .optional = true,
+                                           .after = NFA_CONTIG_RELAXED,
+                                           .loop = NFA_CONTIG_RELAXED,
+                                           .group = &lv[l + 1], .n_group = 1};
+        }
+        L->top[1 + k] = lv[0];
+    }
+    *ps = (struct nfa_pattern_spec){.steps = L->top, .n_steps = 5, .n_indexes = (size_t)idx,
+                                    .within = 100, .skip = NFA_SKIP_NO_SKIP, .skip_step = -1};
+}
+
+START_TEST(test_largest)
+{
+    struct harness h;
+    harness_init(&h);
+    static const char *const whens[] = {"name == 'a'", "name == 'b'", "name == 'c'",
+                                        "name == 'd'", "name == 'e'"};
+    for (int i = 0; i < 5; i++)
+        compile_cond(&h, whens[i], i);
+    struct large L;
+    struct nfa_pattern_spec ps;
+    large_spec(&h, &L, 22, 24, &ps);
+    ck_assert_str_eq(nfa_spec_countable(&ps), "the pattern is too large to count its matches");
+    large_spec(&h, &L, 21, 24, &ps);
+    ck_assert_ptr_null(nfa_spec_countable(&ps));
+    h.all = nfa_compile(&ps);
+    ps.emit = NFA_EMIT_TALLY;
+    h.count = nfa_compile(&ps);
+    /* Streams where one event completes runs that one event made by
+     * many paths each, against the enumerating runtime. */
+    static const char *const streams[] = {"ade", "abde", "acde", "abcde", "aadee", "abxcdde"};
+    uint64_t ade = 0;
+    for (size_t i = 0; i < CEP_ARRAY_LEN(streams); i++) {
+        const char *str = streams[i];
+        int n = (int)strlen(str);
+        struct evt *evs[8];
+        struct nfa_key *ka = nfa_key_new(h.all), *kc = nfa_key_new(h.count);
+        for (int j = 0; j < n; j++) {
+            char name[2] = {str[j], '\0'};
+            evs[j] = make_ev(&h, name, 10 + j, (uint64_t)j);
+            memset(&h.g_all, 0, sizeof(h.g_all));
+            memset(&h.g_count, 0, sizeof(h.g_count));
+            step_key(&h, ka, &h.env_all, evs[j]);
+            step_key(&h, kc, &h.env_count, evs[j]);
+            got_eq(&h.g_all, &h.g_count, str, j);
+            ck_assert_uint_eq(nfa_key_n_partial(ka), nfa_key_n_partial(kc));
+            if (i == 0 && j == 2)
+                ade = h.g_count.n;
+        }
+        ck_assert_uint_eq(h.evicted, 0);
+        nfa_key_free(ka);
+        nfa_key_free(kc);
+        for (int j = 0; j < n; j++)
+            evt_unref(evs[j]);
+    }
+    /* "ade": e completes the runs d made from the run in b, one per path
+     * the walk followed: that event's weight from b into e (231 today). */
+    ck_assert_uint_gt(ade, 200);
+    harness_fini(&h);
+}
+END_TEST
+
 /* A window far larger than any enumeration could hold: 20000 b between
  * each a and c, 50 rounds; the key keeps only the window's events and
  * becomes idle once time passes it. */
@@ -588,6 +688,7 @@ int main(void)
     tcase_add_test(tc, test_snapshot_every_cut);
     tcase_add_test(tc, test_snapshot_malformed);
     tcase_add_test(tc, test_countable);
+    tcase_add_test(tc, test_largest);
     tcase_add_test(tc, test_large_window);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
