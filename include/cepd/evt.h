@@ -15,8 +15,6 @@
 #include "cepd/sbuf.h"
 #include "cepd/val.h"
 
-#include <string.h>
-
 /* One segment of a field path (http.request.method has three). */
 struct evt_path_seg {
     const char *s;
@@ -25,8 +23,6 @@ struct evt_path_seg {
 
 /* A trie node: a child per next segment; slot >= 0 when rules read the
  * value at this path (a node can be both read and walked into). */
-#define EVT_SCHEMA_PICKS        64
-#define EVT_SCHEMA_PICK_SEVERAL UINT8_MAX
 struct evt_schema_node {
     char *name;
     uint32_t name_len;
@@ -34,11 +30,6 @@ struct evt_schema_node {
     uint32_t n_children;
     uint32_t children_cap;
     struct evt_schema_node **children;
-    /* The children by the length and first byte of their names
-     * (evt_schema_pick): 1 + the index of the only child in the bucket, 0
-     * for none, EVT_SCHEMA_PICK_SEVERAL for several (or an index too large
-     * for a byte), which means a search. */
-    uint8_t pick[EVT_SCHEMA_PICKS];
 };
 
 struct evt_schema {
@@ -58,52 +49,6 @@ int evt_schema_slot_dotted(struct evt_schema *s, const char *path);
 /* Child of node named (s, len), or NULL. */
 const struct evt_schema_node *evt_schema_child(const struct evt_schema_node *n, const char *s,
                                                size_t len);
-
-/* The bucket of evt_schema_node.pick for the name (s, len). */
-static inline uint32_t evt_schema_pick(const char *s, size_t len)
-{
-    return (uint32_t)(len * 7 + (len ? (unsigned char)s[0] : 0)) % EVT_SCHEMA_PICKS;
-}
-
-/* Whether a[0..len) equals b[0..len).  Names are short: two overlapping
- * loads from each side cost less than a call to memcmp. */
-static inline bool evt_schema_name_eq(const char *a, const char *b, size_t len)
-{
-    uint32_t x, y, u, v;
-    if (len >= 4 && len <= 8) {
-        memcpy(&x, a, 4);
-        memcpy(&y, b, 4);
-        memcpy(&u, a + len - 4, 4);
-        memcpy(&v, b + len - 4, 4);
-        return ((x ^ y) | (u ^ v)) == 0;
-    }
-    if (len > 8)
-        return memcmp(a, b, len) == 0;
-    for (size_t i = 0; i < len; i++)
-        if (a[i] != b[i])
-            return false;
-    return true;
-}
-
-/* The index of the child of n named (s, len), or -1: the decoders' lookup
- * of a member name, inline for them. */
-static inline int32_t evt_schema_child_index(const struct evt_schema_node *n, const char *s,
-                                             size_t len)
-{
-    uint32_t b = n->pick[evt_schema_pick(s, len)];
-    if (CEP_LIKELY(b != EVT_SCHEMA_PICK_SEVERAL)) {
-        if (b == 0)
-            return -1;
-        const struct evt_schema_node *c = n->children[b - 1];
-        return c->name_len == len && evt_schema_name_eq(c->name, s, len) ? (int32_t)b - 1 : -1;
-    }
-    for (uint32_t i = 0; i < n->n_children; i++) {
-        const struct evt_schema_node *c = n->children[i];
-        if (c->name_len == len && evt_schema_name_eq(c->name, s, len))
-            return (int32_t)i;
-    }
-    return -1;
-}
 
 struct evt_pool;
 

@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * JSON scanner primitives: validate-and-skip for strings, numbers, literals
  * and whole values, string unescaping, UTF-8 validation, and two helpers on
- * raw values (array length, one member of an object).  The common cases
- * (a plain string, an integer that fits int64) have inline fast paths that
- * answer or return NULL for the full scan to judge.  Nothing allocates and
+ * raw values (array length, one member of an object).  Nothing allocates and
  * nothing recurses: nesting is tracked in a fixed bit stack of
  * JSON_MAX_DEPTH levels.  The line decoder (dec_json.c) is built on these.
  * Tested by: tests/unit/check_json.c, tests/fuzz/fuzz_dec_json.c */
@@ -135,82 +133,6 @@ size_t json_str_unescape(const char *s, size_t len, char *dst);
  * double range become +-infinity).  Needs the C locale for LC_NUMERIC, which
  * cepd never changes. */
 const char *json_num_scan(const struct json_scan *sc, const char *p, struct val *out);
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* The up to 8 digits at the start of the little-endian word w: their count
- * in *n and their value.  Less '0', a digit byte is at most 9: adding 0x76
- * sets the top bit of every other byte.  A borrow or carry between bytes
- * starts only at a byte that is not a digit and runs upwards, so the first
- * non-digit is found exactly.  The conversion is simdjson's eight-digit
- * SWAR, the digits shifted to the top so the bytes below read as zeros. */
-static inline uint32_t json_digits8(uint64_t w, unsigned *n)
-{
-    const uint64_t ones = UINT64_C(0x0101010101010101);
-    uint64_t t = w - ones * '0';
-    uint64_t x = (t | (t + ones * 0x76)) & (ones * 0x80);
-    unsigned k = x ? (unsigned)__builtin_ctzll(x) / 8 : 8;
-    *n = k;
-    if (k == 0)
-        return 0;
-    t = (t << (8 * (8 - k))) * 2561 >> 8;
-    t = (t & 0x00FF00FF00FF00FFu) * 6553601 >> 16;
-    return (uint32_t)((t & 0x0000FFFF0000FFFFu) * 42949672960001u >> 32);
-}
-#endif
-
-/* The common number, inline: the integer at p ('-' or a digit) when it has
- * no fraction or exponent and fits int64.  Returns the address just past it
- * with the value (json_num_scan's VAL_INT, "-0" being 0) in *out; NULL for
- * anything else, valid or not, which json_num_scan then reads and judges.
- * Reads 8 bytes at a time, never outside [sc->base, sc->end): near the end
- * it loads the last 8 bytes of the buffer and shifts. */
-static inline __attribute__((always_inline)) const char *
-json_int_fast(const struct json_scan *sc, const char *p, int64_t *out)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    static const uint32_t pow10[9] = {1,      10,      100,      1000,     10000,
-                                      100000, 1000000, 10000000, 100000000};
-    const char *end = sc->end, *s = p + (*p == '-'), *q = s;
-    uint64_t m = 0; /* wraps only past 19 digits, which are refused */
-    unsigned n;
-    do {
-        uint64_t w;
-        size_t left = (size_t)(end - q);
-        if (CEP_LIKELY(left >= 8)) {
-            memcpy(&w, q, 8);
-        } else if (end - sc->base < 8) {
-            return NULL;
-        } else if (left == 0) {
-            w = 0;
-        } else {
-            memcpy(&w, end - 8, 8);
-            w >>= 8 * (8 - left); /* the bytes past end read as 0: not digits */
-        }
-        uint32_t v = json_digits8(w, &n);
-        m = m * pow10[n] + v;
-        q += n;
-    } while (n == 8);
-    size_t nd = (size_t)(q - s);
-    if (nd == 0 || nd > 19 || (*s == '0' && nd > 1) ||
-        (q < end && (*q == '.' || *q == 'e' || *q == 'E')))
-        return NULL;
-    if (s == p) {
-        if (m > (uint64_t)INT64_MAX)
-            return NULL;
-        *out = (int64_t)m;
-    } else {
-        if (m > (uint64_t)INT64_MAX + 1)
-            return NULL;
-        *out = m == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)m;
-    }
-    return q;
-#else
-    (void)sc;
-    (void)p;
-    (void)out;
-    return NULL;
-#endif
-}
 
 /* Scan any value at p (whitespace already skipped) without materialising
  * it.  depth is the nesting depth of the container holding the value; a

@@ -54,8 +54,12 @@ void evt_schema_free(struct evt_schema *s)
 const struct evt_schema_node *evt_schema_child(const struct evt_schema_node *n, const char *s,
                                                size_t len)
 {
-    int32_t i = evt_schema_child_index(n, s, len);
-    return i < 0 ? NULL : n->children[i];
+    for (uint32_t i = 0; i < n->n_children; i++) {
+        const struct evt_schema_node *c = n->children[i];
+        if (c->name_len == len && memcmp(c->name, s, len) == 0)
+            return c;
+    }
+    return NULL;
 }
 
 int evt_schema_slot(struct evt_schema *s, const struct evt_path_seg *segs, size_t n)
@@ -74,9 +78,6 @@ int evt_schema_slot(struct evt_schema *s, const struct evt_path_seg *segs, size_
             CEP_GROW(node->children, cap, node->n_children + 1);
             node->children_cap = (uint32_t)cap;
             node->children[node->n_children++] = child;
-            uint8_t *b = &node->pick[evt_schema_pick(child->name, child->name_len)];
-            *b = *b || node->n_children >= EVT_SCHEMA_PICK_SEVERAL ? EVT_SCHEMA_PICK_SEVERAL
-                                                                    : (uint8_t)node->n_children;
         }
         node = child;
     }

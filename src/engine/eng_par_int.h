@@ -47,10 +47,15 @@ struct eng_par_fv {
 /* The top-level members a stream's dispatcher reads: its schema's, and
  * the slots of those it wants the values of. */
 #define ENG_PAR_SCAN_MAX 8
+#define ENG_PAR_SCAN_BUCKETS 64
+#define ENG_PAR_SCAN_SEARCH UINT16_MAX /* a bucket of several members */
 struct eng_par_scan {
     const struct evt_schema_node *root;
     uint32_t n;
     int want[ENG_PAR_SCAN_MAX];
+    /* By the length and first byte of a name: 1 + the index of the only
+     * member in the bucket, 0 for none, ENG_PAR_SCAN_SEARCH. */
+    uint16_t bucket[ENG_PAR_SCAN_BUCKETS];
 };
 
 /* Want the schema slots slots[0..n) (repeats allowed): true when every one

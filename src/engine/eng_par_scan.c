@@ -15,6 +15,13 @@
 
 #include "cepd/json.h"
 
+#include <string.h>
+
+static inline uint32_t eng_par_scan_bucket(const char *s, size_t len)
+{
+    return (uint32_t)(len * 7 + (len ? (unsigned char)s[0] : 0)) % ENG_PAR_SCAN_BUCKETS;
+}
+
 bool eng_par_scan_init(struct eng_par_scan *ks, const struct evt_schema *schema, const int *slots,
                        size_t n)
 {
@@ -23,6 +30,12 @@ bool eng_par_scan_init(struct eng_par_scan *ks, const struct evt_schema *schema,
     ks->n = 0;
     if (root->n_children >= ENG_PAR_FV_FIELDS)
         return false;
+    memset(ks->bucket, 0, sizeof(ks->bucket));
+    for (uint32_t k = 0; k < root->n_children; k++) {
+        uint16_t *b = &ks->bucket[eng_par_scan_bucket(root->children[k]->name,
+                                                      root->children[k]->name_len)];
+        *b = *b || k + 1 >= ENG_PAR_SCAN_SEARCH ? ENG_PAR_SCAN_SEARCH : (uint16_t)(k + 1);
+    }
     for (size_t i = 0; i < n; i++) {
         bool have = false;
         for (uint32_t k = 0; k < ks->n; k++)
@@ -37,6 +50,51 @@ bool eng_par_scan_init(struct eng_par_scan *ks, const struct evt_schema *schema,
         ks->want[ks->n++] = slots[i];
     }
     return true;
+}
+
+/* The index of the schema's top-level member named (s, len), or -1. */
+static inline int eng_par_scan_child(const struct eng_par_scan *ks, const char *s, size_t len)
+{
+    const struct evt_schema_node *root = ks->root;
+    uint32_t b = ks->bucket[eng_par_scan_bucket(s, len)];
+    if (b == 0)
+        return -1;
+    if (b != ENG_PAR_SCAN_SEARCH) {
+        const struct evt_schema_node *c = root->children[b - 1];
+        if (c->name_len != len)
+            return -1;
+        for (size_t i = 0; i < len; i++) /* short: a call to memcmp costs more */
+            if (c->name[i] != s[i])
+                return -1;
+        return (int)b - 1;
+    }
+    for (uint32_t i = 0; i < root->n_children; i++) {
+        const struct evt_schema_node *c = root->children[i];
+        if (c->name_len == len && !memcmp(c->name, s, len))
+            return (int)i;
+    }
+    return -1;
+}
+
+/* The common number, inline: an integer of at most 18 digits (so it fits
+ * int64 and is exact) with no fraction or exponent; NULL for anything else,
+ * which json_num_scan then reads (and judges). */
+static inline const char *eng_par_scan_int(const char *p, const char *end, int64_t *out)
+{
+    bool neg = *p == '-';
+    const char *s = p + neg, *q = s, *lim = end - s > 19 ? s + 19 : end;
+    uint64_t m = 0;
+    unsigned d;
+    while (q < lim && (d = (unsigned char)*q - (unsigned)'0') < 10) {
+        m = m * 10 + d;
+        q++;
+    }
+    size_t nd = (size_t)(q - s);
+    if (nd == 0 || nd > 18 || (*s == '0' && nd > 1) ||
+        (q < end && (*q == '.' || *q == 'e' || *q == 'E')))
+        return NULL;
+    *out = neg ? -(int64_t)m : (int64_t)m;
+    return q;
 }
 
 static inline bool eng_par_scan_wants(const struct eng_par_scan *ks, int slot)
@@ -67,19 +125,15 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
         const char *ke = json_str_fast(p, end);
         if (!ke)
             return CEP_ERR;
-        int ci = evt_schema_child_index(ks->root, p + 1, (size_t)(ke - p - 2));
+        int ci = eng_par_scan_child(ks, p + 1, (size_t)(ke - p - 2));
         int slot = ci >= 0 ? ks->root->children[ci]->slot : -1;
         bool want = slot >= 0 && eng_par_scan_wants(ks, slot);
-        if (end - ke >= 2 && ke[0] == ':' && (unsigned char)ke[1] > ' ') {
-            p = ke + 1; /* compact JSON */
-        } else {
-            p = json_ws_skip(ke, end);
-            if (p == end || *p != ':')
-                return CEP_ERR;
-            p = json_ws_skip(p + 1, end);
-            if (p == end)
-                return CEP_ERR;
-        }
+        p = json_ws_skip(ke, end);
+        if (p == end || *p != ':')
+            return CEP_ERR;
+        p = json_ws_skip(p + 1, end);
+        if (p == end)
+            return CEP_ERR;
         struct eng_par_fv *f = ci >= 0 && nf < *n_fv ? &fv[nf] : NULL;
         uint32_t kind = ENG_FVAL_OBJ;
         fv_ok = fv_ok && (ci < 0 || f);
@@ -102,7 +156,7 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
             p = q;
         } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
             struct val num = val_null();
-            const char *q = json_int_fast(&sc, p, &num.u.i);
+            const char *q = eng_par_scan_int(p, end, &num.u.i);
             if (q) {
                 num.type = VAL_INT;
                 p = q;
@@ -132,10 +186,6 @@ int eng_par_scan_line(const struct eng_par_scan *ks, const char *line, size_t le
         if (f) {
             f->fk = (uint32_t)ci << 2 | kind;
             nf++;
-        }
-        if (end - p >= 2 && p[0] == ',' && p[1] == '"') {
-            p++; /* compact JSON */
-            continue;
         }
         p = json_ws_skip(p, end);
         if (p < end && *p == '}')

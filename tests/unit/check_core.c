@@ -105,41 +105,6 @@ START_TEST(test_schema_slots)
 }
 END_TEST
 
-/* The pick table: more children than a byte can index, and names sharing
- * a bucket, are still found by evt_schema_child_index; others are not. */
-START_TEST(test_schema_pick)
-{
-    struct evt_schema *s = evt_schema_new();
-    char name[16];
-    for (int i = 0; i < 300; i++) {
-        snprintf(name, sizeof(name), "f%d", i);
-        evt_schema_slot_dotted(s, name);
-    }
-    ck_assert_uint_eq(s->root.n_children, 300);
-    for (int i = 0; i < 300; i++) {
-        int n = snprintf(name, sizeof(name), "f%d", i);
-        ck_assert_int_eq(evt_schema_child_index(&s->root, name, (size_t)n), i);
-        name[0] = 'g';
-        ck_assert_int_eq(evt_schema_child_index(&s->root, name, (size_t)n), -1);
-    }
-    ck_assert_int_eq(evt_schema_child_index(&s->root, "f", 1), -1);
-    ck_assert_int_eq(evt_schema_child_index(&s->root, "", 0), -1);
-    evt_schema_slot_dotted(s, "");
-    ck_assert_int_eq(evt_schema_child_index(&s->root, "", 0), 300);
-    /* 4..8 bytes compare by two overlapping words, longer ones in full. */
-    evt_schema_slot_dotted(s, "abcdefg.abcdefghij");
-    const struct evt_schema_node *a = evt_schema_child(&s->root, "abcdefg", 7);
-    ck_assert_ptr_nonnull(a);
-    ck_assert_ptr_null(evt_schema_child(&s->root, "abcdefh", 7));
-    ck_assert_ptr_null(evt_schema_child(&s->root, "bbcdefg", 7));
-    ck_assert_ptr_null(evt_schema_child(&s->root, "abcxefg", 7));
-    ck_assert_int_eq(evt_schema_child_index(a, "abcdefghij", 10), 0);
-    ck_assert_int_eq(evt_schema_child_index(a, "abcdefghix", 10), -1);
-    ck_assert_int_eq(evt_schema_child_index(a, "abcdxfghij", 10), -1);
-    evt_schema_free(s);
-}
-END_TEST
-
 /* A deferred text (evt_text_defer): ud is the text now; the recipe is
  * ud too, and the kept text is the recipe, then raw. */
 static void text_now(const void *ud, struct sbuf *out)
@@ -391,7 +356,6 @@ static Suite *core_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("evt");
     tcase_add_test(tc, test_schema_slots);
-    tcase_add_test(tc, test_schema_pick);
     tcase_add_test(tc, test_evt_reset_refcount);
     tcase_add_test(tc, test_evt_text);
     suite_add_tcase(s, tc);

@@ -656,114 +656,6 @@ START_TEST(test_typical_line)
 }
 END_TEST
 
-/* ---- fast paths ---- */
-
-/* json_int_fast against json_num_scan: where it answers it must agree with
- * it (end and VAL_INT value); fast says it must answer. */
-struct int_case {
-    const char *num;
-    bool fast;
-};
-
-static const struct int_case int_cases[] = {
-    {"0", true},
-    {"-0", true},
-    {"7", true},
-    {"-7", true},
-    {"1234567", true},
-    {"12345678", true},
-    {"-12345678", true},
-    {"123456789", true},
-    {"1732300000001", true},
-    {"1234567812345678", true},
-    {"12345678123456789", true},
-    {"1234567890123456789", true},
-    {"9223372036854775807", true},
-    {"-9223372036854775807", true},
-    {"-9223372036854775808", true},
-    {"9223372036854775808", false},
-    {"-9223372036854775809", false},
-    {"9999999999999999999", false},
-    {"18446744073709551615", false},
-    {"18446744073709551616", false}, /* 2^64: 0 once wrapped */
-    {"12345678901234567890", false},
-    {"00", false},
-    {"-01", false},
-    {"0123", false},
-    {"1.5", false},
-    {"12345678.5", false},
-    {"1e5", false},
-    {"1E5", false},
-    {"12345678e1", false},
-    {"-", false},
-    {"-x", false},
-};
-
-START_TEST(test_int_fast)
-{
-    const struct int_case *tc = &int_cases[_i];
-    /* The number inside a line, and as the last bytes of the buffer (the
-     * fast path loads the buffer's last 8 bytes there). */
-    static const char *const pre[] = {"{\"a\":", "{\"a\":", "{\"abcdefgh\":", ""};
-    static const char *const post[] = {"}", "", ",\"b\":1}", ""};
-    for (size_t k = 0; k < CEP_ARRAY_LEN(pre); k++) {
-        char buf[64];
-        struct json_err err;
-        int n = snprintf(buf, sizeof(buf), "%s%s%s", pre[k], tc->num, post[k]);
-        ck_assert_int_lt(n, (int)sizeof(buf));
-        struct json_scan sc = {.base = buf, .end = buf + n, .err = &err};
-        const char *p = buf + strlen(pre[k]);
-        int64_t i = 0;
-        struct val v = val_null();
-        const char *fast = json_int_fast(&sc, p, &i);
-        const char *full = json_num_scan(&sc, p, &v);
-        if (tc->fast && sc.end - sc.base >= 8)
-            ck_assert_msg(fast != NULL, "%s (placement %zu): not taken", tc->num, k);
-        if (!fast)
-            continue;
-        ck_assert_msg(fast == full, "%s (placement %zu): end", tc->num, k);
-        ck_assert_int_eq(v.type, VAL_INT);
-        ck_assert_int_eq(i, v.u.i);
-    }
-}
-END_TEST
-
-/* Member names are found by length and first byte, then compared: names
- * that share both with a schema name, or hash to its bucket, are not it. */
-START_TEST(test_key_lookup)
-{
-    struct evt_schema *s = evt_schema_new();
-    int ts = evt_schema_slot_dotted(s, "ts");
-    int host = evt_schema_slot_dotted(s, "host");
-    int ab = evt_schema_slot_dotted(s, "ab");
-    int ax = evt_schema_slot_dotted(s, "ax"); /* same bucket as "ab": a search */
-    int long1 = evt_schema_slot_dotted(s, "abcdefghijk");
-    int nx = evt_schema_slot_dotted(s, "n.x");
-    struct evt *ev = evt_new();
-    struct dec_err err;
-    const char *line = "{\"tx\":1,\"ts\":2,\"hosx\":3,\"xost\":4,\"ay\":5,\"ax\":6,"
-                       "\"abcdefghijx\":7,\"abcdefghijk\":8,\"ab\":9,\"h\\u006fst\":10,"
-                       "\"n\":{\"y\":11,\"x\":12},\"ts\":13}";
-    evt_reset(ev, line, strlen(line), s->n_slots);
-    ck_assert_int_eq(dec_json_line(s, ev, &err), CEP_OK);
-    ck_assert_int_eq(ev->slots[ts].u.i, 13); /* duplicate: the last wins */
-    ck_assert_int_eq(ev->slots[host].u.i, 10);
-    ck_assert_int_eq(ev->slots[ab].u.i, 9);
-    ck_assert_int_eq(ev->slots[ax].u.i, 6);
-    ck_assert_int_eq(ev->slots[long1].u.i, 8);
-    ck_assert_int_eq(ev->slots[nx].u.i, 12);
-    /* Look-alikes only: nothing is stored. */
-    line = "{\"tx\":1,\"hosx\":3,\"xost\":4,\"ay\":5,\"abcdefghijx\":7,\"n\":{\"y\":1}}";
-    evt_reset(ev, line, strlen(line), s->n_slots);
-    ck_assert_int_eq(dec_json_line(s, ev, &err), CEP_OK);
-    for (int i = 0; i < (int)s->n_slots; i++)
-        if (i != evt_schema_slot_dotted(s, "n"))
-            ck_assert_int_eq(ev->slots[i].type, VAL_NULL);
-    evt_unref(ev);
-    evt_schema_free(s);
-}
-END_TEST
-
 static Suite *json_suite(void)
 {
     Suite *s = suite_create("json");
@@ -789,10 +681,6 @@ static Suite *json_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("nesting");
     tcase_add_test(tc, test_deep_nesting);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("fast_paths");
-    tcase_add_loop_test(tc, test_int_fast, 0, (int)CEP_ARRAY_LEN(int_cases));
-    tcase_add_test(tc, test_key_lookup);
     suite_add_tcase(s, tc);
     tc = tcase_create("helpers");
     tcase_add_loop_test(tc, test_array_count, 0, (int)CEP_ARRAY_LEN(count_cases));
