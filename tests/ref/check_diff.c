@@ -271,8 +271,8 @@ static void diff_nfa_run(struct diff_nfa *d, const uint32_t *sym, const int64_t 
     struct expr_counters counters;
     uint64_t evicted = 0;
     memset(&counters, 0, sizeof(counters));
-    struct nfa_env env = {.rt = rt, .work = work, .counters = &counters, .evicted = &evicted, .ud = d,
-                          .on_match = diff_on_match};
+    struct nfa_env env = {.rt = rt, .work = work, .counters = &counters, .evicted = &evicted,
+                          .ud = d, .on_match = diff_on_match};
     struct nfa_key *k = nfa_key_new(d->prog);
     for (size_t i = 0; i < n; i++) {
         char raw[64];
