@@ -123,8 +123,7 @@ static struct dmn_obx *dmn_obx_push(struct dmn_obx_list *l, const char *id, size
     o->time = time;
     o->json_off = l->text.len;
     o->len = len;
-    if (len)
-        sbuf_append(&l->text, json, len);
+    sbuf_append(&l->text, json, len); /* allocates even for len 0: text.buf is set */
     o->sinks_off = l->n_sinks;
     o->n_sinks = 0;
     return o;
@@ -140,7 +139,7 @@ static void dmn_obx_add_sink(struct dmn_obx_list *l, struct dmn_obx *o, const ch
 
 static const char *dmn_obx_json(const struct dmn_obx_list *l, const struct dmn_obx *o)
 {
-    return l->text.buf ? l->text.buf + o->json_off : "";
+    return l->text.buf + o->json_off;
 }
 
 static void dmn_obx_clear(struct dmn_obx_list *l)
@@ -309,7 +308,8 @@ static size_t dmn_ckpt_put_outbox(struct dmn *d, struct ckpt_w *w)
     return alerts;
 }
 
-/* Read an OUTBOX section into l (empty).  CEP_ERR on a malformed one. */
+/* Read an OUTBOX section into l (empty; the caller frees it, CEP_ERR
+ * included).  CEP_ERR on a malformed one. */
 static int dmn_ckpt_get_outbox(struct dmn *d, struct ckpt_r *r, struct dmn_obx_list *l)
 {
     uint64_t n = ckpt_get_uv_max(r, (uint64_t)(r->end - r->p), "outbox alerts");
@@ -331,11 +331,7 @@ static int dmn_ckpt_get_outbox(struct dmn *d, struct ckpt_r *r, struct dmn_obx_l
                 dmn_obx_add_sink(l, o, dmn_sink_key(d, name, len));
         }
     }
-    if (r->err) {
-        dmn_obx_clear(l);
-        return CEP_ERR;
-    }
-    return CEP_OK;
+    return r->err ? CEP_ERR : CEP_OK;
 }
 
 /* ---- taking one ------------------------------------------------------------ */
@@ -526,9 +522,13 @@ static CEP_NORETURN void dmn_ckpt_child(struct dmn *d, pid_t parent, int fd)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(1);
+    /* The daemon's signals are the daemon's to act on, also when they
+     * reach this process too (killall, Ctrl-C in a terminal, systemd's
+     * control group): the checkpoint goes on, and stopping waits for it.
+     * This process dies with the daemon (above) or by SIGKILL. */
     static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
     for (size_t i = 0; i < CEP_ARRAY_LEN(sigs); i++)
-        signal(sigs[i], SIG_DFL); /* the loop's handlers are the daemon's */
+        signal(sigs[i], SIG_IGN);
     /* Keep none of the daemon's descriptors but the report pipe: a child
      * that outlives a killed daemon by a moment must not hold its ports,
      * connections or the locks of its write-ahead logs against the next
@@ -947,7 +947,7 @@ void dmn_ckpt_close(struct dmn *d)
     struct dmn_ckpt *c = d->ckpt;
     if (!c)
         return;
-    if (c->bg.pid) { /* not waited for (an early exit): its file is not used */
+    if (c->bg.pid) { /* not waited for (an early exit): killed; a file it finished counts */
         kill(c->bg.pid, SIGKILL);
         dmn_ckpt_bg_finish(d);
     }

@@ -470,15 +470,21 @@ void dmn_snk_dead_letter_queue(struct dmn_snk *k, const char *why)
         sbuf_puts(&d->tmp, ",\"alert\":");
         sbuf_append(&d->tmp, a->json, a->len);
         sbuf_puts(&d->tmp, "}\n");
+        /* A record the sink's file does not take goes to the log (as
+         * sink_dead_letter does), never nowhere. */
+        bool written = false;
         if (s->dead) {
-            if (fwrite(d->tmp.buf, 1, d->tmp.len, s->dead) != d->tmp.len && !write_failed) {
+            written = fwrite(d->tmp.buf, 1, d->tmp.len, s->dead) == d->tmp.len;
+            if (!written && !write_failed) {
                 write_failed = true;
-                cep_log(CEP_LOG_ERROR, "sink %s: dead letter: write: %s", s->cfg->name,
-                        strerror(errno));
+                cep_log(CEP_LOG_ERROR, "sink %s: write to the dead-letter file %s: %s",
+                        s->cfg->name, s->cfg->dead_letter, strerror(errno));
             }
-        } else if (d->dead_fd >= 0)
+        } else if (d->dead_fd >= 0) {
             dmn_dead_write(d, d->tmp.buf, d->tmp.len);
-        else
+            written = true;
+        }
+        if (!written)
             cep_log(CEP_LOG_ERROR, "sink %s: dead letter: %.*s", s->cfg->name,
                     (int)(d->tmp.len - 1), d->tmp.buf);
         s->st.dead_lettered++;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  * Helpers shared by the CLI verbs: rule arguments (directories, globs and
- * files) expanded and loaded with every diagnostic printed, and the
- * dead-letter record for rejected input lines.
+ * files) expanded and loaded, and lookup tables loaded, with every
+ * diagnostic printed, and the dead-letter record for rejected input lines.
  * Tested by: tests/cli/run.sh */
 #include "cepd/cep_common.h"
 #include "dmn_int.h"

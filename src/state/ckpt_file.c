@@ -2,7 +2,8 @@
  * Checkpoint files: the 48-byte header (layout in include/cepd/ckpt.h),
  * CRC-32C, sections, the atomic write (tmp, fsync, rename, directory
  * fsync), the verifying read, the listing and pruning of a checkpoint
- * directory, and fault injection for the write steps.  Invariant: a name
+ * directory, mkdir -p (also the WAL's), and fault injection for the write
+ * steps (counts shared with forked checkpoint processes).  Invariant: a name
  * chk-N.ckpt only ever denotes a complete, fsynced file; partial writes
  * exist only under chk-N.ckpt.tmp.
  * Tested by: tests/unit/check_ckpt.c, tests/fuzz/fuzz_ckpt.c */
@@ -253,7 +254,6 @@ static bool ckpt_write_all(int fd, const void *p, size_t len)
     }
     return true;
 }
-
 
 int ckpt_mkdirs(const char *dir, unsigned mode)
 {

@@ -9,7 +9,8 @@
 # is skipped with a log line and the one before is restored, and the
 # daemon reads on from there; a full outbox pauses the sources and takes a
 # checkpoint at once (while checkpoints cannot be written, retried on the
-# timer, not in a loop); with a fault-injection build
+# timer, not in a loop); a checkpoint process ignores the daemon's signals;
+# with a fault-injection build
 # (--enable-fault-injection, seen in the log) a failing fsync is logged,
 # counted in /metrics, and the daemon keeps running and checkpointing.
 # Only 127.0.0.1; every wait bounded.
@@ -193,6 +194,35 @@ wait_for lines_ge "$T_DIR/nodir/alerts.jsonl" 100 \
     && ok "unwritable directory: alerts flow once it is back" \
     || bad "unwritable directory: alerts flow once it is back"
 daemon_stop TERM || bad "unwritable-directory run: SIGTERM, exit 0"
+
+# The signals of the daemon are not the checkpoint process's: HUP, USR1,
+# INT and TERM sent to it too (killall, Ctrl-C in a terminal, systemd's
+# control group) leave it writing.  Its temporary file is made a FIFO
+# after the start, so the process waits in open() until the test reads it
+# (the write then fails at fsync, for another reason than a signal).
+config sig
+sed -i -e 's/interval: 100ms/interval: 1h, outbox_size: 10/' -e 's/level: info/level: debug/' \
+    -e 's|alerts.jsonl}|alerts.jsonl, queue_size: 1000}|' "$T_DIR/sig/cepd.yaml"
+: > "$T_DIR/sig/in.jsonl"
+DAEMON_LOG=$T_DIR/sig/daemon.log
+daemon_start "$T_DIR/sig/cepd.yaml" || bad "signals run starts"
+fifo=$T_DIR/sig/ckpt/chk-0000000001.ckpt.tmp
+mkfifo "$fifo"
+cat "$T_DIR/part1" >> "$T_DIR/sig/in.jsonl"
+wait_for log_has 'checkpoint 1: process [0-9]+ writes it' || bad "signals: checkpoint 1 starts"
+child=$(grep -Eo 'checkpoint 1: process [0-9]+' "$DAEMON_LOG" | awk '{print $4}')
+for sig in HUP USR1 INT TERM; do
+    kill -"$sig" "$child" 2> /dev/null
+done
+sleep 0.3
+timeout 5 cat "$fifo" > /dev/null
+wait_for log_has 'checkpoint 1 failed' || bad "signals: checkpoint 1 ends"
+! log_has 'checkpoint 1 failed: the checkpoint process was killed' \
+    && ok "a checkpoint process is not killed by the daemon's signals" \
+    || bad "a checkpoint process is not killed by the daemon's signals"
+daemon_stop TERM && ok "signals run: SIGTERM, exit 0" || bad "signals run: SIGTERM, exit 0"
+lines_ge "$T_DIR/sig/alerts.jsonl" 10 && ok "signals run: the held alerts are released at the stop" \
+    || bad "signals run: the held alerts are released at the stop"
 
 # Fault injection: the first fsync of a checkpoint write fails.
 port=$(free_port)

@@ -8,7 +8,9 @@
 # accepted exactly once per Idempotency-Key; hang with a small queue: the
 # full queue pauses the file source and nothing is lost after the receiver
 # recovers; fail400: the alert is dead-lettered at once and the log says
-# retrying cannot help.  Only 127.0.0.1; every wait bounded.
+# retrying cannot help; unreachable, with a dead-letter file that refuses
+# writes: the alert undelivered at the stop is logged.  Only 127.0.0.1;
+# every wait bounded.
 # Tested by: tests/daemon/run.sh (make check)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -112,4 +114,32 @@ log_has 'retrying cannot help' && ok "the log says retrying cannot help" \
 [ "$(grep -c '"sink":"hook"' "$T_DIR/dead.jsonl")" -eq 1 ] && ok "only that alert is dead-lettered" \
     || bad "only that alert is dead-lettered"
 daemon_stop TERM && ok "SIGTERM: exit 0" || bad "SIGTERM: exit 0"
+
+# A receiver that never answers: at the stop (after the bounded drain) the
+# alert still queued is dead-lettered; a record the sink's dead-letter file
+# refuses (/dev/full) goes to the log, not nowhere.
+cat > "$T_DIR/down.yaml" <<YAML
+rules: [$T_DIR/rules.yaml]
+sources:
+  - {name: in, type: file, path: $T_DIR/down.jsonl}
+sinks:
+  - name: down
+    type: webhook
+    url: "http://127.0.0.1:$(free_port)/hook"
+    max_retries: 1000
+    backoff_max: 300ms
+    dead_letter: /dev/full
+default_sinks: [down]
+log: {level: info}
+YAML
+echo '{"n":99}' > "$T_DIR/down.jsonl"
+DAEMON_LOG=$T_DIR/down.log
+daemon_start "$T_DIR/down.yaml" || bad "a run with an unreachable webhook starts"
+wait_for log_has 'sink down: delivery failed' || bad "the unreachable webhook fails"
+daemon_stop TERM && ok "unreachable webhook: SIGTERM, exit 0" \
+    || bad "unreachable webhook: SIGTERM, exit 0"
+log_has 'sink down: write to the dead-letter file /dev/full: No space left on device' \
+    && log_has 'sink down: dead letter: \{"sink":"down",.*"error":"undelivered when cepd stopped",.*event 99' \
+    && ok "an undelivered alert the dead-letter file refuses is logged at the stop" \
+    || bad "an undelivered alert the dead-letter file refuses is logged at the stop"
 finish

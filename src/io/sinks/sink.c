@@ -8,7 +8,8 @@
  * for backoff_max, then one probe (the head alone), which closes it again
  * or re-opens it.  An alert that has had max_retries attempts is written to
  * the dead-letter file (or the log without one) and the sink goes on:
- * nothing vanishes.  Everything runs on the daemon's loop.
+ * nothing vanishes; io_sink_reopen (SIGUSR1) reopens that file too.
+ * Everything runs on the daemon's loop.
  * Tested by: tests/unit/check_sink.c */
 #include "cepd/cep_common.h"
 #include "cepd/io.h"
