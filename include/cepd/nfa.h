@@ -130,8 +130,10 @@ struct nfa_count {
 
 /* Working memory of the runtime, lent to each key for the length of one
  * call: one per thread, shared by all its keys and programs (so a key
- * holds only its state, and the scratch stays in cache).  Owned;
- * nfa_work_free(NULL) is a no-op. */
+ * holds only its state, and the scratch stays in cache).  Not
+ * reentrant: a callback (on_match, on_timeout, on_count) must not run a
+ * key with the same work, whose arrays hold the views it was given.
+ * Owned; nfa_work_free(NULL) is a no-op. */
 struct nfa_work;
 struct nfa_work *nfa_work_new(void);
 void nfa_work_free(struct nfa_work *w);

@@ -192,6 +192,15 @@ static void fast_init(struct nfa_fast *f, const struct expr *e)
     f->c = *c;
 }
 
+/* See nfa_edge.expr: the condition code[0..len). */
+static int32_t edge_expr(const struct nfa_cins *code, uint32_t len)
+{
+    if (len == 0 || len > 2 || code[0].op != NFA_COP_EXPR ||
+        (len == 2 && code[1].op != NFA_COP_NOT))
+        return -1;
+    return code[0].arg;
+}
+
 /* See nfa_prog.start_fast. */
 static bool start_is_fast(const struct nfa_prog *p)
 {
@@ -202,8 +211,7 @@ static bool start_is_fast(const struct nfa_prog *p)
             return false;
         if (e->cond_len == 0)
             continue;
-        int x = nfa_edge_expr(p, e);
-        if (x < 0 || p->fast[x].slot < 0)
+        if (e->expr < 0 || p->fast[e->expr].slot < 0)
             return false;
     }
     return true;
@@ -220,10 +228,9 @@ static bool expr_false(void *ud, uint16_t idx)
  * condition false (for the start state: takes nothing).  The decision
  * graph of run_step (nfa_run.c) under that valuation: the edges reachable
  * through proceeds whose conditions hold. */
-static bool state_inert(const struct nfa_prog *p, uint32_t s)
+static bool state_inert(const struct nfa_prog *p, uint32_t s, uint32_t *stack)
 {
     size_t budget = nfa_proceed_budget(p), n = 0, n_ignore = 0;
-    uint32_t *stack = cep_malloc((budget + 1) * sizeof(*stack));
     bool inert = true;
     stack[n++] = s;
     while (n && inert) {
@@ -248,7 +255,6 @@ static bool state_inert(const struct nfa_prog *p, uint32_t s)
             }
         }
     }
-    cep_free(stack);
     return inert && (s == p->start || n_ignore == 1);
 }
 
@@ -260,12 +266,15 @@ static bool prog_is_inert(const struct nfa_prog *p)
     for (uint32_t i = 0; i < p->n_exprs; i++)
         if (p->fast[i].slot < 0)
             return false;
-    for (uint32_t s = 0; s < p->n_states; s++) {
+    /* a walk's stack: at most budget + 1 states */
+    uint32_t *stack = cep_malloc((nfa_proceed_budget(p) + 1) * sizeof(*stack));
+    bool inert = true;
+    for (uint32_t s = 0; s < p->n_states && inert; s++) {
         uint8_t kind = p->states[s].kind;
-        if (kind != NFA_ST_FINAL && kind != NFA_ST_STOP && !state_inert(p, s))
-            return false;
+        inert = kind == NFA_ST_FINAL || kind == NFA_ST_STOP || state_inert(p, s, stack);
     }
-    return true;
+    cep_free(stack);
+    return inert;
 }
 
 /* Append a copy of a's code to the pool (a may point into the pool, so
@@ -920,6 +929,7 @@ struct nfa_prog *nfa_compile(const struct nfa_pattern_spec *spec)
             e->target = c.st[i].edges[j].target;
             e->cond_off = cc.off;
             e->cond_len = (!cc.present || cond_is_true(cc)) ? 0 : cc.len;
+            e->expr = edge_expr(&p->code[e->cond_off], e->cond_len);
         }
         cep_free(c.st[i].edges);
     }

@@ -456,10 +456,7 @@ static const struct cnt_evmap *event_map(struct nfa_key *k, struct nfa_cnt *c)
         state_edges(k, c, em, k->p->cnt_state[d], d, false);
     state_edges(k, c, em, k->p->start, S, true);
     em->starts = map_starts(c, em->map);
-    em->identity = !em->starts;
-    for (uint32_t t = 0; em->identity && t < S; t++)
-        for (uint32_t s = 0; em->identity && s < S; s++)
-            em->identity = em->map[t * S + s] == (t == s);
+    em->identity = rows_changed(c, em->map) == 0;
     em->completes = false;
     for (uint32_t d = 0; d <= S; d++)
         em->completes |= em->comp[d] > 0;

@@ -84,6 +84,12 @@ struct nfa_edge {
     uint32_t target;
     uint32_t cond_off; /* postfix code in prog->code; cond_len 0 = always true */
     uint32_t cond_len;
+    /* The condition's expression when the condition is that expression
+     * (cond_len 1) or its negation (cond_len 2), the shapes the compiler
+     * gives a step's condition and its ignore edges; -1 for no condition
+     * or any other (resolved at compile time: every run tests its
+     * state's edges on every event). */
+    int32_t expr;
 };
 
 struct nfa_state {
@@ -143,20 +149,6 @@ struct nfa_prog {
      * (nfa_prog_inert).  Not for counting programs. */
     bool inert_fast;
 };
-
-/* The expression of edge e's condition when that condition is the
- * expression (cond_len 1) or its negation (cond_len 2), the shapes the
- * compiler gives a step's condition and its ignore edges; -1 for no
- * condition or any other. */
-static inline int nfa_edge_expr(const struct nfa_prog *p, const struct nfa_edge *e)
-{
-    if (e->cond_len == 0 || e->cond_len > 2)
-        return -1;
-    const struct nfa_cins *code = &p->code[e->cond_off];
-    if (code[0].op != NFA_COP_EXPR || (e->cond_len == 2 && code[1].op != NFA_COP_NOT))
-        return -1;
-    return code[0].arg;
-}
 
 /* How many proceed edges one walk of a state's decision graph follows at
  * most (nfa_decision_edges, nfa_final_after_proceed, the compiler's

@@ -111,6 +111,7 @@ void nfa_ctx_set(struct nfa_key *k, uint32_t node)
 static void ctx_materialize(struct nfa_key *k)
 {
     size_t n_idx = k->p->n_indexes;
+    CEP_GROW(k->w->ctx_off, k->w->cap_ctx_off, n_idx + 1);
     memset(k->w->ctx_off, 0, (n_idx + 1) * sizeof(*k->w->ctx_off));
     k->w->ctx_ready = true;
     if (k->w->ctx_node == NFA_NONE)
@@ -168,7 +169,7 @@ static inline __attribute__((always_inline)) bool fast_eval(const struct nfa_fas
 {
     if (f->slot < 0)
         return false;
-    if (!ev || (uint32_t)f->slot >= ev->n_slots || ev->slots[f->slot].type == VAL_NULL) {
+    if ((uint32_t)f->slot >= ev->n_slots || ev->slots[f->slot].type == VAL_NULL) {
         *res = false; /* null compares neither equal nor unequal */
         return true;
     }
@@ -195,7 +196,7 @@ bool nfa_prog_may_start(const struct nfa_prog *p, const struct evt *ev)
     for (uint32_t i = 0; i < st->n_edges; i++) {
         const struct nfa_edge *e = &p->edges[st->first_edge + i];
         bool r = true;
-        if (e->cond_len && !fast_eval(&p->fast[nfa_edge_expr(p, e)], ev, &r))
+        if (e->cond_len && !fast_eval(&p->fast[e->expr], ev, &r))
             return true; /* the VM would decide it (and maybe count) */
         if (e->action == NFA_ACT_TAKE && r == (e->cond_len != 2))
             may = true;
@@ -260,9 +261,8 @@ static inline __attribute__((always_inline)) bool edge_ok(struct nfa_key *k,
     if (e->cond_len == 0)
         return true;
     /* The usual shapes: a step's condition, and its negation (ignore). */
-    int x = nfa_edge_expr(k->p, e);
-    if (x >= 0)
-        return expr_true(k, (uint16_t)x) == (e->cond_len == 1);
+    if (e->expr >= 0)
+        return expr_true(k, (uint16_t)e->expr) == (e->cond_len == 1);
     return nfa_cond_eval(&k->p->code[e->cond_off], e->cond_len, expr_true_cb, k);
 }
 
@@ -583,8 +583,8 @@ void nfa_work_free(struct nfa_work *w)
     cep_free(w);
 }
 
-/* Lend the caller's working state to k for this call, grown to k's
- * program (the memo's new entries are zero: no generation yet). */
+/* Lend the caller's working state to k for this call, its memo grown to
+ * k's program (the new entries are zero: no generation yet). */
 static void work_bind(struct nfa_key *k, const struct nfa_env *env)
 {
     struct nfa_work *w = env->work;
@@ -597,7 +597,6 @@ static void work_bind(struct nfa_key *k, const struct nfa_env *env)
         CEP_GROW(w->memo_val, cap, p->n_exprs);
         memset(w->memo_gen + old, 0, (w->cap_memo - old) * sizeof(*w->memo_gen));
     }
-    CEP_GROW(w->ctx_off, w->cap_ctx_off, p->n_indexes + 1);
 }
 
 /* now - t >= w, without overflow. */
