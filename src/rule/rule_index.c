@@ -10,11 +10,13 @@
  * other rules are grouped by their first conjunct, visited only when it
  * holds.  An event visits, in rule order, the rules listed under its
  * values, the groups whose predicate held and the rules without a `when`,
- * less the rules whose range pre-check fails: `field OP int` conjuncts
- * (OP <, <=, >, >=, ==) reached through quiet or guarded conjuncts give a
- * rule an interval of its field, and an int (or null) value outside it
- * means the `when` is false without a counter, unless a guard before it
- * sees a value of another class.
+ * less the rules whose range or regex literal pre-check fails: `field OP
+ * int` conjuncts (OP <, <=, >, >=, ==) reached through quiet or guarded
+ * conjuncts give a rule an interval of its field, and an int (or null)
+ * value outside it means the `when` is false without a counter, unless a
+ * guard before it sees a value of another class; likewise a `field =~`
+ * whose matches start with one of a few literals, for a null value or a
+ * string starting with none of them.
  * Per event, the lists are marked in a bitmap (the memo's, so no
  * allocation) and visited in position order; a key's rules with a range
  * pre-check are kept by low end and picked by binary search, and a string
@@ -163,7 +165,7 @@ struct rule_index {
     uint32_t *conj;
     size_t n_conj, cap_conj;
     struct expr **preds;
-    uint64_t *pred_hash;
+    uint64_t *pred_hash; /* while building: by predicate */
     struct rule_ix_fast *fast;
     size_t n_preds, cap_preds;
     uint32_t *pred_tab; /* while building: predicate + 1 by hash */
@@ -182,8 +184,8 @@ struct rule_index {
     size_t n_pool, cap_pool;
     struct rule_ix_range *ranges; /* keys' ranged parts */
     size_t n_ranges, cap_ranges;
-    uint32_t always_off, always_n;       /* no `when`, or an opaque one */
-    bool visits_all;                     /* see rule_index_visits_all */
+    uint32_t always_off, always_n; /* no `when`, or an opaque one */
+    bool visits_all;               /* always_n == n_rules: see rule_index_visits_all */
 };
 
 /* A predicate's answer for generation gen; what it counted, rarely
@@ -892,6 +894,8 @@ static struct rule_index *rule_index_build(const struct ruleset *rs, const uint3
     }
     cep_free(ix->pred_tab);
     ix->pred_tab = NULL;
+    cep_free(ix->pred_hash);
+    ix->pred_hash = NULL;
     cands_choose(ix, need);
     fields_choose(ix, need);
     cep_free(need);
@@ -900,10 +904,9 @@ static struct rule_index *rule_index_build(const struct ruleset *rs, const uint3
     for (size_t fi = 0; fi < ix->n_fields; fi++)
         field_build(ix, fi);
     groups_build(ix);
-    ix->visits_all = ix->always_n == n && ix->n_pguards == 0;
-    for (uint32_t pos = 0; pos < n; pos++)
-        if (ix->rules[pos].pre.slot >= 0 || ix->rules[pos].pre.lslot >= 0)
-            ix->visits_all = false;
+    /* A rule with conjuncts is indexed or grouped, never always visited:
+     * with every rule always visited, none has a pre-check either. */
+    ix->visits_all = ix->always_n == n;
     return ix;
 }
 
@@ -937,7 +940,6 @@ void rule_index_free(struct rule_index *ix)
     for (size_t p = 0; p < ix->n_preds; p++)
         expr_free(ix->preds[p]);
     cep_free(ix->preds);
-    cep_free(ix->pred_hash);
     cep_free(ix->fast);
     cep_free(ix->lits);
     for (size_t fi = 0; fi < ix->n_fields; fi++)

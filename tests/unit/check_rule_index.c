@@ -110,6 +110,33 @@ START_TEST(test_index_selective)
 }
 END_TEST
 
+/* visits_all: only when no rule has a `when` the index splits (an empty
+ * index included); one grouped or indexed rule is enough to lose it. */
+static const struct {
+    const char *rules;
+    bool now, state;
+} visits_all_cases[] = {
+        {"  - {id: a, stream: s}\n  - {id: b, stream: s}\n", true, true},
+        {"  - {id: a, stream: s}\n  - {id: b, stream: s, when: 'n > 1'}\n", false, true},
+        {"  - {id: a, stream: s, when: 'ev == \"x\"'}\n", false, true},
+        {"  - {id: a, stream: s, kind: pattern, within: 1m, pattern: [{step: x, when: 'n > 1'}]}\n",
+         true, true},
+        {"  - {id: a, stream: s, kind: aggregate, window: {type: tumbling, size: 1m},\n"
+         "     aggregate: {c: count()}, when: 'n > 1'}\n",
+         true, false},
+};
+
+START_TEST(test_index_visits_all)
+{
+    char yaml[512];
+    snprintf(yaml, sizeof(yaml), "streams:\n  s: {}\nrules:\n%s", visits_all_cases[_i].rules);
+    struct ruleset *rs = load(yaml);
+    ck_assert_int_eq(rule_index_visits_all(rs->streams[0].ix_now), visits_all_cases[_i].now);
+    ck_assert_int_eq(rule_index_visits_all(rs->streams[0].ix_state), visits_all_cases[_i].state);
+    ruleset_free(rs);
+}
+END_TEST
+
 START_TEST(test_split_and_share)
 {
     struct ruleset *rs = load(
@@ -778,6 +805,7 @@ static Suite *rule_index_suite(void)
     TCase *tc = tcase_create("shape");
     tcase_add_test(tc, test_index_shape);
     tcase_add_test(tc, test_index_selective);
+    tcase_add_loop_test(tc, test_index_visits_all, 0, (int)N_OF(visits_all_cases));
     tcase_add_test(tc, test_split_and_share);
     tcase_add_loop_test(tc, test_match_prefixes, 0,
                         (int)(sizeof(prefix_cases) / sizeof(prefix_cases[0])));
