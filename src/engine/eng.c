@@ -57,14 +57,21 @@ static void eng_fnames_put(struct sbuf *sb, const struct eng_fnames *t)
     }
 }
 
-static bool eng_fbind_is(struct eng *eng, const struct eng_fbind *b, uint32_t stream,
-                         const struct eng_fnames *t)
+/* Is b the binding of t's names on stream `stream`? */
+static bool eng_fbind_is(const struct eng_fbind *b, uint32_t stream, const struct eng_fnames *t)
 {
     if (b->stream != stream || b->hash != t->hash || b->n != t->n)
         return false;
-    sbuf_reset(&eng->text);
-    eng_fnames_put(&eng->text, t);
-    return eng->text.len == b->all.len && memcmp(eng->text.buf, b->all.buf, b->all.len) == 0;
+    const char *p = b->all.buf; /* b->n entries, as many as t has */
+    for (uint32_t i = 0; i < t->n; i++) {
+        uint32_t len;
+        memcpy(&len, p, sizeof(len));
+        p += sizeof(len);
+        if (len != t->lens[i] || memcmp(p, t->names[i], len) != 0)
+            return false;
+        p += len;
+    }
+    return true;
 }
 
 struct eng *eng_new(const struct ruleset *rs, const struct eng_output *out)
@@ -544,7 +551,7 @@ static const struct eng_fbind *eng_fbind_get(struct eng *eng, uint32_t stream,
             eng->fbind[i].hash == names->hash) /* not a freed table's address reused */
             return &eng->fbind[i];
     for (size_t i = 0; i < eng->n_fbind; i++) {
-        if (eng_fbind_is(eng, &eng->fbind[i], stream, names)) {
+        if (eng_fbind_is(&eng->fbind[i], stream, names)) {
             eng->fbind[i].names = names;
             return &eng->fbind[i];
         }

@@ -19,15 +19,16 @@ struct win_result;
  * a later checkpoint can be split and rescaled by group (design §5). */
 #define ENG_KEY_GROUPS 128
 /* The key group of a key whose JSON array hashes (cep_hash64, seed 0) to h. */
-/* Rules that keep per-key state and follow the stream's time. */
-static inline bool eng_rule_stateful(const struct rule *r)
-{
-    return r->kind == RULE_PATTERN || r->kind == RULE_AGGREGATE || r->kind == RULE_ABSENCE;
-}
-
 static inline uint32_t eng_key_group(uint64_t h)
 {
     return (uint32_t)(h % ENG_KEY_GROUPS);
+}
+
+/* Rules that keep per-key state and see their stream's events in event-time
+ * order (so the stream needs the reorder buffer). */
+static inline bool eng_rule_stateful(const struct rule *r)
+{
+    return r->kind == RULE_PATTERN || r->kind == RULE_AGGREGATE || r->kind == RULE_ABSENCE;
 }
 
 /* The events an alert stands for: one event (simple, filter) or a match

@@ -5,12 +5,13 @@
  * group, hash % ENG_KEY_GROUPS, is known for snapshots by group), and
  * deadline timers in a min-heap invalidated lazily by generation, ordered
  * by (time, key hash) so that equal deadlines fire in the same order after
- * a restore (eng_snap.c).  A key
- * whose state holds nothing is dropped at once; idle NFA states are kept as
- * spares for reuse.  state_ttl: a key idle for the rule's TTL is dropped;
- * its check is one timer per key, re-armed lazily when it fires, so a busy
- * key does not push a timer per event.  Byte accounting counts every
- * allocation the tables hold (eng_keyed_bytes).
+ * a restore (eng_snap.c).  A key whose state holds nothing is dropped at
+ * once (a pattern rule makes one only for an event that may start a
+ * match); idle NFA states are kept as spares for reuse.  state_ttl: a key
+ * idle for the rule's TTL is dropped; its check is one timer per key,
+ * re-armed lazily when it fires, so a busy key does not push a timer per
+ * event.  Byte accounting counts every allocation the tables hold
+ * (eng_keyed_bytes).
  * Tested by: tests/flink/, tests/rules/engine/, tests/unit/check_eng_state.c,
  * tests/unit/check_eng_snap.c */
 #include "cepd/cep_common.h"

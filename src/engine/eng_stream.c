@@ -61,7 +61,6 @@ static struct evt *eng_buf_pop(struct eng_stream *s)
     return top;
 }
 
-/* Does rule r see events in event-time order (and so need the buffer)? */
 static void eng_add_u32(uint32_t **v, size_t *n, uint32_t x)
 {
     for (size_t i = 0; i < *n; i++)

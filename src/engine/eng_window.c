@@ -9,7 +9,8 @@
  * the late output like one the stream rejected.  A rule whose alerts read
  * no event field beyond its bare key fields holds no event per key
  * (win_spec.no_event): its alerts read those from the key's JSON.
- * Tested by: tests/rules/engine/aggregate.test.yaml, late.test.yaml, chain3.test.yaml */
+ * Tested by: tests/rules/engine/aggregate.test.yaml, late.test.yaml, chain3.test.yaml,
+ * agg_key.test.yaml */
 #include "cepd/cep_common.h"
 #include "eng_int.h"
 

@@ -563,14 +563,13 @@ static void win_key_clocks_init(struct win_key *k)
 
 struct win_key *win_key_new(const struct win_prog *p, int64_t lateness)
 {
-    size_t sz = sizeof(struct win_key);
-    struct win_key *k = cep_calloc(1, sz);
+    struct win_key *k = cep_calloc(1, sizeof(*k));
     k->p = p;
     k->sl = k->sl_small;
     k->sl_cap = WIN_SL_SMALL;
     k->lateness = lateness > 0 && p->spec.type != WIN_COUNT ? lateness : 0;
     win_key_clocks_init(k);
-    k->bytes = sz;
+    k->bytes = sizeof(*k);
     if (p->queued) {
         k->q.back = cep_calloc(p->n_ts ? p->n_ts : 1, sizeof(*k->q.back));
         k->q.run = cep_calloc(p->n_sub ? p->n_sub : 1, sizeof(*k->q.run));
@@ -1143,12 +1142,13 @@ struct evt *win_key_held_event(const struct win_key *k)
     return k->last;
 }
 
+/* The heap bytes of the queue's states st[0..n), of aggregates idx[0..n). */
 static size_t win_states_bytes(const struct win_prog *p, const struct agg_state *st,
                                const size_t *idx, size_t n)
 {
     size_t b = 0;
     for (size_t j = 0; j < n; j++)
-        b += p->defs[idx ? idx[j] : j]->bytes(&st[j]);
+        b += p->defs[idx[j]]->bytes(&st[j]);
     return b;
 }
 

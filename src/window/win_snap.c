@@ -2,12 +2,12 @@
  * Checkpoints of a window key (win_key_save / win_key_load, win.h): its
  * clocks, slices or sessions with their aggregate states (agg_def.save /
  * load), the marks of sliced windows that sent alerts, session lineage,
- * and the held event (if any) through the snapshot's event table.  The sliding-
- * window queue is not written: it is a function of the slices it covers
- * (win_queue_rebuild), so only its bounds are.  Times are written relative
- * to the held event's time, so the record holds no pointers and stays
- * small; a load validates every count, order and range before it can
- * matter, and leaves the key empty on any error.
+ * and the held event (if any) through the snapshot's event table.  The
+ * sliding-window queue is not written: it is a function of the slices it
+ * covers (win_queue_rebuild), so only its bounds are.  Times are written
+ * relative to the held event's time (to 0 without one), so the record
+ * holds no pointers and stays small; a load validates every count, order
+ * and range before it can matter, and leaves the key empty on any error.
  * Tested by: tests/unit/check_win_snap.c */
 #include "cepd/cep_common.h"
 #include "win_int.h"

@@ -254,7 +254,8 @@ END_TEST
 
 /* Two name tables with the same hash but other names (a collision, or a
  * freed table's address reused) get bindings of their own: a field is
- * never read under another's name. */
+ * never read under another's name; a table with the same names shares
+ * one. */
 START_TEST(test_decoded_tables_by_names)
 {
     struct fixture f;
@@ -285,6 +286,13 @@ START_TEST(test_decoded_tables_by_names)
     ck_assert_int_eq(eng_push_decoded(f.eng, (uint32_t)s, &d, "in", 1, &rej), CEP_OK);
     ck_assert_uint_eq(f.n_alerts, 2);
     ck_assert_ptr_nonnull(strstr(f.alerts[1], "\"message\":\"b\""));
+    /* Another table with a's names (a reload's format) takes a's binding. */
+    static const char *const name_a2[] = {"a"};
+    const struct eng_fnames tc = {.names = name_a2, .lens = one, .n = 1, .hash = 42};
+    d.names = &tc;
+    ck_assert_int_eq(eng_push_decoded(f.eng, (uint32_t)s, &d, "in", 2, &rej), CEP_OK);
+    ck_assert_uint_eq(f.n_alerts, 3);
+    ck_assert_ptr_nonnull(strstr(f.alerts[2], "a is x"));
     fixture_free(&f);
 }
 END_TEST
