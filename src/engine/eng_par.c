@@ -196,10 +196,12 @@ struct eng_par_stream {
     bool scan_ok;             /* the key-only scan can read its lines */
     struct eng_par_scan scan; /* its key fields (BY_KEY) and time fields */
     int key_slot[ENG_PAR_SCAN_MAX]; /* with scan_ok, BY_KEY: the key fields' slots */
-    struct eng_fnames fnames; /* its schema's top-level members, for eng_push_decoded */
+    /* With scan_ok: its schema's top-level members, for eng_push_decoded,
+     * and the index of the time field among them (-1: none). */
+    struct eng_fnames fnames;
     const char **names;       /* fnames' arrays, owned */
     size_t *lens;
-    int32_t time_field;       /* the index of the time field in fnames, or -1 */
+    int32_t time_field;
 };
 
 struct eng_par {
@@ -310,6 +312,8 @@ static void eng_par_scan_setup(const struct ruleset *rs, uint32_t s, struct eng_
             slots[n++] = t->watermark_slot;
     }
     ps->scan_ok = eng_par_scan_init(&ps->scan, rs->streams[s].schema, slots, n);
+    if (!ps->scan_ok)
+        return; /* every line is decoded in full, by the worker too */
     const struct evt_schema_node *root = &rs->streams[s].schema->root;
     const char **names = ps->names = cep_calloc(root->n_children + 1, sizeof(*names));
     size_t *lens = ps->lens = cep_calloc(root->n_children + 1, sizeof(*lens));
@@ -322,7 +326,8 @@ static void eng_par_scan_setup(const struct ruleset *rs, uint32_t s, struct eng_
         if (t->has_time && root->children[i]->slot == t->time_slot)
             ps->time_field = (int32_t)i;
     }
-    ps->fnames = (struct eng_fnames){.names = names, .lens = lens, .n = root->n_children, .hash = h};
+    ps->fnames =
+            (struct eng_fnames){.names = names, .lens = lens, .n = root->n_children, .hash = h};
 }
 
 enum eng_par_route eng_par_stream_route(const struct eng_par *p, uint32_t stream,
@@ -546,8 +551,8 @@ static void eng_par_send(struct eng_par_worker *w, bool now)
 }
 
 /* A record slot in worker w's batch, with room for len line bytes and
- * n_fv fields: sends a full batch (delivering the alerts sent back) and
- * waits (draining alerts) for a free one. */
+ * n_fv fields, for the caller to fill: sends a full batch (delivering the
+ * alerts sent back) and waits (draining alerts) for a free one. */
 static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker *w, size_t len,
                                        size_t n_fv)
 {
@@ -568,11 +573,7 @@ static struct eng_par_rec *eng_par_rec(struct eng_par *p, struct eng_par_worker 
         b->bytes = cep_realloc(b->bytes, b->cap);
     }
     CEP_ASSERT(n_fv <= ENG_PAR_BATCH_FIELDS);
-    struct eng_par_rec *r = &b->recs[b->n++];
-    r->len = (uint32_t)len;
-    r->klen = 0;
-    r->n_fv = ENG_PAR_DECODE;
-    return r;
+    return &b->recs[b->n++];
 }
 
 /* Validate a line as eng.c's eng_decode does, leaving its key and time
@@ -698,12 +699,13 @@ int eng_par_push_line(struct eng_par *p, uint32_t stream, const char *line, size
     r->len = (uint32_t)len;
     memcpy(b->bytes + b->len, line, len);
     b->len += len;
+    r->klen = (uint16_t)klen;
     if (klen) {
         memcpy(b->bytes + b->len, p->key.buf, klen);
         b->len += klen;
-        r->klen = (uint16_t)klen;
         r->khash = khash;
     }
+    r->n_fv = ENG_PAR_DECODE;
     r->time_fv = -1;
     if (n_fv != SIZE_MAX) {
         memcpy(b->fv + b->n_fv, p->fv, n_fv * sizeof(*p->fv));
