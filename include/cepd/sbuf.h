@@ -21,8 +21,10 @@ static inline void sbuf_reset(struct sbuf *sb)
     if (sb->cap)
         sb->buf[0] = '\0';
 }
-/* Make room for extra more bytes and the NUL (sbuf_grow when it is short). */
+/* Grow the capacity to at least need bytes (by doubling); for
+ * sbuf_reserve. */
 void sbuf_grow(struct sbuf *sb, size_t need);
+/* Make room for extra more bytes and the NUL (sbuf_grow when it is short). */
 static inline void sbuf_reserve(struct sbuf *sb, size_t extra)
 {
     if (sb->len + extra + 1 > sb->cap)
@@ -36,6 +38,18 @@ void sbuf_put_u64(struct sbuf *sb, uint64_t x);
 void sbuf_printf(struct sbuf *sb, const char *fmt, ...) CEP_PRINTF(2, 3);
 /* Append s (len bytes, UTF-8) as a JSON string literal with quotes. */
 void sbuf_json_str(struct sbuf *sb, const char *s, size_t len);
+/* The same for an s known to need no escape (no '"', '\\' or byte below
+ * 0x20, as VAL_F_PLAIN says): quoted as it is, without a scan. */
+static inline void sbuf_json_plain(struct sbuf *sb, const char *s, size_t len)
+{
+    sbuf_reserve(sb, len + 2);
+    sb->buf[sb->len++] = '"';
+    if (len)
+        memcpy(sb->buf + sb->len, s, len);
+    sb->len += len;
+    sb->buf[sb->len++] = '"';
+    sb->buf[sb->len] = '\0';
+}
 /* Append a double the way JSON output wants it (shortest round-trip form,
  * integers without exponent, non-finite values as null). */
 void sbuf_json_double(struct sbuf *sb, double d);

@@ -95,16 +95,10 @@ void val_to_json(const struct val *v, struct sbuf *sb)
         sbuf_json_double(sb, v->u.f);
         break;
     case VAL_STR:
-        if (v->flags & VAL_F_PLAIN) { /* no byte to escape, no scan */
-            sbuf_reserve(sb, (size_t)v->len + 2);
-            sb->buf[sb->len++] = '"';
-            memcpy(sb->buf + sb->len, v->u.s, v->len);
-            sb->len += v->len;
-            sb->buf[sb->len++] = '"';
-            sb->buf[sb->len] = '\0';
-        } else {
+        if (v->flags & VAL_F_PLAIN) /* no byte to escape, no scan */
+            sbuf_json_plain(sb, v->u.s, v->len);
+        else
             sbuf_json_str(sb, v->u.s, v->len);
-        }
         break;
     case VAL_ARR:
     case VAL_OBJ:

@@ -13,8 +13,8 @@
  * (eng_push_decoded).  The JSON text is written from that list only when
  * something reads it (fmt_text_ops: an alert; an event kept past its line
  * keeps a recipe); strings are always valid JSON there: a byte that is not
- * part of well-formed UTF-8 becomes U+FFFD.  Buffers are reused line after line, so the steady state
- * allocates nothing.
+ * part of well-formed UTF-8 becomes U+FFFD.  Buffers are reused line after
+ * line, so the steady state allocates nothing.
  * Tested by: tests/unit/check_format.c, tests/fuzz/fuzz_syslog.c,
  * tests/fuzz/fuzz_format_regex.c, bench/bench_syslog.c */
 #include "cepd/cep_common.h"
@@ -57,10 +57,10 @@ enum fmt_field {
 static const char *const fmt_syslog_names[FMT_F_COUNT] = {
         "facility", "severity", "timestamp", "host", "app", "pid", "msgid", "sd", "msg"};
 
-/* Length of an RFC 3164 time written as RFC 3339: YYYY-MM-DDTHH:MM:SS+HH:MM. */
 /* The most bytes a decoded line may make (its JSON text, up to six times
  * that with \u escapes, must stay below EVT_RAW_MAX): about 128 MiB. */
 #define FMT_RAW_MAX (EVT_RAW_MAX / 8)
+/* Length of an RFC 3164 time written as RFC 3339: YYYY-MM-DDTHH:MM:SS+HH:MM. */
 #define FMT_TS_LEN 25
 #define FMT_TS_SEC 17 /* where the seconds are in it */
 
@@ -234,19 +234,17 @@ static uint32_t fmt_u32(const char *p)
 }
 
 /* The keys of the n fields, each its member start as JSON text ("name":),
- * in one block that kept events copy (fmt_text_keep): u32 size of the
- * block, u32 offset of key i's text from the block's start for i in
- * 0..n (key i ends where i + 1 starts), the texts, zeros to a multiple of
- * 4 bytes. */
+ * in one block that kept events copy (fmt_text_keep): u32 offset of key
+ * i's text from the block's start for i in 0..n (key i ends where i + 1
+ * starts), then the texts. */
 static void fmt_keys_load(struct io_format *f, size_t n)
 {
     struct sbuf *k = &f->keys;
-    sbuf_reserve(k, 4 * (n + 2));
-    memset(k->buf, 0, 4 * (n + 2));
-    k->len = 4 * (n + 2);
+    sbuf_reserve(k, 4 * (n + 1));
+    k->len = 4 * (n + 1);
     for (size_t i = 0; i <= n; i++) {
         uint32_t off = (uint32_t)k->len;
-        memcpy(k->buf + 4 * (i + 1), &off, sizeof(off));
+        memcpy(k->buf + 4 * i, &off, sizeof(off));
         if (i == n)
             break;
         sbuf_reserve(k, 6 * f->name_lens[i] + 3);
@@ -257,10 +255,6 @@ static void fmt_keys_load(struct io_format *f, size_t n)
         *w++ = ':';
         k->len = (size_t)(w - k->buf);
     }
-    while (k->len % 4)
-        sbuf_putc(k, '\0');
-    uint32_t size = (uint32_t)k->len;
-    memcpy(k->buf, &size, sizeof(size));
 }
 
 /* The field-name table: the syslog fields, then each distinct group name;
@@ -495,7 +489,7 @@ static enum fmt_how fmt_how_of(const struct eng_fval *v, bool plain)
  * keys as fmt_keys_load lays them out. */
 static size_t fmt_member_room(const char *keys, uint32_t field, size_t len)
 {
-    return fmt_u32(keys + 4 * (field + 2)) - fmt_u32(keys + 4 * (field + 1)) + 6 * len + 3;
+    return fmt_u32(keys + 4 * (field + 1)) - fmt_u32(keys + 4 * field) + 6 * len + 3;
 }
 
 /* Write member `field` with value val[0..len) at w (room reserved), a
@@ -503,7 +497,7 @@ static size_t fmt_member_room(const char *keys, uint32_t field, size_t len)
 static char *fmt_member_put(char *w, bool first, const char *keys, uint32_t field,
                             enum fmt_how how, const char *val, size_t len)
 {
-    uint32_t k0 = fmt_u32(keys + 4 * (field + 1)), k1 = fmt_u32(keys + 4 * (field + 2));
+    uint32_t k0 = fmt_u32(keys + 4 * field), k1 = fmt_u32(keys + 4 * (field + 1));
     if (!first)
         *w++ = ',';
     memcpy(w, keys + k0, k1 - k0);

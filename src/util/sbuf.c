@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cepd/json.h"
+
 void sbuf_init(struct sbuf *sb)
 {
     sb->buf = NULL;
@@ -82,21 +84,16 @@ void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
 void sbuf_json_str(struct sbuf *sb, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    /* Most strings (hosts, addresses, users) need no escape: one copy. */
-    const unsigned char *u = (const unsigned char *)s;
-    size_t plain = 0;
-    while (plain < len && u[plain] >= 0x20 && u[plain] != '"' && u[plain] != '\\')
-        plain++;
-    sbuf_reserve(sb, len + 2);
-    sb->buf[sb->len++] = '"';
+    /* Most strings (hosts, addresses, users) need no escape: one copy.
+     * The scan also stops at bytes above 0x7F, which the loop below
+     * passes through. */
+    size_t plain = (size_t)(json_str_stop(s, s + len) - s);
     if (plain == len) {
-        if (len)
-            memcpy(sb->buf + sb->len, s, len);
-        sb->len += len;
-        sb->buf[sb->len++] = '"';
-        sb->buf[sb->len] = '\0';
+        sbuf_json_plain(sb, s, len);
         return;
     }
+    sbuf_reserve(sb, len + 2);
+    sb->buf[sb->len++] = '"';
     size_t run = 0; /* start of the pending run of bytes that need no escape */
     for (size_t i = plain; i < len; i++) {
         unsigned char c = (unsigned char)s[i];

@@ -300,6 +300,18 @@ START_TEST(test_sbuf)
     ck_assert_str_eq(sb.buf, "\"web-01\"\"\"\"a\\u0001\\\"\"");
     ck_assert_uint_eq(sb.len, strlen(sb.buf));
     sbuf_reset(&sb);
+    /* Past the 16- and 8-byte steps of the scan: plain; UTF-8 passed
+     * through (where the scan stops), then escapes after it. */
+    sbuf_json_str(&sb, "0123456789abcdef-0123456", 24);
+    sbuf_json_str(&sb, "0123456789abcdef caf\xc3\xa9 \"q\"\n", 27);
+    ck_assert_str_eq(sb.buf, "\"0123456789abcdef-0123456\""
+                             "\"0123456789abcdef caf\xc3\xa9 \\\"q\\\"\\n\"");
+    sbuf_reset(&sb);
+    sbuf_json_plain(&sb, "web-01", 6);
+    sbuf_json_plain(&sb, "", 0);
+    ck_assert_str_eq(sb.buf, "\"web-01\"\"\"");
+    ck_assert_uint_eq(sb.len, 10);
+    sbuf_reset(&sb);
     sbuf_put_u64(&sb, 0);
     sbuf_putc(&sb, ' ');
     sbuf_put_u64(&sb, 1234567890);
