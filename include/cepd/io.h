@@ -29,6 +29,7 @@ struct event_base;
 struct event;
 struct ckpt_w;
 struct ckpt_r;
+struct sbuf;
 
 /* ---- sources ---------------------------------------------------------- */
 
@@ -208,6 +209,10 @@ void io_sink_enqueue(struct io_sink *s, const struct eng_alert *a);
 bool io_sink_full(const struct io_sink *s);
 /* The i-th queued alert from the head (i < q_len). */
 struct io_alert *io_sink_at(struct io_sink *s, size_t i);
+/* Alert a of sink s as one dead-letter record (a JSON line: sink,
+ * alert_id, attempts, error why, alert), into out (reset first). */
+void io_sink_dead_record(const struct io_sink *s, const struct io_alert *a, const char *why,
+                         struct sbuf *out);
 /* The n alerts at the head were delivered: pop them, reset failures. */
 void io_sink_delivered(struct io_sink *s, size_t n);
 /* The attempt on the head failed (err says why): retry after a back-off

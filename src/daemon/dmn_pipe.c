@@ -459,17 +459,7 @@ void dmn_snk_dead_letter_queue(struct dmn_snk *k, const char *why)
                 s->dead || d->dead_fd >= 0 ? "written to the dead-letter file" : "logged");
     bool write_failed = false;
     for (size_t i = 0; i < s->q_len; i++) {
-        const struct io_alert *a = io_sink_at(s, i);
-        sbuf_reset(&d->tmp);
-        sbuf_puts(&d->tmp, "{\"sink\":");
-        sbuf_json_str(&d->tmp, s->cfg->name, strlen(s->cfg->name));
-        sbuf_puts(&d->tmp, ",\"alert_id\":");
-        sbuf_json_str(&d->tmp, a->id, strlen(a->id));
-        sbuf_printf(&d->tmp, ",\"attempts\":%" PRIu32 ",\"error\":", a->attempts);
-        sbuf_json_str(&d->tmp, why, strlen(why));
-        sbuf_puts(&d->tmp, ",\"alert\":");
-        sbuf_append(&d->tmp, a->json, a->len);
-        sbuf_puts(&d->tmp, "}\n");
+        io_sink_dead_record(s, io_sink_at(s, i), why, &d->tmp);
         /* A record the sink's file does not take goes to the log (as
          * sink_dead_letter does), never nowhere. */
         bool written = false;

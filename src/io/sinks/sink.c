@@ -238,20 +238,26 @@ void io_sink_delivered(struct io_sink *s, size_t n)
 
 /* One dead-letter record for the head: a JSON line in the dead-letter file,
  * or the log when the sink has none. */
+void io_sink_dead_record(const struct io_sink *s, const struct io_alert *a, const char *why,
+                         struct sbuf *out)
+{
+    sbuf_reset(out);
+    sbuf_puts(out, "{\"sink\":");
+    sbuf_json_str(out, s->cfg->name, strlen(s->cfg->name));
+    sbuf_puts(out, ",\"alert_id\":");
+    sbuf_json_str(out, a->id, strlen(a->id));
+    sbuf_printf(out, ",\"attempts\":%" PRIu32 ",\"error\":", a->attempts);
+    sbuf_json_str(out, why, strlen(why));
+    sbuf_puts(out, ",\"alert\":");
+    sbuf_append(out, a->json, a->len);
+    sbuf_puts(out, "}\n");
+}
+
 static void sink_dead_letter(struct io_sink *s, const char *err)
 {
-    struct io_alert *h = &s->q[s->q_head];
     struct sbuf sb;
     sbuf_init(&sb);
-    sbuf_puts(&sb, "{\"sink\":");
-    sbuf_json_str(&sb, s->cfg->name, strlen(s->cfg->name));
-    sbuf_puts(&sb, ",\"alert_id\":");
-    sbuf_json_str(&sb, h->id, strlen(h->id));
-    sbuf_printf(&sb, ",\"attempts\":%" PRIu32 ",\"error\":", h->attempts);
-    sbuf_json_str(&sb, err, strlen(err));
-    sbuf_puts(&sb, ",\"alert\":");
-    sbuf_append(&sb, h->json, h->len);
-    sbuf_puts(&sb, "}\n");
+    io_sink_dead_record(s, &s->q[s->q_head], err, &sb);
     if (!s->dead || fwrite(sb.buf, 1, sb.len, s->dead) != sb.len) {
         if (s->dead)
             cep_log(CEP_LOG_ERROR, "sink %s: write to the dead-letter file %s: %s",
