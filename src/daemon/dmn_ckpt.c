@@ -504,10 +504,12 @@ int dmn_ckpt_take(struct dmn *d, enum ckpt_kind kind, const char *path, char *ou
 /* Close every descriptor above stderr except keep. */
 static void dmn_ckpt_close_fds_but(int keep)
 {
+#ifdef HAVE_CLOSE_RANGE
     if ((keep == 3 || close_range(3, (unsigned)keep - 1, 0) == 0) &&
         close_range((unsigned)keep + 1, ~0U, 0) == 0)
         return;
-    long max = sysconf(_SC_OPEN_MAX); /* a kernel without close_range */
+#endif
+    long max = sysconf(_SC_OPEN_MAX); /* a libc or kernel without close_range */
     for (long i = 3; i < (max > 0 ? max : 1024); i++)
         if (i != keep)
             close((int)i);
